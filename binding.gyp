@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "mrsync_native",
+      "sources": ["native/addon.cc", "native/pageloop.cc", "native/wire.cc", "native/bitmap.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-deprecated-declarations", "-Wno-missing-field-initializers", "-fexceptions"]
+    }
+  ]
+}

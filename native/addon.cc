@@ -1,0 +1,344 @@
+// Thin N-API wrap of PageLoop and the packet codec. Options are validated in
+// TypeScript (src/native.ts); here we only check types.
+#define NAPI_VERSION 8
+#include <napi.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+
+#include "pageloop.h"
+
+using namespace mrsync;
+
+namespace {
+
+bool throwIf(Napi::Env env, bool bad, const char* msg) {
+  if (bad) Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return bad;
+}
+
+void throwLoopError(Napi::Env env, const LoopError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("code", Napi::String::New(env, e.code));
+  err.Set("syscall", Napi::String::New(env, e.syscall));
+  err.Set("errno", Napi::Number::New(env, e.err));
+  err.ThrowAsJavaScriptException();
+}
+
+std::string bufferBytes(const Napi::Value& v) {
+  auto b = v.As<Napi::Buffer<char>>();
+  return std::string(b.Data(), b.Length());
+}
+
+const char* kindName(EventKind k) {
+  switch (k) {
+    case EventKind::Control: return "control";
+    case EventKind::SinkComplete: return "complete";
+    case EventKind::JobSent: return "sent";
+    case EventKind::JobError: return "jobError";
+    case EventKind::SinkError: return "sinkError";
+  }
+  return "unknown";
+}
+
+class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "PageLoop", {
+      InstanceMethod("sendPages", &LoopWrap::SendPages),
+      InstanceMethod("sendControl", &LoopWrap::SendControl),
+      InstanceMethod("openSink", &LoopWrap::OpenSink),
+      InstanceMethod("closeSink", &LoopWrap::CloseSink),
+      InstanceMethod("sinkMissing", &LoopWrap::SinkMissing),
+      InstanceMethod("setRate", &LoopWrap::SetRate),
+      InstanceMethod("stats", &LoopWrap::GetStats),
+      InstanceMethod("hasMaster", &LoopWrap::HasMaster),
+      InstanceMethod("stop", &LoopWrap::Stop),
+    });
+  }
+
+  LoopWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LoopWrap>(info) {
+    Napi::Env env = info.Env();
+    if (throwIf(env, info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction(),
+                "PageLoop(options, onEvents)")) return;
+    Napi::Object o = info[0].As<Napi::Object>();
+    LoopOptions opts;
+    auto num = [&](const char* k) { return o.Get(k).As<Napi::Number>().DoubleValue(); };
+    if (throwIf(env, !o.Get("key").IsBuffer() || !o.Get("group").IsString() || !o.Get("ifname").IsString(),
+                "PageLoop options: key must be a Buffer, group and ifname strings")) return;
+    for (const char* k : {"family", "port", "bindPort", "ttl", "session", "sender", "pageSize", "rateBps",
+                          "wireOverhead", "rcvbuf", "sndbuf"})
+      if (throwIf(env, !o.Get(k).IsNumber(), "PageLoop options: numeric field missing")) return;
+    opts.family = int(num("family"));
+    opts.group = o.Get("group").As<Napi::String>().Utf8Value();
+    opts.port = int(num("port"));
+    opts.bindPort = int(num("bindPort"));
+    opts.ifname = o.Get("ifname").As<Napi::String>().Utf8Value();
+    opts.ttl = int(num("ttl"));
+    opts.loopback = o.Get("loopback").ToBoolean();
+    opts.join = o.Get("join").ToBoolean();
+    opts.key = bufferBytes(o.Get("key"));
+    opts.session = uint32_t(num("session"));
+    opts.sender = uint16_t(num("sender"));
+    opts.pageSize = uint32_t(num("pageSize"));
+    opts.rateBps = uint64_t(num("rateBps"));
+    opts.wireOverhead = uint32_t(num("wireOverhead"));
+    opts.rcvbuf = int(num("rcvbuf"));
+    opts.sndbuf = int(num("sndbuf"));
+
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "mrsync-pageloop", 0, 1,
+                                          [this](Napi::Env) { Unref(); });
+    try {
+      loop_.reset(new PageLoop(opts, [this] { Notify(); }));
+      loop_->start();
+    } catch (const LoopError& e) {
+      tsfn_.Release();
+      released_ = true;
+      throwLoopError(env, e);
+      return;
+    } catch (const std::exception& e) {
+      tsfn_.Release();
+      released_ = true;
+      Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+      return;
+    }
+    Ref();  // alive until the thread-safe function is finalized
+    env.AddCleanupHook([this] { Shutdown(); });
+  }
+
+  ~LoopWrap() override { Shutdown(); }
+
+ private:
+  void Notify() {
+    if (pending_.exchange(true)) return;
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function cb) {
+      pending_.store(false);
+      if (!loop_) return;
+      std::vector<Event> evs = loop_->takeEvents();
+      if (evs.empty()) return;
+      Napi::Array arr = Napi::Array::New(env, evs.size());
+      for (size_t i = 0; i < evs.size(); i++) {
+        const Event& e = evs[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("kind", kindName(e.kind));
+        o.Set("type", e.type);
+        o.Set("sender", e.sender);
+        o.Set("object", e.object);
+        o.Set("index", e.index);
+        o.Set("err", e.err);
+        if (e.kind == EventKind::Control) o.Set("payload", Napi::Buffer<char>::Copy(env, e.payload.data(), e.payload.size()));
+        arr.Set(uint32_t(i), o);
+      }
+      cb.Call({arr});
+    });
+  }
+
+  void Shutdown() {
+    if (loop_) loop_->stop();
+    if (!released_) {
+      released_ = true;
+      tsfn_.Release();
+    }
+  }
+
+  bool Live(Napi::Env env) {
+    if (!loop_ || released_) {
+      Napi::Error::New(env, "PageLoop is stopped").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  Napi::Value SendPages(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    if (throwIf(env, info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
+                         !info[3].IsNumber(), "sendPages(job, object, fd, size, runs|null)")) return env.Undefined();
+    uint32_t job = info[0].As<Napi::Number>().Uint32Value();
+    uint32_t object = info[1].As<Napi::Number>().Uint32Value();
+    int fd = info[2].As<Napi::Number>().Int32Value();
+    uint64_t size = uint64_t(info[3].As<Napi::Number>().DoubleValue());
+    std::vector<std::pair<uint32_t, uint32_t>> runs;
+    if (info[4].IsTypedArray()) {
+      auto a = info[4].As<Napi::Uint32Array>();
+      if (throwIf(env, a.TypedArrayType() != napi_uint32_array || a.ElementLength() % 2, "runs must be a Uint32Array of pairs"))
+        return env.Undefined();
+      for (size_t i = 0; i + 1 < a.ElementLength(); i += 2) runs.emplace_back(a[i], a[i + 1]);
+    } else {
+      uint64_t pages = (size + loop_->pageSize() - 1) / loop_->pageSize();
+      if (pages) runs.emplace_back(0, uint32_t(pages));
+    }
+    loop_->sendPages(job, object, fd, size, std::move(runs));
+    return env.Undefined();
+  }
+
+  Napi::Value SendControl(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    if (throwIf(env, info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber(),
+                "sendControl(type, object, index, payload|null, toMaster)")) return env.Undefined();
+    std::string payload = info[3].IsBuffer() ? bufferBytes(info[3]) : std::string();
+    if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "control payload too large")) return env.Undefined();
+    loop_->sendControl(uint8_t(info[0].As<Napi::Number>().Uint32Value()), info[1].As<Napi::Number>().Uint32Value(),
+                       info[2].As<Napi::Number>().Uint32Value(), std::move(payload), info[4].ToBoolean());
+    return env.Undefined();
+  }
+
+  Napi::Value OpenSink(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber(),
+                "openSink(object, fd, size)")) return env.Undefined();
+    loop_->openSink(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(),
+                    uint64_t(info[2].As<Napi::Number>().DoubleValue()));
+    return env.Undefined();
+  }
+
+  Napi::Value CloseSink(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!loop_ || throwIf(env, !info[0].IsNumber(), "closeSink(object)")) return env.Undefined();
+    return Napi::Number::New(env, double(loop_->closeSink(info[0].As<Napi::Number>().Uint32Value())));
+  }
+
+  Napi::Value SinkMissing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!loop_ || throwIf(env, !info[0].IsNumber() || !info[1].IsNumber(), "sinkMissing(object, maxRuns)"))
+      return env.Undefined();
+    std::vector<std::pair<uint32_t, uint32_t>> runs;
+    int64_t m = loop_->sinkMissing(info[0].As<Napi::Number>().Uint32Value(),
+                                   info[1].As<Napi::Number>().Uint32Value(), &runs);
+    if (m < 0) return env.Null();
+    Napi::Uint32Array a = Napi::Uint32Array::New(env, runs.size() * 2);
+    for (size_t i = 0; i < runs.size(); i++) { a[2 * i] = runs[i].first; a[2 * i + 1] = runs[i].second; }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("missing", Napi::Number::New(env, double(m)));
+    o.Set("runs", a);
+    return o;
+  }
+
+  Napi::Value SetRate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env) || throwIf(env, !info[0].IsNumber(), "setRate(bps)")) return env.Undefined();
+    loop_->setRate(uint64_t(info[0].As<Napi::Number>().DoubleValue()));
+    return env.Undefined();
+  }
+
+  Napi::Value GetStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    if (!loop_) return o;
+    const Stats& s = loop_->stats();
+#define STAT(f) o.Set(#f, Napi::Number::New(env, double(s.f.load())))
+    STAT(pktsSent); STAT(bytesSent); STAT(dataSent); STAT(ctlSent); STAT(sendErrors);
+    STAT(pktsRecv); STAT(dataRecv); STAT(dataNew); STAT(dataDup); STAT(dataStray);
+    STAT(badAuth); STAT(badSession); STAT(badFormat); STAT(ctlRecv); STAT(recvBatches);
+#undef STAT
+    return o;
+  }
+
+  Napi::Value HasMaster(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), loop_ && loop_->hasMaster());
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<PageLoop> loop_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::atomic<bool> pending_{false};
+  bool released_ = false;
+};
+
+// seal(key, session, sender, type, object, index, payload) -> Buffer
+Napi::Value Seal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 7 || !info[0].IsBuffer() || !info[6].IsBuffer(),
+              "seal(key, session, sender, type, object, index, payload)")) return env.Undefined();
+  for (int i = 1; i <= 5; i++) if (throwIf(env, !info[i].IsNumber(), "seal: numeric field")) return env.Undefined();
+  std::string payload = bufferBytes(info[6]);
+  if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "seal: payload too large")) return env.Undefined();
+  Header h;
+  h.session = info[1].As<Napi::Number>().Uint32Value();
+  h.sender = uint16_t(info[2].As<Napi::Number>().Uint32Value());
+  h.type = uint8_t(info[3].As<Napi::Number>().Uint32Value());
+  h.object = info[4].As<Napi::Number>().Uint32Value();
+  h.index = info[5].As<Napi::Number>().Uint32Value();
+  h.length = uint16_t(payload.size());
+  std::string out(kHeaderLen, '\0');
+  encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
+  out += payload;
+  uint8_t tag[kTagLen];
+  Auth auth(bufferBytes(info[0]));
+  auth.tag(reinterpret_cast<const uint8_t*>(out.data()), out.size(), nullptr, 0, tag);
+  out.append(reinterpret_cast<char*>(tag), kTagLen);
+  return Napi::Buffer<char>::Copy(env, out.data(), out.size());
+}
+
+// open(key, datagram) -> {type, sender, session, object, index, payload} or {error}
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsBuffer(), "open(key, datagram)"))
+    return env.Undefined();
+  std::string pkt = bufferBytes(info[1]);
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(pkt.data());
+  Napi::Object o = Napi::Object::New(env);
+  Header h;
+  if (!decodeHeader(p, pkt.size(), &h)) { o.Set("error", "format"); return o; }
+  Auth auth(bufferBytes(info[0]));
+  if (!auth.verify(p, pkt.size())) { o.Set("error", "auth"); return o; }
+  o.Set("type", h.type);
+  o.Set("sender", h.sender);
+  o.Set("session", Napi::Number::New(env, h.session));
+  o.Set("object", Napi::Number::New(env, h.object));
+  o.Set("index", Napi::Number::New(env, h.index));
+  o.Set("payload", Napi::Buffer<char>::Copy(env, pkt.data() + kHeaderLen, h.length));
+  return o;
+}
+
+// setTimes(pathBuffer | fd, sec, nsec, nofollow): mtime to the nanosecond, atime now
+Napi::Value SetTimes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 4 || !(info[0].IsBuffer() || info[0].IsNumber()) || !info[1].IsNumber() ||
+                       !info[2].IsNumber(), "setTimes(path|fd, sec, nsec, nofollow)")) return env.Undefined();
+  timespec ts[2];
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_NOW;
+  ts[1].tv_sec = time_t(info[1].As<Napi::Number>().Int64Value());
+  ts[1].tv_nsec = long(info[2].As<Napi::Number>().Int64Value());
+  int r;
+  if (info[0].IsNumber()) {
+    r = futimens(info[0].As<Napi::Number>().Int32Value(), ts);
+  } else {
+    std::string p = bufferBytes(info[0]);
+    if (throwIf(env, p.find('\0') != std::string::npos, "setTimes: NUL in path")) return env.Undefined();
+    r = utimensat(AT_FDCWD, p.c_str(), ts, info[3].ToBoolean() ? AT_SYMLINK_NOFOLLOW : 0);
+  }
+  if (r != 0) {
+    int e = errno;
+    Napi::Error err = Napi::Error::New(env, std::string("utimensat: ") + strerror(e));
+    err.Set("code", Napi::String::New(env, e == ENOENT ? "ENOENT" : e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : e == EROFS ? "EROFS" : "EIO"));
+    err.Set("errno", Napi::Number::New(env, e));
+    err.Set("syscall", Napi::String::New(env, "utimensat"));
+    err.ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("PageLoop", LoopWrap::Init(env));
+  exports.Set("seal", Napi::Function::New(env, Seal));
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("setTimes", Napi::Function::New(env, SetTimes));
+  exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(mrsync_native, InitAll)

@@ -1,0 +1,464 @@
+#include "pageloop.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace mrsync {
+
+namespace {
+
+constexpr int kBatch = 32;       // datagrams per sendmmsg / recvmmsg
+constexpr int kRecvRounds = 16;  // recvmmsg calls per wake before looking at sends again
+
+double nowSec() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+[[noreturn]] void fail(const char* code, const char* syscall, const std::string& what) {
+  int e = errno;
+  throw LoopError(code, syscall, e, what + ": " + strerror(e));
+}
+
+void setInt(int fd, int level, int opt, int v, const char* name, bool required) {
+  if (setsockopt(fd, level, opt, &v, sizeof v) != 0 && required) fail("ESOCKOPT", "setsockopt", name);
+}
+
+void setBuf(int fd, int forceOpt, int opt, int size) {
+  // SO_*BUFFORCE passes rmem_max/wmem_max when we are root; fall back quietly.
+  if (setsockopt(fd, SOL_SOCKET, forceOpt, &size, sizeof size) != 0)
+    setsockopt(fd, SOL_SOCKET, opt, &size, sizeof size);
+}
+
+}  // namespace
+
+PageLoop::PageLoop(const LoopOptions& opts, std::function<void()> notify)
+    : opts_(opts), notify_(std::move(notify)), rateBps_(opts.rateBps) {
+  auth_.reset(new Auth(opts_.key));
+  setupSocket();
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakefd_ < 0) {
+    close(sock_);
+    fail("EWAKE", "eventfd", "cannot create wake-up fd");
+  }
+}
+
+PageLoop::~PageLoop() {
+  stop();
+  if (sock_ >= 0) close(sock_);
+  if (wakefd_ >= 0) close(wakefd_);
+}
+
+void PageLoop::setupSocket() {
+  const bool v6 = opts_.family == 6;
+  sock_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (sock_ < 0) fail("ESOCKET", "socket", "cannot create UDP socket");
+  try {
+    unsigned ifindex = 0;
+    if (!opts_.ifname.empty()) {
+      ifindex = if_nametoindex(opts_.ifname.c_str());
+      if (!ifindex) fail("EIFACE", "if_nametoindex", "no such interface '" + opts_.ifname + "'");
+    }
+    setInt(sock_, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", true);
+    setBuf(sock_, SO_RCVBUFFORCE, SO_RCVBUF, opts_.rcvbuf);
+    setBuf(sock_, SO_SNDBUFFORCE, SO_SNDBUF, opts_.sndbuf);
+    if (v6) {
+      setInt(sock_, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", false);
+      sockaddr_in6 b{};
+      b.sin6_family = AF_INET6;
+      b.sin6_port = htons(uint16_t(opts_.bindPort));
+      b.sin6_addr = in6addr_any;
+      if (bind(sock_, reinterpret_cast<sockaddr*>(&b), sizeof b) != 0)
+        fail("EBIND", "bind", "cannot bind UDP port " + std::to_string(opts_.bindPort));
+      sockaddr_in6 g{};
+      g.sin6_family = AF_INET6;
+      g.sin6_port = htons(uint16_t(opts_.port));
+      g.sin6_scope_id = ifindex;
+      if (inet_pton(AF_INET6, opts_.group.c_str(), &g.sin6_addr) != 1) {
+        errno = EINVAL;
+        fail("EGROUP", "inet_pton", "bad IPv6 group '" + opts_.group + "'");
+      }
+      memcpy(&groupAddr_, &g, sizeof g);
+      groupLen_ = sizeof g;
+      if (opts_.join) {
+        ipv6_mreq m{};
+        m.ipv6mr_multiaddr = g.sin6_addr;
+        m.ipv6mr_interface = ifindex;
+        if (setsockopt(sock_, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m, sizeof m) != 0)
+          fail("EJOIN", "setsockopt", "cannot join group " + opts_.group);
+#ifdef IPV6_MULTICAST_ALL
+        setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL", false);
+#endif
+      }
+      if (ifindex) setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_IF, int(ifindex), "IPV6_MULTICAST_IF", true);
+      setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, opts_.ttl, "IPV6_MULTICAST_HOPS", true);
+      setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, opts_.loopback ? 1 : 0, "IPV6_MULTICAST_LOOP", true);
+    } else {
+      sockaddr_in b{};
+      b.sin_family = AF_INET;
+      b.sin_port = htons(uint16_t(opts_.bindPort));
+      b.sin_addr.s_addr = htonl(INADDR_ANY);
+      if (bind(sock_, reinterpret_cast<sockaddr*>(&b), sizeof b) != 0)
+        fail("EBIND", "bind", "cannot bind UDP port " + std::to_string(opts_.bindPort));
+      sockaddr_in g{};
+      g.sin_family = AF_INET;
+      g.sin_port = htons(uint16_t(opts_.port));
+      if (inet_pton(AF_INET, opts_.group.c_str(), &g.sin_addr) != 1) {
+        errno = EINVAL;
+        fail("EGROUP", "inet_pton", "bad IPv4 group '" + opts_.group + "'");
+      }
+      memcpy(&groupAddr_, &g, sizeof g);
+      groupLen_ = sizeof g;
+      ip_mreqn m{};
+      m.imr_multiaddr = g.sin_addr;
+      m.imr_address.s_addr = htonl(INADDR_ANY);
+      m.imr_ifindex = int(ifindex);
+      if (opts_.join) {
+        if (setsockopt(sock_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0)
+          fail("EJOIN", "setsockopt", "cannot join group " + opts_.group);
+        // only this group's traffic, not every group joined on the host
+        setInt(sock_, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL", false);
+      }
+      if (ifindex && setsockopt(sock_, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m) != 0)
+        fail("ESOCKOPT", "setsockopt", "IP_MULTICAST_IF");
+      setInt(sock_, IPPROTO_IP, IP_MULTICAST_TTL, opts_.ttl, "IP_MULTICAST_TTL", true);
+      setInt(sock_, IPPROTO_IP, IP_MULTICAST_LOOP, opts_.loopback ? 1 : 0, "IP_MULTICAST_LOOP", true);
+    }
+  } catch (...) {
+    close(sock_);
+    sock_ = -1;
+    throw;
+  }
+}
+
+void PageLoop::start() {
+  if (started_) return;
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void PageLoop::stop() {
+  if (!started_ || stopping_.exchange(true)) return;
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void PageLoop::wake() {
+  uint64_t one = 1;
+  ssize_t r = write(wakefd_, &one, sizeof one);
+  (void)r;
+}
+
+void PageLoop::sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
+                         std::vector<std::pair<uint32_t, uint32_t>> runs) {
+  {
+    std::lock_guard<std::mutex> g(cmdMu_);
+    jobQueue_.push_back(Job{job, object, fd, size, std::move(runs)});
+  }
+  wake();
+}
+
+void PageLoop::sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster) {
+  {
+    std::lock_guard<std::mutex> g(cmdMu_);
+    ctlQueue_.push_back(Ctl{type, object, index, std::move(payload), toMaster});
+  }
+  wake();
+}
+
+void PageLoop::setRate(uint64_t bps) {
+  rateBps_.store(bps);
+  wake();
+}
+
+uint32_t PageLoop::payloadLen(uint64_t size, uint32_t page) const {
+  uint64_t off = uint64_t(page) * opts_.pageSize;
+  if (off >= size) return 0;
+  return uint32_t(std::min<uint64_t>(opts_.pageSize, size - off));
+}
+
+void PageLoop::openSink(uint32_t object, int fd, uint64_t size) {
+  uint32_t pages = uint32_t((size + opts_.pageSize - 1) / opts_.pageSize);
+  std::unique_ptr<Sink> s(new Sink{fd, size, pages, Bitmap(pages), pages});
+  std::lock_guard<std::mutex> g(sinkMu_);
+  sinks_[object] = std::move(s);
+}
+
+int64_t PageLoop::closeSink(uint32_t object) {
+  std::lock_guard<std::mutex> g(sinkMu_);
+  auto it = sinks_.find(object);
+  if (it == sinks_.end()) return -1;
+  int64_t m = it->second->missing;
+  sinks_.erase(it);
+  return m;
+}
+
+int64_t PageLoop::sinkMissing(uint32_t object, size_t maxRuns, std::vector<std::pair<uint32_t, uint32_t>>* runs) {
+  std::lock_guard<std::mutex> g(sinkMu_);
+  auto it = sinks_.find(object);
+  if (it == sinks_.end()) return -1;
+  if (runs && it->second->missing) *runs = it->second->have.clearRuns(maxRuns);
+  return it->second->missing;
+}
+
+std::vector<Event> PageLoop::takeEvents() {
+  std::lock_guard<std::mutex> g(evMu_);
+  std::vector<Event> out;
+  out.swap(events_);
+  return out;
+}
+
+void PageLoop::push(std::vector<Event>&& evs) {
+  if (evs.empty()) return;
+  {
+    std::lock_guard<std::mutex> g(evMu_);
+    if (events_.empty()) events_.swap(evs);
+    else for (auto& e : evs) events_.push_back(std::move(e));
+  }
+  evs.clear();
+  notify_();
+}
+
+void PageLoop::run() {
+  std::deque<Job> active;
+  std::deque<Ctl> ctls;
+  double tokens = 0, last = nowSec();
+  bool wantOut = false;
+  while (!stopping_.load()) {
+    {
+      std::lock_guard<std::mutex> g(cmdMu_);
+      while (!jobQueue_.empty()) { active.push_back(std::move(jobQueue_.front())); jobQueue_.pop_front(); }
+      while (!ctlQueue_.empty()) { ctls.push_back(std::move(ctlQueue_.front())); ctlQueue_.pop_front(); }
+    }
+    std::vector<Event> evs;
+    // Control messages go first and are not paced: they are few and small,
+    // and a delayed EOF or ack costs a round trip for the whole group.
+    while (!ctls.empty()) {
+      Ctl& c = ctls.front();
+      uint8_t hdr[kHeaderLen], tag[kTagLen];
+      Header h;
+      h.type = c.type;
+      h.sender = opts_.sender;
+      h.session = opts_.session;
+      h.object = c.object;
+      h.index = c.index;
+      h.length = uint16_t(c.payload.size());
+      encodeHeader(h, hdr);
+      std::string pkt(reinterpret_cast<char*>(hdr), kHeaderLen);
+      pkt += c.payload;
+      auth_->tag(reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size(), nullptr, 0, tag);
+      pkt.append(reinterpret_cast<char*>(tag), kTagLen);
+      const sockaddr* to = reinterpret_cast<const sockaddr*>(&groupAddr_);
+      socklen_t tolen = groupLen_;
+      if (c.toMaster) {
+        if (!hasMaster_.load()) { stats_.sendErrors++; ctls.pop_front(); continue; }
+        to = reinterpret_cast<const sockaddr*>(&masterAddr_);
+        tolen = masterLen_;
+      }
+      ssize_t r = sendto(sock_, pkt.data(), pkt.size(), MSG_DONTWAIT, to, tolen);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { wantOut = true; break; }
+      if (r < 0) stats_.sendErrors++;
+      else { stats_.pktsSent++; stats_.ctlSent++; stats_.bytesSent += pkt.size(); }
+      ctls.pop_front();
+    }
+
+    const double rate = double(rateBps_.load()) / 8.0;  // bytes per second
+    const double pktWire = double(opts_.pageSize + kOverhead + opts_.wireOverhead);
+    const double cap = std::max(rate * 0.002, pktWire * 8);
+    double now = nowSec();
+    tokens = std::min(cap, tokens + (now - last) * rate);
+    last = now;
+
+    if (!active.empty() && !wantOut && tokens >= pktWire) {
+      Job& j = active.front();
+      // one contiguous chunk of the current run, at most kBatch pages
+      if (j.run < j.runs.size()) {
+        auto [start, len] = j.runs[j.run];
+        uint32_t n = std::min<uint32_t>({uint32_t(kBatch), len - j.done, uint32_t(tokens / pktWire)});
+        uint32_t first = start + j.done;
+        uint64_t off = uint64_t(first) * opts_.pageSize;
+        uint64_t want = 0;
+        for (uint32_t i = 0; i < n; i++) want += payloadLen(j.size, first + i);
+        static thread_local std::vector<uint8_t> buf;
+        buf.resize(size_t(kBatch) * opts_.pageSize);
+        ssize_t got = want ? pread(j.fd, buf.data(), want, off) : 0;
+        if (got < 0 || uint64_t(got) != want) {
+          Event e{EventKind::JobError};
+          e.index = j.id;
+          e.object = j.object;
+          e.err = got < 0 ? errno : ENODATA;  // ENODATA: the file shrank under us
+          evs.push_back(std::move(e));
+          active.pop_front();
+        } else {
+          uint8_t hdrs[kBatch][kHeaderLen], tags[kBatch][kTagLen];
+          iovec iov[kBatch][3];
+          mmsghdr msgs[kBatch];
+          memset(msgs, 0, sizeof msgs);
+          size_t pos = 0;
+          for (uint32_t i = 0; i < n; i++) {
+            uint32_t plen = payloadLen(j.size, first + i);
+            Header h;
+            h.type = kTypeData;
+            h.sender = opts_.sender;
+            h.session = opts_.session;
+            h.object = j.object;
+            h.index = first + i;
+            h.length = uint16_t(plen);
+            encodeHeader(h, hdrs[i]);
+            auth_->tag(hdrs[i], kHeaderLen, buf.data() + pos, plen, tags[i]);
+            iov[i][0] = {hdrs[i], kHeaderLen};
+            iov[i][1] = {buf.data() + pos, plen};
+            iov[i][2] = {tags[i], kTagLen};
+            msgs[i].msg_hdr.msg_iov = iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 3;
+            msgs[i].msg_hdr.msg_name = &groupAddr_;
+            msgs[i].msg_hdr.msg_namelen = groupLen_;
+            pos += plen;
+          }
+          int sent = sendmmsg(sock_, msgs, n, MSG_DONTWAIT);
+          if (sent < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) wantOut = true;
+            else stats_.sendErrors++;
+            sent = 0;
+          }
+          for (int i = 0; i < sent; i++) {
+            double w = double(msgs[i].msg_len + opts_.wireOverhead);
+            tokens -= w;
+            stats_.bytesSent += msgs[i].msg_len;
+          }
+          stats_.pktsSent += sent;
+          stats_.dataSent += sent;
+          if (uint32_t(sent) < n) wantOut = true;
+          j.done += sent;
+          if (j.done >= len) { j.run++; j.done = 0; }
+          if (j.run >= j.runs.size()) {
+            Event e{EventKind::JobSent};
+            e.index = j.id;
+            e.object = j.object;
+            evs.push_back(std::move(e));
+            active.pop_front();
+          }
+        }
+      } else {
+        Event e{EventKind::JobSent};
+        e.index = j.id;
+        e.object = j.object;
+        evs.push_back(std::move(e));
+        active.pop_front();
+      }
+    }
+    push(std::move(evs));
+
+    // How long may we sleep? Until the bucket holds one more datagram.
+    timespec ts{0, 0};
+    timespec* tsp = nullptr;
+    if (!active.empty() && !wantOut) {
+      double need = tokens >= pktWire ? 0 : (pktWire - tokens) / rate;
+      ts.tv_sec = time_t(need);
+      ts.tv_nsec = long((need - double(ts.tv_sec)) * 1e9);
+      tsp = &ts;
+    }
+    pollfd fds[2] = {{sock_, short(POLLIN | (wantOut ? POLLOUT : 0)), 0}, {wakefd_, POLLIN, 0}};
+    int pr = ppoll(fds, 2, tsp, nullptr);
+    if (pr < 0 && errno != EINTR) break;
+    if (pr <= 0) continue;
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      ssize_t r = read(wakefd_, &v, sizeof v);
+      (void)r;
+    }
+    if (fds[0].revents & POLLOUT) wantOut = false;
+    if (fds[0].revents & POLLIN) receive();
+  }
+}
+
+void PageLoop::receive() {
+  const size_t bufSize = std::max<size_t>(opts_.pageSize + kOverhead, 2048) + 1;
+  static thread_local std::vector<uint8_t> pool;
+  pool.resize(bufSize * kBatch);
+  iovec iov[kBatch];
+  mmsghdr msgs[kBatch];
+  sockaddr_storage from[kBatch];
+  std::vector<Event> evs;
+  for (int round = 0; round < kRecvRounds; round++) {
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < kBatch; i++) {
+      iov[i] = {pool.data() + i * bufSize, bufSize};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+    }
+    int n = recvmmsg(sock_, msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;
+    stats_.recvBatches++;
+    std::unique_lock<std::mutex> sinkLock(sinkMu_);
+    for (int i = 0; i < n; i++) {
+      stats_.pktsRecv++;
+      const uint8_t* p = pool.data() + i * bufSize;
+      size_t len = msgs[i].msg_len;
+      Header h;
+      if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || !decodeHeader(p, len, &h)) { stats_.badFormat++; continue; }
+      // cheap checks before the tag: other sessions and our own echo
+      if (h.session != opts_.session || h.sender == opts_.sender) { stats_.badSession++; continue; }
+      if (!auth_->verify(p, len)) { stats_.badAuth++; continue; }
+      if (h.sender == 0 && !hasMaster_.load()) {
+        memcpy(&masterAddr_, &from[i], msgs[i].msg_hdr.msg_namelen);
+        masterLen_ = msgs[i].msg_hdr.msg_namelen;
+        hasMaster_.store(true);
+      }
+      if (h.type == kTypeData) {
+        handleData(h, p + kHeaderLen, &evs);
+        continue;
+      }
+      stats_.ctlRecv++;
+      Event e{EventKind::Control};
+      e.type = h.type;
+      e.sender = h.sender;
+      e.object = h.object;
+      e.index = h.index;
+      e.payload.assign(reinterpret_cast<const char*>(p + kHeaderLen), h.length);
+      evs.push_back(std::move(e));
+    }
+    sinkLock.unlock();
+    if (n < kBatch) break;
+  }
+  push(std::move(evs));
+}
+
+// Called with sinkMu_ held.
+void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
+  stats_.dataRecv++;
+  auto it = sinks_.find(h.object);
+  if (it == sinks_.end()) { stats_.dataStray++; return; }
+  Sink& s = *it->second;
+  if (h.index >= s.pages || h.length != payloadLen(s.size, h.index)) { stats_.badFormat++; return; }
+  if (s.failed || s.have.test(h.index)) { stats_.dataDup++; return; }
+  ssize_t w = pwrite(s.fd, payload, h.length, off_t(uint64_t(h.index) * opts_.pageSize));
+  if (w != ssize_t(h.length)) {
+    s.failed = true;
+    Event e{EventKind::SinkError};
+    e.object = h.object;
+    e.err = w < 0 ? errno : ENOSPC;
+    out->push_back(std::move(e));
+    return;
+  }
+  stats_.dataNew++;
+  s.have.set(h.index);
+  if (--s.missing == 0) {
+    Event e{EventKind::SinkComplete};
+    e.object = h.object;
+    out->push_back(std::move(e));
+  }
+}
+
+}  // namespace mrsync

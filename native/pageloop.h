@@ -1,0 +1,167 @@
+// PageLoop: the paged UDP socket loop on its own thread.
+//
+// One UDP socket (multicast group joined on catchers; multicast interface,
+// TTL and loopback set on the master), a wake-up eventfd, and a poll loop
+// that: sends queued control messages at once; sends the pages of queued
+// jobs straight from their file descriptors, paced by a token bucket;
+// receives datagrams in batches (recvmmsg), drops those that fail the
+// session or tag check, writes data pages in place (pwrite) into open sinks
+// while keeping each sink's page bitmap, and hands everything else to the
+// owner as batched events. Plain C++: the N-API wrap lives in addon.cc.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "bitmap.h"
+#include <stdexcept>
+
+#include "wire.h"
+
+namespace mrsync {
+
+struct LoopOptions {
+  int family = 4;             // 4 or 6
+  std::string group;          // multicast group address
+  int port = 8888;            // group port (destination of multicast)
+  int bindPort = 0;           // local port to bind (catcher: port; master: port-1)
+  std::string ifname;         // "" = let the routing table choose
+  int ttl = 1;
+  bool loopback = false;
+  bool join = false;          // join the group (catchers)
+  std::string key;            // session key
+  uint32_t session = 0;
+  uint16_t sender = 0;        // our sender id
+  uint32_t pageSize = 1436;
+  uint64_t rateBps = 100000000;  // bits per second on the wire
+  uint32_t wireOverhead = 42;    // bytes counted per datagram beyond the UDP payload
+  int rcvbuf = 8 << 20;
+  int sndbuf = 4 << 20;
+};
+
+enum class EventKind : uint8_t { Control = 1, SinkComplete = 2, JobSent = 3, JobError = 4, SinkError = 5 };
+
+struct Event {
+  EventKind kind;
+  uint8_t type = 0;
+  uint16_t sender = 0;
+  uint32_t object = 0;
+  uint32_t index = 0;
+  int err = 0;
+  std::string payload;
+};
+
+struct Stats {
+  std::atomic<uint64_t> pktsSent{0}, bytesSent{0}, dataSent{0}, ctlSent{0}, sendErrors{0};
+  std::atomic<uint64_t> pktsRecv{0}, dataRecv{0}, dataNew{0}, dataDup{0}, dataStray{0};
+  std::atomic<uint64_t> badAuth{0}, badSession{0}, badFormat{0}, ctlRecv{0}, recvBatches{0};
+};
+
+class LoopError : public std::runtime_error {
+ public:
+  LoopError(const std::string& code, const std::string& syscall, int err, const std::string& msg)
+      : std::runtime_error(msg), code(code), syscall(syscall), err(err) {}
+  std::string code, syscall;
+  int err;
+};
+
+class PageLoop {
+ public:
+  // notify is called on the loop thread whenever events were queued.
+  PageLoop(const LoopOptions& opts, std::function<void()> notify);
+  ~PageLoop();
+
+  void start();
+  void stop();  // wakes and joins; idempotent
+
+  // Pages of [start, start+len) runs of an object read from fd (the fd stays
+  // owned by the caller until JobSent/JobError).
+  void sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
+                 std::vector<std::pair<uint32_t, uint32_t>> runs);
+  // toMaster: unicast to the master learned from received packets; else multicast.
+  void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster);
+  void openSink(uint32_t object, int fd, uint64_t size);
+  // Returns pages still missing; forgets the sink (the fd stays the caller's).
+  int64_t closeSink(uint32_t object);
+  // Missing-page runs of a sink and its missing count; count -1 if no sink.
+  int64_t sinkMissing(uint32_t object, size_t maxRuns, std::vector<std::pair<uint32_t, uint32_t>>* runs);
+  void setRate(uint64_t bps);
+  bool hasMaster() const { return hasMaster_.load(); }
+
+  std::vector<Event> takeEvents();
+  const Stats& stats() const { return stats_; }
+  uint32_t pageSize() const { return opts_.pageSize; }
+
+ private:
+  struct Job {
+    uint32_t id, object;
+    int fd;
+    uint64_t size;
+    std::vector<std::pair<uint32_t, uint32_t>> runs;
+    size_t run = 0;
+    uint32_t done = 0;  // pages of the current run already sent
+  };
+  struct Sink {
+    int fd;
+    uint64_t size;
+    uint32_t pages;
+    Bitmap have;
+    uint32_t missing;
+    bool failed = false;
+  };
+  struct Ctl {
+    uint8_t type;
+    uint32_t object, index;
+    std::string payload;
+    bool toMaster;
+  };
+
+  void run();
+  void setupSocket();
+  void drainCommands();
+  void sendBatch(uint64_t budgetBytes);
+  void receive();
+  void handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out);
+  void push(std::vector<Event>&& evs);
+  void wake();
+  uint32_t payloadLen(uint64_t size, uint32_t page) const;
+
+  LoopOptions opts_;
+  std::function<void()> notify_;
+  int sock_ = -1, wakefd_ = -1;
+  sockaddr_storage groupAddr_{};
+  socklen_t groupLen_ = 0;
+  sockaddr_storage masterAddr_{};
+  socklen_t masterLen_ = 0;
+  std::atomic<bool> hasMaster_{false};
+  std::unique_ptr<Auth> auth_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+
+  std::mutex cmdMu_;  // guards ctlQueue_, jobQueue_, rate
+  std::deque<Ctl> ctlQueue_;
+  std::deque<Job> jobQueue_;
+  std::atomic<uint64_t> rateBps_;
+
+  std::mutex sinkMu_;
+  std::unordered_map<uint32_t, std::unique_ptr<Sink>> sinks_;
+
+  std::mutex evMu_;
+  std::vector<Event> events_;
+
+  Stats stats_;
+};
+
+}  // namespace mrsync

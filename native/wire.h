@@ -1,0 +1,92 @@
+// Packet layout shared by every mrsync/rtt datagram. Network byte order.
+//
+//  0  u8  version (1)
+//  1  u8  type            (see PacketType)
+//  2  u16 sender          0 = master, k+1 = target k
+//  4  u32 session id      random per run
+//  8  u32 object id       manifest entry (0 = the manifest itself)
+// 12  u32 index           page number, or round/sequence for commands
+// 16  u16 payload length
+// 18  u16 reserved (0)
+// 20  ... payload ...
+// end 16-byte tag: HMAC-SHA256(session key, header || payload), truncated
+//
+// The tag covers the header so a page cannot be moved to another object,
+// index or session without the key.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace mrsync {
+
+constexpr uint8_t kVersion = 1;
+constexpr size_t kHeaderLen = 20;
+constexpr size_t kTagLen = 16;
+constexpr size_t kOverhead = kHeaderLen + kTagLen;
+constexpr size_t kMaxDatagram = 65507;
+constexpr uint8_t kTypeData = 1;  // the only type the native loop consumes itself
+
+struct Header {
+  uint8_t version = kVersion;
+  uint8_t type = 0;
+  uint16_t sender = 0;
+  uint32_t session = 0;
+  uint32_t object = 0;
+  uint32_t index = 0;
+  uint16_t length = 0;
+};
+
+inline void put16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+inline void put32(uint8_t* p, uint32_t v) {
+  p[0] = v >> 24; p[1] = (v >> 16) & 0xff; p[2] = (v >> 8) & 0xff; p[3] = v & 0xff;
+}
+inline uint16_t get16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+inline uint32_t get32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+
+inline void encodeHeader(const Header& h, uint8_t* out) {
+  out[0] = h.version;
+  out[1] = h.type;
+  put16(out + 2, h.sender);
+  put32(out + 4, h.session);
+  put32(out + 8, h.object);
+  put32(out + 12, h.index);
+  put16(out + 16, h.length);
+  put16(out + 18, 0);
+}
+
+// Structural checks only (no tag): returns false for anything truncated,
+// oversized, of another version or with a length that disagrees with the
+// datagram size.
+inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
+  if (n < kOverhead || n > kMaxDatagram) return false;
+  h->version = p[0];
+  h->type = p[1];
+  h->sender = get16(p + 2);
+  h->session = get32(p + 4);
+  h->object = get32(p + 8);
+  h->index = get32(p + 12);
+  h->length = get16(p + 16);
+  if (h->version != kVersion || get16(p + 18) != 0) return false;
+  return size_t(h->length) + kOverhead == n;
+}
+
+// HMAC-SHA256 with a pre-keyed context; one per thread.
+class Auth {
+ public:
+  explicit Auth(const std::string& key);
+  ~Auth();
+  Auth(const Auth&) = delete;
+  Auth& operator=(const Auth&) = delete;
+  // tag over up to three pieces (header, payload, nothing)
+  void tag(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, uint8_t out[kTagLen]);
+  bool verify(const uint8_t* pkt, size_t n);  // n includes the tag
+
+ private:
+  void* ctx_;
+};
+
+}  // namespace mrsync

@@ -1,0 +1,455 @@
+// multicatcher: the target side. Reads the session header from stdin, joins
+// the group, receives the manifest, decides what this target needs, applies
+// what needs no data (directories, symlinks, empty files, metadata), receives
+// the files it needs into temp files beside their final names, verifies each
+// against the source hash and renames it into place. Cleans up and exits
+// when stdin closes.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { Entry, Kind, ManifestError, decodeManifest, entryOf, objectOf } from './manifest';
+import { LoopEvent, NativePageLoop, native } from './native';
+import { display, parentOf, under } from './paths';
+import { Decision, decide } from './plan';
+import {
+  DoneCode, HASH_LEN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeOpen, encodeDone, encodeMissing,
+} from './protocol';
+import { CatcherLine, LINE_TAG, LocalCounts, MasterLine, SessionParams, validateSession } from './session';
+import { errText, lstatHave, setMtime, sha256File, tempBeside } from './fsx';
+
+type FilePhase = 'receiving' | 'verifying' | 'committed' | 'failed';
+
+interface FileState {
+  phase: FilePhase;
+  fd: number;
+  tmp: Buffer | null;
+  info: OpenInfo;
+  error?: string;
+}
+
+export function emit(line: CatcherLine): void {
+  process.stdout.write(LINE_TAG + JSON.stringify(line) + '\n');
+}
+
+export class Catcher {
+  private loop!: NativePageLoop;
+  private readonly root: Buffer;
+  private readonly owner = process.getuid?.() === 0;
+  private manifestFd = -1;
+  private manifestState: 'receiving' | 'verifying' | 'done' | 'failed' = 'receiving';
+  private entries: Entry[] = [];
+  private needs = new Set<number>(); // objects
+  private files = new Map<number, FileState>();
+  private failed = new Map<number, string>(); // entry -> error, for local steps
+  private deferredLinks: number[] = [];
+  private counts: LocalCounts = { dirs: 0, symlinks: 0, links: 0, empty: 0, meta: 0, kept: 0, failed: 0 };
+  private closed = false;
+
+  constructor(private readonly p: SessionParams) {
+    this.root = Buffer.from(p.dst, 'base64');
+  }
+
+  start(): void {
+    this.checkRoot();
+    this.loop = new native.PageLoop({
+      family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
+      ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
+      session: this.p.session, sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
+      wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20,
+    }, (evs) => this.onEvents(evs));
+    // the manifest lands in an unlinked temp file: nothing to clean up after a crash
+    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
+    this.manifestFd = fs.openSync(mpath, 'wx+', 0o600);
+    fs.unlinkSync(mpath);
+    this.loop.openSink(0, this.manifestFd, this.p.manifestSize);
+    emit({ t: 'ready' });
+  }
+
+  private checkRoot(): void {
+    const shown = display(this.root);
+    try {
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
+    } catch (e) {
+      throw new Error(`cannot create target directory ${shown}: ${errText(e)}`);
+    }
+    const st = fs.statSync(this.root);
+    if (!st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
+    const probe = tempBeside(this.root, Buffer.from('probe'));
+    try {
+      fs.closeSync(fs.openSync(probe, 'wx', 0o600));
+      fs.unlinkSync(probe);
+    } catch (e) {
+      throw new Error(`target directory ${shown} is not writable: ${errText(e)}`);
+    }
+  }
+
+  private onEvents(evs: LoopEvent[]): void {
+    for (const e of evs) {
+      try {
+        this.onEvent(e);
+      } catch (err) {
+        emit({ t: 'log', level: 'error', msg: `internal: ${(err as Error).stack ?? err}` });
+      }
+    }
+  }
+
+  private onEvent(e: LoopEvent): void {
+    if (this.closed) return;
+    switch (e.kind) {
+      case 'complete':
+        if (e.object === 0) void this.onManifest();
+        else void this.onFileComplete(e.object);
+        return;
+      case 'sinkError': {
+        const f = this.files.get(e.object);
+        if (f) this.fail(e.object, f, `write failed: ${errnoName(e.err)}`);
+        return;
+      }
+      case 'control':
+        if (e.sender !== 0) return;
+        if (e.type === Msg.Open) this.onOpen(e.object, e.payload!);
+        else if (e.type === Msg.Eof) this.onEof(e.object, e.index);
+        else if (e.type === Msg.Abort) this.onAbort(e.object);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private reply(type: Msg, object: number, index: number, payload: Buffer | null): void {
+    this.loop.sendControl(type, object, index, payload, true);
+  }
+
+  private sendMissing(object: number, round: number): void {
+    const m = this.loop.sinkMissing(object, RUNS_PER_PACKET * MISSING_PACKETS_PER_ROUND);
+    if (!m || m.missing === 0) { this.reply(Msg.Wait, object, round, null); return; }
+    for (let i = 0; i < m.runs.length || i === 0; i += RUNS_PER_PACKET * 2) {
+      this.reply(Msg.Missing, object, round, encodeMissing(m.missing, m.runs.subarray(i, i + RUNS_PER_PACKET * 2)));
+    }
+  }
+
+  private replyDone(object: number, f: FileState): void {
+    const ok = f.phase === 'committed';
+    this.reply(Msg.Done, object, 0, encodeDone({ code: ok ? DoneCode.Ok : DoneCode.Failed, message: f.error ?? '' }));
+  }
+
+  private onEof(object: number, round: number): void {
+    if (object === 0) {
+      if (this.manifestState === 'receiving') this.sendMissing(0, round);
+      else if (this.manifestState === 'verifying') this.reply(Msg.Wait, 0, round, null);
+      else this.reply(Msg.Done, 0, 0, encodeDone({
+        code: this.manifestState === 'done' ? DoneCode.Ok : DoneCode.Failed, message: this.manifestState === 'done' ? '' : 'bad manifest',
+      }));
+      return;
+    }
+    const f = this.files.get(object);
+    if (!f) {
+      if (this.needs.has(object)) this.reply(Msg.Done, object, 0, encodeDone({ code: DoneCode.Failed, message: 'not opened' }));
+      return;
+    }
+    if (f.phase === 'receiving') this.sendMissing(object, round);
+    else if (f.phase === 'verifying') this.reply(Msg.Wait, object, round, null);
+    else this.replyDone(object, f);
+  }
+
+  private onOpen(object: number, payload: Buffer): void {
+    if (!this.needs.has(object)) return;
+    const existing = this.files.get(object);
+    if (existing) {
+      if (existing.phase === 'committed' || existing.phase === 'failed') this.replyDone(object, existing);
+      else this.reply(Msg.OpenOk, object, 0, null);
+      return;
+    }
+    const info = decodeOpen(payload);
+    if (!info || info.hash.length !== HASH_LEN) return;
+    const entry = this.entries[entryOf(object)];
+    const final = under(this.root, entry.path);
+    const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };
+    this.files.set(object, f);
+    try {
+      if (this.p.removeFirst) {
+        // -X: make room first on a nearly full disk
+        const h = lstatHave(final);
+        if (h && h.kind !== 'dir') fs.unlinkSync(final);
+      }
+      f.tmp = tempBeside(this.root, entry.path);
+      f.fd = fs.openSync(f.tmp, 'wx+', 0o600);
+      if (info.size > 0) fs.ftruncateSync(f.fd, info.size);
+    } catch (e) {
+      this.fail(object, f, `cannot create temp file: ${errText(e)}`);
+      return;
+    }
+    this.loop.openSink(object, f.fd, info.size);
+    this.reply(Msg.OpenOk, object, 0, null);
+  }
+
+  private onAbort(object: number): void {
+    const f = this.files.get(object);
+    if (!f || f.phase === 'committed') return;
+    this.loop.closeSink(object);
+    this.discard(f);
+    this.files.delete(object);
+  }
+
+  private discard(f: FileState): void {
+    if (f.fd >= 0) { try { fs.closeSync(f.fd); } catch { /* already closed */ } f.fd = -1; }
+    if (f.tmp) { try { fs.unlinkSync(f.tmp); } catch { /* gone */ } f.tmp = null; }
+  }
+
+  private fail(object: number, f: FileState, why: string): void {
+    this.loop.closeSink(object);
+    this.discard(f);
+    f.phase = 'failed';
+    f.error = why;
+    this.replyDone(object, f);
+  }
+
+  private async onFileComplete(object: number): Promise<void> {
+    const f = this.files.get(object);
+    if (!f || f.phase !== 'receiving') return;
+    f.phase = 'verifying';
+    this.loop.closeSink(object);
+    const entry = this.entries[entryOf(object)];
+    try {
+      const h = await sha256File(f.fd, f.info.size);
+      if (this.closed) return;
+      if (!h.equals(f.info.hash)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
+      fs.fchmodSync(f.fd, entry.mode);
+      if (this.owner) fs.fchownSync(f.fd, entry.uid, entry.gid);
+      setMtime(f.fd, f.info.mtimeNs);
+      fs.closeSync(f.fd);
+      f.fd = -1;
+      fs.renameSync(f.tmp!, under(this.root, entry.path));
+      f.tmp = null;
+      f.phase = 'committed';
+      this.replyDone(object, f);
+    } catch (e) {
+      this.fail(object, f, `cannot commit: ${errText(e)}`);
+    }
+  }
+
+  private async onManifest(): Promise<void> {
+    if (this.manifestState !== 'receiving') return;
+    this.manifestState = 'verifying';
+    this.loop.closeSink(0);
+    try {
+      const h = await sha256File(this.manifestFd, this.p.manifestSize);
+      if (h.toString('hex') !== this.p.manifestHash) throw new ManifestError('manifest hash mismatch');
+      const buf = Buffer.alloc(this.p.manifestSize);
+      fs.readSync(this.manifestFd, buf, 0, buf.length, 0);
+      fs.closeSync(this.manifestFd);
+      this.entries = decodeManifest(buf);
+    } catch (e) {
+      this.manifestState = 'failed';
+      emit({ t: 'fatal', msg: (e as Error).message });
+      return;
+    }
+    this.planLocal();
+    this.manifestState = 'done';
+    emit({ t: 'needs', files: [...this.needs], local: this.counts });
+  }
+
+  // ---- local steps: everything that needs no data ----
+
+  private safeDirs = new Set<string>();
+
+  private planLocal(): void {
+    this.safeDirs.add('.');
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i];
+      const key = e.path.toString('latin1');
+      if (!this.safeDirs.has(parentOf(e.path).toString('latin1'))) {
+        this.localFail(i, 'parent directory missing or not a directory on the target');
+        continue;
+      }
+      try {
+        const fin = under(this.root, e.path);
+        let d: Decision = decide(e, lstatHave(fin), { owner: this.owner });
+        if (d.do === 'conflict') {
+          try {
+            fs.rmdirSync(fin);
+          } catch (err) {
+            this.localFail(i, `${d.why}: ${errText(err)} (not removed without --delete)`);
+            continue;
+          }
+          d = decide(e, null, { owner: this.owner });
+        }
+        this.apply(i, e, fin, d);
+        if (e.kind === Kind.Dir) this.safeDirs.add(i === 0 ? '.' : key);
+      } catch (err) {
+        this.localFail(i, errText(err));
+      }
+    }
+  }
+
+  private localFail(i: number, why: string): void {
+    this.failed.set(i, why);
+    this.counts.failed++;
+  }
+
+  private apply(i: number, e: Entry, fin: Buffer, d: Decision): void {
+    switch (d.do) {
+      case 'keep':
+        this.counts.kept++;
+        return;
+      case 'meta':
+        this.counts.meta++;
+        if (e.kind === Kind.Dir) return; // directory metadata is set at the end
+        if (e.kind !== Kind.Symlink) fs.chmodSync(fin, e.mode);
+        if (this.owner) fs.lchownSync(fin, e.uid, e.gid);
+        setMtime(fin, e.mtimeNs);
+        return;
+      case 'mkdir':
+        if (d.clear) fs.unlinkSync(fin);
+        fs.mkdirSync(fin, 0o700);
+        this.counts.dirs++;
+        return;
+      case 'symlink': {
+        const tmp = tempBeside(this.root, e.path);
+        fs.symlinkSync(e.link!, tmp);
+        try {
+          if (this.owner) fs.lchownSync(tmp, e.uid, e.gid);
+          setMtime(tmp, e.mtimeNs);
+          fs.renameSync(tmp, fin);
+        } catch (err) {
+          fs.rmSync(tmp, { force: true });
+          throw err;
+        }
+        this.counts.symlinks++;
+        return;
+      }
+      case 'empty': {
+        const tmp = tempBeside(this.root, e.path);
+        const fd = fs.openSync(tmp, 'wx', 0o600);
+        try {
+          fs.fchmodSync(fd, e.mode);
+          if (this.owner) fs.fchownSync(fd, e.uid, e.gid);
+          setMtime(fd, e.mtimeNs);
+          fs.closeSync(fd);
+          fs.renameSync(tmp, fin);
+        } catch (err) {
+          fs.rmSync(tmp, { force: true });
+          throw err;
+        }
+        this.counts.empty++;
+        return;
+      }
+      case 'data':
+        this.needs.add(objectOf(i));
+        return;
+      case 'link':
+        this.deferredLinks.push(i);
+        return;
+      case 'conflict':
+        throw new Error(d.why);
+    }
+  }
+
+  /** After the data phase: hardlinks to their (now final) leaders, then directory metadata, deepest first. */
+  finish(aborted: number[]): void {
+    const abortedSet = new Set(aborted);
+    for (const i of this.deferredLinks) {
+      const e = this.entries[i];
+      const leader = e.leader!;
+      const lf = this.files.get(objectOf(leader));
+      if (this.failed.has(leader) || abortedSet.has(objectOf(leader)) || (lf && lf.phase !== 'committed')) {
+        this.localFail(i, 'hardlink leader not delivered');
+        continue;
+      }
+      try {
+        const fin = under(this.root, e.path);
+        const src = under(this.root, this.entries[leader].path);
+        const have = lstatHave(fin);
+        const lead = lstatHave(src);
+        if (!lead || lead.kind !== 'file') { this.localFail(i, 'hardlink leader missing'); continue; }
+        if (have && have.ino === lead.ino && have.dev === lead.dev) { this.counts.kept++; continue; }
+        const tmp = tempBeside(this.root, e.path);
+        fs.linkSync(src, tmp);
+        try {
+          fs.renameSync(tmp, fin);
+        } catch (err) {
+          fs.rmSync(tmp, { force: true });
+          throw err;
+        }
+        this.counts.links++;
+      } catch (err) {
+        this.localFail(i, errText(err));
+      }
+    }
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const e = this.entries[i];
+      if (e.kind !== Kind.Dir || this.failed.has(i)) continue;
+      try {
+        const fin = under(this.root, e.path);
+        fs.chmodSync(fin, e.mode);
+        if (this.owner) fs.lchownSync(fin, e.uid, e.gid);
+        setMtime(fin, e.mtimeNs);
+      } catch (err) {
+        this.localFail(i, errText(err));
+      }
+    }
+    const failed = [...this.failed].map(([entry, error]) => ({ entry, error }));
+    for (const [object, f] of this.files) {
+      if (f.phase !== 'committed') failed.push({ entry: entryOf(object), error: f.error ?? 'not delivered' });
+    }
+    for (const object of this.needs) {
+      if (!this.files.has(object)) failed.push({ entry: entryOf(object), error: abortedSet.has(object) ? 'aborted by master' : 'not delivered' });
+    }
+    emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts });
+  }
+
+  /** stdin closed or a signal: remove every temp file, stop the loop. */
+  shutdown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [object, f] of this.files) {
+      this.loop?.closeSink(object);
+      if (f.phase !== 'committed') this.discard(f);
+    }
+    this.loop?.stop();
+  }
+}
+
+function errnoName(n: number): string {
+  for (const [k, v] of Object.entries(os.constants.errno)) if (v === n) return k;
+  return `errno ${n}`;
+}
+
+/** Entry point of bin/multicatcher: session on stdin, lines on stdout. */
+export function catcherMain(): void {
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  let catcher: Catcher | null = null;
+  const bye = (code: number): never => {
+    catcher?.shutdown();
+    process.exit(code);
+  };
+  const startTimer = setTimeout(() => {
+    emit({ t: 'fatal', msg: 'no session header on stdin within 60 s' });
+    bye(2);
+  }, 60_000);
+  rl.on('line', (line) => {
+    if (!catcher) {
+      clearTimeout(startTimer);
+      try {
+        catcher = new Catcher(validateSession(JSON.parse(line)));
+        catcher.start();
+      } catch (e) {
+        emit({ t: 'fatal', msg: (e as Error).message });
+        bye(2);
+      }
+      return;
+    }
+    let m: MasterLine;
+    try {
+      m = JSON.parse(line) as MasterLine;
+    } catch {
+      return;
+    }
+    if (m.t === 'finish') catcher.finish(Array.isArray(m.aborted) ? m.aborted : []);
+  });
+  rl.on('close', () => bye(0));
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => bye(1));
+  process.stdout.on('error', () => bye(1));
+}

@@ -1,0 +1,122 @@
+// mrsync: push a tree to many targets over reliable UDP multicast.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { makeLogger } from '../log';
+import { Push, PushOptions } from '../master';
+import {
+  MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseGroup, parseIntIn, parseRate, parseTargets, resolveInterface,
+} from '../options';
+import { splitCommand } from '../remote';
+import { exitCode, formatReport } from '../report';
+
+const VERSION = '0.1.0';
+
+function program(): Command {
+  return new Command('mrsync')
+    .description('Push a file tree to many machines at once over reliable UDP multicast.')
+    .requiredOption('-m, --machines <list>', 'targets: a file (one host per line, # comments) or host1,host2,...')
+    .requiredOption('-s, --source <dir>', 'source directory on this machine')
+    .option('-t, --target <dir>', 'destination directory on every target (default: same path as --source)')
+    .option('-r, --rsh <command>', 'remote shell used to start the catchers, run as COMMAND HOST "cmd"', process.env.MRSYNC_RSH ?? 'ssh')
+    .option('--remote-path <path>', 'path of multicatcher on the targets (default: beside this mrsync)')
+    .option('-A, --address <group>', 'multicast group, IPv4 or IPv6', '239.255.67.92')
+    .option('-P, --port <port>', 'UDP port of the group; the master listens on port-1 for feedback', '8888')
+    .option('-T, --ttl <hops>', 'multicast TTL / hop limit', '1')
+    .option('-L, --loopback', 'enable multicast loopback (a catcher on this machine)', false)
+    .option('-I, --interface <name|addr>', 'interface to multicast on (default: by route)')
+    .option('-v, --verbose <level>', '0 = errors only, 1 = report, 2 = debug log', '1')
+    .option('-w, --wait <seconds>', 'ack-wait budget: a target silent this long is dropped', '60')
+    .option('-q, --quit', 'quit at the first dropped target', false)
+    .option('-X, --remove-first', 'remove each target file before writing its replacement (nearly full disks)', false)
+    .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
+    .option('--rate <bits/s>', 'send rate in bits per second, k/m/g suffixes (1000-based)', '100m')
+    .addOption(new Option('--window <files>', 'files in flight at once').default('32'))
+    .version(VERSION, '-V, --version')
+    .addHelpText('after', `
+Examples:
+  mrsync -m targets.list -s /srv/data            push /srv/data to the same path on every host
+  mrsync -m web1,web2,web3 -s /build/out -t /var/www --rate 500m
+
+Exit status: 0 every target holds an exact copy; 1 bad input; 2 some target
+lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+}
+
+type Raw = Record<string, string | boolean | undefined>;
+
+export function buildOptions(raw: Raw): PushOptions {
+  const src = path.resolve(String(raw.source));
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(src);
+  } catch (e) {
+    throw new UserError(`source ${src}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UserError(`source ${src} is not a directory`);
+  try {
+    fs.accessSync(src, fs.constants.R_OK | fs.constants.X_OK);
+    fs.readdirSync(src);
+  } catch (e) {
+    throw new UserError(`source ${src} is not readable: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  const dst = raw.target ? String(raw.target) : src;
+  if (!dst || dst.includes('\0')) throw new UserError('bad --target');
+  const { family, group } = parseGroup(String(raw.address));
+  const ifname = resolveInterface(String(raw.interface ?? ''));
+  const pageSize = raw.pageSize !== undefined
+    ? parseIntIn('--page-size', String(raw.pageSize), 512, MAX_PAGE)
+    : defaultPageSize(family, interfaceMtu(ifname));
+  const rsh = splitCommand(String(raw.rsh));
+  if (!rsh.length) throw new UserError('--rsh is empty');
+  const verbose = parseIntIn('-v', String(raw.verbose), 0, 2);
+  return {
+    targets: parseTargets(String(raw.machines)),
+    src: Buffer.from(src),
+    dst: Buffer.from(dst),
+    rsh,
+    remotePath: raw.remotePath ? String(raw.remotePath) : path.resolve(__dirname, '..', '..', '..', 'bin', 'multicatcher'),
+    family, group,
+    port: parseIntIn('-P', String(raw.port), 2, 65535),
+    ttl: parseIntIn('-T', String(raw.ttl), 0, 255),
+    loopback: Boolean(raw.loopback),
+    ifname,
+    pageSize,
+    rateBps: parseRate('--rate', String(raw.rate)),
+    waitSec: parseIntIn('-w', String(raw.wait), 1, 86400),
+    quitOnDrop: Boolean(raw.quit),
+    removeFirst: Boolean(raw.removeFirst),
+    verbose,
+    window: parseIntIn('--window', String(raw.window), 1, 1024),
+  };
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const cmd = program();
+  let code = 0;
+  try {
+    cmd.parse(argv);
+    const o = buildOptions(cmd.opts() as Raw);
+    const log = makeLogger(o.verbose, 'mrsync');
+    const push = new Push(o, log);
+    const report = await push.run();
+    code = exitCode(report);
+    if (o.verbose >= 1 || code !== 0) process.stdout.write(formatReport(report) + '\n');
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) {
+      code = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 1;
+    } else if (e instanceof UserError) {
+      process.stderr.write(`mrsync: ${err.message}\n`);
+      code = 1;
+    } else if (err.code && 'syscall' in err) {
+      process.stderr.write(`mrsync: ${err.message}\n`);
+      code = 4;
+    } else {
+      process.stderr.write(`mrsync: internal error: ${err.stack ?? err}\n`);
+      code = 4;
+    }
+  }
+  process.exitCode = code;
+}

@@ -1,0 +1,159 @@
+// The master's per-file state machine: OPEN until every target that needs
+// the file has acked, pages, EOF rounds collecting missing-page runs, repair
+// with their union, until every such target is done, dropped or sat out.
+// No I/O here: events in, actions out, so it is tested without a network.
+import { MissingInfo } from './protocol';
+import { unionRuns } from './runs';
+
+export type Phase = 'opening' | 'sending' | 'eof' | 'finished';
+
+export type FlowAction =
+  | { a: 'open' }
+  | { a: 'pages'; runs: Uint32Array | null }
+  | { a: 'eof'; round: number }
+  | { a: 'finished' };
+
+export interface FlowTiming {
+  retryMs: number;     // first re-send of an unanswered OPEN/EOF
+  maxRetryMs: number;  // back-off cap
+  sitOutRounds: number; // repair rounds without 10% progress before a target sits out
+}
+
+export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean }
+
+export class FileFlow {
+  phase: Phase;
+  readonly pending: Set<number>;
+  readonly outcomes = new Map<number, TargetOutcome>();
+  round = 0;
+  rounds = 0;          // repair rounds (re-sends) so far
+  pagesResent = 0;
+  phaseSince: number;
+  private acked = new Set<number>();
+  private answers = new Map<number, MissingInfo>();
+  private nextRetry = 0;
+  private retry: number;
+  private best = new Map<number, { missing: number; round: number }>();
+
+  constructor(readonly object: number, readonly pages: number, needers: Iterable<number>,
+              private readonly timing: FlowTiming, now: number, opened = false) {
+    this.pending = new Set(needers);
+    this.retry = timing.retryMs;
+    this.phaseSince = now;
+    this.phase = opened ? 'sending' : 'opening';
+  }
+
+  /** First actions once the flow is created. */
+  start(now: number): FlowAction[] {
+    if (this.pending.size === 0) return this.finish();
+    if (this.phase === 'sending') return [{ a: 'pages', runs: null }];
+    this.armRetry(now, true);
+    return [{ a: 'open' }];
+  }
+
+  /** Targets whose answer we are waiting for now (silence counts against them). */
+  waitingOn(): number[] {
+    if (this.phase === 'opening') return [...this.pending].filter((t) => !this.acked.has(t));
+    if (this.phase === 'eof') return [...this.pending].filter((t) => !this.answers.has(t));
+    return [];
+  }
+
+  onOpenOk(t: number, now: number): FlowAction[] {
+    if (this.phase !== 'opening' || !this.pending.has(t)) return [];
+    this.acked.add(t);
+    return this.maybeAllOpen(now);
+  }
+
+  onSent(now: number): FlowAction[] {
+    if (this.phase !== 'sending') return [];
+    return this.startEof(now);
+  }
+
+  onMissing(t: number, round: number, info: MissingInfo, now: number): FlowAction[] {
+    if (this.phase !== 'eof' || round !== this.round || !this.pending.has(t)) return [];
+    const prev = this.answers.get(t);
+    // a target may split its runs over several datagrams: merge them
+    this.answers.set(t, prev ? { total: info.total, runs: unionRuns([prev.runs, info.runs]) } : info);
+    return this.maybeAllAnswered(now);
+  }
+
+  onDone(t: number, outcome: TargetOutcome, now: number): FlowAction[] {
+    if (!this.pending.has(t)) return [];
+    this.pending.delete(t);
+    this.outcomes.set(t, outcome);
+    return this.afterRemoval(now);
+  }
+
+  /** The target left the run (dropped): stop waiting for it. */
+  drop(t: number, why: string, now: number): FlowAction[] {
+    return this.onDone(t, { ok: false, message: why }, now);
+  }
+
+  tick(now: number): FlowAction[] {
+    if (now < this.nextRetry) return [];
+    if (this.phase === 'opening') { this.armRetry(now, false); return [{ a: 'open' }]; }
+    if (this.phase === 'eof') { this.armRetry(now, false); return [{ a: 'eof', round: this.round }]; }
+    return [];
+  }
+
+  private armRetry(now: number, reset: boolean): void {
+    this.retry = reset ? this.timing.retryMs : Math.min(this.timing.maxRetryMs, this.retry * 2);
+    this.nextRetry = now + this.retry;
+  }
+
+  private afterRemoval(now: number): FlowAction[] {
+    if (this.pending.size === 0) return this.finish();
+    if (this.phase === 'opening') return this.maybeAllOpen(now);
+    if (this.phase === 'eof') return this.maybeAllAnswered(now);
+    return [];
+  }
+
+  private maybeAllOpen(now: number): FlowAction[] {
+    for (const t of this.pending) if (!this.acked.has(t)) return [];
+    this.phase = 'sending';
+    this.phaseSince = now;
+    return [{ a: 'pages', runs: null }];
+  }
+
+  private startEof(now: number): FlowAction[] {
+    this.phase = 'eof';
+    this.phaseSince = now;
+    this.round++;
+    this.answers.clear();
+    this.armRetry(now, true);
+    return [{ a: 'eof', round: this.round }];
+  }
+
+  private maybeAllAnswered(now: number): FlowAction[] {
+    for (const t of this.pending) if (!this.answers.has(t)) return [];
+    // sit-out: a target whose missing count has not fallen by 10% for
+    // sitOutRounds rounds stops holding the others back
+    const out: FlowAction[] = [];
+    for (const [t, info] of this.answers) {
+      const b = this.best.get(t);
+      if (!b || info.total < b.missing * 0.9) this.best.set(t, { missing: info.total, round: this.round });
+      else if (this.round - b.round >= this.timing.sitOutRounds) {
+        this.pending.delete(t);
+        this.answers.delete(t);
+        this.outcomes.set(t, { ok: false, satOut: true, message: `sat out with ${info.total} pages missing` });
+      }
+    }
+    if (this.pending.size === 0) return this.finish();
+    const runs = unionRuns([...this.answers.values()].map((a) => a.runs));
+    if (runs.length === 0) {
+      // every answer said "missing" without runs; ask again
+      return out.concat(this.startEof(now));
+    }
+    this.rounds++;
+    for (let i = 1; i < runs.length; i += 2) this.pagesResent += runs[i];
+    this.phase = 'sending';
+    this.phaseSince = now;
+    return out.concat([{ a: 'pages', runs }]);
+  }
+
+  private finish(): FlowAction[] {
+    if (this.phase === 'finished') return [];
+    this.phase = 'finished';
+    return [{ a: 'finished' }];
+  }
+}

@@ -1,0 +1,165 @@
+// The manifest: every entry of the source tree with its metadata, scanned on
+// the master and multicast once to all targets as object 0.
+import fs from 'node:fs';
+import { display, pathProblem, under } from './paths';
+
+export const enum Kind { File = 0, Dir = 1, Symlink = 2, Hardlink = 3 }
+
+export interface Entry {
+  path: Buffer;   // relative to the root, "." for the root itself
+  kind: Kind;
+  size: number;   // bytes (files); 0 otherwise
+  mode: number;   // permission bits incl. setuid/setgid/sticky
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
+  link?: Buffer;    // symlink target, as stored
+  leader?: number;  // hardlink: index of the entry that holds the content
+}
+
+/** Object id on the wire of entry i (object 0 is the manifest). */
+export const objectOf = (i: number): number => i + 1;
+export const entryOf = (object: number): number => object - 1;
+
+export interface ScanResult { entries: Entry[]; skipped: string[]; bytes: number }
+
+/** Walk root (not following symlinks) into entries, parents before children, names in byte order. */
+export function scan(root: Buffer): ScanResult {
+  const entries: Entry[] = [];
+  const skipped: string[] = [];
+  const inodes = new Map<string, number>();
+  let bytes = 0;
+  const add = (rel: Buffer, abs: Buffer): boolean => {
+    const st = fs.lstatSync(abs, { bigint: true });
+    const base = { path: rel, size: 0, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs };
+    if (st.isDirectory()) { entries.push({ ...base, kind: Kind.Dir }); return true; }
+    if (st.isSymbolicLink()) {
+      entries.push({ ...base, kind: Kind.Symlink, link: fs.readlinkSync(abs, { encoding: 'buffer' }) });
+    } else if (st.isFile()) {
+      const key = `${st.dev}:${st.ino}`;
+      const leader = st.nlink > 1n ? inodes.get(key) : undefined;
+      if (leader !== undefined) {
+        entries.push({ ...base, kind: Kind.Hardlink, leader });
+      } else {
+        if (st.nlink > 1n) inodes.set(key, entries.length);
+        entries.push({ ...base, kind: Kind.File, size: Number(st.size) });
+        bytes += Number(st.size);
+      }
+    } else {
+      skipped.push(display(rel));
+    }
+    return false;
+  };
+  const walk = (rel: Buffer | null, abs: Buffer): void => {
+    const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
+    for (const name of names) {
+      const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
+      const a = under(abs, name);
+      if (add(r, a)) walk(r, a);
+    }
+  };
+  if (!add(Buffer.from('.'), root)) throw new Error('source is not a directory');
+  walk(null, root);
+  return { entries, skipped, bytes };
+}
+
+const MAGIC = 0x4d52534d; // "MRSM"
+const VERSION = 1;
+const FIXED = 1 + 4 + 4 + 4 + 8 + 8 + 2;
+
+export function encodeManifest(entries: Entry[]): Buffer {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(9);
+  head.writeUInt32BE(MAGIC, 0);
+  head.writeUInt8(VERSION, 4);
+  head.writeUInt32BE(entries.length, 5);
+  parts.push(head);
+  for (const e of entries) {
+    const extra = e.kind === Kind.Symlink ? 2 + (e.link?.length ?? 0) : e.kind === Kind.Hardlink ? 4 : 0;
+    const b = Buffer.alloc(FIXED + e.path.length + extra);
+    let o = 0;
+    o = b.writeUInt8(e.kind, o);
+    o = b.writeUInt32BE(e.mode, o);
+    o = b.writeUInt32BE(e.uid, o);
+    o = b.writeUInt32BE(e.gid, o);
+    o = b.writeBigUInt64BE(BigInt(e.size), o);
+    o = b.writeBigInt64BE(e.mtimeNs, o);
+    o = b.writeUInt16BE(e.path.length, o);
+    o += e.path.copy(b, o);
+    if (e.kind === Kind.Symlink) {
+      const l = e.link ?? Buffer.alloc(0);
+      o = b.writeUInt16BE(l.length, o);
+      l.copy(b, o);
+    } else if (e.kind === Kind.Hardlink) {
+      b.writeUInt32BE(e.leader ?? 0, o);
+    }
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
+export class ManifestError extends Error {}
+
+/**
+ * Decode and check a manifest from the network: every count is bounded by
+ * the bytes actually present, every name is a clean relative path, parents
+ * come before children, hardlinks point back at an earlier regular file.
+ */
+export function decodeManifest(b: Buffer): Entry[] {
+  const bad = (why: string): never => { throw new ManifestError(`bad manifest: ${why}`); };
+  if (b.length < 9 || b.readUInt32BE(0) !== MAGIC) bad('magic');
+  if (b.readUInt8(4) !== VERSION) bad('version');
+  const count = b.readUInt32BE(5);
+  if (count === 0 || count > (b.length - 9) / (FIXED + 1)) bad('entry count');
+  const entries: Entry[] = [];
+  const dirs = new Set<string>();
+  let o = 9;
+  for (let i = 0; i < count; i++) {
+    if (o + FIXED > b.length) bad('truncated');
+    const kind = b.readUInt8(o) as Kind;
+    const mode = b.readUInt32BE(o + 1);
+    const uid = b.readUInt32BE(o + 5);
+    const gid = b.readUInt32BE(o + 9);
+    const size = b.readBigUInt64BE(o + 13);
+    const mtimeNs = b.readBigInt64BE(o + 21);
+    const plen = b.readUInt16BE(o + 29);
+    o += FIXED;
+    if (kind > Kind.Hardlink) bad('entry type');
+    if (mode > 0o7777) bad('mode');
+    if (size > BigInt(Number.MAX_SAFE_INTEGER) || (kind !== Kind.File && size !== 0n)) bad('size');
+    if (o + plen > b.length) bad('truncated');
+    const path = Buffer.from(b.subarray(o, o + plen));
+    o += plen;
+    const why = pathProblem(path);
+    if (why) bad(`${why}: ${display(path)}`);
+    const isRootEntry = path.length === 1 && path[0] === 0x2e;
+    if ((i === 0) !== isRootEntry) bad('the root must come first, once');
+    if (i === 0 && kind !== Kind.Dir) bad('the root must be a directory');
+    if (!isRootEntry) {
+      const slash = path.lastIndexOf(0x2f);
+      const parent = slash < 0 ? '.' : path.subarray(0, slash).toString('latin1');
+      if (!dirs.has(parent)) bad(`parent not listed before ${display(path)}`);
+    }
+    const e: Entry = { path, kind, size: Number(size), mode, uid, gid, mtimeNs };
+    if (kind === Kind.Symlink) {
+      if (o + 2 > b.length) bad('truncated');
+      const llen = b.readUInt16BE(o);
+      o += 2;
+      if (llen === 0 || o + llen > b.length) bad('symlink target');
+      e.link = Buffer.from(b.subarray(o, o + llen));
+      if (e.link.includes(0)) bad('NUL in symlink target');
+      o += llen;
+    } else if (kind === Kind.Hardlink) {
+      if (o + 4 > b.length) bad('truncated');
+      const leader = b.readUInt32BE(o);
+      o += 4;
+      if (leader >= i || entries[leader].kind !== Kind.File) bad('hardlink leader');
+      e.leader = leader;
+    } else if (kind === Kind.Dir) {
+      dirs.add(isRootEntry ? '.' : path.toString('latin1'));
+    }
+    entries.push(e);
+  }
+  if (o !== b.length) bad('trailing bytes');
+  return entries;
+}

@@ -1,0 +1,505 @@
+// multicaster: the master side of one push. Scans the source, starts a
+// catcher on every target through the remote shell, multicasts the manifest,
+// collects each target's needs, then runs a window of per-file flows
+// (flow.ts) over the native page loop until every target has every file it
+// needs, or has been dropped, or has failed that file.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Entry, encodeManifest, entryOf, objectOf, scan } from './manifest';
+import { FileFlow, FlowAction, FlowTiming } from './flow';
+import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
+import { display, under } from './paths';
+import { DoneCode, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
+import { RemoteCatcher, shq } from './remote';
+import { pagesOf, runPages } from './runs';
+import { CatcherLine, LocalCounts, SessionParams } from './session';
+import { sha256File } from './fsx';
+import { Logger } from './log';
+
+export interface PushOptions {
+  targets: string[];
+  src: Buffer;
+  dst: Buffer;
+  rsh: string[];
+  remotePath: string;
+  family: 4 | 6;
+  group: string;
+  port: number;
+  ttl: number;
+  loopback: boolean;
+  ifname: string;
+  pageSize: number;
+  rateBps: number;
+  waitSec: number;
+  quitOnDrop: boolean;
+  removeFirst: boolean;
+  verbose: number;
+  window: number;
+}
+
+export type TargetState = 'launching' | 'ready' | 'planning' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped';
+
+export interface FileFailure { path: string; error: string }
+
+export interface TargetReport {
+  host: string;
+  state: 'OK' | 'FAILED' | 'DROPPED' | 'UNREACHABLE';
+  filesSent: number;     // files whose data this target received and committed
+  bytesSent: number;
+  needed: number;        // files with data this target needed
+  missingPages: number;  // pages it asked for again
+  local?: LocalCounts;
+  failures: FileFailure[];
+  error?: string;
+}
+
+export interface PushReport {
+  targets: TargetReport[];
+  entries: number;
+  files: number;        // data files multicast
+  bytes: number;        // their bytes, once
+  pagesSent: number;    // data pages on the wire, first sends
+  pagesResent: number;
+  seconds: number;
+  skipped: string[];
+  changed: string[];    // source files that changed while being sent
+  stats: LoopStats;
+  quit: boolean;
+}
+
+interface Target {
+  idx: number;
+  host: string;
+  remote: RemoteCatcher;
+  state: TargetState;
+  lastHeard: number;
+  stateSince: number;
+  needs: Set<number> | null;
+  result?: Extract<CatcherLine, { t: 'result' }>;
+  local?: LocalCounts;
+  error?: string;
+  filesOk: number;
+  bytesOk: number;
+  missingPages: number;
+  failures: Map<number, string>;
+}
+
+interface Sending {
+  flow: FileFlow;
+  fd: number;
+  size: number;
+  before?: fs.BigIntStats;
+  open?: Buffer;
+  entry: number;
+}
+
+const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
+
+export class Push {
+  private loop!: NativePageLoop;
+  private targets: Target[] = [];
+  private entries: Entry[] = [];
+  private skipped: string[] = [];
+  private changed: string[] = [];
+  private readonly key = crypto.randomBytes(32);
+  private readonly session = crypto.randomBytes(4).readUInt32BE(0);
+  private phase: 'launch' | 'manifest' | 'needs' | 'data' | 'finish' | 'done' = 'launch';
+  private flows = new Map<number, Sending>();
+  private jobs = new Map<number, number>(); // job -> object
+  private nextJob = 1;
+  private queue: number[] = [];             // objects still to send
+  private preparing = 0;
+  private manifestFd = -1;
+  private manifestSize = 0;
+  private manifestHash = '';
+  private started = Date.now();
+  private dataStart = 0;
+  private files = 0;
+  private bytes = 0;
+  private pagesFirst = 0;
+  private pagesResent = 0;
+  private quit = false;
+  private resolveDone!: () => void;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly o: PushOptions, private readonly log: Logger) {}
+
+  async run(): Promise<PushReport> {
+    const sc = scan(this.o.src);
+    this.entries = sc.entries;
+    this.skipped = sc.skipped;
+    for (const s of this.skipped) this.log.warn(`skipping special file ${s}`);
+    const mbytes = encodeManifest(this.entries);
+    this.manifestSize = mbytes.length;
+    this.manifestHash = crypto.createHash('sha256').update(mbytes).digest('hex');
+    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
+    this.manifestFd = fs.openSync(mpath, 'wx+', 0o600);
+    fs.unlinkSync(mpath);
+    fs.writeSync(this.manifestFd, mbytes, 0, mbytes.length, 0);
+    this.log.debug(`manifest: ${this.entries.length} entries, ${mbytes.length} bytes`);
+
+    this.loop = new native.PageLoop({
+      family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
+      ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
+      session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
+      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20,
+    }, (evs) => this.onEvents(evs));
+
+    const done = new Promise<void>((r) => { this.resolveDone = r; });
+    this.launchAll();
+    this.timer = setInterval(() => this.tick(), 10);
+    await done;
+    if (this.timer) clearInterval(this.timer);
+    const stats = this.loop.stats();
+    this.loop.stop();
+    fs.closeSync(this.manifestFd);
+    return this.report(stats);
+  }
+
+  // ---- targets ----
+
+  private launchAll(): void {
+    const cmd = `${shq(this.o.remotePath)}`;
+    this.o.targets.forEach((host, idx) => {
+      const remote = new RemoteCatcher(host, this.o.rsh, cmd);
+      const t: Target = {
+        idx, host, remote, state: 'launching', lastHeard: Date.now(), stateSince: Date.now(), needs: null,
+        filesOk: 0, bytesOk: 0, missingPages: 0, failures: new Map(),
+      };
+      this.targets.push(t);
+      remote.on('line', (l) => this.onLine(t, l));
+      remote.on('exit', (code, stderr) => this.onExit(t, code, stderr));
+      const p: SessionParams = {
+        v: 1, session: this.session, key: this.key.toString('hex'), sender: idx + 1, host,
+        family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
+        pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), manifestSize: this.manifestSize,
+        manifestHash: this.manifestHash, removeFirst: this.o.removeFirst, verbose: this.o.verbose,
+      };
+      remote.start(p);
+    });
+  }
+
+  private live(t: Target): boolean {
+    return t.state !== 'failed' && t.state !== 'dropped';
+  }
+
+  private setState(t: Target, s: TargetState): void {
+    t.state = s;
+    t.stateSince = Date.now();
+  }
+
+  private onLine(t: Target, l: CatcherLine): void {
+    t.lastHeard = Date.now();
+    switch (l.t) {
+      case 'ready':
+        if (t.state === 'launching') { this.setState(t, 'ready'); this.log.debug(`${t.host}: ready`); }
+        break;
+      case 'needs':
+        // the line may overtake the multicast DONE of the manifest
+        if ((t.state === 'planning' || t.state === 'ready') && t.needs === null) {
+          t.needs = new Set(l.files.filter((o) => Number.isInteger(o) && o >= 1 && o <= this.entries.length));
+          t.local = l.local;
+          if (t.state === 'planning') this.setState(t, 'active');
+          this.log.debug(`${t.host}: needs ${t.needs.size} files`);
+        }
+        break;
+      case 'log':
+        if (l.level === 'error') this.log.error(`${t.host}: ${l.msg}`);
+        else if (l.level === 'warn') this.log.warn(`${t.host}: ${l.msg}`);
+        else this.log.debug(`${t.host}: ${l.msg}`);
+        break;
+      case 'fatal':
+        this.failTarget(t, 'failed', l.msg);
+        break;
+      case 'result':
+        t.result = l;
+        t.local = l.local;
+        if (t.state === 'finishing') { this.setState(t, 'finished'); t.remote.close(); }
+        break;
+    }
+    this.step();
+  }
+
+  private onExit(t: Target, code: number | null, stderr: string): void {
+    if (t.state === 'finished' || !this.live(t)) { this.step(); return; }
+    const tail = stderr.split('\n').filter(Boolean).slice(-3).join(' | ');
+    const why = t.state === 'launching'
+      ? `remote shell failed (exit ${code})${tail ? `: ${tail}` : ''}`
+      : `catcher exited early (exit ${code})${tail ? `: ${tail}` : ''}`;
+    this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why);
+    this.step();
+  }
+
+  private failTarget(t: Target, state: 'failed' | 'dropped', why: string): void {
+    if (!this.live(t)) return;
+    t.error = why;
+    this.setState(t, state);
+    this.log.error(`${t.host}: ${why}`);
+    const now = Date.now();
+    for (const [, s] of this.flows) this.exec(s, s.flow.drop(t.idx + 1, why, now));
+    t.remote.close();
+    setTimeout(() => t.remote.kill(), 2000).unref();
+    if (state === 'dropped' && this.o.quitOnDrop && !this.quit) {
+      this.quit = true;
+      this.log.error(`quitting at the first dropped target (-q)`);
+      for (const [obj, s] of this.flows) {
+        this.loop.sendControl(Msg.Abort, obj, 0, null, false);
+        this.endFlow(obj, s);
+      }
+      this.queue = [];
+    }
+  }
+
+  // ---- the run, phase by phase ----
+
+  private step(): void {
+    const now = Date.now();
+    if (this.phase === 'launch') {
+      if (this.targets.some((t) => t.state === 'launching')) return;
+      this.phase = 'manifest';
+      const ready = this.targets.filter((t) => t.state === 'ready');
+      ready.forEach((t) => { this.setState(t, 'ready'); t.lastHeard = now; });
+      this.startFlow(0, this.manifestFd, this.manifestSize, ready.map((t) => t.idx + 1), -1, null);
+      return;
+    }
+    if (this.phase === 'needs') {
+      if (this.targets.some((t) => t.state === 'planning')) return;
+      this.phase = 'data';
+      this.dataStart = Date.now();
+      const wanted = new Set<number>();
+      for (const t of this.targets) if (t.state === 'active' && t.needs) for (const o of t.needs) wanted.add(o);
+      this.queue = [...wanted].sort((a, b) => a - b);
+      this.fill();
+    }
+    if (this.phase === 'data') {
+      this.fill();
+      if (this.queue.length || this.flows.size || this.preparing) return;
+      this.phase = 'finish';
+      const aborted: number[] = [];
+      for (const t of this.targets) {
+        if (t.state !== 'active') continue;
+        this.setState(t, 'finishing');
+        t.lastHeard = now;
+        t.remote.send({ t: 'finish', aborted });
+      }
+    }
+    if (this.phase === 'finish') {
+      if (this.targets.some((t) => t.state === 'finishing')) return;
+      this.phase = 'done';
+      for (const t of this.targets) t.remote.close();
+      void this.waitExits().then(() => this.resolveDone());
+    }
+  }
+
+  private async waitExits(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (this.targets.some((t) => !t.remote.exited) && Date.now() < deadline) await sleep(20);
+    for (const t of this.targets) t.remote.kill();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const waitMs = this.o.waitSec * 1000;
+    for (const t of this.targets) {
+      if (t.state === 'launching' && now - t.stateSince > Math.max(waitMs, 5000)) this.failTarget(t, 'failed', `no answer from the catcher within ${this.o.waitSec} s`);
+      if ((t.state === 'planning' || t.state === 'finishing') && now - Math.max(t.lastHeard, t.stateSince) > waitMs) {
+        this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s while ${t.state}`);
+      }
+    }
+    for (const [, s] of [...this.flows]) {
+      if (!this.flows.has(s.flow.object)) continue;
+      for (const tid of s.flow.waitingOn()) {
+        const t = this.targets[tid - 1];
+        if (now - Math.max(t.lastHeard, s.flow.phaseSince) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s`);
+      }
+      if (this.flows.has(s.flow.object)) this.exec(s, s.flow.tick(now));
+    }
+    this.step();
+  }
+
+  private fill(): void {
+    while (!this.quit && this.queue.length && this.flows.size + this.preparing < this.o.window) {
+      const obj = this.queue.shift()!;
+      const needers = this.targets.filter((t) => t.state === 'active' && t.needs?.has(obj)).map((t) => t.idx + 1);
+      if (!needers.length) continue;
+      this.preparing++;
+      void this.prepare(obj, needers).finally(() => { this.preparing--; this.step(); });
+    }
+  }
+
+  private async prepare(obj: number, needers: number[]): Promise<void> {
+    const i = entryOf(obj);
+    const e = this.entries[i];
+    const src = under(this.o.src, e.path);
+    let fd = -1;
+    try {
+      fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const before = fs.fstatSync(fd, { bigint: true });
+      if (!before.isFile()) throw Object.assign(new Error('no longer a regular file'), { code: 'ECHANGED' });
+      const size = Number(before.size);
+      const hash = await sha256File(fd, size);
+      if (this.quit) { fs.closeSync(fd); return; }
+      const live = needers.filter((n) => this.live(this.targets[n - 1]));
+      this.startFlow(obj, fd, size, live, i, { open: encodeOpen({ size, mtimeNs: before.mtimeNs, hash }), before });
+      this.files++;
+      this.bytes += size;
+    } catch (err) {
+      if (fd >= 0) fs.closeSync(fd);
+      const msg = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      this.log.error(`${display(e.path)}: ${msg}`);
+      for (const n of needers) this.targets[n - 1].failures.set(obj, msg);
+    }
+  }
+
+  /** file: the OPEN payload and the stat taken when hashing; null for the manifest (no OPEN). */
+  private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
+                    file: { open: Buffer; before: fs.BigIntStats } | null): void {
+    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, TIMING, Date.now(), file === null);
+    const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before };
+    this.flows.set(obj, s);
+    this.exec(s, flow.start(Date.now()));
+  }
+
+  private exec(s: Sending, actions: FlowAction[]): void {
+    const obj = s.flow.object;
+    for (const a of actions) {
+      switch (a.a) {
+        case 'open':
+          this.loop.sendControl(Msg.Open, obj, 0, s.open ?? null, false);
+          break;
+        case 'pages': {
+          const job = this.nextJob++;
+          this.jobs.set(job, obj);
+          const n = a.runs ? runPages(a.runs) : s.flow.pages;
+          if (a.runs) this.pagesResent += n;
+          else this.pagesFirst += n;
+          this.loop.sendPages(job, obj, s.fd, s.size, a.runs);
+          break;
+        }
+        case 'eof':
+          this.loop.sendControl(Msg.Eof, obj, a.round, null, false);
+          break;
+        case 'finished':
+          this.endFlow(obj, s);
+          break;
+      }
+    }
+  }
+
+  private endFlow(obj: number, s: Sending): void {
+    if (!this.flows.has(obj)) return;
+    this.flows.delete(obj);
+    for (const [t, out] of s.flow.outcomes) {
+      const tg = this.targets[t - 1];
+      if (obj === 0) continue;
+      if (out.ok) { tg.filesOk++; tg.bytesOk += s.size; } else tg.failures.set(obj, out.message);
+    }
+    if (obj === 0) {
+      for (const [t, out] of s.flow.outcomes) {
+        const tg = this.targets[t - 1];
+        if (!this.live(tg)) continue;
+        if (out.ok) this.setState(tg, tg.needs ? 'active' : 'planning');
+        else this.failTarget(tg, 'failed', `manifest not received: ${out.message}`);
+      }
+      this.phase = 'needs';
+      return;
+    }
+    if (s.before) {
+      try {
+        const after = fs.fstatSync(s.fd, { bigint: true });
+        if (after.size !== s.before.size || after.mtimeNs !== s.before.mtimeNs || after.ctimeNs !== s.before.ctimeNs) {
+          const name = display(this.entries[s.entry].path);
+          this.changed.push(name);
+          this.log.warn(`${name}: changed on the master while being sent`);
+        }
+      } catch { /* closed */ }
+    }
+    fs.closeSync(s.fd);
+  }
+
+  // ---- native events ----
+
+  private onEvents(evs: LoopEvent[]): void {
+    const now = Date.now();
+    for (const e of evs) {
+      if (e.kind === 'sent' || e.kind === 'jobError') {
+        const obj = this.jobs.get(e.index);
+        this.jobs.delete(e.index);
+        const s = obj === undefined ? undefined : this.flows.get(obj);
+        if (!s) continue;
+        if (e.kind === 'sent') this.exec(s, s.flow.onSent(now));
+        else {
+          const why = e.err === 61 /* ENODATA */ ? 'source file shrank while being sent' : `source read error (errno ${e.err})`;
+          this.loop.sendControl(Msg.Abort, s.flow.object, 0, null, false);
+          for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now));
+          if (s.entry >= 0) this.changed.push(display(this.entries[s.entry].path));
+        }
+        continue;
+      }
+      if (e.kind !== 'control' || e.sender < 1 || e.sender > this.targets.length) continue;
+      const t = this.targets[e.sender - 1];
+      if (!this.live(t)) continue;
+      t.lastHeard = now;
+      const s = this.flows.get(e.object);
+      if (!s) continue;
+      const p = e.payload ?? Buffer.alloc(0);
+      switch (e.type) {
+        case Msg.OpenOk:
+          this.exec(s, s.flow.onOpenOk(e.sender, now));
+          break;
+        case Msg.Missing: {
+          const info = decodeMissing(p, s.flow.pages);
+          if (!info) break;
+          if (e.index === s.flow.round && s.flow.phase === 'eof' && s.flow.waitingOn().includes(e.sender)) t.missingPages += info.total;
+          this.exec(s, s.flow.onMissing(e.sender, e.index, info, now));
+          break;
+        }
+        case Msg.Done: {
+          const d = decodeDone(p);
+          if (!d) break;
+          this.exec(s, s.flow.onDone(e.sender, { ok: d.code === DoneCode.Ok, message: d.message }, now));
+          break;
+        }
+        default:
+          break; // Wait: lastHeard is all it does
+      }
+    }
+    this.step();
+  }
+
+  // ---- report ----
+
+  private report(stats: LoopStats): PushReport {
+    const targets: TargetReport[] = this.targets.map((t) => {
+      const failures: FileFailure[] = [];
+      for (const [obj, error] of t.failures) failures.push({ path: display(this.entries[entryOf(obj)].path), error });
+      if (t.result) {
+        for (const f of t.result.failed) {
+          const obj = objectOf(f.entry);
+          if (t.failures.has(obj) || !this.entries[f.entry]) continue;
+          failures.push({ path: display(this.entries[f.entry].path), error: f.error });
+        }
+      }
+      let state: TargetReport['state'] = 'OK';
+      if (t.state === 'failed') state = t.needs === null && !t.result ? 'UNREACHABLE' : 'FAILED';
+      else if (t.state === 'dropped') state = 'DROPPED';
+      else if (failures.length || !t.result || !t.result.ok) state = 'FAILED';
+      return {
+        host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.size ?? 0,
+        missingPages: t.missingPages, local: t.local, failures, error: t.error,
+      };
+    });
+    return {
+      targets, entries: this.entries.length, files: this.files, bytes: this.bytes, pagesSent: this.pagesFirst,
+      pagesResent: this.pagesResent, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
+      changed: this.changed, stats, quit: this.quit,
+    };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+

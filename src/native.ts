@@ -1,0 +1,79 @@
+// The one loader of the native addon, with its typed surface.
+import path from 'node:path';
+
+export interface LoopOptions {
+  family: 4 | 6;
+  group: string;
+  port: number;
+  bindPort: number;
+  ifname: string;
+  ttl: number;
+  loopback: boolean;
+  join: boolean;
+  key: Buffer;
+  session: number;
+  sender: number;
+  pageSize: number;
+  rateBps: number;
+  wireOverhead: number;
+  rcvbuf: number;
+  sndbuf: number;
+}
+
+export type LoopEventKind = 'control' | 'complete' | 'sent' | 'jobError' | 'sinkError';
+
+export interface LoopEvent {
+  kind: LoopEventKind;
+  type: number;
+  sender: number;
+  object: number;
+  /** page index / round for control; job id for sent and jobError */
+  index: number;
+  err: number;
+  payload?: Buffer;
+}
+
+export interface LoopStats {
+  pktsSent: number; bytesSent: number; dataSent: number; ctlSent: number; sendErrors: number;
+  pktsRecv: number; dataRecv: number; dataNew: number; dataDup: number; dataStray: number;
+  badAuth: number; badSession: number; badFormat: number; ctlRecv: number; recvBatches: number;
+}
+
+export interface NativePageLoop {
+  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null): void;
+  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean): void;
+  openSink(object: number, fd: number, size: number): void;
+  closeSink(object: number): number;
+  sinkMissing(object: number, maxRuns: number): { missing: number; runs: Uint32Array } | null;
+  setRate(bps: number): void;
+  stats(): LoopStats;
+  hasMaster(): boolean;
+  stop(): void;
+}
+
+export interface OpenedPacket {
+  error?: 'format' | 'auth';
+  type: number; sender: number; session: number; object: number; index: number; payload: Buffer;
+}
+
+interface NativeModule {
+  PageLoop: new (opts: LoopOptions, onEvents: (events: LoopEvent[]) => void) => NativePageLoop;
+  seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer): Buffer;
+  open(key: Buffer, datagram: Buffer): OpenedPacket;
+  overhead: number;
+  /** utimensat/futimens: atime now, mtime exact; path bytes or an fd. Throws an errno Error. */
+  setTimes(target: Buffer | number, sec: number, nsec: number, nofollow: boolean): void;
+}
+
+/** An error from the native loop, with the errno/syscall it carries. */
+export interface NativeError extends Error { code?: string; syscall?: string; errno?: number }
+
+function load(): NativeModule {
+  // dist/src/native.js -> ../../build/Release
+  const root = path.resolve(__dirname, '..', '..');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(root, 'build', 'Release', 'mrsync_native.node')) as NativeModule;
+}
+
+export const native: NativeModule = load();
+export const PACKET_OVERHEAD = native.overhead;

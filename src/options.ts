@@ -1,0 +1,94 @@
+// Parsing and checking of option values shared by the command-line tools.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { PACKET_OVERHEAD } from './native';
+
+/** Bad input from the user: printed as one line, exit status 1. */
+export class UserError extends Error {}
+
+export function parseIntIn(name: string, v: string, lo: number, hi: number): number {
+  if (!/^\d+$/.test(v.trim())) throw new UserError(`${name} must be a whole number, got '${v}'`);
+  const n = Number(v);
+  if (n < lo || n > hi) throw new UserError(`${name} must be between ${lo} and ${hi}, got ${v}`);
+  return n;
+}
+
+/** Bits per second: 800000, 500k, 100m, 1.5g (powers of 1000). */
+export function parseRate(name: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)(?:bit\/?s|bps)?$/i.exec(v.trim());
+  if (!m) throw new UserError(`${name} must be a rate in bits per second like 100m or 1.5g, got '${v}'`);
+  const mult = { '': 1, k: 1e3, m: 1e6, g: 1e9 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const n = Math.round(Number(m[1]) * mult);
+  if (n < 8000 || n > 100e9) throw new UserError(`${name} must be between 8k and 100g bits per second, got '${v}'`);
+  return n;
+}
+
+export interface GroupAddr { family: 4 | 6; group: string }
+
+export function parseGroup(v: string): GroupAddr {
+  const fam = net.isIP(v);
+  if (fam === 4) {
+    const first = Number(v.split('.')[0]);
+    if (first < 224 || first > 239) throw new UserError(`-A ${v} is not an IPv4 multicast group (224.0.0.0/4; use 239.x.x.x on a LAN)`);
+    return { family: 4, group: v };
+  }
+  if (fam === 6) {
+    if (!/^ff[0-9a-f]{2}:/i.test(v)) throw new UserError(`-A ${v} is not an IPv6 multicast group (ff00::/8)`);
+    return { family: 6, group: v };
+  }
+  throw new UserError(`-A '${v}' is not an IP address`);
+}
+
+/** -I takes an interface name or one of its addresses; returns the name. */
+export function resolveInterface(v: string): string {
+  if (!v) return '';
+  const ifs = os.networkInterfaces();
+  if (ifs[v]) return v;
+  for (const [name, addrs] of Object.entries(ifs)) {
+    if (addrs?.some((a) => a.address === v)) return name;
+  }
+  throw new UserError(`-I ${v}: no such interface or interface address on this machine`);
+}
+
+export function interfaceMtu(ifname: string): number {
+  if (!ifname) return 1500;
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8').trim()) || 1500;
+  } catch {
+    return 1500;
+  }
+}
+
+/** The largest page whose datagram fits the MTU without IP fragmentation. */
+export function defaultPageSize(family: 4 | 6, mtu: number): number {
+  return Math.min(mtu, 65535) - (family === 6 ? 40 : 20) - 8 - PACKET_OVERHEAD;
+}
+
+export const MAX_PAGE = 65507 - PACKET_OVERHEAD;
+
+/** -m: a file (one host per line, # comments) if it exists or has a '/', else a comma list. */
+export function parseTargets(v: string): string[] {
+  let hosts: string[];
+  const isFile = v.includes('/') || (fs.existsSync(v) && fs.statSync(v).isFile());
+  if (isFile) {
+    let text: string;
+    try {
+      text = fs.readFileSync(v, 'utf8');
+    } catch (e) {
+      throw new UserError(`cannot read target list ${v}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    hosts = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+    if (!hosts.length) throw new UserError(`target list ${v} names no hosts`);
+  } else {
+    hosts = v.split(',').map((h) => h.trim()).filter(Boolean);
+    if (!hosts.length) throw new UserError('-m names no hosts');
+  }
+  for (const h of hosts) {
+    if (!/^[A-Za-z0-9_.:@%[\]-]+$/.test(h) || h.startsWith('-')) throw new UserError(`bad host name '${h}' in -m`);
+  }
+  const dup = hosts.find((h, i) => hosts.indexOf(h) !== i);
+  if (dup) throw new UserError(`host '${dup}' is listed twice in -m`);
+  if (hosts.length > 65535) throw new UserError('at most 65535 targets');
+  return hosts;
+}

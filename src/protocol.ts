@@ -1,0 +1,82 @@
+// Message types and payload codecs of the control messages. The packet
+// header and tag are native (native/wire.h); these are the payloads JS reads.
+
+export const enum Msg {
+  Data = 1,
+  // master -> all (multicast)
+  Open = 2,      // object = file id; payload OpenInfo
+  Eof = 3,       // object = file id; index = repair round
+  Abort = 4,     // object = file id: drop the partial file
+  // target -> master (unicast)
+  OpenOk = 16,   // object = file id
+  Missing = 17,  // object = file id; index = round; payload MissingInfo
+  Done = 18,     // object = file id; payload DoneInfo
+  Wait = 19,     // object = file id: still verifying, do not count me silent
+}
+
+export const HASH_LEN = 32;
+
+export interface OpenInfo { size: number; mtimeNs: bigint; hash: Buffer }
+
+export function encodeOpen(o: OpenInfo): Buffer {
+  const b = Buffer.alloc(16 + HASH_LEN);
+  b.writeBigUInt64BE(BigInt(o.size), 0);
+  b.writeBigInt64BE(o.mtimeNs, 8);
+  o.hash.copy(b, 16, 0, HASH_LEN);
+  return b;
+}
+
+export function decodeOpen(b: Buffer): OpenInfo | null {
+  if (b.length !== 16 + HASH_LEN) return null;
+  const size = b.readBigUInt64BE(0);
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return { size: Number(size), mtimeNs: b.readBigInt64BE(8), hash: Buffer.from(b.subarray(16)) };
+}
+
+/** Missing pages: total count, then (start, length) runs; possibly only a prefix of the runs. */
+export interface MissingInfo { total: number; runs: Uint32Array }
+
+export function encodeMissing(total: number, runs: Uint32Array): Buffer {
+  const b = Buffer.alloc(4 + runs.length * 4);
+  b.writeUInt32BE(total, 0);
+  for (let i = 0; i < runs.length; i++) b.writeUInt32BE(runs[i], 4 + 4 * i);
+  return b;
+}
+
+export function decodeMissing(b: Buffer, pages: number): MissingInfo | null {
+  if (b.length < 4 || (b.length - 4) % 8 !== 0) return null;
+  const total = b.readUInt32BE(0);
+  if (total > pages) return null;
+  const runs = new Uint32Array((b.length - 4) / 4);
+  let covered = 0;
+  for (let i = 0; i < runs.length; i += 2) {
+    const start = b.readUInt32BE(4 + 4 * i);
+    const len = b.readUInt32BE(8 + 4 * i);
+    if (len === 0 || start >= pages || len > pages - start) return null;
+    covered += len;
+    runs[i] = start;
+    runs[i + 1] = len;
+  }
+  if (covered > total) return null;
+  return { total, runs };
+}
+
+/** Result codes a target reports for one file. */
+export const enum DoneCode { Ok = 0, Failed = 1 }
+
+export interface DoneInfo { code: DoneCode; message: string }
+
+export function encodeDone(d: DoneInfo): Buffer {
+  const msg = Buffer.from(d.message.slice(0, 300), 'utf8');
+  return Buffer.concat([Buffer.from([d.code]), msg]);
+}
+
+export function decodeDone(b: Buffer): DoneInfo | null {
+  if (b.length < 1 || b[0] > DoneCode.Failed) return null;
+  return { code: b[0] as DoneCode, message: b.subarray(1).toString('utf8') };
+}
+
+/** Max runs in one Missing datagram that fits a 1500-byte MTU. */
+export const RUNS_PER_PACKET = 170;
+/** Max Missing datagrams a target sends per round. */
+export const MISSING_PACKETS_PER_ROUND = 32;

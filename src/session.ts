@@ -1,0 +1,57 @@
+// The session header the master hands each catcher over the remote shell's
+// stdin, and the line protocol both ways on that channel.
+
+export interface SessionParams {
+  v: 1;
+  session: number;     // u32 session id
+  key: string;         // hex, 32 bytes
+  sender: number;      // this target's sender id (1..65535)
+  host: string;        // how the master names this target (for messages)
+  family: 4 | 6;
+  group: string;
+  port: number;
+  ttl: number;
+  loopback: boolean;
+  pageSize: number;
+  dst: string;         // base64 of the destination root bytes
+  manifestSize: number;
+  manifestHash: string; // hex sha256
+  removeFirst: boolean; // -X
+  verbose: number;
+  testDropPermille?: number; // test knob: drop this share of data pages on receipt
+}
+
+/** Lines on the catcher's stdout start with this tag; anything else (a login banner) is ignored. */
+export const LINE_TAG = '@mrsync ';
+
+export type CatcherLine =
+  | { t: 'ready' }
+  | { t: 'needs'; files: number[]; local: LocalCounts }
+  | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
+  | { t: 'fatal'; msg: string }
+  | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts };
+
+export interface LocalCounts { dirs: number; symlinks: number; links: number; empty: number; meta: number; kept: number; failed: number }
+
+export type MasterLine = { t: 'finish'; aborted: number[] };
+
+export function validateSession(x: unknown): SessionParams {
+  const o = x as Record<string, unknown>;
+  const num = (k: string, lo: number, hi: number): void => {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`session: bad ${k}`);
+  };
+  if (!o || typeof o !== 'object' || o.v !== 1) throw new Error('session: bad version');
+  num('session', 0, 0xffffffff);
+  num('sender', 1, 0xffff);
+  num('port', 1, 65535);
+  num('ttl', 0, 255);
+  num('pageSize', 64, 65507 - 36);
+  num('manifestSize', 1, Number.MAX_SAFE_INTEGER);
+  num('verbose', 0, 2);
+  if (o.family !== 4 && o.family !== 6) throw new Error('session: bad family');
+  for (const k of ['key', 'group', 'dst', 'manifestHash', 'host']) if (typeof o[k] !== 'string') throw new Error(`session: bad ${k}`);
+  if (!/^[0-9a-f]{64}$/.test(o.key as string)) throw new Error('session: bad key');
+  if (!/^[0-9a-f]{64}$/.test(o.manifestHash as string)) throw new Error('session: bad manifestHash');
+  return o as unknown as SessionParams;
+}
