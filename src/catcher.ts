@@ -216,8 +216,9 @@ export class Catcher {
       const h = await sha256File(f.fd, f.info.size);
       if (this.closed) return;
       if (!h.equals(f.info.hash)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
-      fs.fchmodSync(f.fd, entry.mode);
+      // chown clears setuid/setgid: owner first, then mode
       if (this.owner) fs.fchownSync(f.fd, entry.uid, entry.gid);
+      fs.fchmodSync(f.fd, entry.mode);
       setMtime(f.fd, f.info.mtimeNs);
       fs.closeSync(f.fd);
       f.fd = -1;
@@ -297,8 +298,8 @@ export class Catcher {
       case 'meta':
         this.counts.meta++;
         if (e.kind === Kind.Dir) return; // directory metadata is set at the end
-        if (e.kind !== Kind.Symlink) fs.chmodSync(fin, e.mode);
         if (this.owner) fs.lchownSync(fin, e.uid, e.gid);
+        if (e.kind !== Kind.Symlink) fs.chmodSync(fin, e.mode);
         setMtime(fin, e.mtimeNs);
         return;
       case 'mkdir':
@@ -324,8 +325,8 @@ export class Catcher {
         const tmp = tempBeside(this.root, e.path);
         const fd = fs.openSync(tmp, 'wx', 0o600);
         try {
-          fs.fchmodSync(fd, e.mode);
           if (this.owner) fs.fchownSync(fd, e.uid, e.gid);
+          fs.fchmodSync(fd, e.mode);
           setMtime(fd, e.mtimeNs);
           fs.closeSync(fd);
           fs.renameSync(tmp, fin);
@@ -383,8 +384,8 @@ export class Catcher {
       if (e.kind !== Kind.Dir || this.failed.has(i)) continue;
       try {
         const fin = under(this.root, e.path);
-        fs.chmodSync(fin, e.mode);
         if (this.owner) fs.lchownSync(fin, e.uid, e.gid);
+        fs.chmodSync(fin, e.mode);
         setMtime(fin, e.mtimeNs);
       } catch (err) {
         this.localFail(i, errText(err));

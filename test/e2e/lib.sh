@@ -1,0 +1,140 @@
+# Shared topology for the end-to-end scenarios: a simulated LAN of network
+# namespaces on 198.18.0.0/15. One "switch" namespace holds a bridge; the
+# master and every target are namespaces with one veth each into it. Each
+# target also has a private mount namespace (held by a sleeping process) in
+# which its own directory is bind-mounted over the destination path, so all
+# targets can use the same path. The rsh stand-in (nsrsh) enters a target's
+# namespaces by that holder's pid. Nothing here touches the root namespace's
+# interfaces, and lan_down (trap EXIT) removes everything.
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+MRSYNC="$REPO/bin/mrsync"
+PFX=${PFX:-mr$$}
+WORK=${WORK:-$(mktemp -d /tmp/mrsync-e2e.XXXXXX)}
+export MRSYNC_TEST_HOSTS="$WORK/hosts"
+mkdir -p "$MRSYNC_TEST_HOSTS"
+NSRSH="$E2E_DIR/nsrsh"
+HOLDERS=()
+NAMESPACES=()
+
+lan_down() {
+  local rc=$?
+  set +e
+  for p in "${HOLDERS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  for p in "${HOLDERS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null; done
+  for ns in "${NAMESPACES[@]:-}"; do [ -n "$ns" ] && ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null; done
+  for ns in "${NAMESPACES[@]:-}"; do [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null; done
+  if [ "${KEEP_WORK:-0}" != 1 ]; then rm -rf "$WORK"; fi
+  return $rc
+}
+
+# lan_up N: switch, master (198.18.0.1) and N targets t1..tN (198.18.0.11...)
+lan_up() {
+  local n=$1 i
+  ip netns add "${PFX}sw"; NAMESPACES+=("${PFX}sw")
+  ip -n "${PFX}sw" link add br0 type bridge
+  ip -n "${PFX}sw" link set br0 type bridge mcast_snooping 0
+  ip -n "${PFX}sw" link set br0 up
+  add_host m 198.18.0.1 fd00:198:18::1
+  for i in $(seq 1 "$n"); do add_host "t$i" "198.18.0.$((10 + i))" "fd00:198:18::$((10 + i))"; done
+}
+
+# add_host NAME IPV4 IPV6
+add_host() {
+  local name=$1 v4=$2 v6=$3 ns="${PFX}$1"
+  ip netns add "$ns"; NAMESPACES+=("$ns")
+  ip link add "${PFX}$name" type veth peer name eth0 netns "$ns"
+  ip link set "${PFX}$name" netns "${PFX}sw"
+  ip -n "${PFX}sw" link set "${PFX}$name" master br0 up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" addr add "$v4/15" dev eth0
+  ip -n "$ns" -6 addr add "$v6/64" dev eth0 nodad
+  ip -n "$ns" route add 224.0.0.0/4 dev eth0
+  echo "$v4" > "$MRSYNC_TEST_HOSTS/$name.addr"
+}
+
+# host_mounts NAME DSTPATH: give NAME its own directory at DSTPATH
+# (private mount namespace); DSTPATH must exist on this machine.
+host_mounts() {
+  local name=$1 dst=$2 own="$WORK/disk-$1"
+  mkdir -p "$own"
+  ip netns exec "${PFX}$name" unshare -m --propagation private \
+    sh -c "mount --bind '$own' '$dst' && echo ok > '$MRSYNC_TEST_HOSTS/$name.mnt' && exec sleep 100000" &
+  local pid=$!
+  HOLDERS+=("$pid")
+  local tries=0
+  until [ -s "$MRSYNC_TEST_HOSTS/$name.mnt" ]; do
+    tries=$((tries + 1)); [ $tries -lt 100 ] || { echo "holder for $name did not start" >&2; return 1; }
+    sleep 0.05
+  done
+  # the pid of the sleep inside the new namespaces
+  local child
+  child=$(pgrep -P "$pid" sleep || true)
+  [ -n "$child" ] || child=$pid
+  echo "$child" > "$MRSYNC_TEST_HOSTS/$name.pid"
+  echo "$own"
+}
+
+# the directory that target NAME sees at its destination path
+disk() { echo "$WORK/disk-$1"; }
+
+# loss NAME PERMILLE [PORT]: drop that share of incoming UDP to PORT at NAME
+loss() {
+  local ns="${PFX}$1" per=$2 port=${3:-8888}
+  ip netns exec "$ns" nft add table inet loss
+  ip netns exec "$ns" nft add chain inet loss in '{ type filter hook input priority 0; }'
+  ip netns exec "$ns" nft add rule inet loss in udp dport "$port" numgen random mod 1000 '<' "$per" counter drop
+}
+
+loss_count() {
+  ip netns exec "${PFX}$1" nft list chain inet loss in 2>/dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p' | head -1
+}
+
+# run_master ARGS...: mrsync in the master namespace, bounded in time
+run_master() {
+  ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -r "$NSRSH" "$@"
+}
+
+# verify SRC DIR: DIR is an exact copy of SRC (content, perms, times, links)
+verify() {
+  local out
+  out=$(rsync -aHn --itemize-changes --checksum "$1/" "$2/")
+  if [ -n "$out" ]; then
+    echo "verify $2 against $1 FAILED:" >&2
+    echo "$out" >&2
+    return 1
+  fi
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# make_tree DIR: every entry type the engine carries
+make_tree() {
+  local d=$1
+  mkdir -p "$d/sub/deeper" "$d/empty-dir" "$d/-dash dir"
+  head -c 300000 /dev/urandom > "$d/big.bin"
+  head -c 1436 /dev/urandom > "$d/one-page.bin"
+  head -c 1437 /dev/urandom > "$d/page-and-a-byte.bin"
+  for i in $(seq 1 40); do head -c $((i * 997)) /dev/urandom > "$d/sub/f$i"; done
+  echo "hello" > "$d/sub/deeper/hello.txt"
+  : > "$d/empty-file"
+  printf 'space' > "$d/name with spaces"
+  printf 'newline' > "$d/new
+line"
+  printf 'latin1' > "$d/$(printf 'caf\351')"
+  printf 'dash' > "$d/-leading-dash"
+  printf 'dash' > "$d/-dash dir/--x"
+  ln -s sub/deeper/hello.txt "$d/link-to-hello"
+  ln -s /nonexistent/abs "$d/dangling-abs"
+  ln "$d/sub/f3" "$d/hardlink-to-f3"
+  ln "$d/sub/f3" "$d/sub/deeper/hardlink2-to-f3"
+  chmod 0640 "$d/sub/f1"; chmod 0755 "$d/sub/f2"; chmod 0700 "$d/sub/deeper"
+  chmod 4755 "$d/sub/f4"
+  touch -d '2001-12-20 00:51:46.123456789' "$d/sub/f5"
+  touch -h -d '2005-01-01 10:00:00.5' "$d/link-to-hello"
+  touch -d '2010-06-01 12:00:00.25' "$d/sub/deeper"
+  chown 1234:5678 "$d/sub/f6"
+}
