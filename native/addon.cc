@@ -330,10 +330,32 @@ Napi::Value SetTimes(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// clearRuns(bitmapBytes, nbits, maxRuns) -> Uint32Array of (start, length)
+// pairs of clear bits; bit i is byte i/8, bit i%8 (LSB first).
+Napi::Value ClearRuns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 3 || !info[0].IsBuffer() || !info[1].IsNumber() || !info[2].IsNumber(),
+              "clearRuns(bitmap, nbits, maxRuns)")) return env.Undefined();
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  uint32_t nbits = info[1].As<Napi::Number>().Uint32Value();
+  if (throwIf(env, (uint64_t(nbits) + 7) / 8 > b.Length(), "clearRuns: bitmap shorter than nbits")) return env.Undefined();
+  Bitmap bm(nbits);
+  for (uint32_t i = 0; i < nbits; i++)
+    if (b.Data()[i >> 3] & (1u << (i & 7))) bm.set(i);
+  auto runs = bm.clearRuns(info[2].As<Napi::Number>().Uint32Value());
+  Napi::Uint32Array a = Napi::Uint32Array::New(env, runs.size() * 2);
+  for (size_t i = 0; i < runs.size(); i++) { a[2 * i] = runs[i].first; a[2 * i + 1] = runs[i].second; }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("runs", a);
+  o.Set("count", Napi::Number::New(env, bm.count()));
+  return o;
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("PageLoop", LoopWrap::Init(env));
   exports.Set("seal", Napi::Function::New(env, Seal));
   exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("clearRuns", Napi::Function::New(env, ClearRuns));
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));
   return exports;

@@ -61,6 +61,8 @@ interface NativeModule {
   seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer): Buffer;
   open(key: Buffer, datagram: Buffer): OpenedPacket;
   overhead: number;
+  /** Runs of clear bits in an LSB-first bitmap, and how many bits are set (native Bitmap). */
+  clearRuns(bitmap: Buffer, nbits: number, maxRuns: number): { runs: Uint32Array; count: number };
   /** utimensat/futimens: atime now, mtime exact; path bytes or an fd. Throws an errno Error. */
   setTimes(target: Buffer | number, sec: number, nsec: number, nofollow: boolean): void;
 }

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { test } from 'node:test';
+import { native } from '../../src/native';
+import { decodeDone, decodeMissing, decodeOpen, encodeDone, encodeMissing, encodeOpen } from '../../src/protocol';
+
+const KEY = Buffer.alloc(32, 1);
+// seal(KEY, session 0x01020304, sender 0, type 3 (EOF), object 7, index 9, "hi")
+const FIXTURE = '0103' + '0000' + '01020304' + '00000007' + '00000009' + '0002' + '0000' + '6869' + 'dc49934408826ee77a392023acb91415';
+
+test('seal produces the documented layout and an HMAC-SHA256/128 tag', () => {
+  const p = native.seal(KEY, 0x01020304, 0, 3, 7, 9, Buffer.from('hi'));
+  assert.equal(p.toString('hex'), FIXTURE);
+  const tag = crypto.createHmac('sha256', KEY).update(p.subarray(0, p.length - 16)).digest().subarray(0, 16);
+  assert.deepEqual(p.subarray(p.length - 16), tag);
+});
+
+test('open accepts the fixture and returns its fields', () => {
+  const o = native.open(KEY, Buffer.from(FIXTURE, 'hex'));
+  assert.equal(o.error, undefined);
+  assert.deepEqual([o.type, o.sender, o.session, o.object, o.index], [3, 0, 0x01020304, 7, 9]);
+  assert.equal(o.payload.toString(), 'hi');
+});
+
+test('every truncation of a packet is refused as malformed', () => {
+  const p = Buffer.from(FIXTURE, 'hex');
+  for (let n = 0; n < p.length; n++) assert.equal(native.open(KEY, p.subarray(0, n)).error, 'format', `length ${n}`);
+  assert.equal(native.open(KEY, Buffer.concat([p, Buffer.from([0])])).error, 'format');
+});
+
+test('every single-bit forgery is refused', () => {
+  const p = Buffer.from(FIXTURE, 'hex');
+  for (let i = 0; i < p.length; i++) {
+    for (let bit = 0; bit < 8; bit++) {
+      const q = Buffer.from(p);
+      q[i] ^= 1 << bit;
+      const o = native.open(KEY, q);
+      assert.ok(o.error === 'auth' || o.error === 'format', `byte ${i} bit ${bit} accepted`);
+    }
+  }
+});
+
+test('a packet under another key is refused', () => {
+  const p = native.seal(Buffer.alloc(32, 2), 1, 0, 1, 1, 0, Buffer.alloc(100));
+  assert.equal(native.open(KEY, p).error, 'auth');
+});
+
+test('an oversized datagram is refused', () => {
+  assert.throws(() => native.seal(KEY, 1, 0, 1, 1, 0, Buffer.alloc(65507)));
+  assert.equal(native.open(KEY, Buffer.alloc(70000)).error, 'format');
+});
+
+test('OPEN payload round-trips and rejects wrong lengths', () => {
+  const info = { size: 5_000_000_000, mtimeNs: 1_700_000_000_123_456_789n, hash: crypto.randomBytes(32) };
+  const b = encodeOpen(info);
+  assert.equal(b.length, 48);
+  assert.deepEqual(decodeOpen(b), info);
+  assert.equal(decodeOpen(b.subarray(0, 47)), null);
+  const huge = Buffer.from(b);
+  huge.writeBigUInt64BE(1n << 60n, 0);
+  assert.equal(decodeOpen(huge), null);
+});
+
+test('MISSING payload: runs inside the file only, never more than the total', () => {
+  const ok = encodeMissing(5, Uint32Array.from([0, 2, 10, 3]));
+  assert.equal(ok.toString('hex'), '00000005' + '00000000' + '00000002' + '0000000a' + '00000003');
+  assert.deepEqual(decodeMissing(ok, 20), { total: 5, runs: Uint32Array.from([0, 2, 10, 3]) });
+  assert.equal(decodeMissing(ok, 12), null, 'run past the end');
+  assert.equal(decodeMissing(encodeMissing(1, Uint32Array.from([0, 2])), 20), null, 'covers more than total');
+  assert.equal(decodeMissing(encodeMissing(2, Uint32Array.from([0, 0])), 20), null, 'empty run');
+  assert.equal(decodeMissing(encodeMissing(25, Uint32Array.from([])), 20), null, 'total past the end');
+  assert.equal(decodeMissing(Buffer.alloc(7), 20), null, 'ragged');
+  assert.equal(decodeMissing(encodeMissing(3, Uint32Array.from([0xfffffffe, 4])), 0xffffffff), null, 'wraps');
+});
+
+test('DONE payload', () => {
+  assert.deepEqual(decodeDone(encodeDone({ code: 1, message: 'ENOSPC' })), { code: 1, message: 'ENOSPC' });
+  assert.equal(decodeDone(Buffer.from([7])), null);
+  assert.equal(decodeDone(Buffer.alloc(0)), null);
+});

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FileFlow, FlowAction } from '../../src/flow';
+
+const T = { retryMs: 10, maxRetryMs: 80, sitOutRounds: 3 };
+const miss = (total: number, ...runs: number[]) => ({ total, runs: Uint32Array.from(runs) });
+const names = (as: FlowAction[]): string[] => as.map((a) => (a.a === 'pages' ? `pages:${a.runs ? [...a.runs].join(',') : 'all'}` : a.a === 'eof' ? `eof:${a.round}` : a.a));
+
+test('open, all ack, pages, EOF, repair the union, done', () => {
+  const f = new FileFlow(5, 100, [1, 2, 3], T, 0);
+  assert.deepEqual(names(f.start(0)), ['open']);
+  assert.deepEqual(f.waitingOn(), [1, 2, 3]);
+  assert.deepEqual(names(f.onOpenOk(1, 1)), []);
+  assert.deepEqual(names(f.onOpenOk(1, 1)), [], 'duplicate ack');
+  assert.deepEqual(names(f.onOpenOk(2, 1)), []);
+  assert.deepEqual(names(f.onOpenOk(3, 2)), ['pages:all']);
+  assert.equal(f.phase, 'sending');
+  assert.deepEqual(names(f.onSent(3)), ['eof:1']);
+  assert.deepEqual(names(f.onMissing(1, 1, miss(2, 3, 2), 4)), []);
+  assert.deepEqual(names(f.onDone(2, { ok: true, message: '' }, 4)), []);
+  assert.deepEqual(f.waitingOn(), [3]);
+  assert.deepEqual(names(f.onMissing(3, 1, miss(3, 4, 3), 5)), ['pages:3,4']);
+  assert.equal(f.pagesResent, 4);
+  assert.deepEqual(names(f.onMissing(3, 1, miss(3, 4, 3), 5)), [], 'stale answer while sending');
+  assert.deepEqual(names(f.onSent(6)), ['eof:2']);
+  assert.deepEqual(names(f.onMissing(1, 1, miss(1, 9, 1), 7)), [], 'answer to an old round');
+  f.onDone(1, { ok: true, message: '' }, 7);
+  assert.deepEqual(names(f.onDone(3, { ok: true, message: '' }, 8)), ['finished']);
+  assert.equal(f.phase, 'finished');
+  assert.deepEqual([...f.outcomes.keys()].sort(), [1, 2, 3]);
+});
+
+test('missing runs split over several datagrams are merged', () => {
+  const f = new FileFlow(1, 1000, [1, 2], T, 0, true);
+  assert.deepEqual(names(f.start(0)), ['pages:all']);
+  f.onSent(1);
+  f.onMissing(1, 1, miss(4, 0, 1, 10, 1), 2);
+  assert.deepEqual(names(f.onMissing(1, 1, miss(4, 20, 2), 2)), [], 'still waiting for target 2');
+  assert.deepEqual(names(f.onMissing(2, 1, miss(1, 10, 1), 3)), ['pages:0,1,10,1,20,2']);
+});
+
+test('unanswered OPEN and EOF are re-sent with back-off', () => {
+  const f = new FileFlow(1, 10, [1], T, 0);
+  f.start(0);
+  assert.deepEqual(names(f.tick(5)), []);
+  assert.deepEqual(names(f.tick(10)), ['open']);
+  assert.deepEqual(names(f.tick(25)), []);
+  assert.deepEqual(names(f.tick(30)), ['open']);
+  f.onOpenOk(1, 31);
+  f.onSent(32);
+  assert.deepEqual(names(f.tick(42)), ['eof:1']);
+});
+
+test('a dropped target stops holding the file', () => {
+  const f = new FileFlow(1, 10, [1, 2], T, 0);
+  f.start(0);
+  f.onOpenOk(1, 1);
+  assert.deepEqual(names(f.drop(2, 'silent', 2)), ['pages:all']);
+  assert.deepEqual(f.outcomes.get(2), { ok: false, message: 'silent' });
+  f.onSent(3);
+  assert.deepEqual(names(f.drop(1, 'gone', 4)), ['finished']);
+});
+
+test('a target making no progress sits out; the others finish', () => {
+  const f = new FileFlow(1, 100, [1, 2], T, 0, true);
+  f.start(0);
+  f.onSent(0);
+  let t = 1;
+  f.onMissing(1, 1, miss(50, 0, 50), t);
+  f.onMissing(2, 1, miss(1, 99, 1), t);
+  f.onDone(2, { ok: true, message: '' }, t);
+  let acts: FlowAction[] = [];
+  for (let round = 2; round <= 6 && f.phase !== 'finished'; round++) {
+    f.onSent(++t);
+    acts = f.onMissing(1, round, miss(50, 0, 50), ++t);
+  }
+  assert.deepEqual(names(acts), ['finished']);
+  assert.equal(f.outcomes.get(1)?.satOut, true);
+  assert.equal(f.outcomes.get(2)?.ok, true);
+});
+
+test('no needers: finished at once', () => {
+  assert.deepEqual(names(new FileFlow(1, 10, [], T, 0).start(0)), ['finished']);
+});

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Entry, Kind, decodeManifest, encodeManifest, scan } from '../../src/manifest';
+
+function tree(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));
+  fs.mkdirSync(path.join(d, 'b/c'), { recursive: true });
+  fs.writeFileSync(path.join(d, 'b/c/x'), 'xx');
+  fs.writeFileSync(path.join(d, 'a'), '');
+  fs.symlinkSync('b/c/x', path.join(d, 'ln'));
+  fs.linkSync(path.join(d, 'b/c/x'), path.join(d, 'hard'));
+  fs.writeFileSync(Buffer.concat([Buffer.from(d + '/'), Buffer.from([0x66, 0xe9, 0x0a])]), 'latin1+newline');
+  return d;
+}
+
+test('scan lists the root first, parents before children, hardlinks after their leader', () => {
+  const d = tree();
+  try {
+    const { entries, bytes } = scan(Buffer.from(d));
+    const names = entries.map((e) => e.path.toString('latin1'));
+    assert.deepEqual(names, ['.', 'a', 'b', 'b/c', 'b/c/x', 'f\xe9\n', 'hard', 'ln']);
+    const kinds = entries.map((e) => e.kind);
+    assert.deepEqual(kinds, [Kind.Dir, Kind.File, Kind.Dir, Kind.Dir, Kind.File, Kind.File, Kind.Hardlink, Kind.Symlink]);
+    assert.equal(entries[6].leader, 4);
+    assert.equal(entries[7].link?.toString(), 'b/c/x');
+    assert.equal(bytes, 2 + 14);
+    assert.deepEqual(decodeManifest(encodeManifest(entries)), entries);
+  } finally {
+    fs.rmSync(d, { recursive: true });
+  }
+});
+
+const root: Entry = { path: Buffer.from('.'), kind: Kind.Dir, size: 0, mode: 0o755, uid: 0, gid: 0, mtimeNs: 1n };
+const file = (p: string, extra: Partial<Entry> = {}): Entry => ({ path: Buffer.from(p), kind: Kind.File, size: 3, mode: 0o644, uid: 0, gid: 0, mtimeNs: 2n, ...extra });
+
+test('hostile manifests are refused with a reason', () => {
+  const cases: Array<[string, Entry[]]> = [
+    ['absolute name', [root, file('/etc/passwd')]],
+    ["'..' component", [root, file('../x')]],
+    ["'..' component", [root, { ...root, path: Buffer.from('d') }, file('d/../../x')]],
+    ["'.' component", [root, file('./x')]],
+    ['empty path component', [root, file('a//b')]],
+    ['NUL in name', [root, file('a\0b')]],
+    ['parent not listed', [root, file('nodir/x')]],
+    ['parent not listed', [root, file('f'), file('f/x')]],
+    ['the root must come first', [file('x')]],
+    ['the root must come first', [root, root]],
+    ['hardlink leader', [root, { ...file('h'), kind: Kind.Hardlink, size: 0, leader: 5 }]],
+    ['hardlink leader', [root, { ...root, path: Buffer.from('d') }, { ...file('h'), kind: Kind.Hardlink, size: 0, leader: 1 }]],
+    ['mode', [root, file('m', { mode: 0o170000 })]],
+    ['size', [root, { ...root, path: Buffer.from('d'), size: 4 }]],
+  ];
+  for (const [why, entries] of cases) {
+    assert.throws(() => decodeManifest(encodeManifest(entries)), (e: Error) => e.message.includes(why), why);
+  }
+});
+
+test('impossible counts, truncation and trailing bytes are refused', () => {
+  const good = encodeManifest([root, file('a'), { ...file('s'), kind: Kind.Symlink, size: 0, link: Buffer.from('a') }]);
+  decodeManifest(good);
+  const big = Buffer.from(good);
+  big.writeUInt32BE(0xffffffff, 5); // claims 2^32-1 entries in a few bytes
+  assert.throws(() => decodeManifest(big), /entry count/);
+  for (let n = 0; n < good.length; n++) assert.throws(() => decodeManifest(good.subarray(0, n)), /bad manifest/, `prefix ${n}`);
+  assert.throws(() => decodeManifest(Buffer.concat([good, Buffer.from([0])])), /trailing/);
+  const badMagic = Buffer.from(good);
+  badMagic[0] ^= 1;
+  assert.throws(() => decodeManifest(badMagic), /magic/);
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { UserError, defaultPageSize, parseGroup, parseIntIn, parseRate, parseTargets } from '../../src/options';
+import { shq, splitCommand } from '../../src/remote';
+
+test('rates in bits per second with 1000-based suffixes', () => {
+  assert.equal(parseRate('--rate', '100m'), 100e6);
+  assert.equal(parseRate('--rate', '1.5g'), 1.5e9);
+  assert.equal(parseRate('--rate', '800k'), 800e3);
+  assert.equal(parseRate('--rate', '250000'), 250000);
+  assert.equal(parseRate('--rate', '200Mbit/s'), 200e6);
+  for (const bad of ['', 'fast', '-5m', '1k', '1t', '10 m']) assert.throws(() => parseRate('--rate', bad), UserError, bad);
+});
+
+test('groups: IPv4 224/4 and IPv6 ff00::/8 only', () => {
+  assert.deepEqual(parseGroup('239.255.67.92'), { family: 4, group: '239.255.67.92' });
+  assert.deepEqual(parseGroup('ff15::4d:5253'), { family: 6, group: 'ff15::4d:5253' });
+  for (const bad of ['10.0.0.1', '240.0.0.1', 'fe80::1', 'host', '239.1']) assert.throws(() => parseGroup(bad), UserError, bad);
+});
+
+test('integers in range', () => {
+  assert.equal(parseIntIn('-P', '8888', 2, 65535), 8888);
+  for (const bad of ['0', '70000', '-1', '1.5', 'x', '']) assert.throws(() => parseIntIn('-P', bad, 2, 65535), UserError);
+});
+
+test('page size fits the MTU', () => {
+  assert.equal(defaultPageSize(4, 1500), 1436);
+  assert.equal(defaultPageSize(6, 1500), 1416);
+  assert.equal(defaultPageSize(4, 9000), 8936);
+});
+
+test('target lists: file with comments and blank lines, or a comma list', () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));
+  try {
+    const f = path.join(d, 'targets.list');
+    fs.writeFileSync(f, '# lab\nh1\n\n  h2  # second\nh3\n');
+    assert.deepEqual(parseTargets(f), ['h1', 'h2', 'h3']);
+    fs.writeFileSync(f, '# nothing\n\n');
+    assert.throws(() => parseTargets(f), /names no hosts/);
+    assert.throws(() => parseTargets(path.join(d, 'missing.list')), /cannot read target list/);
+    assert.deepEqual(parseTargets('a,b, c'), ['a', 'b', 'c']);
+    assert.throws(() => parseTargets('a,a'), /twice/);
+    assert.throws(() => parseTargets('-oProxyCommand=x'), /bad host name/);
+    assert.throws(() => parseTargets('a;b'), /bad host name/);
+    assert.throws(() => parseTargets(','), /names no hosts/);
+  } finally {
+    fs.rmSync(d, { recursive: true });
+  }
+});
+
+test('remote shell splitting and quoting', () => {
+  assert.deepEqual(splitCommand('ssh -p 2222 -o "Batch Mode=yes"'), ['ssh', '-p', '2222', '-o', 'Batch Mode=yes']);
+  assert.deepEqual(splitCommand("ssh ''"), ['ssh', '']);
+  assert.throws(() => splitCommand('ssh "x'));
+  assert.equal(shq('/usr/bin/multicatcher'), '/usr/bin/multicatcher');
+  assert.equal(shq("/opt/my dir/it's"), `'/opt/my dir/it'\\''s'`);
+});
