@@ -225,9 +225,9 @@ export class Push {
   private onExit(t: Target, code: number | null, stderr: string): void {
     if (t.state === 'finished' || !this.live(t)) { this.step(); return; }
     const tail = stderr.split('\n').filter(Boolean).slice(-3).join(' | ');
-    const why = t.state === 'launching'
+    const why = t.remote.spawnError ?? (t.state === 'launching'
       ? `remote shell failed (exit ${code})${tail ? `: ${tail}` : ''}`
-      : `catcher exited early (exit ${code})${tail ? `: ${tail}` : ''}`;
+      : `catcher exited early (exit ${code})${tail ? `: ${tail}` : ''}`);
     this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why);
     this.step();
   }
@@ -483,7 +483,7 @@ export class Push {
         }
       }
       let state: TargetReport['state'] = 'OK';
-      if (t.state === 'failed') state = t.needs === null && !t.result ? 'UNREACHABLE' : 'FAILED';
+      if (t.state === 'failed') state = t.remote.heard ? 'FAILED' : 'UNREACHABLE';
       else if (t.state === 'dropped') state = 'DROPPED';
       else if (failures.length || !t.result || !t.result.ok) state = 'FAILED';
       return {

@@ -39,6 +39,8 @@ export class RemoteCatcher extends EventEmitter<RemoteEvents> {
   private buf = '';
   private stderrTail = '';
   exited = false;
+  spawnError: string | null = null;
+  heard = false; // any tagged line came back
   exitCode: number | null = null;
 
   constructor(readonly host: string, rsh: string[], command: string) {
@@ -52,7 +54,7 @@ export class RemoteCatcher extends EventEmitter<RemoteEvents> {
     });
     this.child.stdin!.on('error', () => { /* the exit handler reports it */ });
     this.child.on('error', (e) => {
-      this.stderrTail += `${e.message}\n`;
+      this.spawnError = `cannot run remote shell ${rsh[0]}: ${(e as NodeJS.ErrnoException).code ?? e.message}`;
     });
     this.child.on('close', (code, signal) => {
       this.exited = true;
@@ -88,6 +90,7 @@ export class RemoteCatcher extends EventEmitter<RemoteEvents> {
       const line = this.buf.slice(0, i);
       this.buf = this.buf.slice(i + 1);
       if (!line.startsWith(LINE_TAG)) continue;
+      this.heard = true;
       try {
         this.emit('line', JSON.parse(line.slice(LINE_TAG.length)) as CatcherLine);
       } catch {

@@ -41,7 +41,7 @@ Examples:
 Exit status: 0 every target holds an exact copy; 1 bad input; 2 some target
 lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ outputError: (s, write) => write(`mrsync: ${s.replace(/^error: /, '')}`) });
 }
 
 type Raw = Record<string, string | boolean | undefined>;

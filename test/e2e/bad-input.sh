@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Bad input: one clear line, a non-zero exit, never a stack trace.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 2
+SRC="$WORK/src"; DST="$WORK/dst"
+mkdir -p "$SRC" "$DST"
+echo data > "$SRC/file"
+host_mounts t1 "$DST" >/dev/null
+host_mounts t2 "$DST" >/dev/null
+
+# expect CODE PATTERN ARGS...: exit status and a line of output
+expect() {
+  local want=$1 pat=$2; shift 2
+  set +e
+  out=$(run_master "$@" 2>&1)
+  rc=$?
+  set -e
+  if [ "$rc" != "$want" ]; then echo "$out" >&2; fail "exit $rc, want $want for: $*"; fi
+  echo "$out" | grep -Eq -- "$pat" || { echo "$out" >&2; fail "output lacks /$pat/ for: $*"; }
+  if echo "$out" | grep -q '^    at '; then echo "$out" >&2; fail "stack trace for: $*"; fi
+  echo "ok ($rc): $(echo "$out" | head -1)"
+}
+
+expect 1 "source $WORK/nope: no such file or directory" -m t1 -s "$WORK/nope"
+expect 1 'is not a directory' -m t1 -s "$SRC/file"
+: > "$WORK/empty.list"; printf '# only a comment\n\n' > "$WORK/comments.list"
+expect 1 'names no hosts' -m "$WORK/empty.list" -s "$SRC"
+expect 1 'names no hosts' -m "$WORK/comments.list" -s "$SRC"
+expect 1 'cannot read target list .*ENOENT' -m "$WORK/missing/targets.list" -s "$SRC"
+expect 1 "required option '-s, --source" -m t1
+expect 1 'unknown option' -m t1 -s "$SRC" --frobnicate
+expect 1 '-P must be between 2 and 65535' -m t1 -s "$SRC" -P 0
+expect 1 '--rate must be a rate' -m t1 -s "$SRC" --rate fast
+expect 1 'not an IPv4 multicast group' -m t1 -s "$SRC" -A 10.1.2.3
+expect 1 '-v must be between 0 and 2' -m t1 -s "$SRC" -v 7
+expect 1 '--page-size must be between' -m t1 -s "$SRC" --page-size 70000
+expect 1 '-I eth9: no such interface' -m t1 -s "$SRC" -I eth9
+expect 1 "bad host name" -m 't1,-oProxyCommand=x' -s "$SRC"
+
+# remote side failures name the host and show the remote shell's stderr
+expect 3 '^ghost +UNREACHABLE .*exit 255.*Could not resolve hostname ghost' -m t1,ghost -s "$SRC" -t "$DST" -w 5
+expect 3 '^t1 +UNREACHABLE .*remote shell failed \(exit 1\)' -m t1 -s "$SRC" -t "$DST" -r /bin/false -w 5
+expect 3 '^t1 +UNREACHABLE .*cannot run remote shell /nonexistent/ssh: ENOENT' -m t1 -s "$SRC" -t "$DST" -r /nonexistent/ssh -w 5
+expect 3 '^t1 +UNREACHABLE .*exit 127.*not found' -m t1 -s "$SRC" -t "$DST" --remote-path /nope/multicatcher -w 5
+
+# a read-only target directory: that target fails with the reason, the other completes
+nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t1.pid")" -m mount -o remount,bind,ro "$DST"
+expect 2 '^t1 +FAILED .*not writable: EROFS' -m t1,t2 -s "$SRC" -t "$DST" -w 5
+verify "$SRC" "$(disk t2)"
+echo PASS
