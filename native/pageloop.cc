@@ -443,7 +443,15 @@ void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<E
   Sink& s = *it->second;
   if (h.index >= s.pages || h.length != payloadLen(s.size, h.index)) { stats_.badFormat++; return; }
   if (s.failed || s.have.test(h.index)) { stats_.dataDup++; return; }
-  ssize_t w = pwrite(s.fd, payload, h.length, off_t(uint64_t(h.index) * opts_.pageSize));
+  // Sinks are fresh files truncated to size, so they read as zeros already:
+  // an all-zero page needs no write, and a sparse source stays sparse.
+  bool zero = true;
+  for (size_t i = 0; i < h.length && zero; i += 8) {
+    uint64_t v = 0;
+    memcpy(&v, payload + i, std::min<size_t>(8, h.length - i));
+    zero = v == 0;
+  }
+  ssize_t w = zero ? ssize_t(h.length) : pwrite(s.fd, payload, h.length, off_t(uint64_t(h.index) * opts_.pageSize));
   if (w != ssize_t(h.length)) {
     s.failed = true;
     Event e{EventKind::SinkError};

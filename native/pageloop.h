@@ -91,6 +91,7 @@ class PageLoop {
                  std::vector<std::pair<uint32_t, uint32_t>> runs);
   // toMaster: unicast to the master learned from received packets; else multicast.
   void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster);
+  // fd must be a fresh file already truncated to size (reads as zeros).
   void openSink(uint32_t object, int fd, uint64_t size);
   // Returns pages still missing; forgets the sink (the fd stays the caller's).
   int64_t closeSink(uint32_t object);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A file rewritten on the master while it is being sent: the run reports it
+# and exits 2, and no target ever holds a half-old/half-new file at the name.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 2
+SRC="$WORK/src"; DST="$WORK/dst"
+mkdir -p "$SRC" "$DST"
+for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
+head -c 6000000 /dev/urandom > "$SRC/moving"
+cp "$SRC/moving" "$WORK/old"
+echo steady > "$SRC/steady"
+# t2 holds an older version of the file under its final name
+head -c 6000000 /dev/zero > "$(disk t2)/moving"
+cp "$(disk t2)/moving" "$WORK/t2-before"
+
+set +e
+run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 20m -w 20 > "$WORK/out" 2>&1 &
+pid=$!
+sleep 1.2
+head -c 2000000 /dev/urandom | dd of="$SRC/moving" bs=1 seek=2000000 conv=notrunc status=none
+wait $pid
+rc=$?
+set -e
+cat "$WORK/out"
+[ $rc = 2 ] || fail "exit $rc, want 2"
+grep -q 'changed on the master during the send: moving' "$WORK/out" || fail "change not reported"
+grep -q 'moving: content hash mismatch' "$WORK/out" || fail "targets did not refuse the mixed file"
+[ ! -e "$(disk t1)/moving" ] || fail "t1 has a file at the final name"
+cmp -s "$(disk t2)/moving" "$WORK/t2-before" || fail "t2's previous version was replaced"
+[ "$(cat "$(disk t1)/steady")" = steady ] || fail "the unchanged file was not delivered"
+ls -a "$(disk t1)" "$(disk t2)" | grep -q '\.mrsync\.' && fail "temp files left behind"
+echo PASS
