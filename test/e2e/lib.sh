@@ -50,7 +50,7 @@ add_host() {
   ip -n "${PFX}sw" link set "${PFX}$name" master br0 up
   ip -n "$ns" link set lo up
   ip -n "$ns" link set eth0 up
-  ip -n "$ns" addr add "$v4/15" dev eth0
+  ip -n "$ns" addr add "$v4/15" brd + dev eth0
   ip -n "$ns" -6 addr add "$v6/64" dev eth0 nodad
   ip -n "$ns" route add 224.0.0.0/4 dev eth0
   echo "$v4" > "$MRSYNC_TEST_HOSTS/$name.addr"

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark on the simulated LAN: mrsync vs udpcast (tar pipe)
+# vs uftp, same targets, same links, same data, same run.
+#
+#   bash bench/compare.sh [-n TARGETS] [-l LINK_MBIT] [-s big,tree] [-p 0,10] [-t mrsync,udpcast,uftp]
+#
+# Links: tbf at LINK on the master's uplink and on every target's switch
+# port. Loss: nftables drops that permille of UDP arriving at each target.
+# Every run is verified (content, rsync -rcn) on every target; a run that
+# fails verification is reported as FAILED, never timed. Prints one markdown
+# table row per run. Needs root, udpcast and uftp (apt-get install udpcast uftp).
+set -euo pipefail
+N=10; LINK=200; SETS=big,tree; LOSSES=0,10; TOOLS=mrsync,udpcast,uftp
+while getopts "n:l:s:p:t:" o; do
+  case $o in n) N=$OPTARG;; l) LINK=$OPTARG;; s) SETS=$OPTARG;; p) LOSSES=$OPTARG;; t) TOOLS=$OPTARG;; *) exit 1;; esac
+done
+source "$(dirname "$0")/../test/e2e/lib.sh"
+trap lan_down EXIT
+for c in udp-sender udp-receiver uftp uftpd rsync nft tc; do command -v $c >/dev/null || { echo "bench: needs $c" >&2; exit 1; }; done
+
+lan_up "$N"
+DST="$WORK/dst"; mkdir -p "$DST"
+ip netns exec "${PFX}m" tc qdisc add dev eth0 root tbf rate "${LINK}mbit" burst 64kb latency 50ms
+for i in $(seq 1 "$N"); do
+  host_mounts "t$i" "$DST" >/dev/null
+  ip netns exec "${PFX}sw" tc qdisc add dev "${PFX}t$i" root tbf rate "${LINK}mbit" burst 64kb latency 50ms
+done
+hosts=$(seq -s, -f 't%g' 1 "$N")
+
+# data sets, generated once per run (random content, fixed size distribution)
+mkdir -p "$WORK/big" "$WORK/tree"
+head -c $((256 * 1024 * 1024)) /dev/urandom > "$WORK/big/file.bin"
+awk 'BEGIN { srand(42); for (i = 0; i < 2000; i++) printf "%d %d\n", i, int(exp(log(1024) + rand() * (log(524288) - log(1024)))) }' |
+  while read -r i sz; do d="$WORK/tree/d$((i % 40))"; mkdir -p "$d"; head -c "$sz" /dev/urandom > "$d/f$i"; done
+bytes_of() { du -sb --apparent-size "$1" | cut -f1; }
+
+set_loss() {
+  for i in $(seq 1 "$N"); do
+    ip netns exec "${PFX}t$i" nft delete table inet bloss 2>/dev/null || true
+    [ "$1" = 0 ] && continue
+    ip netns exec "${PFX}t$i" nft add table inet bloss
+    ip netns exec "${PFX}t$i" nft add chain inet bloss in '{ type filter hook input priority 0; }'
+    ip netns exec "${PFX}t$i" nft add rule inet bloss in meta l4proto udp numgen random mod 1000 '<' "$1" drop
+  done
+}
+clear_targets() { for i in $(seq 1 "$N"); do find "$(disk t$i)" -mindepth 1 -delete; done; }
+verify_all() {
+  for i in $(seq 1 "$N"); do
+    [ -z "$(rsync -rcn --itemize-changes "$1/" "$(disk t$i)/")" ] || return 1
+  done
+}
+in_t() { local i=$1; shift; nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -n -m "$@"; }
+cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+
+run_mrsync() {
+  ip netns exec "${PFX}m" timeout 600 "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" --rate "${LINK}m" -w 60 -v 1 > "$WORK/mrsync.out" 2>&1
+  RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
+}
+run_udpcast() {
+  local pids=() i
+  for i in $(seq 1 "$N"); do
+    in_t "$i" timeout 600 sh -c "udp-receiver --interface eth0 --nokbd 2>/dev/null | tar -C '$DST' -xf -" & pids+=($!)
+  done
+  sleep 0.5
+  ip netns exec "${PFX}m" timeout 600 sh -c "tar -C '$1' -cf - . | udp-sender --interface eth0 --nokbd --min-receivers $N --max-bitrate ${LINK}m 2> '$WORK/udpcast.err'"
+  for p in "${pids[@]}"; do wait "$p"; done
+  RESENT="$(grep -o 're-xmits=[0-9]* ([ 0-9.]*%' "$WORK/udpcast.err" | tail -1 | sed 's/.*(\s*//')"
+}
+run_uftp() {
+  local pids=() i ids=""
+  for i in $(seq 1 "$N"); do
+    in_t "$i" timeout 600 uftpd -d -q -t -I eth0 -D "$DST" -x 0 > /dev/null 2>&1 & pids+=($!)
+    ids="$ids${ids:+,}198.18.0.$((10 + i))"
+  done
+  sleep 0.5
+  # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
+  # run from inside the source so names arrive relative to the destination
+  ip netns exec "${PFX}m" timeout 600 sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' -x 1 *" > "$WORK/uftp.out" 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs,"
+}
+
+echo "| tool | data | targets | link | loss | wall s | link efficiency | re-sent | CPU busy (2 cores) | verified |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+IFS=, read -ra sets <<< "$SETS"; IFS=, read -ra losses <<< "$LOSSES"; IFS=, read -ra tools <<< "$TOOLS"
+for set in "${sets[@]}"; do
+  src="$WORK/$set"; bytes=$(bytes_of "$src")
+  [ "$set" = tree ] && bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+  [ "$set" = big ] && bytes=$(stat -c %s "$src/file.bin")
+  for loss in "${losses[@]}"; do
+    set_loss "$loss"
+    for tool in "${tools[@]}"; do
+      clear_targets
+      RESENT="?"
+      j0=$(cpu_jiffies); t0=$(date +%s.%N)
+      ok=yes
+      "run_$tool" "$src" || ok="no (exit $?)"
+      t1=$(date +%s.%N); j1=$(cpu_jiffies)
+      verify_all "$src" || ok="FAILED"
+      wall=$(echo "$t1 - $t0" | bc -l)
+      eff=$(echo "$bytes * 8 / ($LINK * 1000000 * $wall)" | bc -l)
+      cpu=$(echo "($j1 - $j0) / $(getconf CLK_TCK) / $wall / 2 * 100" | bc -l)
+      printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %.0f%% | %s |\n' \
+        "$tool" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "$cpu" "$ok"
+    done
+  done
+done
