@@ -78,7 +78,9 @@ run_uftp() {
   ip netns exec "${PFX}m" timeout 600 sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' -x 1 *" > "$WORK/uftp.out" 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs,"
+  RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs"
+  # uftp's exit status says little (0 if any client got any file): verification decides
+  return 0
 }
 
 echo "| tool | data | targets | link | loss | wall s | link efficiency | re-sent | CPU busy (2 cores) | verified |"

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@ namespace {
 
 constexpr int kBatch = 32;       // datagrams per sendmmsg / recvmmsg
 constexpr int kRecvRounds = 16;  // recvmmsg calls per wake before looking at sends again
+constexpr long kNapUs = 1000;    // receive-only nap, see run()
 
 double nowSec() {
   timespec ts;
@@ -377,11 +379,21 @@ void PageLoop::run() {
       (void)r;
     }
     if (fds[0].revents & POLLOUT) wantOut = false;
-    if (fds[0].revents & POLLIN) receive();
+    if (fds[0].revents & POLLIN) {
+      int n = receive();
+      // A receiver woken per datagram spends its time waking. When we only
+      // receive and drained the queue, nap so the kernel batches the next
+      // datagrams for one recvmmsg and one pwritev (at most kNapUs of delay).
+      if (n > 0 && n < kBatch && active.empty() && ctls.empty()) {
+        timespec nap{0, kNapUs * 1000};
+        nanosleep(&nap, nullptr);
+      }
+    }
   }
 }
 
-void PageLoop::receive() {
+int PageLoop::receive() {
+  int last = 0;
   const size_t bufSize = std::max<size_t>(opts_.pageSize + kOverhead, 2048) + 1;
   static thread_local std::vector<uint8_t> pool;
   pool.resize(bufSize * kBatch);
@@ -429,13 +441,18 @@ void PageLoop::receive() {
       e.payload.assign(reinterpret_cast<const char*>(p + kHeaderLen), h.length);
       evs.push_back(std::move(e));
     }
+    flushWrites(&evs);  // the pool is reused by the next recvmmsg
     sinkLock.unlock();
+    last = n;
     if (n < kBatch) break;
   }
   push(std::move(evs));
+  return last;
 }
 
-// Called with sinkMu_ held.
+// Called with sinkMu_ held. Consecutive pages of one sink are gathered and
+// written with one pwritev (flushWrites); the bitmap is only updated for
+// pages that reached the file.
 void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
   stats_.dataRecv++;
   auto it = sinks_.find(h.object);
@@ -443,6 +460,8 @@ void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<E
   Sink& s = *it->second;
   if (h.index >= s.pages || h.length != payloadLen(s.size, h.index)) { stats_.badFormat++; return; }
   if (s.failed || s.have.test(h.index)) { stats_.dataDup++; return; }
+  // A page already queued in this batch (duplicate datagram) is a dup too.
+  if (pend_.sink == &s && h.index >= pend_.first && h.index < pend_.first + pend_.count) { stats_.dataDup++; return; }
   // Sinks are fresh files truncated to size, so they read as zeros already:
   // an all-zero page needs no write, and a sparse source stays sparse.
   bool zero = true;
@@ -451,22 +470,46 @@ void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<E
     memcpy(&v, payload + i, std::min<size_t>(8, h.length - i));
     zero = v == 0;
   }
-  ssize_t w = zero ? ssize_t(h.length) : pwrite(s.fd, payload, h.length, off_t(uint64_t(h.index) * opts_.pageSize));
-  if (w != ssize_t(h.length)) {
-    s.failed = true;
-    Event e{EventKind::SinkError};
-    e.object = h.object;
-    e.err = w < 0 ? errno : ENOSPC;
-    out->push_back(std::move(e));
+  if (zero) {
+    markReceived(h.object, s, h.index, out);
     return;
   }
+  if (pend_.sink != &s || h.index != pend_.first + pend_.count || pend_.count == kMaxIov) flushWrites(out);
+  if (pend_.count == 0) {
+    pend_.sink = &s;
+    pend_.object = h.object;
+    pend_.first = h.index;
+  }
+  pend_.iov[pend_.count++] = {const_cast<uint8_t*>(payload), h.length};
+}
+
+void PageLoop::markReceived(uint32_t object, Sink& s, uint32_t index, std::vector<Event>* out) {
+  if (!s.have.set(index)) return;
   stats_.dataNew++;
-  s.have.set(h.index);
   if (--s.missing == 0) {
     Event e{EventKind::SinkComplete};
-    e.object = h.object;
+    e.object = object;
     out->push_back(std::move(e));
   }
+}
+
+void PageLoop::flushWrites(std::vector<Event>* out) {
+  if (pend_.count == 0) return;
+  Sink& s = *pend_.sink;
+  size_t want = 0;
+  for (uint32_t i = 0; i < pend_.count; i++) want += pend_.iov[i].iov_len;
+  ssize_t w = pwritev(s.fd, pend_.iov, int(pend_.count), off_t(uint64_t(pend_.first) * opts_.pageSize));
+  if (w != ssize_t(want)) {
+    s.failed = true;
+    Event e{EventKind::SinkError};
+    e.object = pend_.object;
+    e.err = w < 0 ? errno : ENOSPC;
+    out->push_back(std::move(e));
+  } else {
+    for (uint32_t i = 0; i < pend_.count; i++) markReceived(pend_.object, s, pend_.first + i, out);
+  }
+  pend_.count = 0;
+  pend_.sink = nullptr;
 }
 
 }  // namespace mrsync

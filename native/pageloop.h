@@ -11,6 +11,7 @@
 #pragma once
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
@@ -121,6 +122,12 @@ class PageLoop {
     uint32_t missing;
     bool failed = false;
   };
+  static constexpr uint32_t kMaxIov = 64;
+  struct PendingWrite {  // consecutive pages of one sink awaiting one pwritev
+    struct Sink* sink = nullptr;
+    uint32_t object = 0, first = 0, count = 0;
+    iovec iov[kMaxIov];
+  };
   struct Ctl {
     uint8_t type;
     uint32_t object, index;
@@ -132,8 +139,10 @@ class PageLoop {
   void setupSocket();
   void drainCommands();
   void sendBatch(uint64_t budgetBytes);
-  void receive();
+  int receive();  // returns the size of the last recvmmsg batch
   void handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out);
+  void markReceived(uint32_t object, struct Sink& s, uint32_t index, std::vector<Event>* out);
+  void flushWrites(std::vector<Event>* out);
   void push(std::vector<Event>&& evs);
   void wake();
   uint32_t payloadLen(uint64_t size, uint32_t page) const;
@@ -158,6 +167,8 @@ class PageLoop {
 
   std::mutex sinkMu_;
   std::unordered_map<uint32_t, std::unique_ptr<Sink>> sinks_;
+
+  PendingWrite pend_;  // loop thread only
 
   std::mutex evMu_;
   std::vector<Event> events_;

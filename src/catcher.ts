@@ -4,6 +4,7 @@
 // the files it needs into temp files beside their final names, verifies each
 // against the source hash and renames it into place. Cleans up and exits
 // when stdin closes.
+import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,7 +41,7 @@ export class Catcher {
   private manifestFd = -1;
   private manifestState: 'receiving' | 'verifying' | 'done' | 'failed' = 'receiving';
   private entries: Entry[] = [];
-  private needs = new Set<number>(); // objects
+  private needs = new BitSet(); // objects whose data this target needs
   private files = new Map<number, FileState>();
   private failed = new Map<number, string>(); // entry -> error, for local steps
   private deferredLinks: number[] = [];
@@ -146,7 +147,7 @@ export class Catcher {
     }
     const f = this.files.get(object);
     if (!f) {
-      if (this.needs.has(object)) this.reply(Msg.Done, object, 0, encodeDone({ code: DoneCode.Failed, message: 'not opened' }));
+      if (this.needs.get(object)) this.reply(Msg.Done, object, 0, encodeDone({ code: DoneCode.Failed, message: 'not opened' }));
       return;
     }
     if (f.phase === 'receiving') this.sendMissing(object, round);
@@ -155,7 +156,7 @@ export class Catcher {
   }
 
   private onOpen(object: number, payload: Buffer): void {
-    if (!this.needs.has(object)) return;
+    if (!this.needs.get(object)) return;
     const existing = this.files.get(object);
     if (existing) {
       if (existing.phase === 'committed' || existing.phase === 'failed') this.replyDone(object, existing);
@@ -249,7 +250,7 @@ export class Catcher {
     }
     this.planLocal();
     this.manifestState = 'done';
-    emit({ t: 'needs', files: [...this.needs], local: this.counts });
+    emit({ t: 'needs', bitmap: this.needs.toString(16), count: this.needs.cardinality(), local: this.counts });
   }
 
   // ---- local steps: everything that needs no data ----
@@ -338,7 +339,7 @@ export class Catcher {
         return;
       }
       case 'data':
-        this.needs.add(objectOf(i));
+        this.needs.set(objectOf(i), 1);
         return;
       case 'link':
         this.deferredLinks.push(i);
@@ -395,7 +396,7 @@ export class Catcher {
     for (const [object, f] of this.files) {
       if (f.phase !== 'committed') failed.push({ entry: entryOf(object), error: f.error ?? 'not delivered' });
     }
-    for (const object of this.needs) {
+    for (const object of this.needs.toArray()) {
       if (!this.files.has(object)) failed.push({ entry: entryOf(object), error: abortedSet.has(object) ? 'aborted by master' : 'not delivered' });
     }
     emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts });

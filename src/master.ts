@@ -3,6 +3,7 @@
 // collects each target's needs, then runs a window of per-file flows
 // (flow.ts) over the native page loop until every target has every file it
 // needs, or has been dropped, or has failed that file.
+import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -76,7 +77,7 @@ interface Target {
   state: TargetState;
   lastHeard: number;
   stateSince: number;
-  needs: Set<number> | null;
+  needs: BitSet.BitSet | null;
   result?: Extract<CatcherLine, { t: 'result' }>;
   local?: LocalCounts;
   error?: string;
@@ -199,10 +200,13 @@ export class Push {
       case 'needs':
         // the line may overtake the multicast DONE of the manifest
         if ((t.state === 'planning' || t.state === 'ready') && t.needs === null) {
-          t.needs = new Set(l.files.filter((o) => Number.isInteger(o) && o >= 1 && o <= this.entries.length));
+          const needs = typeof l.bitmap === 'string' && /^[0-9a-f]{1,}$/i.test(l.bitmap) ? BitSet.fromHexString(l.bitmap) : null;
+          // bit 0 is the manifest; the highest bit must be a real entry
+          if (!needs || needs.get(0) || (!needs.isEmpty() && needs.msb() > this.entries.length)) { this.failTarget(t, 'failed', 'bad needs report'); break; }
+          t.needs = needs;
           t.local = l.local;
           if (t.state === 'planning') this.setState(t, 'active');
-          this.log.debug(`${t.host}: needs ${t.needs.size} files`);
+          this.log.debug(`${t.host}: needs ${needs.cardinality()} files`);
         }
         break;
       case 'log':
@@ -268,9 +272,9 @@ export class Push {
       if (this.targets.some((t) => t.state === 'planning')) return;
       this.phase = 'data';
       this.dataStart = Date.now();
-      const wanted = new Set<number>();
-      for (const t of this.targets) if (t.state === 'active' && t.needs) for (const o of t.needs) wanted.add(o);
-      this.queue = [...wanted].sort((a, b) => a - b);
+      let wanted = new BitSet();
+      for (const t of this.targets) if (t.state === 'active' && t.needs) wanted = wanted.or(t.needs);
+      this.queue = wanted.toArray();
       this.fill();
     }
     if (this.phase === 'data') {
@@ -322,7 +326,7 @@ export class Push {
   private fill(): void {
     while (!this.quit && this.queue.length && this.flows.size + this.preparing < this.o.window) {
       const obj = this.queue.shift()!;
-      const needers = this.targets.filter((t) => t.state === 'active' && t.needs?.has(obj)).map((t) => t.idx + 1);
+      const needers = this.targets.filter((t) => t.state === 'active' && t.needs?.get(obj)).map((t) => t.idx + 1);
       if (!needers.length) continue;
       this.preparing++;
       void this.prepare(obj, needers).finally(() => { this.preparing--; this.step(); });
@@ -487,7 +491,7 @@ export class Push {
       else if (t.state === 'dropped') state = 'DROPPED';
       else if (failures.length || !t.result || !t.result.ok) state = 'FAILED';
       return {
-        host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.size ?? 0,
+        host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
         missingPages: t.missingPages, local: t.local, failures, error: t.error,
       };
     });

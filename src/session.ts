@@ -26,7 +26,7 @@ export const LINE_TAG = '@mrsync ';
 
 export type CatcherLine =
   | { t: 'ready' }
-  | { t: 'needs'; files: number[]; local: LocalCounts }
+  | { t: 'needs'; bitmap: string; count: number; local: LocalCounts } // bitmap: hex, bit k = object k
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
   | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts };
