@@ -47,13 +47,25 @@ export function errText(e: unknown): string {
   return x && x.code ? `${x.code}${x.syscall ? ` (${x.syscall})` : ''}` : String((e as Error)?.message ?? e);
 }
 
-export function sha256File(fd: number, size: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const h = crypto.createHash('sha256');
-    if (size === 0) { resolve(h.digest()); return; }
-    const s = fs.createReadStream('', { fd, start: 0, autoClose: false, highWaterMark: 1 << 20 });
-    s.on('data', (d) => h.update(d));
-    s.on('error', reject);
-    s.on('end', () => resolve(h.digest()));
-  });
+const HASH_CHUNK = 1 << 20;
+const hashBuf = Buffer.allocUnsafe(HASH_CHUNK);
+
+/**
+ * SHA-256 of the first size bytes of fd. Reads are synchronous into one
+ * shared buffer (each chunk is read and hashed before any await, so
+ * concurrent calls cannot clobber it), yielding to the event loop between
+ * chunks: a stream per file cost more in allocation and copies than the
+ * hashing itself for trees of small files.
+ */
+export async function sha256File(fd: number, size: number): Promise<Buffer> {
+  const h = crypto.createHash('sha256');
+  let pos = 0;
+  while (pos < size) {
+    const n = fs.readSync(fd, hashBuf, 0, Math.min(HASH_CHUNK, size - pos), pos);
+    if (n <= 0) throw Object.assign(new Error('file shorter than expected'), { code: 'ESHORT' });
+    h.update(hashBuf.subarray(0, n));
+    pos += n;
+    if (pos < size) await new Promise<void>((r) => setImmediate(r));
+  }
+  return h.digest();
 }

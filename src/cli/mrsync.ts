@@ -31,7 +31,7 @@ function program(): Command {
     .option('-X, --remove-first', 'remove each target file before writing its replacement (nearly full disks)', false)
     .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
     .option('--rate <bits/s>', 'send rate in bits per second, k/m/g suffixes (1000-based)', '100m')
-    .addOption(new Option('--window <files>', 'files in flight at once').default('32'))
+    .addOption(new Option('--window <files>', 'files in flight at once').default('128'))
     .version(VERSION, '-V, --version')
     .addHelpText('after', `
 Examples:
