@@ -89,6 +89,8 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     opts.wireOverhead = uint32_t(num("wireOverhead"));
     opts.rcvbuf = int(num("rcvbuf"));
     opts.sndbuf = int(num("sndbuf"));
+    if (o.Get("echoType").IsNumber()) opts.echoType = uint8_t(num("echoType"));
+    if (o.Get("napUs").IsNumber()) opts.napUs = long(num("napUs"));
 
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "mrsync-pageloop", 0, 1,
                                           [this](Napi::Env) { Unref(); });
@@ -130,6 +132,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
         o.Set("object", e.object);
         o.Set("index", e.index);
         o.Set("err", e.err);
+        o.Set("rxNs", e.rxNs);
         if (e.kind == EventKind::Control) o.Set("payload", Napi::Buffer<char>::Copy(env, e.payload.data(), e.payload.size()));
         arr.Set(uint32_t(i), o);
       }
@@ -184,7 +187,8 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     std::string payload = info[3].IsBuffer() ? bufferBytes(info[3]) : std::string();
     if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "control payload too large")) return env.Undefined();
     loop_->sendControl(uint8_t(info[0].As<Napi::Number>().Uint32Value()), info[1].As<Napi::Number>().Uint32Value(),
-                       info[2].As<Napi::Number>().Uint32Value(), std::move(payload), info[4].ToBoolean());
+                       info[2].As<Napi::Number>().Uint32Value(), std::move(payload), info[4].ToBoolean(),
+                       info.Length() > 5 && info[5].ToBoolean());
     return env.Undefined();
   }
 
@@ -351,10 +355,15 @@ Napi::Value ClearRuns(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value MonoNs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(monoNs()));
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("PageLoop", LoopWrap::Init(env));
   exports.Set("seal", Napi::Function::New(env, Seal));
   exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("monoNs", Napi::Function::New(env, MonoNs));
   exports.Set("clearRuns", Napi::Function::New(env, ClearRuns));
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));

@@ -18,7 +18,16 @@ namespace {
 
 constexpr int kBatch = 32;       // datagrams per sendmmsg / recvmmsg
 constexpr int kRecvRounds = 16;  // recvmmsg calls per wake before looking at sends again
-constexpr long kNapUs = 1000;    // receive-only nap, see run()
+
+}  // namespace
+
+uint64_t monoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+namespace {
 
 double nowSec() {
   timespec ts;
@@ -169,10 +178,12 @@ void PageLoop::sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
   wake();
 }
 
-void PageLoop::sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster) {
+void PageLoop::sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
+                           bool stamp) {
+  if (stamp && payload.size() < 8) payload.resize(8);
   {
     std::lock_guard<std::mutex> g(cmdMu_);
-    ctlQueue_.push_back(Ctl{type, object, index, std::move(payload), toMaster});
+    ctlQueue_.push_back(Ctl{type, object, index, std::move(payload), toMaster, stamp});
   }
   wake();
 }
@@ -255,6 +266,10 @@ void PageLoop::run() {
       h.index = c.index;
       h.length = uint16_t(c.payload.size());
       encodeHeader(h, hdr);
+      if (c.stamp) {
+        uint64_t t = monoNs();
+        for (int b = 0; b < 8; b++) c.payload[b] = char((t >> (56 - 8 * b)) & 0xff);
+      }
       std::string pkt(reinterpret_cast<char*>(hdr), kHeaderLen);
       pkt += c.payload;
       auth_->tag(reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size(), nullptr, 0, tag);
@@ -383,9 +398,9 @@ void PageLoop::run() {
       int n = receive();
       // A receiver woken per datagram spends its time waking. When we only
       // receive and drained the queue, nap so the kernel batches the next
-      // datagrams for one recvmmsg and one pwritev (at most kNapUs of delay).
-      if (n > 0 && n < kBatch && active.empty() && ctls.empty()) {
-        timespec nap{0, kNapUs * 1000};
+      // datagrams for one recvmmsg and one pwritev (at most napUs of delay).
+      if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty()) {
+        timespec nap{0, opts_.napUs * 1000};
         nanosleep(&nap, nullptr);
       }
     }
@@ -413,6 +428,7 @@ int PageLoop::receive() {
     int n = recvmmsg(sock_, msgs, kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;
     stats_.recvBatches++;
+    const double rxNs = double(monoNs());
     std::unique_lock<std::mutex> sinkLock(sinkMu_);
     for (int i = 0; i < n; i++) {
       stats_.pktsRecv++;
@@ -433,7 +449,31 @@ int PageLoop::receive() {
         continue;
       }
       stats_.ctlRecv++;
+      if (opts_.echoType && h.type == opts_.echoType) {
+        // rtt: answer here, not through JS, so the round trip measures the
+        // network and the kernel, not two event loops. The reply carries the
+        // probe's send stamp back.
+        uint8_t rep[kHeaderLen + 8 + kTagLen];
+        Header r;
+        r.type = uint8_t(opts_.echoType + 1);
+        r.sender = opts_.sender;
+        r.session = opts_.session;
+        r.object = h.object;
+        r.index = h.index;
+        r.length = uint16_t(std::min<size_t>(8, h.length));
+        encodeHeader(r, rep);
+        memcpy(rep + kHeaderLen, p + kHeaderLen, r.length);
+        auth_->tag(rep, kHeaderLen + r.length, nullptr, 0, rep + kHeaderLen + r.length);
+        if (sendto(sock_, rep, kHeaderLen + r.length + kTagLen, MSG_DONTWAIT,
+                   reinterpret_cast<sockaddr*>(&from[i]), msgs[i].msg_hdr.msg_namelen) > 0) {
+          stats_.pktsSent++;
+          stats_.ctlSent++;
+        } else {
+          stats_.sendErrors++;
+        }
+      }
       Event e{EventKind::Control};
+      e.rxNs = rxNs;
       e.type = h.type;
       e.sender = h.sender;
       e.object = h.object;

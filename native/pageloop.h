@@ -49,7 +49,12 @@ struct LoopOptions {
   uint32_t wireOverhead = 42;    // bytes counted per datagram beyond the UDP payload
   int rcvbuf = 8 << 20;
   int sndbuf = 4 << 20;
+  uint8_t echoType = 0;  // answer datagrams of this type at once, natively (rtt catchers)
+  long napUs = 0;        // receive-only nap (see run()); 0 = never nap
 };
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of send stamps and receive times.
+uint64_t monoNs();
 
 enum class EventKind : uint8_t { Control = 1, SinkComplete = 2, JobSent = 3, JobError = 4, SinkError = 5 };
 
@@ -60,6 +65,7 @@ struct Event {
   uint32_t object = 0;
   uint32_t index = 0;
   int err = 0;
+  double rxNs = 0;  // when the datagram was read (monoNs)
   std::string payload;
 };
 
@@ -91,7 +97,8 @@ class PageLoop {
   void sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
                  std::vector<std::pair<uint32_t, uint32_t>> runs);
   // toMaster: unicast to the master learned from received packets; else multicast.
-  void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster);
+  void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
+                   bool stamp = false);
   // fd must be a fresh file already truncated to size (reads as zeros).
   void openSink(uint32_t object, int fd, uint64_t size);
   // Returns pages still missing; forgets the sink (the fd stays the caller's).
@@ -133,6 +140,7 @@ class PageLoop {
     uint32_t object, index;
     std::string payload;
     bool toMaster;
+    bool stamp;  // write monoNs() into payload bytes 0..7 at the moment of sending
   };
 
   void run();

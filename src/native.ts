@@ -18,6 +18,10 @@ export interface LoopOptions {
   wireOverhead: number;
   rcvbuf: number;
   sndbuf: number;
+  /** answer datagrams of this type natively with type+1 carrying the first 8 payload bytes (rtt) */
+  echoType?: number;
+  /** receive-only nap in microseconds so datagrams batch (catchers); 0 = never */
+  napUs?: number;
 }
 
 export type LoopEventKind = 'control' | 'complete' | 'sent' | 'jobError' | 'sinkError';
@@ -30,6 +34,8 @@ export interface LoopEvent {
   /** page index / round for control; job id for sent and jobError */
   index: number;
   err: number;
+  /** control: CLOCK_MONOTONIC ns when the datagram was read */
+  rxNs: number;
   payload?: Buffer;
 }
 
@@ -41,7 +47,8 @@ export interface LoopStats {
 
 export interface NativePageLoop {
   sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null): void;
-  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean): void;
+  /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
+  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
   openSink(object: number, fd: number, size: number): void;
   closeSink(object: number): number;
   sinkMissing(object: number, maxRuns: number): { missing: number; runs: Uint32Array } | null;
@@ -61,6 +68,8 @@ interface NativeModule {
   seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer): Buffer;
   open(key: Buffer, datagram: Buffer): OpenedPacket;
   overhead: number;
+  /** CLOCK_MONOTONIC in ns, the clock of send stamps and rxNs */
+  monoNs(): number;
   /** Runs of clear bits in an LSB-first bitmap, and how many bits are set (native Bitmap). */
   clearRuns(bitmap: Buffer, nbits: number, maxRuns: number): { runs: Uint32Array; count: number };
   /** utimensat/futimens: atime now, mtime exact; path bytes or an fd. Throws an errno Error. */

@@ -3,7 +3,7 @@
 // session header down (stdin) and tagged JSON lines back (stdout).
 import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { CatcherLine, LINE_TAG, MasterLine, SessionParams } from './session';
+import { CatcherLine, LINE_TAG, MasterLine } from './session';
 
 /** Split an --rsh value the way rsync splits -e: whitespace, with '' and "" quoting. */
 export function splitCommand(s: string): string[] {
@@ -65,7 +65,8 @@ export class RemoteCatcher extends EventEmitter<RemoteEvents> {
 
   get stderr(): string { return this.stderrTail.trim(); }
 
-  start(p: SessionParams): void { this.write(p); }
+  /** The session header: the first line on the catcher's stdin. */
+  start(p: object): void { this.write(p); }
 
   send(m: MasterLine): void { this.write(m); }
 

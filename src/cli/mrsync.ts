@@ -9,6 +9,7 @@ import {
 } from '../options';
 import { splitCommand } from '../remote';
 import { exitCode, formatReport } from '../report';
+import { errorExit } from './common';
 
 const VERSION = '0.1.0';
 
@@ -104,19 +105,7 @@ export async function main(argv = process.argv): Promise<void> {
     code = exitCode(report);
     if (o.verbose >= 1 || code !== 0) process.stdout.write(formatReport(report) + '\n');
   } catch (e) {
-    const err = e as Error & { code?: string; exitCode?: number };
-    if (err.code?.startsWith('commander.')) {
-      code = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 1;
-    } else if (e instanceof UserError) {
-      process.stderr.write(`mrsync: ${err.message}\n`);
-      code = 1;
-    } else if (err.code && 'syscall' in err) {
-      process.stderr.write(`mrsync: ${err.message}\n`);
-      code = 4;
-    } else {
-      process.stderr.write(`mrsync: internal error: ${err.stack ?? err}\n`);
-      code = 4;
-    }
+    code = errorExit('mrsync', e);
   }
   process.exitCode = code;
 }

@@ -1,0 +1,37 @@
+// The rtt session header (first stdin line of rttcatcher) and probe types.
+
+export const PROBE = 40;      // master -> all: payload = send stamp (8 bytes) + padding
+export const PROBE_ACK = 41;  // catcher -> master, sent natively: payload = the stamp
+
+export interface RttSession {
+  v: 1;
+  rtt: true;
+  session: number;
+  key: string;
+  sender: number;
+  host: string;
+  family: 4 | 6;
+  group: string;
+  port: number;
+  ttl: number;
+  loopback: boolean;
+  datagram: number; // UDP payload bytes of one probe
+}
+
+export function validateRttSession(x: unknown): RttSession {
+  const o = x as Record<string, unknown>;
+  const int = (k: string, lo: number, hi: number): void => {
+    const v = o?.[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`session: bad ${k}`);
+  };
+  if (!o || typeof o !== 'object' || o.v !== 1 || o.rtt !== true) throw new Error('session: not an rtt session');
+  int('session', 0, 0xffffffff);
+  int('sender', 1, 0xffff);
+  int('port', 1, 65535);
+  int('ttl', 0, 255);
+  int('datagram', 44, 65507);
+  if (o.family !== 4 && o.family !== 6) throw new Error('session: bad family');
+  if (typeof o.group !== 'string' || typeof o.host !== 'string') throw new Error('session: bad group');
+  if (typeof o.key !== 'string' || !/^[0-9a-f]{64}$/.test(o.key)) throw new Error('session: bad key');
+  return o as unknown as RttSession;
+}
