@@ -78,7 +78,7 @@ run_uftp() {
   sleep 0.5
   # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
   # run from inside the source so names arrive relative to the destination
-  ip netns exec "${PFX}m" timeout 600 sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' -x 1 *" > "$WORK/uftp.out" 2>&1 || true
+  ip netns exec "${PFX}m" timeout 600 sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' *" > "$WORK/uftp.out" 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs"
