@@ -9,7 +9,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { Entry, Kind, ManifestError, decodeManifest, entryOf, objectOf } from './manifest';
 import { LoopEvent, NativePageLoop, native } from './native';
 import { display, parentOf, under } from './paths';
@@ -17,7 +16,8 @@ import { Decision, decide } from './plan';
 import {
   DoneCode, HASH_LEN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeOpen, encodeDone, encodeMissing,
 } from './protocol';
-import { CatcherLine, LINE_TAG, LocalCounts, MasterLine, SessionParams, validateSession } from './session';
+import { emit, serveChannel } from './channel';
+import { LocalCounts, MasterLine, SessionParams, validateSession } from './session';
 import { errText, lstatHave, setMtime, sha256File, tempBeside } from './fsx';
 
 type FilePhase = 'receiving' | 'verifying' | 'committed' | 'failed';
@@ -28,10 +28,6 @@ interface FileState {
   tmp: Buffer | null;
   info: OpenInfo;
   error?: string;
-}
-
-export function emit(line: CatcherLine): void {
-  process.stdout.write(LINE_TAG + JSON.stringify(line) + '\n');
 }
 
 export class Catcher {
@@ -308,36 +304,27 @@ export class Catcher {
         fs.mkdirSync(fin, 0o700);
         this.counts.dirs++;
         return;
-      case 'symlink': {
-        const tmp = tempBeside(this.root, e.path);
-        fs.symlinkSync(e.link!, tmp);
-        try {
+      case 'symlink':
+        this.viaTemp(e.path, fin, (tmp) => {
+          fs.symlinkSync(e.link!, tmp);
           if (this.owner) fs.lchownSync(tmp, e.uid, e.gid);
           setMtime(tmp, e.mtimeNs);
-          fs.renameSync(tmp, fin);
-        } catch (err) {
-          fs.rmSync(tmp, { force: true });
-          throw err;
-        }
+        });
         this.counts.symlinks++;
         return;
-      }
-      case 'empty': {
-        const tmp = tempBeside(this.root, e.path);
-        const fd = fs.openSync(tmp, 'wx', 0o600);
-        try {
-          if (this.owner) fs.fchownSync(fd, e.uid, e.gid);
-          fs.fchmodSync(fd, e.mode);
-          setMtime(fd, e.mtimeNs);
-          fs.closeSync(fd);
-          fs.renameSync(tmp, fin);
-        } catch (err) {
-          fs.rmSync(tmp, { force: true });
-          throw err;
-        }
+      case 'empty':
+        this.viaTemp(e.path, fin, (tmp) => {
+          const fd = fs.openSync(tmp, 'wx', 0o600);
+          try {
+            if (this.owner) fs.fchownSync(fd, e.uid, e.gid);
+            fs.fchmodSync(fd, e.mode);
+            setMtime(fd, e.mtimeNs);
+          } finally {
+            fs.closeSync(fd);
+          }
+        });
         this.counts.empty++;
         return;
-      }
       case 'data':
         this.needs.set(objectOf(i), 1);
         return;
@@ -346,6 +333,18 @@ export class Catcher {
         return;
       case 'conflict':
         throw new Error(d.why);
+    }
+  }
+
+  /** Make the entry under a temp name beside fin, then rename it over fin: never a half-made entry at a final name. */
+  private viaTemp(rel: Buffer, fin: Buffer, make: (tmp: Buffer) => void): void {
+    const tmp = tempBeside(this.root, rel);
+    try {
+      make(tmp);
+      fs.renameSync(tmp, fin);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
   }
 
@@ -367,14 +366,7 @@ export class Catcher {
         const lead = lstatHave(src);
         if (!lead || lead.kind !== 'file') { this.localFail(i, 'hardlink leader missing'); continue; }
         if (have && have.ino === lead.ino && have.dev === lead.dev) { this.counts.kept++; continue; }
-        const tmp = tempBeside(this.root, e.path);
-        fs.linkSync(src, tmp);
-        try {
-          fs.renameSync(tmp, fin);
-        } catch (err) {
-          fs.rmSync(tmp, { force: true });
-          throw err;
-        }
+        this.viaTemp(e.path, fin, (tmp) => fs.linkSync(src, tmp));
         this.counts.links++;
       } catch (err) {
         this.localFail(i, errText(err));
@@ -421,37 +413,15 @@ function errnoName(n: number): string {
 
 /** Entry point of bin/multicatcher: session on stdin, lines on stdout. */
 export function catcherMain(): void {
-  const rl = readline.createInterface({ input: process.stdin, terminal: false });
-  let catcher: Catcher | null = null;
-  const bye = (code: number): never => {
-    catcher?.shutdown();
-    process.exit(code);
-  };
-  const startTimer = setTimeout(() => {
-    emit({ t: 'fatal', msg: 'no session header on stdin within 60 s' });
-    bye(2);
-  }, 60_000);
-  rl.on('line', (line) => {
-    if (!catcher) {
-      clearTimeout(startTimer);
-      try {
-        catcher = new Catcher(validateSession(JSON.parse(line)));
-        catcher.start();
-      } catch (e) {
-        emit({ t: 'fatal', msg: (e as Error).message });
-        bye(2);
-      }
-      return;
-    }
-    let m: MasterLine;
-    try {
-      m = JSON.parse(line) as MasterLine;
-    } catch {
-      return;
-    }
-    if (m.t === 'finish') catcher.finish(Array.isArray(m.aborted) ? m.aborted : []);
+  serveChannel((header) => {
+    const c = new Catcher(validateSession(header));
+    c.start();
+    return {
+      line: (m) => {
+        const msg = m as MasterLine;
+        if (msg && msg.t === 'finish') c.finish(Array.isArray(msg.aborted) ? msg.aborted : []);
+      },
+      shutdown: () => c.shutdown(),
+    };
   });
-  rl.on('close', () => bye(0));
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => bye(1));
-  process.stdout.on('error', () => bye(1));
 }

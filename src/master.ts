@@ -18,19 +18,12 @@ import { pagesOf, runPages } from './runs';
 import { CatcherLine, LocalCounts, SessionParams } from './session';
 import { sha256File } from './fsx';
 import { Logger } from './log';
+import { NetOptions } from './options';
 
-export interface PushOptions {
+export interface PushOptions extends NetOptions {
   targets: string[];
   src: Buffer;
   dst: Buffer;
-  rsh: string[];
-  remotePath: string;
-  family: 4 | 6;
-  group: string;
-  port: number;
-  ttl: number;
-  loopback: boolean;
-  ifname: string;
   pageSize: number;
   rateBps: number;
   waitSec: number;

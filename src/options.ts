@@ -92,3 +92,15 @@ export function parseTargets(v: string): string[] {
   if (hosts.length > 65535) throw new UserError('at most 65535 targets');
   return hosts;
 }
+
+/** What mrsync and rtt share: the group, the interface, and how the catchers are started. */
+export interface NetOptions {
+  family: 4 | 6;
+  group: string;
+  port: number;
+  ttl: number;
+  loopback: boolean;
+  ifname: string;
+  rsh: string[];
+  remotePath: string;
+}

@@ -1,5 +1,8 @@
 // What every command-line tool does with an error: one line, an exit code.
-import { UserError } from '../options';
+import path from 'node:path';
+import { Command } from 'commander';
+import { NetOptions, UserError, parseGroup, parseIntIn, resolveInterface } from '../options';
+import { splitCommand } from '../remote';
 
 /** Print e as one line and return the exit status: 0 help/version, 1 bad input, 4 anything else. */
 export function errorExit(prog: string, e: unknown): number {
@@ -17,4 +20,42 @@ export function errorExit(prog: string, e: unknown): number {
   }
   process.stderr.write(`${prog}: internal error: ${err.stack ?? err}\n`);
   return 4;
+}
+
+/** The options mrsync and rtt share, with the original's letters. */
+export function addNetOptions(cmd: Command, d: { group: string; port: string; catcher: string }): Command {
+  return cmd
+    .option('-r, --rsh <command>', `remote shell used to start ${d.catcher}, run as COMMAND HOST "cmd"`, process.env.MRSYNC_RSH ?? 'ssh')
+    .option('-A, --address <group>', 'multicast group, IPv4 or IPv6', d.group)
+    .option('-P, --port <port>', 'UDP port of the group; the master receives answers on port-1', d.port)
+    .option('-T, --ttl <hops>', 'multicast TTL / hop limit', '1')
+    .option('-L, --loopback', `enable multicast loopback (a ${d.catcher} on this machine)`, false)
+    .option('-I, --interface <name|addr>', 'interface to multicast on (default: by route)')
+    .option('-v, --verbose <level>', '0 = errors only, 1 = report, 2 = debug log', '1');
+}
+
+export type Raw = Record<string, string | boolean | undefined>;
+
+/** Parse what addNetOptions added; remotePath defaults to the catcher beside this program. */
+export function netOptions(raw: Raw, remotePath: string | undefined, catcher: string): NetOptions & { verbose: number } {
+  const { family, group } = parseGroup(String(raw.address));
+  const rsh = splitCommand(String(raw.rsh));
+  if (!rsh.length) throw new UserError('--rsh is empty');
+  return {
+    family, group, rsh,
+    ifname: resolveInterface(String(raw.interface ?? '')),
+    port: parseIntIn('-P', String(raw.port), 2, 65535),
+    ttl: parseIntIn('-T', String(raw.ttl), 0, 255),
+    loopback: Boolean(raw.loopback),
+    remotePath: remotePath ?? path.resolve(__dirname, '..', '..', '..', 'bin', catcher),
+    verbose: parseIntIn('-v', String(raw.verbose), 0, 2),
+  };
+}
+
+/** `mrsync --help | head`: a closed stdout ends the program quietly, not with a stack trace. */
+export function quietBrokenPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
 }

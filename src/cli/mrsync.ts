@@ -4,29 +4,20 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { makeLogger } from '../log';
 import { Push, PushOptions } from '../master';
-import {
-  MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseGroup, parseIntIn, parseRate, parseTargets, resolveInterface,
-} from '../options';
-import { splitCommand } from '../remote';
+import { MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
 import { exitCode, formatReport } from '../report';
-import { errorExit } from './common';
+import { Raw, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
 
 const VERSION = '0.1.0';
 
 function program(): Command {
-  return new Command('mrsync')
+  const cmd = new Command('mrsync')
     .description('Push a file tree to many machines at once over reliable UDP multicast.')
     .requiredOption('-m, --machines <list>', 'targets: a file (one host per line, # comments) or host1,host2,...')
     .requiredOption('-s, --source <dir>', 'source directory on this machine')
     .option('-t, --target <dir>', 'destination directory on every target (default: same path as --source)')
-    .option('-r, --rsh <command>', 'remote shell used to start the catchers, run as COMMAND HOST "cmd"', process.env.MRSYNC_RSH ?? 'ssh')
-    .option('--remote-path <path>', 'path of multicatcher on the targets (default: beside this mrsync)')
-    .option('-A, --address <group>', 'multicast group, IPv4 or IPv6', '239.255.67.92')
-    .option('-P, --port <port>', 'UDP port of the group; the master listens on port-1 for feedback', '8888')
-    .option('-T, --ttl <hops>', 'multicast TTL / hop limit', '1')
-    .option('-L, --loopback', 'enable multicast loopback (a catcher on this machine)', false)
-    .option('-I, --interface <name|addr>', 'interface to multicast on (default: by route)')
-    .option('-v, --verbose <level>', '0 = errors only, 1 = report, 2 = debug log', '1')
+    .option('--remote-path <path>', 'path of multicatcher on the targets (default: beside this mrsync)');
+  return addNetOptions(cmd, { group: '239.255.67.92', port: '8888', catcher: 'multicatcher' })
     .option('-w, --wait <seconds>', 'ack-wait budget: a target silent this long is dropped', '60')
     .option('-q, --quit', 'quit at the first dropped target', false)
     .option('-X, --remove-first', 'remove each target file before writing its replacement (nearly full disks)', false)
@@ -45,8 +36,6 @@ lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
     .configureOutput({ outputError: (s, write) => write(`mrsync: ${s.replace(/^error: /, '')}`) });
 }
 
-type Raw = Record<string, string | boolean | undefined>;
-
 export function buildOptions(raw: Raw): PushOptions {
   const src = path.resolve(String(raw.source));
   let st: fs.Stats;
@@ -64,36 +53,26 @@ export function buildOptions(raw: Raw): PushOptions {
   }
   const dst = raw.target ? String(raw.target) : src;
   if (!dst || dst.includes('\0')) throw new UserError('bad --target');
-  const { family, group } = parseGroup(String(raw.address));
-  const ifname = resolveInterface(String(raw.interface ?? ''));
+  const net = netOptions(raw, raw.remotePath ? String(raw.remotePath) : undefined, 'multicatcher');
   const pageSize = raw.pageSize !== undefined
     ? parseIntIn('--page-size', String(raw.pageSize), 512, MAX_PAGE)
-    : defaultPageSize(family, interfaceMtu(ifname));
-  const rsh = splitCommand(String(raw.rsh));
-  if (!rsh.length) throw new UserError('--rsh is empty');
-  const verbose = parseIntIn('-v', String(raw.verbose), 0, 2);
+    : defaultPageSize(net.family, interfaceMtu(net.ifname));
   return {
+    ...net,
     targets: parseTargets(String(raw.machines)),
     src: Buffer.from(src),
     dst: Buffer.from(dst),
-    rsh,
-    remotePath: raw.remotePath ? String(raw.remotePath) : path.resolve(__dirname, '..', '..', '..', 'bin', 'multicatcher'),
-    family, group,
-    port: parseIntIn('-P', String(raw.port), 2, 65535),
-    ttl: parseIntIn('-T', String(raw.ttl), 0, 255),
-    loopback: Boolean(raw.loopback),
-    ifname,
     pageSize,
     rateBps: parseRate('--rate', String(raw.rate)),
     waitSec: parseIntIn('-w', String(raw.wait), 1, 86400),
     quitOnDrop: Boolean(raw.quit),
     removeFirst: Boolean(raw.removeFirst),
-    verbose,
     window: parseIntIn('--window', String(raw.window), 1, 1024),
   };
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  quietBrokenPipe();
   const cmd = program();
   let code = 0;
   try {

@@ -1,31 +1,23 @@
 // rtt: probe links with multicast pages and print round-trip histograms.
 import fs from 'node:fs';
-import path from 'node:path';
 import { Command } from 'commander';
 import { makeLogger } from '../log';
-import { UserError, interfaceMtu, parseGroup, parseIntIn, parseTargets, resolveInterface } from '../options';
-import { splitCommand } from '../remote';
+import { UserError, interfaceMtu, parseIntIn, parseTargets } from '../options';
 import { Prober, RttResult } from '../rtt/prober';
 import { detailReport, originalReport, tableHeader, tableRow } from '../rtt/stats';
-import { errorExit } from './common';
+import { Raw, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
 
 function program(): Command {
-  return new Command('rtt')
+  const cmd = new Command('rtt')
     .description('Probe links with multicast pages answered by rttcatcher on each host; print round-trip histograms.')
     .requiredOption('-m, --machines <hosts>', 'host, host1,host2,..., or @file (one host per line, # comments)')
     .option('-n, --count <pages>', 'number of pages (probes) to send', '1000')
     .option('-s, --size <bytes>', 'UDP payload bytes of each probe, 44-65507 (default: fits the interface MTU)')
     .option('-i, --interval <ms>', 'send a probe every ms milliseconds (default: stop-and-wait, the next after all answered)')
     .option('-t, --timeout <ms>', 'a probe not answered within ms milliseconds is counted lost (never re-sent)', '400')
-    .option('-r, --rsh <command>', 'remote shell used to start rttcatcher, run as COMMAND HOST "cmd"', process.env.MRSYNC_RSH ?? 'ssh')
     .option('-p, --remote-path <path>', 'path of rttcatcher on the hosts (default: beside this rtt)')
-    .option('-A, --address <group>', 'multicast group, IPv4 or IPv6', '239.255.67.200')
-    .option('-P, --port <port>', 'UDP port of the group; answers come back to port-1', '7900')
-    .option('-T, --ttl <hops>', 'multicast TTL / hop limit', '1')
-    .option('-L, --loopback', 'enable multicast loopback (an rttcatcher on this machine)', false)
-    .option('-I, --interface <name|addr>', 'interface to multicast on (default: by route)')
-    .option('-w, --wait <seconds>', 'how long to wait for the catchers to start', '30')
-    .option('-v, --verbose <level>', '0 = errors only, 1 = report, 2 = debug log', '1')
+    .option('-w, --wait <seconds>', 'how long to wait for the catchers to start', '30');
+  return addNetOptions(cmd, { group: '239.255.67.200', port: '7900', catcher: 'rttcatcher' })
     .option('--json', 'print the figures as one JSON document instead', false)
     .version('0.1.0', '-V, --version')
     .addHelpText('after', `
@@ -42,8 +34,6 @@ log-spaced microsecond histogram. Exit status: 0 every host answered;
     .configureOutput({ outputError: (s, write) => write(`rtt: ${s.replace(/^error: /, '')}`) });
 }
 
-type Raw = Record<string, string | boolean | undefined>;
-
 function hostsOf(v: string): string[] {
   if (v.startsWith('@')) {
     const f = v.slice(1);
@@ -54,13 +44,14 @@ function hostsOf(v: string): string[] {
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  quietBrokenPipe();
   const cmd = program();
   let code = 0;
   try {
     cmd.parse(argv);
     const raw = cmd.opts() as Raw;
-    const { family, group } = parseGroup(String(raw.address));
-    const ifname = resolveInterface(String(raw.interface ?? ''));
+    const net = netOptions(raw, raw.remotePath ? String(raw.remotePath) : undefined, 'rttcatcher');
+    const { family, ifname } = net;
     const count = Number(raw.count);
     if (!/^\d+$/.test(String(raw.count)) || count <= 0 || count > 10_000_000) throw new UserError(`-n must be a whole number of pages from 1 to 10000000, got '${raw.count}'`);
     const size = raw.size !== undefined ? String(raw.size) : null;
@@ -73,17 +64,12 @@ export async function main(argv = process.argv): Promise<void> {
       intervalMs = Number(raw.interval);
       if (!Number.isFinite(intervalMs) || intervalMs < 0 || intervalMs > 60000) throw new UserError(`-i must be milliseconds from 0 to 60000, got '${raw.interval}'`);
     }
-    const rsh = splitCommand(String(raw.rsh));
-    if (!rsh.length) throw new UserError('--rsh is empty');
-    const verbose = parseIntIn('-v', String(raw.verbose), 0, 2);
-    const log = makeLogger(verbose, 'rtt');
+    const log = makeLogger(net.verbose, 'rtt');
     const prober = new Prober({
+      ...net,
       hosts: hostsOf(String(raw.machines)), count, datagram, intervalMs,
       timeoutMs: parseIntIn('-t', String(raw.timeout), 1, 60000),
-      waitSec: parseIntIn('-w', String(raw.wait), 1, 3600), rsh,
-      remotePath: raw.remotePath ? String(raw.remotePath) : path.resolve(__dirname, '..', '..', '..', 'bin', 'rttcatcher'),
-      family, group, port: parseIntIn('-P', String(raw.port), 2, 65535), ttl: parseIntIn('-T', String(raw.ttl), 0, 255),
-      loopback: Boolean(raw.loopback), ifname,
+      waitSec: parseIntIn('-w', String(raw.wait), 1, 3600),
     }, log);
     const r = await prober.run();
     process.stdout.write(raw.json ? `${JSON.stringify(toJson(r, datagram), null, 2)}\n` : formatRtt(r));

@@ -6,24 +6,17 @@ import crypto from 'node:crypto';
 import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native } from '../native';
 import { RemoteCatcher, shq } from '../remote';
 import { Logger } from '../log';
+import { NetOptions } from '../options';
 import { HostFigures, figures } from './stats';
 import { PROBE, PROBE_ACK, RttSession } from './session';
 
-export interface RttOptions {
+export interface RttOptions extends NetOptions {
   hosts: string[];
   count: number;
   datagram: number;
   intervalMs: number | null;
   timeoutMs: number;
   waitSec: number;
-  rsh: string[];
-  remotePath: string;
-  family: 4 | 6;
-  group: string;
-  port: number;
-  ttl: number;
-  loopback: boolean;
-  ifname: string;
 }
 
 export interface RttResult {

@@ -15,11 +15,15 @@ echo steady > "$SRC/steady"
 head -c 6000000 /dev/zero > "$(disk t2)/moving"
 cp "$(disk t2)/moving" "$WORK/t2-before"
 
+head -c 6000000 /dev/urandom > "$WORK/new"
 set +e
 run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 20m -w 20 > "$WORK/out" 2>&1 &
 pid=$!
-sleep 1.2
-head -c 2000000 /dev/urandom | dd of="$SRC/moving" bs=1 seek=2000000 conv=notrunc status=none
+# once t1 has opened its temp file the pages are flowing (6 MB at 20 Mbit/s:
+# about 2.4 s); then rewrite the whole file in one write
+for _ in $(seq 1 200); do ls -a "$(disk t1)" | grep -q '^\.moving\.mrsync\.' && break; sleep 0.05; done
+sleep 0.5
+dd if="$WORK/new" of="$SRC/moving" bs=6000000 count=1 conv=notrunc status=none
 wait $pid
 rc=$?
 set -e
