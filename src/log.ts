@@ -1,21 +1,38 @@
-// Logging: pino for the structured debug stream (-v 2), plain lines for
-// warnings and errors on stderr, so cron mail stays readable.
+// Logging: human-readable lines on stderr at the chosen verbosity, and with
+// --log-file every event as one JSON line (pino) carrying the session id and,
+// for what a target said or did, its host.
 import pino from 'pino';
 
+export type Fields = Record<string, unknown>;
+
 export interface Logger {
-  error(msg: string): void;
-  warn(msg: string): void;
-  info(msg: string): void;
-  debug(msg: string): void;
+  error(msg: string, f?: Fields): void;
+  warn(msg: string, f?: Fields): void;
+  info(msg: string, f?: Fields): void;
+  debug(msg: string, f?: Fields): void;
+  /** the same logger with these fields on every JSON line (e.g. the session id) */
+  bind(f: Fields): void;
 }
 
-export function makeLogger(verbose: number, prog: string): Logger {
-  const p = verbose >= 2 ? pino({ name: prog, level: 'debug' }, pino.destination(2)) : null;
-  const line = (lvl: string, msg: string): void => { process.stderr.write(`${prog}: ${lvl}${msg}\n`); };
+export function makeLogger(verbose: number, prog: string, logFile?: string): Logger {
+  const file = logFile ? pino({ name: prog, level: 'debug', base: { pid: process.pid } }, pino.destination({ dest: logFile, sync: true, mkdir: false })) : null;
+  let json = file;
+  const debugStream = verbose >= 2 ? pino({ name: prog, level: 'debug' }, pino.destination(2)) : null;
+  const human = (lvl: string, msg: string, f?: Fields): void => {
+    const host = f && typeof f.host === 'string' && !msg.startsWith(`${f.host}:`) ? `${f.host}: ` : '';
+    process.stderr.write(`${prog}: ${lvl}${host}${msg}\n`);
+  };
+  const emit = (level: 'error' | 'warn' | 'info' | 'debug', msg: string, f?: Fields): void => {
+    json?.[level](f ?? {}, msg);
+    if (debugStream) { debugStream[level](f ?? {}, msg); return; }
+    if (level === 'error') human('error: ', msg, f);
+    else if (level === 'warn' && verbose >= 1) human('warning: ', msg, f);
+  };
   return {
-    error: (m) => { if (p) p.error(m); else line('error: ', m); },
-    warn: (m) => { if (p) p.warn(m); else if (verbose >= 1) line('warning: ', m); },
-    info: (m) => { if (p) p.info(m); else if (verbose >= 1) line('', m); },
-    debug: (m) => { if (p) p.debug(m); },
+    error: (m, f) => emit('error', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    info: (m, f) => emit('info', m, f),
+    debug: (m, f) => emit('debug', m, f),
+    bind: (f) => { if (file) json = file.child(f); },
   };
 }

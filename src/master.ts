@@ -47,6 +47,21 @@ export interface TargetReport {
   local?: LocalCounts;
   failures: FileFailure[];
   error?: string;
+  slowest: { path: string; seconds: number } | null;
+  rttUs: number[];
+}
+
+export interface Progress {
+  phase: string;
+  seconds: number;
+  bytesTotal: number;
+  bytesSent: number;
+  filesTotal: number;
+  filesDone: number;
+  targets: number;
+  complete: number;
+  behind: number;
+  dropped: number;
 }
 
 export interface PushReport {
@@ -61,6 +76,9 @@ export interface PushReport {
   changed: string[];    // source files that changed while being sent
   stats: LoopStats;
   quit: boolean;
+  session: string;
+  pageSize: number;
+  started: number;   // ms since the epoch
 }
 
 interface Target {
@@ -78,6 +96,8 @@ interface Target {
   bytesOk: number;
   missingPages: number;
   failures: Map<number, string>;
+  slowest: { path: string; seconds: number } | null;
+  rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
 }
 
 interface Sending {
@@ -87,6 +107,8 @@ interface Sending {
   before?: fs.BigIntStats;
   open?: Buffer;
   entry: number;
+  openedAt: number;     // ms, first OPEN (or first page for the manifest)
+  lastOpenNs: number;   // monoNs of the latest OPEN sent
 }
 
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
@@ -114,6 +136,9 @@ export class Push {
   private bytes = 0;
   private pagesFirst = 0;
   private pagesResent = 0;
+  private filesPlanned = 0;
+  private bytesPlanned = 0;
+  private filesDone = 0;
   private quit = false;
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
@@ -160,7 +185,7 @@ export class Push {
       const remote = new RemoteCatcher(host, this.o.rsh, cmd);
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: Date.now(), stateSince: Date.now(), needs: null,
-        filesOk: 0, bytesOk: 0, missingPages: 0, failures: new Map(),
+        filesOk: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [],
       };
       this.targets.push(t);
       remote.on('line', (l) => this.onLine(t, l));
@@ -182,13 +207,16 @@ export class Push {
   private setState(t: Target, s: TargetState): void {
     t.state = s;
     t.stateSince = Date.now();
+    this.log.debug(`state ${s}`, { host: t.host });
   }
+
+  get sessionId(): string { return this.session.toString(16).padStart(8, '0'); }
 
   private onLine(t: Target, l: CatcherLine): void {
     t.lastHeard = Date.now();
     switch (l.t) {
       case 'ready':
-        if (t.state === 'launching') { this.setState(t, 'ready'); this.log.debug(`${t.host}: ready`); }
+        if (t.state === 'launching') this.setState(t, 'ready');
         break;
       case 'needs':
         // the line may overtake the multicast DONE of the manifest
@@ -199,13 +227,13 @@ export class Push {
           t.needs = needs;
           t.local = l.local;
           if (t.state === 'planning') this.setState(t, 'active');
-          this.log.debug(`${t.host}: needs ${needs.cardinality()} files`);
+          this.log.debug('needs', { host: t.host, files: needs.cardinality() });
         }
         break;
       case 'log':
-        if (l.level === 'error') this.log.error(`${t.host}: ${l.msg}`);
-        else if (l.level === 'warn') this.log.warn(`${t.host}: ${l.msg}`);
-        else this.log.debug(`${t.host}: ${l.msg}`);
+        if (l.level === 'error') this.log.error(l.msg, { host: t.host, from: 'catcher' });
+        else if (l.level === 'warn') this.log.warn(l.msg, { host: t.host, from: 'catcher' });
+        else this.log.debug(l.msg, { host: t.host, from: 'catcher' });
         break;
       case 'fatal':
         this.failTarget(t, 'failed', l.msg);
@@ -233,7 +261,7 @@ export class Push {
     if (!this.live(t)) return;
     t.error = why;
     this.setState(t, state);
-    this.log.error(`${t.host}: ${why}`);
+    this.log.error(why, { host: t.host, state });
     const now = Date.now();
     for (const [, s] of this.flows) this.exec(s, s.flow.drop(t.idx + 1, why, now));
     t.remote.close();
@@ -268,6 +296,8 @@ export class Push {
       let wanted = new BitSet();
       for (const t of this.targets) if (t.state === 'active' && t.needs) wanted = wanted.or(t.needs);
       this.queue = wanted.toArray();
+      this.filesPlanned = this.queue.length;
+      this.bytesPlanned = this.queue.reduce((a, o) => a + this.entries[entryOf(o)].size, 0);
       this.fill();
     }
     if (this.phase === 'data') {
@@ -345,7 +375,7 @@ export class Push {
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
       const msg = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-      this.log.error(`${display(e.path)}: ${msg}`);
+      this.log.error(`${display(e.path)}: ${msg}`, { path: display(e.path) });
       for (const n of needers) this.targets[n - 1].failures.set(obj, msg);
     }
   }
@@ -354,7 +384,7 @@ export class Push {
   private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
                     file: { open: Buffer; before: fs.BigIntStats } | null): void {
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, TIMING, Date.now(), file === null);
-    const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before };
+    const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0 };
     this.flows.set(obj, s);
     this.exec(s, flow.start(Date.now()));
   }
@@ -364,6 +394,7 @@ export class Push {
     for (const a of actions) {
       switch (a.a) {
         case 'open':
+          s.lastOpenNs = native.monoNs();
           this.loop.sendControl(Msg.Open, obj, 0, s.open ?? null, false);
           break;
         case 'pages': {
@@ -391,7 +422,15 @@ export class Push {
     for (const [t, out] of s.flow.outcomes) {
       const tg = this.targets[t - 1];
       if (obj === 0) continue;
-      if (out.ok) { tg.filesOk++; tg.bytesOk += s.size; } else tg.failures.set(obj, out.message);
+      const path = display(this.entries[s.entry].path);
+      if (out.ok) {
+        tg.filesOk++;
+        tg.bytesOk += s.size;
+        this.log.debug('file delivered', { host: tg.host, path, bytes: s.size });
+      } else {
+        tg.failures.set(obj, out.message);
+        if (this.live(tg)) this.log.warn(`${path}: ${out.message}`, { host: tg.host, path });
+      }
     }
     if (obj === 0) {
       for (const [t, out] of s.flow.outcomes) {
@@ -403,13 +442,14 @@ export class Push {
       this.phase = 'needs';
       return;
     }
+    this.filesDone++;
     if (s.before) {
       try {
         const after = fs.fstatSync(s.fd, { bigint: true });
         if (after.size !== s.before.size || after.mtimeNs !== s.before.mtimeNs || after.ctimeNs !== s.before.ctimeNs) {
           const name = display(this.entries[s.entry].path);
           this.changed.push(name);
-          this.log.warn(`${name}: changed on the master while being sent`);
+          this.log.warn(`${name}: changed on the master while being sent`, { path: name });
         }
       } catch { /* closed */ }
     }
@@ -444,6 +484,9 @@ export class Push {
       const p = e.payload ?? Buffer.alloc(0);
       switch (e.type) {
         case Msg.OpenOk:
+          if (s.lastOpenNs && e.rxNs > s.lastOpenNs && t.rttUs.length < 100_000 && s.flow.waitingOn().includes(e.sender)) {
+            t.rttUs.push((e.rxNs - s.lastOpenNs) / 1000);
+          }
           this.exec(s, s.flow.onOpenOk(e.sender, now));
           break;
         case Msg.Missing: {
@@ -456,6 +499,10 @@ export class Push {
         case Msg.Done: {
           const d = decodeDone(p);
           if (!d) break;
+          if (d.code === DoneCode.Ok && s.entry >= 0 && s.flow.pending.has(e.sender)) {
+            const secs = (now - s.openedAt) / 1000;
+            if (!t.slowest || secs > t.slowest.seconds) t.slowest = { path: display(this.entries[s.entry].path), seconds: secs };
+          }
           this.exec(s, s.flow.onDone(e.sender, { ok: d.code === DoneCode.Ok, message: d.message }, now));
           break;
         }
@@ -464,6 +511,35 @@ export class Push {
       }
     }
     this.step();
+  }
+
+  // ---- progress ----
+
+  /** What a progress line shows; cheap enough to call a few times a second. */
+  snapshot(): Progress {
+    let complete = 0;
+    let behind = 0;
+    let dropped = 0;
+    const busy = new Set<number>();
+    for (const [, f] of this.flows) for (const t of f.flow.pending) busy.add(t);
+    const queued = new Set(this.queue);
+    for (const t of this.targets) {
+      if (!this.live(t)) { dropped++; continue; }
+      const waiting = busy.has(t.idx + 1) || (t.needs !== null && t.needs.toArray().some((o) => queued.has(o)));
+      if (this.phase === 'data' || this.phase === 'finish' || this.phase === 'done') {
+        if (waiting) behind++;
+        else complete++;
+      } else {
+        behind++;
+      }
+    }
+    const st = this.loop.stats();
+    return {
+      phase: this.phase, seconds: (Date.now() - this.started) / 1000,
+      bytesTotal: this.bytesPlanned, bytesSent: Math.min(this.bytesPlanned, st.dataSent * this.o.pageSize),
+      filesTotal: this.filesPlanned, filesDone: this.filesDone,
+      targets: this.targets.length, complete, behind, dropped,
+    };
   }
 
   // ---- report ----
@@ -485,13 +561,14 @@ export class Push {
       else if (failures.length || !t.result || !t.result.ok) state = 'FAILED';
       return {
         host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
-        missingPages: t.missingPages, local: t.local, failures, error: t.error,
+        missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
       };
     });
     return {
       targets, entries: this.entries.length, files: this.files, bytes: this.bytes, pagesSent: this.pagesFirst,
       pagesResent: this.pagesResent, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
-      changed: this.changed, stats, quit: this.quit,
+      changed: this.changed, stats, quit: this.quit, session: this.session.toString(16).padStart(8, '0'),
+      pageSize: this.o.pageSize, started: this.started,
     };
   }
 }

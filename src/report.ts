@@ -1,5 +1,7 @@
-// The final report: one line per target, then totals.
+// The final report: the original multicaster's summary, then one row per
+// target, then (-v 1 and up) the round-trip histogram of the targets' acks.
 import { PushReport } from './master';
+import { msHistogram } from './rtt/stats';
 
 export function human(bytes: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -9,29 +11,70 @@ export function human(bytes: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${u[i]}`;
 }
 
-export function formatReport(r: PushReport): string {
+const pct = (n: number, of: number): string => (of ? ((100 * n) / of).toFixed(2) : '0.00');
+
+/** The original multicaster's end-of-run summary, kept for the people who read it every morning. */
+export function originalSummary(r: PushReport): string[] {
+  const lines: string[] = [];
+  const w = Math.max(...r.targets.map((t) => t.host.length), 4);
+  for (const t of r.targets) {
+    lines.push(`${t.host.padEnd(w)} #_missing_page_request = ${pct(t.missingPages, r.pagesSent)}% = ${t.missingPages}`);
+  }
+  const notDelivered = r.targets.flatMap((t) => t.failures.map((f) => `${t.host}: ${f.path} (${f.error})`));
+  lines.push(`files not delivered: ${notDelivered.length || 'none'}`);
+  for (const l of notDelivered.slice(0, 20)) lines.push(`  ${l}`);
+  if (notDelivered.length > 20) lines.push(`  ... and ${notDelivered.length - 20} more`);
+  const bytesResent = r.pagesResent * r.pageSize;
+  lines.push(
+    `total files = ${r.files}, total pages = ${r.pagesSent}, pages re-sent = ${r.pagesResent} (${pct(r.pagesResent, r.pagesSent)}%), ` +
+      `bytes re-sent = ${human(bytesResent)} (${pct(bytesResent, r.bytes)}%)`,
+  );
+  const min = r.seconds / 60;
+  const gb = r.bytes / 1e9;
+  lines.push(`total time = ${min.toFixed(2)} min${gb > 0 ? `, ${(min / gb).toFixed(2)} min/GB` : ''}`);
+  const dropped = r.targets.filter((t) => t.state === 'DROPPED' || t.state === 'UNREACHABLE');
+  lines.push(`machines dropped: ${dropped.length ? dropped.map((t) => `${t.host} (${t.error ?? t.state})`).join(', ') : 'none'}`);
+  return lines;
+}
+
+export function targetTable(r: PushReport): string[] {
   const lines: string[] = [];
   const w = Math.max(6, ...r.targets.map((t) => t.host.length));
-  lines.push(`${'target'.padEnd(w)}  ${'state'.padEnd(11)}  ${'files'.padStart(7)}  ${'bytes'.padStart(10)}  ${'re-asked'.padStart(8)}  note`);
+  lines.push(`${'target'.padEnd(w)}  ${'state'.padEnd(11)}  ${'files'.padStart(7)}  ${'bytes'.padStart(10)}  ${'re-asked'.padStart(8)}  ${'slowest file'.padEnd(24)}  note`);
   for (const t of r.targets) {
-    const pct = r.pagesSent ? `${((100 * t.missingPages) / Math.max(1, r.pagesSent)).toFixed(2)}%` : '-';
+    const re = r.pagesSent ? `${pct(t.missingPages, r.pagesSent)}%` : '-';
+    const slow = t.slowest ? `${t.slowest.seconds.toFixed(2)}s ${t.slowest.path}` : '-';
     const note = t.error ?? (t.failures.length ? `${t.failures.length} not delivered` : t.needed === 0 ? 'up to date' : '');
-    lines.push(`${t.host.padEnd(w)}  ${t.state.padEnd(11)}  ${String(t.filesSent).padStart(7)}  ${human(t.bytesSent).padStart(10)}  ${pct.padStart(8)}  ${note}`);
+    lines.push(`${t.host.padEnd(w)}  ${t.state.padEnd(11)}  ${String(t.filesSent).padStart(7)}  ${human(t.bytesSent).padStart(10)}  ${re.padStart(8)}  ${truncate(slow, 24).padEnd(24)}  ${note}`);
     for (const f of t.failures.slice(0, 10)) lines.push(`${''.padEnd(w)}    ${f.path}: ${f.error}`);
     if (t.failures.length > 10) lines.push(`${''.padEnd(w)}    ... and ${t.failures.length - 10} more`);
   }
-  const secs = r.seconds;
-  const rate = secs > 0 ? (r.bytes * 8) / secs / 1e6 : 0;
-  const resentPct = r.pagesSent ? ((100 * r.pagesResent) / r.pagesSent).toFixed(2) : '0.00';
+  return lines;
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
+
+export function formatReport(r: PushReport, verbose = 1): string {
+  const lines = [...originalSummary(r), '', ...targetTable(r)];
+  const rate = r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e6 : 0;
   lines.push(
-    `total: ${r.entries} entries, ${r.files} files sent (${human(r.bytes)}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${resentPct}%), ` +
-      `${secs.toFixed(1)} s, ${rate.toFixed(1)} Mbit/s`,
+    `total: ${r.entries} entries, ${r.files} files sent (${human(r.bytes)}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${pct(r.pagesResent, r.pagesSent)}%), ` +
+      `${r.seconds.toFixed(1)} s, ${rate.toFixed(1)} Mbit/s`,
   );
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);
   if (r.changed.length) lines.push(`changed on the master during the send: ${r.changed.join(', ')}`);
   if (r.stats.badAuth || r.stats.badSession || r.stats.badFormat) {
     lines.push(`dropped packets: ${r.stats.badAuth} failed authentication, ${r.stats.badSession} other session, ${r.stats.badFormat} malformed`);
+  }
+  if (verbose >= 1) {
+    const all = r.targets.flatMap((t) => t.rttUs);
+    if (all.length) {
+      lines.push('', `rtt histogram (OPEN acknowledgements from all targets, ${all.length} samples)`, 'msec counts', '---- --------');
+      for (const b of msHistogram(all)) lines.push(`${String(b.ms).padStart(4)} ${b.count}`);
+    }
   }
   return lines.join('\n');
 }

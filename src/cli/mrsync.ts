@@ -5,7 +5,9 @@ import { Command, Option } from 'commander';
 import { makeLogger } from '../log';
 import { Push, PushOptions } from '../master';
 import { MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
+import { ProgressView } from '../progress';
 import { exitCode, formatReport } from '../report';
+import { statusDoc, writeStatusFile } from '../status';
 import { Raw, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
 
 const VERSION = '0.1.0';
@@ -23,6 +25,9 @@ function program(): Command {
     .option('-X, --remove-first', 'remove each target file before writing its replacement (nearly full disks)', false)
     .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
     .option('--rate <bits/s>', 'send rate in bits per second, k/m/g suffixes (1000-based)', '100m')
+    .option('--status-file <file>', 'write the final report as JSON to FILE (atomically)')
+    .option('--log-file <file>', 'append every event as a JSON line to FILE')
+    .option('--progress-interval <seconds>', 'seconds between progress lines when stdout is not a terminal', '10')
     .addOption(new Option('--window <files>', 'files in flight at once').default('128'))
     .version(VERSION, '-V, --version')
     .addHelpText('after', `
@@ -71,18 +76,43 @@ export function buildOptions(raw: Raw): PushOptions {
   };
 }
 
+function checkWritableDir(file: string, opt: string): void {
+  try {
+    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+  } catch {
+    throw new UserError(`${opt} ${file}: directory ${path.dirname(file)} is not writable or does not exist`);
+  }
+}
+
 export async function main(argv = process.argv): Promise<void> {
   quietBrokenPipe();
   const cmd = program();
   let code = 0;
   try {
     cmd.parse(argv);
-    const o = buildOptions(cmd.opts() as Raw);
-    const log = makeLogger(o.verbose, 'mrsync');
+    const raw = cmd.opts() as Raw;
+    const o = buildOptions(raw);
+    const interval = parseIntIn('--progress-interval', String(raw.progressInterval), 1, 3600);
+    const statusFile = raw.statusFile ? path.resolve(String(raw.statusFile)) : null;
+    if (statusFile) checkWritableDir(statusFile, '--status-file');
+    const logFile = raw.logFile ? path.resolve(String(raw.logFile)) : undefined;
+    if (logFile) checkWritableDir(logFile, '--log-file');
+    const log = makeLogger(o.verbose, 'mrsync', logFile);
     const push = new Push(o, log);
-    const report = await push.run();
+    log.bind({ session: push.sessionId });
+    log.info('push started', { source: o.src.toString(), target: o.dst.toString(), targets: o.targets.length });
+    const progress = o.verbose >= 1 ? new ProgressView(() => push.snapshot(), Boolean(process.stdout.isTTY), interval * 1000) : null;
+    progress?.start();
+    let report;
+    try {
+      report = await push.run();
+    } finally {
+      progress?.stop();
+    }
     code = exitCode(report);
-    if (o.verbose >= 1 || code !== 0) process.stdout.write(formatReport(report) + '\n');
+    log.info('push finished', { exitCode: code, seconds: report.seconds });
+    if (o.verbose >= 1 || code !== 0) process.stdout.write(formatReport(report, o.verbose) + '\n');
+    if (statusFile) writeStatusFile(statusFile, statusDoc(report, code, o.src.toString(), o.dst.toString()));
   } catch (e) {
     code = errorExit('mrsync', e);
   }

@@ -1,0 +1,64 @@
+// --status-file: the facts of the final report as one JSON document, for
+// scripts and monitoring, written atomically (temp file + rename).
+// The shape is stable: fields are only ever added. Documented in README.md.
+import fs from 'node:fs';
+import path from 'node:path';
+import { PushReport } from './master';
+
+export const STATUS_VERSION = 1;
+
+export interface StatusDoc {
+  version: 1;
+  session: string;
+  started: string;      // ISO 8601
+  seconds: number;
+  exitCode: number;
+  source: string;
+  target: string;
+  totals: {
+    entries: number; files: number; bytes: number; pages: number; pagesResent: number; bytesResent: number;
+    resentPercent: number; targets: number; ok: number; failed: number; dropped: number; unreachable: number;
+  };
+  targets: Array<{
+    host: string;
+    state: 'OK' | 'FAILED' | 'DROPPED' | 'UNREACHABLE';
+    filesSent: number; bytesSent: number; needed: number;
+    missingPages: number; missingPercent: number;
+    slowestFile: { path: string; seconds: number } | null;
+    error: string | null;
+    failedFiles: Array<{ path: string; error: string }>;
+  }>;
+  changedDuringSend: string[];
+  droppedPackets: { badAuth: number; otherSession: number; malformed: number };
+}
+
+export function statusDoc(r: PushReport, exitCode: number, source: string, target: string): StatusDoc {
+  const pct = (n: number): number => (r.pagesSent ? Math.round((10000 * n) / r.pagesSent) / 100 : 0);
+  const count = (s: string): number => r.targets.filter((t) => t.state === s).length;
+  return {
+    version: STATUS_VERSION,
+    session: r.session,
+    started: new Date(r.started).toISOString(),
+    seconds: Math.round(r.seconds * 1000) / 1000,
+    exitCode, source, target,
+    totals: {
+      entries: r.entries, files: r.files, bytes: r.bytes, pages: r.pagesSent, pagesResent: r.pagesResent,
+      bytesResent: r.pagesResent * r.pageSize, resentPercent: pct(r.pagesResent), targets: r.targets.length,
+      ok: count('OK'), failed: count('FAILED'), dropped: count('DROPPED'), unreachable: count('UNREACHABLE'),
+    },
+    targets: r.targets.map((t) => ({
+      host: t.host, state: t.state, filesSent: t.filesSent, bytesSent: t.bytesSent, needed: t.needed,
+      missingPages: t.missingPages, missingPercent: pct(t.missingPages),
+      slowestFile: t.slowest ? { path: t.slowest.path, seconds: Math.round(t.slowest.seconds * 1000) / 1000 } : null,
+      error: t.error ?? null, failedFiles: t.failures,
+    })),
+    changedDuringSend: r.changed,
+    droppedPackets: { badAuth: r.stats.badAuth, otherSession: r.stats.badSession, malformed: r.stats.badFormat },
+  };
+}
+
+export function writeStatusFile(file: string, doc: StatusDoc): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n', { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}

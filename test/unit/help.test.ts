@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+import { progressLine } from '../../src/progress';
+
+const bin = (b: string): string => path.resolve(__dirname, '..', '..', '..', 'bin', b);
+const run = (b: string, ...args: string[]) => spawnSync(process.execPath, [bin(b), ...args], { encoding: 'utf8' });
+
+test('every binary has --help with options, defaults and two examples, and --version', () => {
+  const want: Record<string, string[]> = {
+    mrsync: ['--machines', '--source', '--target', '--rsh', '--remote-path', '--address', '--port', '--ttl', '--loopback',
+      '--interface', '--verbose', '--wait', '--quit', '--remove-first', '--page-size', '--rate', '--status-file', '--log-file',
+      '--progress-interval', '(default: "239.255.67.92")', '(default: "8888")', 'bits per second', 'seconds'],
+    rtt: ['--machines', '--count', '--size', '--interval', '--timeout', '--rsh', '--remote-path', '--address', '--port', '--ttl',
+      '--loopback', '--interface', '--wait', '--verbose', '--json', '(default: "239.255.67.200")', '(default: "7900")', 'milliseconds', '(default: "400")'],
+    multicatcher: ['--help', '--version'],
+    rttcatcher: ['--help', '--version'],
+  };
+  for (const [b, opts] of Object.entries(want)) {
+    const r = run(b, '--help');
+    assert.equal(r.status, 0, `${b} --help exit`);
+    const flat = r.stdout.replace(/\s+/g, ' ');
+    for (const o of opts) assert.ok(flat.includes(o), `${b} --help lacks ${o}`);
+    const ex = r.stdout.split(/Examples[^:]*:/)[1] ?? '';
+    assert.ok(ex.split('\n').filter((l) => /^\s+\S/.test(l)).length >= 2, `${b} --help has fewer than two examples`);
+    const v = run(b, '--version');
+    assert.equal(v.status, 0);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+  }
+});
+
+test('a bad option is one line and exit 1, never a stack trace', () => {
+  for (const b of ['mrsync', 'rtt']) {
+    const r = run(b, '-m', 'h1', '-s', '/tmp', '--no-such-option');
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${b}: unknown option`));
+  }
+});
+
+test('progress line wording', () => {
+  const line = progressLine({ phase: 'data', seconds: 3, bytesTotal: 10 * 2 ** 20, bytesSent: 5 * 2 ** 20, filesTotal: 4, filesDone: 1,
+    targets: 5, complete: 1, behind: 3, dropped: 1 }, 8e6);
+  assert.equal(line, 'sending: 5.0 MiB of 10.0 MiB, 8.0 Mbit/s, ETA 6s, files 1/4, targets 1 complete / 3 behind / 1 dropped');
+});
