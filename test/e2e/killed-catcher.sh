@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A catcher killed mid-file: the other targets complete, the report names the
+# dead one (exit 3), no temp file is left at the dead target's final names,
+# and a re-run sends that target only what it lacks.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 3
+SRC="$WORK/src"; DST="$WORK/dst"
+mkdir -p "$SRC/small" "$DST"
+for i in $(seq 1 30); do head -c 20000 /dev/urandom > "$SRC/small/f$i"; done
+head -c 8000000 /dev/urandom > "$SRC/zbig.bin"
+for i in 1 2 3; do host_mounts "t$i" "$DST" >/dev/null; done
+
+set +e
+run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 20m -w 10 > "$WORK/out" 2>&1 &
+pid=$!
+# kill t2's catcher once its temp file for the big file exists
+for _ in $(seq 1 200); do ls -a "$(disk t2)" | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
+ip netns pids "${PFX}t2" | xargs -r ps -o pid=,args= -p | awk '/multicatcher/ {print $1}' | xargs -r kill -9
+wait $pid
+rc=$?
+set -e
+cat "$WORK/out"
+[ $rc = 3 ] || fail "exit $rc, want 3"
+grep -Eq '^t2 +DROPPED .*catcher exited early' "$WORK/out" || fail "t2 not named as dropped"
+for i in 1 3; do verify "$SRC" "$(disk t$i)"; done
+[ ! -e "$(disk t2)/zbig.bin" ] || fail "t2 has a file at the final name of the interrupted transfer"
+# whatever t2 completed before it died is exact; everything else is absent (temp files aside)
+have=0
+for f in "$(disk t2)"/small/f*; do
+  [ -e "$f" ] || continue
+  cmp -s "$f" "$SRC/small/$(basename "$f")" || fail "t2 holds a wrong $(basename "$f")"
+  have=$((have + 1))
+done
+echo "t2 had completed $have of 30 small files"
+
+# the re-run sends t2 exactly what it lacks, and nothing to the others
+run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 100m -w 10 > "$WORK/out2" 2>&1 || { cat "$WORK/out2"; fail "re-run exit $?"; }
+cat "$WORK/out2"
+grep -Eq "^t2 +OK +$((31 - have)) " "$WORK/out2" || fail "re-run did not send t2 exactly the $((31 - have)) files it lacked"
+grep -Eq '^t1 +OK +0 ' "$WORK/out2" || fail "re-run sent t1 files"
+verify "$SRC" "$(disk t2)"
+echo PASS
