@@ -8,9 +8,7 @@ import { MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseIntIn, parseRa
 import { ProgressView } from '../progress';
 import { exitCode, formatReport } from '../report';
 import { statusDoc, writeStatusFile } from '../status';
-import { Raw, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
-
-const VERSION = '0.1.0';
+import { Raw, VERSION, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
 
 function program(): Command {
   const cmd = new Command('mrsync')

@@ -5,7 +5,7 @@ import { makeLogger } from '../log';
 import { UserError, interfaceMtu, parseIntIn, parseTargets } from '../options';
 import { Prober, RttResult } from '../rtt/prober';
 import { detailReport, originalReport, tableHeader, tableRow } from '../rtt/stats';
-import { Raw, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
+import { Raw, VERSION, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
 
 function program(): Command {
   const cmd = new Command('rtt')
@@ -19,7 +19,7 @@ function program(): Command {
     .option('-w, --wait <seconds>', 'how long to wait for the catchers to start', '30');
   return addNetOptions(cmd, { group: '239.255.67.200', port: '7900', catcher: 'rttcatcher' })
     .option('--json', 'print the figures as one JSON document instead', false)
-    .version('0.1.0', '-V, --version')
+    .version(VERSION, '-V, --version')
     .addHelpText('after', `
 Examples:
   rtt -m node17 -n 1000                 stop-and-wait, 1000 pages of one MTU each
