@@ -1,0 +1,95 @@
+// Property-based fuzzing of the decoders that read network bytes: whatever
+// the bytes, they either return a well-formed value or refuse cleanly (a
+// ManifestError / null), never throw anything else, never accept a path a
+// catcher must not write.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { Entry, Kind, ManifestError, decodeManifest, encodeManifest } from '../../src/manifest';
+import { native } from '../../src/native';
+import { pathProblem } from '../../src/paths';
+import { decodeDone, decodeMissing, decodeOpen } from '../../src/protocol';
+import { validateSession } from '../../src/session';
+import { validateRttSession } from '../../src/rtt/session';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 10000);
+
+test('manifest decoder: random bytes are refused cleanly', () => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
+    try {
+      decodeManifest(Buffer.from(bytes));
+    } catch (e) {
+      assert.ok(e instanceof ManifestError, String(e));
+    }
+  }), { numRuns: RUNS });
+});
+
+const name = fc.uint8Array({ minLength: 1, maxLength: 12 }).map((a) => Buffer.from(a));
+const entryArb: fc.Arbitrary<Entry> = fc.record({
+  path: name,
+  kind: fc.constantFrom(Kind.File, Kind.Dir, Kind.Symlink, Kind.Hardlink),
+  size: fc.nat(1 << 30),
+  mode: fc.nat(0o7777),
+  uid: fc.nat(),
+  gid: fc.nat(),
+  mtimeNs: fc.bigInt(-(2n ** 62n), 2n ** 62n),
+  link: fc.option(name, { nil: undefined }),
+  leader: fc.option(fc.nat(10), { nil: undefined }),
+});
+
+test('manifest decoder: mutated valid manifests are either refused or yield only safe names', () => {
+  const root: Entry = { path: Buffer.from('.'), kind: Kind.Dir, size: 0, mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n };
+  fc.assert(fc.property(fc.array(entryArb, { maxLength: 6 }), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 4 }), (entries, flips) => {
+    const fixed = entries.map((e) => ({ ...e, size: e.kind === Kind.File ? e.size : 0, link: e.kind === Kind.Symlink ? (e.link ?? Buffer.from('t')) : undefined }));
+    const buf = encodeManifest([root, ...fixed]);
+    for (const [at, v] of flips) if (buf.length) buf[at % buf.length] = v;
+    let out: Entry[];
+    try {
+      out = decodeManifest(buf);
+    } catch (e) {
+      assert.ok(e instanceof ManifestError, String(e));
+      return;
+    }
+    for (const e of out) {
+      assert.equal(pathProblem(e.path), null);
+      assert.ok(e.mode <= 0o7777);
+      if (e.kind === Kind.Hardlink) assert.equal(out[e.leader!].kind, Kind.File);
+    }
+  }), { numRuns: RUNS });
+});
+
+test('control payload decoders: null or a value within bounds', () => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(1 << 20), (bytes, pages) => {
+    const b = Buffer.from(bytes);
+    const m = decodeMissing(b, pages);
+    if (m) {
+      assert.ok(m.total <= pages);
+      for (let i = 0; i < m.runs.length; i += 2) assert.ok(m.runs[i] + m.runs[i + 1] <= pages);
+    }
+    const o = decodeOpen(b);
+    if (o) assert.ok(Number.isSafeInteger(o.size) && o.hash.length === 32);
+    const d = decodeDone(b);
+    if (d) assert.ok(d.code === 0 || d.code === 1);
+  }), { numRuns: RUNS });
+});
+
+test('session headers: anything but a valid header is refused', () => {
+  fc.assert(fc.property(fc.anything(), (x) => {
+    for (const v of [validateSession, validateRttSession]) {
+      try {
+        v(x);
+        assert.fail('accepted an arbitrary value');
+      } catch (e) {
+        assert.ok(e instanceof Error);
+      }
+    }
+  }), { numRuns: RUNS });
+});
+
+test('native packet opener: random datagrams never pass the tag', () => {
+  const key = Buffer.alloc(32, 7);
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 1600 }), (bytes) => {
+    const r = native.open(key, Buffer.from(bytes));
+    assert.ok(r.error === 'format' || r.error === 'auth');
+  }), { numRuns: RUNS });
+});
