@@ -391,7 +391,9 @@ export class Catcher {
     for (const object of this.needs.toArray()) {
       if (!this.files.has(object)) failed.push({ entry: entryOf(object), error: abortedSet.has(object) ? 'aborted by master' : 'not delivered' });
     }
-    emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts });
+    const st = this.loop.stats();
+    const packets = { badAuth: st.badAuth, badSession: st.badSession, badFormat: st.badFormat, duplicates: st.dataDup };
+    emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts, packets });
   }
 
   /** stdin closed or a signal: remove every temp file, stop the loop. */

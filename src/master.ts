@@ -15,7 +15,7 @@ import { display, under } from './paths';
 import { DoneCode, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
 import { RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages } from './runs';
-import { CatcherLine, LocalCounts, SessionParams } from './session';
+import { CatcherLine, LocalCounts, PacketCounts, SessionParams } from './session';
 import { sha256File } from './fsx';
 import { Logger } from './log';
 import { NetOptions } from './options';
@@ -49,6 +49,7 @@ export interface TargetReport {
   error?: string;
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];
+  packets: PacketCounts | null; // what the target's catcher dropped (from its result)
 }
 
 export interface Progress {
@@ -562,6 +563,7 @@ export class Push {
       return {
         host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
         missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
+        packets: t.result?.packets ?? null,
       };
     });
     return {

@@ -66,8 +66,9 @@ export function formatReport(r: PushReport, verbose = 1): string {
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);
   if (r.changed.length) lines.push(`changed on the master during the send: ${r.changed.join(', ')}`);
-  if (r.stats.badAuth || r.stats.badSession || r.stats.badFormat) {
-    lines.push(`dropped packets: ${r.stats.badAuth} failed authentication, ${r.stats.badSession} other session, ${r.stats.badFormat} malformed`);
+  const d = droppedPackets(r);
+  if (d.badAuth || d.badSession || d.badFormat) {
+    lines.push(`dropped packets (master and targets): ${d.badAuth} failed authentication, ${d.badSession} other session or own echo, ${d.badFormat} malformed`);
   }
   if (verbose >= 1) {
     const all = r.targets.flatMap((t) => t.rttUs);
@@ -77,6 +78,18 @@ export function formatReport(r: PushReport, verbose = 1): string {
     }
   }
   return lines.join('\n');
+}
+
+/** Datagrams dropped unread, summed over the master and every target that reported. */
+export function droppedPackets(r: PushReport): { badAuth: number; badSession: number; badFormat: number } {
+  const sum = { badAuth: r.stats.badAuth, badSession: r.stats.badSession, badFormat: r.stats.badFormat };
+  for (const t of r.targets) {
+    if (!t.packets) continue;
+    sum.badAuth += t.packets.badAuth;
+    sum.badSession += t.packets.badSession;
+    sum.badFormat += t.packets.badFormat;
+  }
+  return sum;
 }
 
 /** Exit status: 0 all OK, 2 some target lacks some entry, 3 some target unreachable or dropped. */

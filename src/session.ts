@@ -29,7 +29,10 @@ export type CatcherLine =
   | { t: 'needs'; bitmap: string; count: number; local: LocalCounts } // bitmap: hex, bit k = object k
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
-  | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts };
+  | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts; packets?: PacketCounts };
+
+/** Datagrams a catcher dropped, by reason, and duplicates it ignored. */
+export interface PacketCounts { badAuth: number; badSession: number; badFormat: number; duplicates: number }
 
 export interface LocalCounts { dirs: number; symlinks: number; links: number; empty: number; meta: number; kept: number; failed: number }
 

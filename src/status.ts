@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PushReport } from './master';
+import { droppedPackets } from './report';
 
 export const STATUS_VERSION = 1;
 
@@ -27,6 +28,7 @@ export interface StatusDoc {
     slowestFile: { path: string; seconds: number } | null;
     error: string | null;
     failedFiles: Array<{ path: string; error: string }>;
+    droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
   }>;
   changedDuringSend: string[];
   droppedPackets: { badAuth: number; otherSession: number; malformed: number };
@@ -51,9 +53,12 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
       missingPages: t.missingPages, missingPercent: pct(t.missingPages),
       slowestFile: t.slowest ? { path: t.slowest.path, seconds: Math.round(t.slowest.seconds * 1000) / 1000 } : null,
       error: t.error ?? null, failedFiles: t.failures,
+      droppedPackets: t.packets
+        ? { badAuth: t.packets.badAuth, otherSession: t.packets.badSession, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
+        : null,
     })),
     changedDuringSend: r.changed,
-    droppedPackets: { badAuth: r.stats.badAuth, otherSession: r.stats.badSession, malformed: r.stats.badFormat },
+    droppedPackets: (({ badAuth, badSession, badFormat }) => ({ badAuth, otherSession: badSession, malformed: badFormat }))(droppedPackets(r)),
   };
 }
 

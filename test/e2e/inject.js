@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// A hostile host on the simulated LAN: for SECONDS it floods the mrsync
+// group and the master's feedback port with garbage, packets of other
+// sessions, packets of this session (session id sniffed off the wire) with
+// forged tags, truncated and oversized copies, and verbatim replays.
+//   node inject.js GROUP PORT MASTER_ADDR SECONDS
+'use strict';
+const dgram = require('dgram');
+const crypto = require('crypto');
+const [group, portS, master, secondsS] = process.argv.slice(2);
+const port = Number(portS);
+const until = Date.now() + Number(secondsS) * 1000;
+const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+const captured = [];
+const sent = { garbage: 0, otherSession: 0, forgedTag: 0, truncated: 0, oversized: 0, replayed: 0, toMaster: 0 };
+
+sock.on('message', (m, rinfo) => {
+  // only the master's real packets (not our own floods)
+  if (rinfo.address === master && m.length >= 36 && m[0] === 1 && captured.length < 64) captured.push(Buffer.from(m));
+});
+sock.bind(port, () => {
+  sock.addMembership(group);
+  sock.setMulticastTTL(1);
+  sock.setMulticastLoopback(false);
+  tick();
+});
+
+function header(type, sender, session, object, index, len) {
+  const h = Buffer.alloc(20);
+  h[0] = 1; h[1] = type; h.writeUInt16BE(sender, 2); h.writeUInt32BE(session, 4);
+  h.writeUInt32BE(object, 8); h.writeUInt32BE(index, 12); h.writeUInt16BE(len, 16);
+  return h;
+}
+function forged(type, session, object, index, payloadLen) {
+  const p = crypto.randomBytes(payloadLen);
+  return Buffer.concat([header(type, 0, session, object, index, payloadLen), p, crypto.randomBytes(16)]);
+}
+function send(buf, kind, to = group, toPort = port) {
+  sock.send(buf, toPort, to, () => {});
+  sent[kind]++;
+}
+
+function tick() {
+  if (Date.now() > until) {
+    process.stdout.write(`inject: ${JSON.stringify(sent)}; sniffed ${captured.length} real packets\n`);
+    sock.close();
+    return;
+  }
+  for (let i = 0; i < 8; i++) {
+    send(crypto.randomBytes(10 + crypto.randomInt(1400)), 'garbage');
+    send(forged(1 + crypto.randomInt(20), crypto.randomInt(2 ** 32), crypto.randomInt(100), crypto.randomInt(1000), 100), 'otherSession');
+    if (captured.length) {
+      const real = captured[crypto.randomInt(captured.length)];
+      const session = real.readUInt32BE(4);
+      const object = real.readUInt32BE(8);
+      // pages and commands of this very session under a wrong key
+      send(forged(1, session, object, crypto.randomInt(200), 1436), 'forgedTag');
+      send(forged(2 + crypto.randomInt(3), session, object, 0, 48), 'forgedTag');
+      // complaints to the master claiming to be targets
+      send(Buffer.concat([header(16 + crypto.randomInt(4), 1 + crypto.randomInt(3), session, object, 1, 8), crypto.randomBytes(8 + 16)]), 'toMaster', master, port - 1);
+      send(real.subarray(0, 20 + crypto.randomInt(Math.max(1, real.length - 20))), 'truncated');
+      send(real, 'replayed');
+      if (i === 0) send(Buffer.concat([real.subarray(0, 20), crypto.randomBytes(30000)]), 'oversized');
+    }
+  }
+  setTimeout(tick, 2);
+}
