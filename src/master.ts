@@ -447,10 +447,14 @@ export class Push {
     if (s.before) {
       try {
         const after = fs.fstatSync(s.fd, { bigint: true });
+        // any write or unlink moves ctime; an unlinked file keeps its content
+        // for our open fd, so targets got the content we hashed, of a file
+        // the source no longer has
         if (after.size !== s.before.size || after.mtimeNs !== s.before.mtimeNs || after.ctimeNs !== s.before.ctimeNs) {
           const name = display(this.entries[s.entry].path);
-          this.changed.push(name);
-          this.log.warn(`${name}: changed on the master while being sent`, { path: name });
+          const gone = after.nlink === 0n;
+          this.changed.push(gone ? `${name} (deleted)` : name);
+          this.log.warn(`${name}: ${gone ? 'deleted' : 'changed'} on the master while being sent`, { path: name });
         }
       } catch { /* closed */ }
     }

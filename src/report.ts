@@ -65,7 +65,7 @@ export function formatReport(r: PushReport, verbose = 1): string {
   );
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);
-  if (r.changed.length) lines.push(`changed on the master during the send: ${r.changed.join(', ')}`);
+  if (r.changed.length) lines.push(`changed or deleted on the master during the send: ${r.changed.join(', ')}`);
   const d = droppedPackets(r);
   if (d.badAuth || d.badSession || d.badFormat) {
     lines.push(`dropped packets (master and targets): ${d.badAuth} failed authentication, ${d.badSession} other session or own echo, ${d.badFormat} malformed`);

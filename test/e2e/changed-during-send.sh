@@ -11,6 +11,7 @@ for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
 head -c 6000000 /dev/urandom > "$SRC/moving"
 cp "$SRC/moving" "$WORK/old"
 echo steady > "$SRC/steady"
+head -c 3000000 /dev/urandom > "$SRC/vanishing"
 # t2 holds an older version of the file under its final name
 head -c 6000000 /dev/zero > "$(disk t2)/moving"
 cp "$(disk t2)/moving" "$WORK/t2-before"
@@ -24,12 +25,14 @@ pid=$!
 for _ in $(seq 1 200); do ls -a "$(disk t1)" | grep -q '^\.moving\.mrsync\.' && break; sleep 0.05; done
 sleep 0.5
 dd if="$WORK/new" of="$SRC/moving" bs=6000000 count=1 conv=notrunc status=none
+rm "$SRC/vanishing"
 wait $pid
 rc=$?
 set -e
 cat "$WORK/out"
 [ $rc = 2 ] || fail "exit $rc, want 2"
-grep -q 'changed on the master during the send: moving' "$WORK/out" || fail "change not reported"
+grep -Eq '^changed or deleted on the master during the send: .*\bmoving\b' "$WORK/out" || fail "change not reported"
+grep -Eq '^changed or deleted on the master during the send: .*vanishing \(deleted\)' "$WORK/out" || fail "deletion not reported"
 grep -q 'moving: content hash mismatch' "$WORK/out" || fail "targets did not refuse the mixed file"
 [ ! -e "$(disk t1)/moving" ] || fail "t1 has a file at the final name"
 cmp -s "$(disk t2)/moving" "$WORK/t2-before" || fail "t2's previous version was replaced"
