@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# A target whose subdirectory is read-only (a read-only bind mount: root is
+# not stopped by modes): the files there fail cleanly with the reason, the
+# rest of that target and the other target complete; exit 2.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 2
+SRC="$WORK/src"; DST="$WORK/dst"
+mkdir -p "$SRC/locked" "$SRC/open" "$DST"
+for i in 1 2 3; do head -c 50000 /dev/urandom > "$SRC/locked/f$i"; head -c 50000 /dev/urandom > "$SRC/open/f$i"; done
+for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
+mkdir -p "$(disk t1)/locked"
+T1="nsenter -t $(cat "$MRSYNC_TEST_HOSTS/t1.pid") -m"
+$T1 mount --bind "$DST/locked" "$DST/locked"
+$T1 mount -o remount,bind,ro "$DST/locked"
+
+set +e
+run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 100m -w 10 > "$WORK/out" 2>&1
+rc=$?
+set -e
+grep -v '^ *[0-9]* [0-9]*$' "$WORK/out"
+[ $rc = 2 ] || fail "exit $rc, want 2"
+grep -Eq '^t1 +FAILED' "$WORK/out" || fail "t1 not FAILED"
+[ "$(grep -Ec '^  t1: locked/f[123] \(.*EROFS' "$WORK/out")" = 3 ] || fail "the three read-only files are not each reported with EROFS"
+grep -Eq '^t2 +OK' "$WORK/out" || fail "t2 did not complete"
+verify "$SRC" "$(disk t2)"
+verify "$SRC/open" "$(disk t1)/open"
+echo PASS
