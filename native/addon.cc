@@ -89,6 +89,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     opts.wireOverhead = uint32_t(num("wireOverhead"));
     opts.rcvbuf = int(num("rcvbuf"));
     opts.sndbuf = int(num("sndbuf"));
+    opts.encrypt = o.Get("encrypt").ToBoolean();
     if (o.Get("echoType").IsNumber()) opts.echoType = uint8_t(num("echoType"));
     if (o.Get("napUs").IsNumber()) opts.napUs = long(num("napUs"));
 
@@ -274,12 +275,24 @@ Napi::Value Seal(const Napi::CallbackInfo& info) {
   h.object = info[4].As<Napi::Number>().Uint32Value();
   h.index = info[5].As<Napi::Number>().Uint32Value();
   h.length = uint16_t(payload.size());
+  const bool encrypt = info.Length() > 7 && info[7].IsNumber();  // 8th argument: AES-GCM counter
   std::string out(kHeaderLen, '\0');
-  encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
-  out += payload;
   uint8_t tag[kTagLen];
-  Auth auth(bufferBytes(info[0]));
-  auth.tag(reinterpret_cast<const uint8_t*>(out.data()), out.size(), nullptr, 0, tag);
+  if (encrypt) {
+    h.length = uint16_t(payload.size() + kCtrLen);
+    encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
+    uint8_t ctr[kCtrLen];
+    Aead aead(bufferBytes(info[0]));
+    aead.seal(reinterpret_cast<const uint8_t*>(out.data()), uint64_t(info[7].As<Napi::Number>().Int64Value()), ctr,
+              reinterpret_cast<uint8_t*>(&payload[0]), payload.size(), tag);
+    out.append(reinterpret_cast<char*>(ctr), kCtrLen);
+    out += payload;
+  } else {
+    encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
+    out += payload;
+    Auth auth(bufferBytes(info[0]));
+    auth.tag(reinterpret_cast<const uint8_t*>(out.data()), out.size(), nullptr, 0, tag);
+  }
   out.append(reinterpret_cast<char*>(tag), kTagLen);
   return Napi::Buffer<char>::Copy(env, out.data(), out.size());
 }
@@ -294,14 +307,22 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   Header h;
   if (!decodeHeader(p, pkt.size(), &h)) { o.Set("error", "format"); return o; }
-  Auth auth(bufferBytes(info[0]));
-  if (!auth.verify(p, pkt.size())) { o.Set("error", "auth"); return o; }
+  size_t skip = 0;
+  if (info.Length() > 2 && info[2].ToBoolean()) {  // encrypted session
+    Aead aead(bufferBytes(info[0]));
+    if (h.length < kCtrLen || !aead.open(reinterpret_cast<uint8_t*>(&pkt[0]), pkt.size())) { o.Set("error", "auth"); return o; }
+    skip = kCtrLen;
+    h.length = uint16_t(h.length - kCtrLen);
+  } else {
+    Auth auth(bufferBytes(info[0]));
+    if (!auth.verify(p, pkt.size())) { o.Set("error", "auth"); return o; }
+  }
   o.Set("type", h.type);
   o.Set("sender", h.sender);
   o.Set("session", Napi::Number::New(env, h.session));
   o.Set("object", Napi::Number::New(env, h.object));
   o.Set("index", Napi::Number::New(env, h.index));
-  o.Set("payload", Napi::Buffer<char>::Copy(env, pkt.data() + kHeaderLen, h.length));
+  o.Set("payload", Napi::Buffer<char>::Copy(env, pkt.data() + kHeaderLen + skip, h.length));
   return o;
 }
 

@@ -55,6 +55,7 @@ void setBuf(int fd, int forceOpt, int opt, int size) {
 PageLoop::PageLoop(const LoopOptions& opts, std::function<void()> notify)
     : opts_(opts), notify_(std::move(notify)), rateBps_(opts.rateBps) {
   auth_.reset(new Auth(opts_.key));
+  if (opts_.encrypt) aead_.reset(new Aead(opts_.key));
   setupSocket();
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakefd_ < 0) {
@@ -264,15 +265,22 @@ void PageLoop::run() {
       h.session = opts_.session;
       h.object = c.object;
       h.index = c.index;
-      h.length = uint16_t(c.payload.size());
+      h.length = uint16_t(c.payload.size() + (aead_ ? kCtrLen : 0));
       encodeHeader(h, hdr);
       if (c.stamp) {
         uint64_t t = monoNs();
         for (int b = 0; b < 8; b++) c.payload[b] = char((t >> (56 - 8 * b)) & 0xff);
       }
       std::string pkt(reinterpret_cast<char*>(hdr), kHeaderLen);
-      pkt += c.payload;
-      auth_->tag(reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size(), nullptr, 0, tag);
+      if (aead_) {
+        uint8_t ctr[kCtrLen];
+        aead_->seal(hdr, ctr_++, ctr, reinterpret_cast<uint8_t*>(&c.payload[0]), c.payload.size(), tag);
+        pkt.append(reinterpret_cast<char*>(ctr), kCtrLen);
+        pkt += c.payload;
+      } else {
+        pkt += c.payload;
+        auth_->tag(reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size(), nullptr, 0, tag);
+      }
       pkt.append(reinterpret_cast<char*>(tag), kTagLen);
       const sockaddr* to = reinterpret_cast<const sockaddr*>(&groupAddr_);
       socklen_t tolen = groupLen_;
@@ -316,8 +324,8 @@ void PageLoop::run() {
           evs.push_back(std::move(e));
           active.pop_front();
         } else {
-          uint8_t hdrs[kBatch][kHeaderLen], tags[kBatch][kTagLen];
-          iovec iov[kBatch][3];
+          uint8_t hdrs[kBatch][kHeaderLen], tags[kBatch][kTagLen], ctrs[kBatch][kCtrLen];
+          iovec iov[kBatch][4];
           mmsghdr msgs[kBatch];
           memset(msgs, 0, sizeof msgs);
           size_t pos = 0;
@@ -329,14 +337,21 @@ void PageLoop::run() {
             h.session = opts_.session;
             h.object = j.object;
             h.index = first + i;
-            h.length = uint16_t(plen);
+            h.length = uint16_t(plen + (aead_ ? kCtrLen : 0));
             encodeHeader(h, hdrs[i]);
-            auth_->tag(hdrs[i], kHeaderLen, buf.data() + pos, plen, tags[i]);
-            iov[i][0] = {hdrs[i], kHeaderLen};
-            iov[i][1] = {buf.data() + pos, plen};
-            iov[i][2] = {tags[i], kTagLen};
+            int k = 0;
+            iov[i][k++] = {hdrs[i], kHeaderLen};
+            if (aead_) {
+              // in place: a page not sent this time is read (and sealed) again
+              aead_->seal(hdrs[i], ctr_++, ctrs[i], buf.data() + pos, plen, tags[i]);
+              iov[i][k++] = {ctrs[i], kCtrLen};
+            } else {
+              auth_->tag(hdrs[i], kHeaderLen, buf.data() + pos, plen, tags[i]);
+            }
+            iov[i][k++] = {buf.data() + pos, plen};
+            iov[i][k++] = {tags[i], kTagLen};
             msgs[i].msg_hdr.msg_iov = iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 3;
+            msgs[i].msg_hdr.msg_iovlen = size_t(k);
             msgs[i].msg_hdr.msg_name = &groupAddr_;
             msgs[i].msg_hdr.msg_namelen = groupLen_;
             pos += plen;
@@ -409,7 +424,7 @@ void PageLoop::run() {
 
 int PageLoop::receive() {
   int last = 0;
-  const size_t bufSize = std::max<size_t>(opts_.pageSize + kOverhead, 2048) + 1;
+  const size_t bufSize = std::max<size_t>(opts_.pageSize + kOverhead + kCtrLen, 2048) + 1;
   static thread_local std::vector<uint8_t> pool;
   pool.resize(bufSize * kBatch);
   iovec iov[kBatch];
@@ -432,24 +447,32 @@ int PageLoop::receive() {
     std::unique_lock<std::mutex> sinkLock(sinkMu_);
     for (int i = 0; i < n; i++) {
       stats_.pktsRecv++;
-      const uint8_t* p = pool.data() + i * bufSize;
+      uint8_t* p = pool.data() + i * bufSize;
       size_t len = msgs[i].msg_len;
       Header h;
       if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || !decodeHeader(p, len, &h)) { stats_.badFormat++; continue; }
       // cheap checks before the tag: other sessions and our own echo
       if (h.session != opts_.session || h.sender == opts_.sender) { stats_.badSession++; continue; }
-      if (!auth_->verify(p, len)) { stats_.badAuth++; continue; }
+      const uint8_t* payload = p + kHeaderLen;
+      if (aead_) {
+        if (h.length < kCtrLen || !aead_->open(p, len)) { stats_.badAuth++; continue; }
+        h.length = uint16_t(h.length - kCtrLen);  // from here on: the plaintext
+        payload += kCtrLen;
+      } else if (!auth_->verify(p, len)) {
+        stats_.badAuth++;
+        continue;
+      }
       if (h.sender == 0 && !hasMaster_.load()) {
         memcpy(&masterAddr_, &from[i], msgs[i].msg_hdr.msg_namelen);
         masterLen_ = msgs[i].msg_hdr.msg_namelen;
         hasMaster_.store(true);
       }
       if (h.type == kTypeData) {
-        handleData(h, p + kHeaderLen, &evs);
+        handleData(h, payload, &evs);
         continue;
       }
       stats_.ctlRecv++;
-      if (opts_.echoType && h.type == opts_.echoType) {
+      if (opts_.echoType && h.type == opts_.echoType && !aead_) {
         // rtt: answer here, not through JS, so the round trip measures the
         // network and the kernel, not two event loops. The reply carries the
         // probe's send stamp back.
@@ -462,7 +485,7 @@ int PageLoop::receive() {
         r.index = h.index;
         r.length = uint16_t(std::min<size_t>(8, h.length));
         encodeHeader(r, rep);
-        memcpy(rep + kHeaderLen, p + kHeaderLen, r.length);
+        memcpy(rep + kHeaderLen, payload, r.length);
         auth_->tag(rep, kHeaderLen + r.length, nullptr, 0, rep + kHeaderLen + r.length);
         if (sendto(sock_, rep, kHeaderLen + r.length + kTagLen, MSG_DONTWAIT,
                    reinterpret_cast<sockaddr*>(&from[i]), msgs[i].msg_hdr.msg_namelen) > 0) {
@@ -478,7 +501,7 @@ int PageLoop::receive() {
       e.sender = h.sender;
       e.object = h.object;
       e.index = h.index;
-      e.payload.assign(reinterpret_cast<const char*>(p + kHeaderLen), h.length);
+      e.payload.assign(reinterpret_cast<const char*>(payload), h.length);
       evs.push_back(std::move(e));
     }
     flushWrites(&evs);  // the pool is reused by the next recvmmsg

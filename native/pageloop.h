@@ -49,6 +49,7 @@ struct LoopOptions {
   uint32_t wireOverhead = 42;    // bytes counted per datagram beyond the UDP payload
   int rcvbuf = 8 << 20;
   int sndbuf = 4 << 20;
+  bool encrypt = false;  // AES-256-GCM payloads (wire.h, Aead) instead of HMAC tags
   uint8_t echoType = 0;  // answer datagrams of this type at once, natively (rtt catchers)
   long napUs = 0;        // receive-only nap (see run()); 0 = never nap
 };
@@ -164,6 +165,8 @@ class PageLoop {
   socklen_t masterLen_ = 0;
   std::atomic<bool> hasMaster_{false};
   std::unique_ptr<Auth> auth_;
+  std::unique_ptr<Aead> aead_;  // --encrypt
+  uint64_t ctr_ = 0;            // AES-GCM nonce counter, loop thread only
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;

@@ -89,4 +89,28 @@ class Auth {
   void* ctx_;
 };
 
+// --encrypt: AES-256-GCM instead of the HMAC tag. The payload on the wire is
+// an 8-byte per-sender counter followed by the ciphertext, and the 16-byte
+// tag slot holds the GCM tag over header || counter || ciphertext. The nonce
+// is sender (2) || counter (8) || 0 (2): unique per key, because each process
+// has its own sender id and counts up, whatever it re-sends.
+constexpr size_t kCtrLen = 8;
+
+class Aead {
+ public:
+  explicit Aead(const std::string& sessionKey);  // derives its own key from the session key
+  ~Aead();
+  Aead(const Aead&) = delete;
+  Aead& operator=(const Aead&) = delete;
+  // hdr: the encoded header (length = kCtrLen + n); writes ctr and tag, encrypts data in place.
+  void seal(const uint8_t* hdr, uint64_t counter, uint8_t ctr[kCtrLen], uint8_t* data, size_t n, uint8_t tag[kTagLen]);
+  // pkt: header | ctr | ciphertext | tag (n bytes in all); decrypts in place, false if forged.
+  bool open(uint8_t* pkt, size_t n);
+
+ private:
+  void* enc_;
+  void* dec_;
+  uint8_t key_[32];
+};
+
 }  // namespace mrsync

@@ -55,6 +55,7 @@ export class Catcher {
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       session: this.p.session, sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
       wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 1000,
+      encrypt: this.p.encrypt === true,
     }, (evs) => this.onEvents(evs));
     // the manifest lands in an unlinked temp file: nothing to clean up after a crash
     const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);

@@ -29,6 +29,7 @@ export interface PushOptions extends NetOptions {
   waitSec: number;
   quitOnDrop: boolean;
   removeFirst: boolean;
+  encrypt: boolean;
   verbose: number;
   window: number;
 }
@@ -164,7 +165,7 @@ export class Push {
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
       session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
-      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20,
+      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
     }, (evs) => this.onEvents(evs));
 
     const done = new Promise<void>((r) => { this.resolveDone = r; });
@@ -195,7 +196,7 @@ export class Push {
         v: 1, session: this.session, key: this.key.toString('hex'), sender: idx + 1, host,
         family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
         pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), manifestSize: this.manifestSize,
-        manifestHash: this.manifestHash, removeFirst: this.o.removeFirst, verbose: this.o.verbose,
+        manifestHash: this.manifestHash, removeFirst: this.o.removeFirst, verbose: this.o.verbose, encrypt: this.o.encrypt,
       };
       remote.start(p);
     });

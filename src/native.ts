@@ -22,6 +22,8 @@ export interface LoopOptions {
   echoType?: number;
   /** receive-only nap in microseconds so datagrams batch (catchers); 0 = never */
   napUs?: number;
+  /** AES-256-GCM payloads instead of HMAC tags (--encrypt); 8 more bytes per datagram */
+  encrypt?: boolean;
 }
 
 export type LoopEventKind = 'control' | 'complete' | 'sent' | 'jobError' | 'sinkError';
@@ -65,8 +67,9 @@ export interface OpenedPacket {
 
 interface NativeModule {
   PageLoop: new (opts: LoopOptions, onEvents: (events: LoopEvent[]) => void) => NativePageLoop;
-  seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer): Buffer;
-  open(key: Buffer, datagram: Buffer): OpenedPacket;
+  /** counter given: an --encrypt (AES-256-GCM) packet with that nonce counter */
+  seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer, counter?: number): Buffer;
+  open(key: Buffer, datagram: Buffer, encrypted?: boolean): OpenedPacket;
   overhead: number;
   /** CLOCK_MONOTONIC in ns, the clock of send stamps and rxNs */
   monoNs(): number;

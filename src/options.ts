@@ -66,6 +66,8 @@ export function defaultPageSize(family: 4 | 6, mtu: number): number {
 }
 
 export const MAX_PAGE = 65507 - PACKET_OVERHEAD;
+/** Extra bytes per datagram with --encrypt: the AES-GCM nonce counter (native/wire.h kCtrLen). */
+export const ENCRYPT_OVERHEAD = 8;
 
 /** -m: a file (one host per line, # comments) if it exists or has a '/', else a comma list. */
 export function parseTargets(v: string): string[] {

@@ -17,6 +17,7 @@ export interface SessionParams {
   manifestSize: number;
   manifestHash: string; // hex sha256
   removeFirst: boolean; // -X
+  encrypt?: boolean;    // AES-256-GCM payloads
   verbose: number;
   testDropPermille?: number; // test knob: drop this share of data pages on receipt
 }
@@ -56,5 +57,6 @@ export function validateSession(x: unknown): SessionParams {
   for (const k of ['key', 'group', 'dst', 'manifestHash', 'host']) if (typeof o[k] !== 'string') throw new Error(`session: bad ${k}`);
   if (!/^[0-9a-f]{64}$/.test(o.key as string)) throw new Error('session: bad key');
   if (!/^[0-9a-f]{64}$/.test(o.manifestHash as string)) throw new Error('session: bad manifestHash');
+  if (o.encrypt !== undefined && typeof o.encrypt !== 'boolean') throw new Error('session: bad encrypt');
   return o as unknown as SessionParams;
 }

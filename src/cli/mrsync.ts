@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { makeLogger } from '../log';
 import { Push, PushOptions } from '../master';
-import { MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
+import { ENCRYPT_OVERHEAD, MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
 import { ProgressView } from '../progress';
 import { exitCode, formatReport } from '../report';
 import { statusDoc, writeStatusFile } from '../status';
@@ -21,6 +21,7 @@ function program(): Command {
     .option('-w, --wait <seconds>', 'ack-wait budget: a target silent this long is dropped', '60')
     .option('-q, --quit', 'quit at the first dropped target', false)
     .option('-X, --remove-first', 'remove each target file before writing its replacement (nearly full disks)', false)
+    .option('--encrypt', 'encrypt every page and command (AES-256-GCM under the session key), not only authenticate', false)
     .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
     .option('--rate <bits/s>', 'send rate in bits per second, k/m/g suffixes (1000-based)', '100m')
     .option('--status-file <file>', 'write the final report as JSON to FILE (atomically)')
@@ -57,9 +58,11 @@ export function buildOptions(raw: Raw): PushOptions {
   const dst = raw.target ? String(raw.target) : src;
   if (!dst || dst.includes('\0')) throw new UserError('bad --target');
   const net = netOptions(raw, raw.remotePath ? String(raw.remotePath) : undefined, 'multicatcher');
+  const encrypt = Boolean(raw.encrypt);
+  const sealing = encrypt ? ENCRYPT_OVERHEAD : 0; // the nonce counter rides in each datagram
   const pageSize = raw.pageSize !== undefined
-    ? parseIntIn('--page-size', String(raw.pageSize), 512, MAX_PAGE)
-    : defaultPageSize(net.family, interfaceMtu(net.ifname));
+    ? parseIntIn('--page-size', String(raw.pageSize), 512, MAX_PAGE - sealing)
+    : defaultPageSize(net.family, interfaceMtu(net.ifname)) - sealing;
   return {
     ...net,
     targets: parseTargets(String(raw.machines)),
@@ -70,6 +73,7 @@ export function buildOptions(raw: Raw): PushOptions {
     waitSec: parseIntIn('-w', String(raw.wait), 1, 86400),
     quitOnDrop: Boolean(raw.quit),
     removeFirst: Boolean(raw.removeFirst),
+    encrypt,
     window: parseIntIn('--window', String(raw.window), 1, 1024),
   };
 }

@@ -78,3 +78,26 @@ test('DONE payload', () => {
   assert.equal(decodeDone(Buffer.from([7])), null);
   assert.equal(decodeDone(Buffer.alloc(0)), null);
 });
+
+test('--encrypt packets: AES-256-GCM round trip, no plaintext on the wire, forgeries refused', () => {
+  const secret = Buffer.from('the quarterly numbers, page 7');
+  const p = native.seal(KEY, 9, 3, 17, 4, 2, secret, 1234);
+  assert.equal(p.length, 20 + 8 + secret.length + 16);
+  assert.equal(p.includes(secret.subarray(0, 12)), false);
+  assert.equal(p.readUInt16BE(16), 8 + secret.length, 'length counts the nonce counter');
+  assert.equal(p.readBigUInt64BE(20), 1234n, 'the counter travels in clear');
+  const o = native.open(KEY, p, true);
+  assert.equal(o.error, undefined);
+  assert.deepEqual([o.type, o.sender, o.session, o.object, o.index], [17, 3, 9, 4, 2]);
+  assert.deepEqual(o.payload, secret);
+  for (let i = 0; i < p.length; i++) {
+    const q = Buffer.from(p);
+    q[i] ^= 0x40;
+    const r = native.open(KEY, q, true);
+    assert.ok(r.error === 'auth' || r.error === 'format', `byte ${i} flipped and accepted`);
+  }
+  assert.equal(native.open(Buffer.alloc(32, 9), p, true).error, 'auth', 'another key');
+  assert.equal(native.open(KEY, p).error, 'auth', 'not an HMAC packet');
+  // same page, another counter: a different ciphertext
+  assert.notDeepEqual(native.seal(KEY, 9, 3, 17, 4, 2, secret, 1235).subarray(28, 40), p.subarray(28, 40));
+});
