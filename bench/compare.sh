@@ -3,6 +3,7 @@
 # vs uftp, same targets, same links, same data, same run.
 #
 #   bash bench/compare.sh [-n TARGETS] [-l LINK_MBIT] [-s big,tree] [-p 0,10] [-t mrsync,udpcast,uftp]
+#   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
 #
 # Links: tbf at LINK on the master's uplink and on every target's switch
 # port. Loss: nftables drops that permille of UDP arriving at each target.
@@ -56,7 +57,7 @@ verify_all() {
 cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 run_mrsync() {
-  ip netns exec "${PFX}m" timeout 600 "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" --rate "${LINK}m" -w 60 -v 1 > "$WORK/mrsync.out" 2>&1
+  ip netns exec "${PFX}m" timeout 600 "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" --rate "${LINK}m" -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
 }
 run_udpcast() {
@@ -107,7 +108,7 @@ for set in "${sets[@]}"; do
       eff=$(echo "$bytes * 8 / ($LINK * 1000000 * $wall)" | bc -l)
       cpu=$(echo "($j1 - $j0) / $(getconf CLK_TCK) / $wall / 2 * 100" | bc -l)
       printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %.0f%% | %s |\n' \
-        "$tool" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "$cpu" "$ok"
+        "$tool$( [ "$tool" = mrsync ] && echo "${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "$cpu" "$ok"
     done
   done
 done
