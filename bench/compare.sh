@@ -54,6 +54,8 @@ verify_all() {
     [ -z "$(in_t "$i" rsync -rcn --itemize-changes "$1/" "$DST/")" ] || return 1
   done
 }
+# pids of the processes named NAME in target I's network namespace
+ns_procs() { ip netns pids "${PFX}t$1" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$2" '$2 == n {print $1}'; }
 cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 run_mrsync() {
@@ -67,8 +69,23 @@ run_udpcast() {
   done
   sleep 0.5
   ip netns exec "${PFX}m" timeout 600 sh -c "tar -C '$1' -cf - . | udp-sender --interface eth0 --nokbd --min-receivers $N --max-bitrate ${LINK}m 2> '$WORK/udpcast.err'"
-  for p in "${pids[@]}"; do wait "$p"; done
+  # a receiver whose end-of-transfer handshake was lost can wait forever:
+  # give them 10 s after the sender is done, then stop them (verification decides)
+  HUNG=0
+  for _ in $(seq 1 100); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for i in $(seq 1 "$N"); do
+    local hung
+    hung=$(ns_procs "$i" udp-receiver)
+    if [ -n "$hung" ]; then HUNG=$((HUNG + 1)); kill $hung 2>/dev/null || true; fi
+  done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   RESENT="$(grep -o 're-xmits=[0-9]* ([ 0-9.]*%' "$WORK/udpcast.err" | tail -1 | sed 's/.*(\s*//')"
+  [ "$HUNG" = 0 ] || RESENT="$RESENT, $HUNG receiver(s) hung and were stopped 10 s after the sender"
 }
 run_uftp() {
   local pids=() i ids=""
@@ -80,7 +97,7 @@ run_uftp() {
   # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
   # run from inside the source so names arrive relative to the destination
   ip netns exec "${PFX}m" timeout 600 sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' *" > "$WORK/uftp.out" 2>&1 || true
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for i in $(seq 1 "$N"); do kill $(ns_procs "$i" uftpd) 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs"
   # uftp's exit status says little (0 if any client got any file): verification decides

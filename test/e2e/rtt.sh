@@ -33,7 +33,8 @@ if (by.t1.missing > 10) throw new Error("t1 lost " + by.t1.missing + " with no l
 if (by.t2.missing < 5 || by.t2.missing > 60) throw new Error("t2 (1%) lost " + by.t2.missing);
 if (by.t3.missing < 60 || by.t3.missing > 170) throw new Error("t3 (5%) lost " + by.t3.missing);
 ' "$WORK/three.json" || fail "json figures wrong"
-rtt -m t1,t2,t3 -n 300 > "$WORK/three.txt" 2>&1 || fail "text three hosts exit $?"
+printf '# the rack\nt1\nt2\n\nt3  # lossy\n' > "$WORK/hosts.list"
+rtt -m "@$WORK/hosts.list" -n 300 > "$WORK/three.txt" 2>&1 || fail "text three hosts (@file) exit $?"
 grep -Eq '^host +sent +recv +loss' "$WORK/three.txt" || fail "no per-host table"
 [ "$(grep -c '^== t[123] ==$' "$WORK/three.txt")" = 3 ] || fail "not one histogram per host"
 
