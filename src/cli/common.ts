@@ -96,3 +96,19 @@ Examples (what ${master} runs for you):
   }
   run();
 }
+
+/**
+ * The frame of every command: a quiet broken pipe, parse, run, and one
+ * line plus an exit status for whatever goes wrong. run returns the status.
+ */
+export async function runCommand(prog: string, cmd: Command, argv: string[], run: (raw: Raw) => Promise<number>): Promise<void> {
+  quietBrokenPipe();
+  let code: number;
+  try {
+    cmd.parse(argv);
+    code = await run(cmd.opts() as Raw);
+  } catch (e) {
+    code = errorExit(prog, e);
+  }
+  process.exitCode = code;
+}

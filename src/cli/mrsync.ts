@@ -8,7 +8,7 @@ import { ENCRYPT_OVERHEAD, MAX_PAGE, UserError, defaultPageSize, interfaceMtu, p
 import { ProgressView } from '../progress';
 import { exitCode, formatReport } from '../report';
 import { statusDoc, writeStatusFile } from '../status';
-import { Raw, VERSION, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
+import { Raw, VERSION, addNetOptions, netOptions, runCommand } from './common';
 
 function program(): Command {
   const cmd = new Command('mrsync')
@@ -86,13 +86,8 @@ function checkWritableDir(file: string, opt: string): void {
   }
 }
 
-export async function main(argv = process.argv): Promise<void> {
-  quietBrokenPipe();
-  const cmd = program();
-  let code = 0;
-  try {
-    cmd.parse(argv);
-    const raw = cmd.opts() as Raw;
+export function main(argv = process.argv): Promise<void> {
+  return runCommand('mrsync', program(), argv, async (raw) => {
     const o = buildOptions(raw);
     const interval = parseIntIn('--progress-interval', String(raw.progressInterval), 1, 3600);
     const statusFile = raw.statusFile ? path.resolve(String(raw.statusFile)) : null;
@@ -111,12 +106,10 @@ export async function main(argv = process.argv): Promise<void> {
     } finally {
       progress?.stop();
     }
-    code = exitCode(report);
+    const code = exitCode(report);
     log.info('push finished', { exitCode: code, seconds: report.seconds });
     if (o.verbose >= 1 || code !== 0) process.stdout.write(formatReport(report, o.verbose) + '\n');
     if (statusFile) writeStatusFile(statusFile, statusDoc(report, code, o.src.toString(), o.dst.toString()));
-  } catch (e) {
-    code = errorExit('mrsync', e);
-  }
-  process.exitCode = code;
+    return code;
+  });
 }

@@ -5,7 +5,7 @@ import { makeLogger } from '../log';
 import { UserError, interfaceMtu, parseIntIn, parseTargets } from '../options';
 import { Prober, RttResult } from '../rtt/prober';
 import { detailReport, originalReport, tableHeader, tableRow } from '../rtt/stats';
-import { Raw, VERSION, addNetOptions, errorExit, netOptions, quietBrokenPipe } from './common';
+import { Raw, VERSION, addNetOptions, netOptions, runCommand } from './common';
 
 function program(): Command {
   const cmd = new Command('rtt')
@@ -43,13 +43,8 @@ function hostsOf(v: string): string[] {
   return parseTargets(v);
 }
 
-export async function main(argv = process.argv): Promise<void> {
-  quietBrokenPipe();
-  const cmd = program();
-  let code = 0;
-  try {
-    cmd.parse(argv);
-    const raw = cmd.opts() as Raw;
+export function main(argv = process.argv): Promise<void> {
+  return runCommand('rtt', program(), argv, async (raw) => {
     const net = netOptions(raw, raw.remotePath ? String(raw.remotePath) : undefined, 'rttcatcher');
     const { family, ifname } = net;
     const count = Number(raw.count);
@@ -73,11 +68,8 @@ export async function main(argv = process.argv): Promise<void> {
     }, log);
     const r = await prober.run();
     process.stdout.write(raw.json ? `${JSON.stringify(toJson(r, datagram), null, 2)}\n` : formatRtt(r));
-    code = r.failed.length ? 3 : 0;
-  } catch (e) {
-    code = errorExit('rtt', e);
-  }
-  process.exitCode = code;
+    return r.failed.length ? 3 : 0;
+  });
 }
 
 export function formatRtt(r: RttResult): string {

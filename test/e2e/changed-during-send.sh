@@ -4,10 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 2
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
-for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
+targets_up 2
 head -c 6000000 /dev/urandom > "$SRC/moving"
 cp "$SRC/moving" "$WORK/old"
 echo steady > "$SRC/steady"

@@ -5,11 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 3
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
+targets_up 3
 for i in $(seq 1 10); do head -c 1000000 /dev/urandom > "$SRC/part$i"; done
-for i in 1 2 3; do host_mounts "t$i" "$DST" >/dev/null; done
 cut_t2() {
   ip netns exec "${PFX}t2" nft add table inet cut
   ip netns exec "${PFX}t2" nft add chain inet cut in '{ type filter hook input priority 0; }'
@@ -38,10 +35,8 @@ echo "caught up after the 10 s cut; run took $took s"
 for i in 1 2 3; do find "$(disk t$i)" -mindepth 1 -delete; done
 cut_when_flowing &
 cpid=$!
-set +e
-run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 20m -w 3 > "$WORK/out2" 2>&1
-rc=$?
-set -e
+run_rc "$WORK/out2" -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 20m -w 3
+rc=$RC
 wait $cpid
 grep -v '^ *[0-9]* [0-9]*$' "$WORK/out2"
 [ $rc = 3 ] || fail "exit $rc with -w 3, want 3"

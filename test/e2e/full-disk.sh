@@ -5,10 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 2
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
-for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
+targets_up 2
 # t1: a 7 MiB tmpfs at the destination holding a 4 MB old version
 nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t1.pid")" -m mount -t tmpfs -o size=7m tmpfs "$DST"
 T1="nsenter -t $(cat "$MRSYNC_TEST_HOSTS/t1.pid") -m"
@@ -17,10 +14,8 @@ echo small > "$SRC/small.txt"
 head -c 4000000 /dev/zero > "$WORK/old.bin"
 $T1 cp "$WORK/old.bin" "$DST/data.bin"
 
-set +e
-run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 20 > "$WORK/out" 2>&1
-rc=$?
-set -e
+run_rc "$WORK/out" -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 20
+rc=$RC
 cat "$WORK/out"
 [ $rc = 2 ] || fail "exit $rc, want 2"
 grep -Eq '^t1 +FAILED' "$WORK/out" || fail "t1 not reported FAILED"

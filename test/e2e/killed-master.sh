@@ -4,11 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 2
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
+targets_up 2
 head -c 10000000 /dev/urandom > "$SRC/data.bin"
-for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
 echo "old" > "$(disk t1)/data.bin"
 
 ip netns exec "${PFX}m" "$MRSYNC" -r "$NSRSH" -m t1,t2 -s "$SRC" -t "$DST" --rate 20m -w 10 > "$WORK/out" 2>&1 &

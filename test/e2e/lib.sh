@@ -98,6 +98,27 @@ run_master() {
   ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -r "$NSRSH" "$@"
 }
 
+# targets_up N: the LAN with targets t1..tN, $SRC and $DST made, and every
+# target given its own directory at $DST
+targets_up() {
+  lan_up "$1"
+  SRC="$WORK/src"; DST="$WORK/dst"
+  mkdir -p "$SRC" "$DST"
+  local i
+  for i in $(seq 1 "$1"); do host_mounts "t$i" "$DST" >/dev/null; done
+}
+
+# run_rc OUT ARGS...: run_master with its output in OUT and its exit status
+# in RC, without stopping the script
+run_rc() {
+  local out=$1
+  shift
+  set +e
+  run_master "$@" > "$out" 2>&1
+  RC=$?
+  set -e
+}
+
 # verify SRC DIR: DIR is an exact copy of SRC (content, perms, times, links)
 verify() {
   local out

@@ -7,11 +7,8 @@ TSOCK="$WORK/tmux.sock"
 cleanup() { tmux -S "$TSOCK" kill-server 2>/dev/null || true; lan_down; }
 trap cleanup EXIT
 
-lan_up 2
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
+targets_up 2
 head -c 15000000 /dev/urandom > "$SRC/image.bin"
-for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
 cat > "$WORK/push.sh" <<RUN
 #!/bin/sh
 export MRSYNC_TEST_HOSTS='$MRSYNC_TEST_HOSTS'

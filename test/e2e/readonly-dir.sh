@@ -15,10 +15,8 @@ T1="nsenter -t $(cat "$MRSYNC_TEST_HOSTS/t1.pid") -m"
 $T1 mount --bind "$DST/locked" "$DST/locked"
 $T1 mount -o remount,bind,ro "$DST/locked"
 
-set +e
-run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 100m -w 10 > "$WORK/out" 2>&1
-rc=$?
-set -e
+run_rc "$WORK/out" -m t1,t2 -s "$SRC" -t "$DST" --rate 100m -w 10
+rc=$RC
 grep -v '^ *[0-9]* [0-9]*$' "$WORK/out"
 [ $rc = 2 ] || fail "exit $rc, want 2"
 grep -Eq '^t1 +FAILED' "$WORK/out" || fail "t1 not FAILED"

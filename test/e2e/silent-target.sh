@@ -5,11 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 3
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
+targets_up 3
 make_tree "$SRC"
-for i in 1 2 3; do host_mounts "t$i" "$DST" >/dev/null; done
 # t2 hears nothing over UDP: its catcher starts (rsh works) but never gets a page
 ip netns exec "${PFX}t2" nft add table inet cut
 ip netns exec "${PFX}t2" nft add chain inet cut in '{ type filter hook input priority 0; }'
@@ -27,10 +24,8 @@ grep -Eq '^t2 +DROPPED .*silent for 3 s' "$WORK/out" || fail "t2 not reported as
 for i in 1 3; do verify "$SRC" "$(disk t$i)"; done
 [ "$took" -lt 30 ] || fail "took $took s to drop a silent target with -w 3"
 
-set +e
-run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 300m -w 3 -q > "$WORK/out2" 2>&1
-rc=$?
-set -e
+run_rc "$WORK/out2" -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 300m -w 3 -q
+rc=$RC
 cat "$WORK/out2"
 [ $rc = 3 ] || fail "-q: exit $rc, want 3"
 grep -q 'quitting at the first dropped target' "$WORK/out2" || fail "-q did not say it quit"
