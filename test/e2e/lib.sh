@@ -18,6 +18,8 @@ mkdir -p "$MRSYNC_TEST_HOSTS"
 NSRSH="$E2E_DIR/nsrsh"
 HOLDERS=()
 NAMESPACES=()
+# a signal ends the script through exit, so the EXIT trap (lan_down) still runs
+trap 'exit 143' TERM INT HUP
 
 lan_down() {
   local rc=$?
