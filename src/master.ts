@@ -95,6 +95,7 @@ interface Target {
   local?: LocalCounts;
   error?: string;
   filesOk: number;
+  remaining: number;    // files it needs whose flow has not ended for it yet
   bytesOk: number;
   missingPages: number;
   failures: Map<number, string>;
@@ -187,7 +188,7 @@ export class Push {
       const remote = new RemoteCatcher(host, this.o.rsh, cmd);
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: Date.now(), stateSince: Date.now(), needs: null,
-        filesOk: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [],
+        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [],
       };
       this.targets.push(t);
       remote.on('line', (l) => this.onLine(t, l));
@@ -227,6 +228,7 @@ export class Push {
           // bit 0 is the manifest; the highest bit must be a real entry
           if (!needs || needs.get(0) || (!needs.isEmpty() && needs.msb() > this.entries.length)) { this.failTarget(t, 'failed', 'bad needs report'); break; }
           t.needs = needs;
+          t.remaining = needs.cardinality();
           t.local = l.local;
           if (t.state === 'planning') this.setState(t, 'active');
           this.log.debug('needs', { host: t.host, files: needs.cardinality() });
@@ -378,7 +380,10 @@ export class Push {
       if (fd >= 0) fs.closeSync(fd);
       const msg = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
       this.log.error(`${display(e.path)}: ${msg}`, { path: display(e.path) });
-      for (const n of needers) this.targets[n - 1].failures.set(obj, msg);
+      for (const n of needers) {
+        this.targets[n - 1].failures.set(obj, msg);
+        this.targets[n - 1].remaining--;
+      }
     }
   }
 
@@ -424,6 +429,7 @@ export class Push {
     for (const [t, out] of s.flow.outcomes) {
       const tg = this.targets[t - 1];
       if (obj === 0) continue;
+      tg.remaining--;
       const path = display(this.entries[s.entry].path);
       if (out.ok) {
         tg.filesOk++;
@@ -526,12 +532,9 @@ export class Push {
     let complete = 0;
     let behind = 0;
     let dropped = 0;
-    const busy = new Set<number>();
-    for (const [, f] of this.flows) for (const t of f.flow.pending) busy.add(t);
-    const queued = new Set(this.queue);
     for (const t of this.targets) {
       if (!this.live(t)) { dropped++; continue; }
-      const waiting = busy.has(t.idx + 1) || (t.needs !== null && t.needs.toArray().some((o) => queued.has(o)));
+      const waiting = t.needs === null || t.remaining > 0;
       if (this.phase === 'data' || this.phase === 'finish' || this.phase === 'done') {
         if (waiting) behind++;
         else complete++;
