@@ -1,0 +1,71 @@
+// The native loop's receive path, in a private network namespace on lo: an
+// authenticated datagram with a page index past the end, or a length that
+// does not match its page, is dropped and counted, and never written; a
+// duplicate is ignored; the good pages complete the sink. Needs root
+// (unshare -n); skipped, with the reason, without.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { native } from '../../src/native';
+
+const KEY = Buffer.alloc(32, 0x42);
+const SESSION = 0x0badf00d;
+const PAGE = 1000;
+
+async function child(): Promise<void> {
+  const file = path.join(os.tmpdir(), `mrsync-loop-${process.pid}`);
+  const fd = fs.openSync(file, 'w+');
+  fs.unlinkSync(file);
+  fs.ftruncateSync(fd, 2500); // three pages: 1000, 1000, 500
+  const events: string[] = [];
+  const loop = new native.PageLoop({
+    family: 4, group: '239.255.67.92', port: 47001, bindPort: 47001, ifname: 'lo', ttl: 1, loopback: true, join: true,
+    key: KEY, session: SESSION, sender: 1, pageSize: PAGE, rateBps: 1e8, wireOverhead: 42, rcvbuf: 1 << 20, sndbuf: 1 << 20,
+  }, (evs) => { for (const e of evs) events.push(`${e.kind}:${e.object}`); });
+  loop.openSink(5, fd, 2500);
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  sock.setMulticastInterface('127.0.0.1');
+  const send = (b: Buffer): Promise<void> => new Promise((r) => sock.send(b, 47001, '239.255.67.92', () => r()));
+  const page = (i: number, n: number, fill: number): Buffer => native.seal(KEY, SESSION, 0, 1, 5, i, Buffer.alloc(n, fill));
+  await send(page(99, PAGE, 1));       // index past the end
+  await send(page(3, 500, 1));         // index == pages
+  await send(page(0, 999, 1));         // wrong length for page 0
+  await send(page(2, 1000, 1));        // wrong length for the last page
+  await send(page(0, PAGE, 0xaa));
+  await send(page(0, PAGE, 0xbb));     // duplicate of page 0 (other content): ignored
+  await send(page(1, PAGE, 0xcc));
+  await send(page(2, 500, 0xdd));
+  await new Promise((r) => setTimeout(r, 300));
+  const st = loop.stats();
+  const data = Buffer.alloc(2500);
+  fs.readSync(fd, data, 0, 2500, 0);
+  loop.stop();
+  sock.close();
+  process.stdout.write(JSON.stringify({
+    badFormat: st.badFormat, dataNew: st.dataNew, dataDup: st.dataDup, events,
+    bytes: [data[0], data[999], data[1000], data[1999], data[2000], data[2499]],
+  }) + '\n');
+}
+
+if (process.argv.includes('--child')) {
+  void child();
+} else {
+  const root = process.getuid?.() === 0;
+  test('receive path: out-of-range pages and wrong lengths are dropped, duplicates ignored', { skip: root ? false : 'needs root for unshare -n' }, () => {
+    const r = spawnSync('unshare', ['-n', 'sh', '-c',
+      `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "${process.execPath}" "${__filename}" --child`],
+    { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(out.badFormat, 4, 'four malformed pages counted');
+    assert.equal(out.dataNew, 3);
+    assert.equal(out.dataDup, 1);
+    assert.deepEqual(out.events, ['complete:5']);
+    assert.deepEqual(out.bytes, [0xaa, 0xaa, 0xcc, 0xcc, 0xdd, 0xdd]);
+  });
+}
