@@ -14,7 +14,7 @@ import { LoopEvent, NativePageLoop, native } from './native';
 import { display, parentOf, under } from './paths';
 import { Decision, decide } from './plan';
 import {
-  DoneCode, HASH_LEN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeOpen, encodeDone, encodeMissing,
+  DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeOpen, encodeDone, encodeMissing,
 } from './protocol';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, validateSession } from './session';
@@ -161,7 +161,7 @@ export class Catcher {
       return;
     }
     const info = decodeOpen(payload);
-    if (!info || info.hash.length !== HASH_LEN) return;
+    if (!info) return;
     const entry = this.entries[entryOf(object)];
     const final = under(this.root, entry.path);
     const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };

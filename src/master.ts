@@ -134,7 +134,6 @@ export class Push {
   private manifestSize = 0;
   private manifestHash = '';
   private started = Date.now();
-  private dataStart = 0;
   private files = 0;
   private bytes = 0;
   private pagesFirst = 0;
@@ -192,7 +191,7 @@ export class Push {
       };
       this.targets.push(t);
       remote.on('line', (l) => this.onLine(t, l));
-      remote.on('exit', (code, stderr) => this.onExit(t, code, stderr));
+      remote.on('exit', () => this.onExit(t));
       const p: SessionParams = {
         v: 1, session: this.session, key: this.key.toString('hex'), sender: idx + 1, host,
         family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
@@ -251,13 +250,10 @@ export class Push {
     this.step();
   }
 
-  private onExit(t: Target, code: number | null, stderr: string): void {
+  private onExit(t: Target): void {
     if (t.state === 'finished' || !this.live(t)) { this.step(); return; }
-    const tail = stderr.split('\n').filter(Boolean).slice(-3).join(' | ');
-    const why = t.remote.spawnError ?? (t.state === 'launching'
-      ? `remote shell failed (exit ${code})${tail ? `: ${tail}` : ''}`
-      : `catcher exited early (exit ${code})${tail ? `: ${tail}` : ''}`);
-    this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why);
+    const launching = t.state === 'launching';
+    this.failTarget(t, launching ? 'failed' : 'dropped', t.remote.exitReason(launching ? 'remote shell failed' : 'catcher exited early'));
     this.step();
   }
 
@@ -296,7 +292,6 @@ export class Push {
     if (this.phase === 'needs') {
       if (this.targets.some((t) => t.state === 'planning')) return;
       this.phase = 'data';
-      this.dataStart = Date.now();
       let wanted = new BitSet();
       for (const t of this.targets) if (t.state === 'active' && t.needs) wanted = wanted.or(t.needs);
       this.queue = wanted.toArray();

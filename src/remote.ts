@@ -65,6 +65,13 @@ export class RemoteCatcher extends EventEmitter<RemoteEvents> {
 
   get stderr(): string { return this.stderrTail.trim(); }
 
+  /** Why the channel ended, for a report: `what (exit N): last stderr lines`, or why the shell never ran. */
+  exitReason(what: string): string {
+    if (this.spawnError) return this.spawnError;
+    const tail = this.stderr.split('\n').filter(Boolean).slice(-3).join(' | ');
+    return `${what} (exit ${this.exitCode})${tail ? `: ${tail}` : ''}`;
+  }
+
   /** The session header: the first line on the catcher's stdin. */
   start(p: object): void { this.write(p); }
 

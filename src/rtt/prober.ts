@@ -96,11 +96,8 @@ export class Prober {
           else if (l.t === 'fatal') this.fail(h, l.msg);
           check();
         });
-        remote.on('exit', (code, stderr) => {
-          if (h.state !== 'failed' && !this.closing) {
-            const tail = stderr.split('\n').filter(Boolean).slice(-3).join(' | ');
-            this.fail(h, remote.spawnError ?? `remote shell failed (exit ${code})${tail ? `: ${tail}` : ''}`);
-          }
+        remote.on('exit', () => {
+          if (h.state !== 'failed' && !this.closing) this.fail(h, remote.exitReason('remote shell failed'));
           check();
         });
         const p: RttSession = {

@@ -19,7 +19,7 @@ run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 20m -w 20 > "$WORK/out" 2>&1 &
 pid=$!
 # once t1 has opened its temp file the pages are flowing (6 MB at 20 Mbit/s:
 # about 2.4 s); then rewrite the whole file in one write
-for _ in $(seq 1 200); do ls -a "$(disk t1)" | grep -q '^\.moving\.mrsync\.' && break; sleep 0.05; done
+await_temp t1 moving
 sleep 0.5
 dd if="$WORK/new" of="$SRC/moving" bs=6000000 count=1 conv=notrunc status=none
 rm "$SRC/vanishing"

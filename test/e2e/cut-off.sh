@@ -17,7 +17,7 @@ cut_t2() {
 heal_t2() { ip netns exec "${PFX}t2" nft delete table inet cut; }
 # cut t2 once pages are flowing to it (its first temp file exists), for 10 s
 cut_when_flowing() {
-  for _ in $(seq 1 200); do ls -a "$(disk t2)" | grep -q '\.mrsync\.' && break; sleep 0.05; done
+  await_temp t2
   cut_t2; sleep 10; heal_t2
 }
 

@@ -4,14 +4,12 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 2
+targets_up 2
 add_host x 198.18.0.99 fd00:198:18::99
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
 make_tree "$SRC"
 MARK="CONFIDENTIAL-MARKER-$$"
 for i in $(seq 1 50); do printf '%s %d\n' "$MARK" "$i"; done > "$SRC/secret.txt"
-for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; loss "t$i" 10; done
+for i in 1 2; do loss "t$i" 10; done
 
 push() {
   ip netns exec "${PFX}x" timeout 60 node "$E2E_DIR/sniff.js" 239.255.67.92 8888 198.18.0.1 6 "$MARK" > "$WORK/sniff.$1" &

@@ -6,13 +6,10 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 3
+targets_up 3
 add_host x 198.18.0.99 fd00:198:18::99
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
 make_tree "$SRC"
 head -c 8000000 /dev/urandom > "$SRC/payload.bin"
-for i in 1 2 3; do host_mounts "t$i" "$DST" >/dev/null; done
 
 ip netns exec "${PFX}x" timeout 60 node "$E2E_DIR/inject.js" 239.255.67.92 8888 198.18.0.1 8 > "$WORK/inject.out" 2>&1 &
 ipid=$!

@@ -16,7 +16,7 @@ set +e
 run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 20m -w 10 > "$WORK/out" 2>&1 &
 pid=$!
 # kill t2's catcher once its temp file for the big file exists
-for _ in $(seq 1 200); do ls -a "$(disk t2)" | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
+await_temp t2 zbig.bin
 ip netns pids "${PFX}t2" | xargs -r ps -o pid=,args= -p | awk '/multicatcher/ {print $1}' | xargs -r kill -9
 wait $pid
 rc=$?

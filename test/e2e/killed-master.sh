@@ -10,7 +10,7 @@ echo "old" > "$(disk t1)/data.bin"
 
 ip netns exec "${PFX}m" "$MRSYNC" -r "$NSRSH" -m t1,t2 -s "$SRC" -t "$DST" --rate 20m -w 10 > "$WORK/out" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do ls -a "$(disk t2)" | grep -q '^\.data\.bin\.mrsync\.' && break; sleep 0.05; done
+await_temp t2 data.bin
 sleep 0.5
 kill -9 $pid
 wait $pid 2>/dev/null || true

@@ -121,6 +121,17 @@ run_rc() {
   set -e
 }
 
+# await_temp NAME [FILE]: wait (at most 10 s) until target NAME has a catcher
+# temp file (for FILE, if given) at the top of its destination: pages for it
+# are flowing
+await_temp() {
+  local pat='\.mrsync\.'
+  [ -n "${2:-}" ] && pat="^\.$(printf '%s' "$2" | sed 's/\./\\./g')\.mrsync\."
+  local _
+  for _ in $(seq 1 200); do ls -a "$(disk "$1")" | grep -q "$pat" && return 0; sleep 0.05; done
+  echo "await_temp: no temp file on $1 after 10 s" >&2
+}
+
 # verify SRC DIR: DIR is an exact copy of SRC (content, perms, times, links)
 verify() {
   local out
