@@ -4,7 +4,10 @@
 #include <napi.h>
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -376,6 +379,29 @@ Napi::Value ClearRuns(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// openBeneath(dirfd, pathBuffer, flags, mode) -> fd, or -errno. openat2 with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: the path may
+// not leave dirfd's tree and no component may be a symlink, checked by the
+// kernel at the moment of the call (a symlink swapped in meanwhile is ELOOP).
+Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() ||
+                       !info[3].IsNumber(), "openBeneath(dirfd, path, flags, mode)")) return env.Undefined();
+  std::string p = bufferBytes(info[1]);
+  if (p.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
+  open_how how{};
+  how.flags = uint64_t(uint32_t(info[2].As<Napi::Number>().Int32Value())) | O_CLOEXEC;
+  how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? uint64_t(info[3].As<Napi::Number>().Uint32Value() & 07777) : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = -1;
+  // EAGAIN: a concurrent rename made the kernel unsure; retry a bounded number of times
+  for (int tries = 0; tries < 16; tries++) {
+    fd = syscall(SYS_openat2, info[0].As<Napi::Number>().Int32Value(), p.c_str(), &how, sizeof how);
+    if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
+  }
+  return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
+}
+
 Napi::Value MonoNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(monoNs()));
 }
@@ -387,6 +413,8 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("monoNs", Napi::Function::New(env, MonoNs));
   exports.Set("clearRuns", Napi::Function::New(env, ClearRuns));
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
+  exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
+  exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));
   exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));
   return exports;
 }

@@ -11,21 +11,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { Entry, Kind, ManifestError, decodeManifest, entryOf, objectOf } from './manifest';
 import { LoopEvent, NativePageLoop, native } from './native';
-import { display, parentOf, under } from './paths';
+import { display, parentOf } from './paths';
+import { Beneath } from './beneath';
 import { Decision, decide } from './plan';
 import {
   DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeOpen, encodeDone, encodeMissing,
 } from './protocol';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, validateSession } from './session';
-import { errText, lstatHave, setMtime, sha256File, tempBeside } from './fsx';
+import { errText, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
 
 type FilePhase = 'receiving' | 'verifying' | 'committed' | 'failed';
 
 interface FileState {
   phase: FilePhase;
   fd: number;
-  tmp: Buffer | null;
+  tmp: Buffer | null; // name of the temp file beside the final name
   info: OpenInfo;
   error?: string;
 }
@@ -33,6 +34,7 @@ interface FileState {
 export class Catcher {
   private loop!: NativePageLoop;
   private readonly root: Buffer;
+  private tree!: Beneath; // every step on the target goes through this (beneath.ts)
   private readonly owner = process.getuid?.() === 0;
   private manifestFd = -1;
   private manifestState: 'receiving' | 'verifying' | 'done' | 'failed' = 'receiving';
@@ -67,17 +69,32 @@ export class Catcher {
 
   private checkRoot(): void {
     const shown = display(this.root);
-    try {
-      fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
-    } catch (e) {
-      throw new Error(`cannot create target directory ${shown}: ${errText(e)}`);
+    if (this.p.confine) {
+      // a daemon's session: dst is a path inside the daemon's root, every step verified
+      const top = Beneath.open(Buffer.from(this.p.confine, 'base64'));
+      try {
+        this.tree = top.descend(this.root);
+      } catch (e) {
+        throw new Error(`cannot use target directory ${shown}: ${errText(e)}`);
+      } finally {
+        top.close();
+      }
+    } else {
+      try {
+        fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
+      } catch (e) {
+        throw new Error(`cannot create target directory ${shown}: ${errText(e)}`);
+      }
+      const st = fs.statSync(this.root);
+      if (!st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
+      this.tree = Beneath.open(this.root);
     }
-    const st = fs.statSync(this.root);
-    if (!st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
-    const probe = tempBeside(this.root, Buffer.from('probe'));
     try {
-      fs.closeSync(fs.openSync(probe, 'wx', 0o600));
-      fs.unlinkSync(probe);
+      this.tree.at(Buffer.from('probe'), (_p, sib) => {
+        const probe = sib(tempName(Buffer.from('probe')));
+        fs.closeSync(fs.openSync(probe, 'wx', 0o600));
+        fs.unlinkSync(probe);
+      });
     } catch (e) {
       throw new Error(`target directory ${shown} is not writable: ${errText(e)}`);
     }
@@ -163,17 +180,19 @@ export class Catcher {
     const info = decodeOpen(payload);
     if (!info) return;
     const entry = this.entries[entryOf(object)];
-    const final = under(this.root, entry.path);
     const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };
     this.files.set(object, f);
     try {
-      if (this.p.removeFirst) {
-        // -X: make room first on a nearly full disk
-        const h = lstatHave(final);
-        if (h && h.kind !== 'dir') fs.unlinkSync(final);
-      }
-      f.tmp = tempBeside(this.root, entry.path);
-      f.fd = fs.openSync(f.tmp, 'wx+', 0o600);
+      this.tree.at(entry.path, (final, sib) => {
+        if (this.p.removeFirst) {
+          // -X: make room first on a nearly full disk
+          const h = lstatHave(final);
+          if (h && h.kind !== 'dir') fs.unlinkSync(final);
+        }
+        const tmp = tempName(entry.path);
+        f.fd = fs.openSync(sib(tmp), 'wx+', 0o600);
+        f.tmp = tmp;
+      });
       if (info.size > 0) fs.ftruncateSync(f.fd, info.size);
     } catch (e) {
       this.fail(object, f, `cannot create temp file: ${errText(e)}`);
@@ -187,18 +206,22 @@ export class Catcher {
     const f = this.files.get(object);
     if (!f || f.phase === 'committed') return;
     this.loop.closeSink(object);
-    this.discard(f);
+    this.discard(f, object);
     this.files.delete(object);
   }
 
-  private discard(f: FileState): void {
+  private discard(f: FileState, object: number): void {
     if (f.fd >= 0) { try { fs.closeSync(f.fd); } catch { /* already closed */ } f.fd = -1; }
-    if (f.tmp) { try { fs.unlinkSync(f.tmp); } catch { /* gone */ } f.tmp = null; }
+    if (f.tmp) {
+      const tmp = f.tmp;
+      try { this.tree.at(this.entries[entryOf(object)].path, (_p, sib) => fs.unlinkSync(sib(tmp))); } catch { /* gone */ }
+      f.tmp = null;
+    }
   }
 
   private fail(object: number, f: FileState, why: string): void {
     this.loop.closeSink(object);
-    this.discard(f);
+    this.discard(f, object);
     f.phase = 'failed';
     f.error = why;
     this.replyDone(object, f);
@@ -220,7 +243,8 @@ export class Catcher {
       setMtime(f.fd, f.info.mtimeNs);
       fs.closeSync(f.fd);
       f.fd = -1;
-      fs.renameSync(f.tmp!, under(this.root, entry.path));
+      const tmp = f.tmp!;
+      this.tree.at(entry.path, (final, sib) => fs.renameSync(sib(tmp), final));
       f.tmp = null;
       f.phase = 'committed';
       this.replyDone(object, f);
@@ -264,23 +288,42 @@ export class Catcher {
         continue;
       }
       try {
-        const fin = under(this.root, e.path);
-        let d: Decision = decide(e, lstatHave(fin), { owner: this.owner });
+        const have = this.tree.at(e.path, lstatHave);
+        let d: Decision = decide(e, have, { owner: this.owner });
         if (d.do === 'conflict') {
           try {
-            fs.rmdirSync(fin);
+            this.tree.at(e.path, (p) => fs.rmdirSync(p));
           } catch (err) {
             this.localFail(i, `${d.why}: ${errText(err)} (not removed without --delete)`);
             continue;
           }
           d = decide(e, null, { owner: this.owner });
         }
-        this.apply(i, e, fin, d);
-        if (e.kind === Kind.Dir) this.safeDirs.add(i === 0 ? '.' : key);
+        this.apply(i, e, d);
+        if (e.kind === Kind.Dir) {
+          this.safeDirs.add(i === 0 ? '.' : key);
+          if (have?.kind === 'dir') this.stale += this.removeStaleTemps(e.path);
+        }
       } catch (err) {
         this.localFail(i, errText(err));
       }
     }
+  }
+
+  private stale = 0;
+
+  /** Temp files a killed catcher left in directory rel: removed before this run writes there. */
+  private removeStaleTemps(rel: Buffer): number {
+    let n = 0;
+    for (const name of this.tree.list(rel)) {
+      if (!isTempName(name)) continue;
+      const child = rel.length === 1 && rel[0] === 0x2e ? name : Buffer.concat([rel, Buffer.from('/'), name]);
+      try {
+        this.tree.at(child, (p) => fs.unlinkSync(p));
+        n++;
+      } catch { /* gone, or a directory: left alone */ }
+    }
+    return n;
   }
 
   private localFail(i: number, why: string): void {
@@ -288,7 +331,7 @@ export class Catcher {
     this.counts.failed++;
   }
 
-  private apply(i: number, e: Entry, fin: Buffer, d: Decision): void {
+  private apply(i: number, e: Entry, d: Decision): void {
     switch (d.do) {
       case 'keep':
         this.counts.kept++;
@@ -296,17 +339,24 @@ export class Catcher {
       case 'meta':
         this.counts.meta++;
         if (e.kind === Kind.Dir) return; // directory metadata is set at the end
-        if (this.owner) fs.lchownSync(fin, e.uid, e.gid);
-        if (e.kind !== Kind.Symlink) fs.chmodSync(fin, e.mode);
-        setMtime(fin, e.mtimeNs);
+        if (e.kind === Kind.Symlink) {
+          this.tree.at(e.path, (p) => {
+            if (this.owner) fs.lchownSync(p, e.uid, e.gid);
+            setMtime(p, e.mtimeNs);
+          });
+        } else {
+          this.setMeta(e, 'file');
+        }
         return;
       case 'mkdir':
-        if (d.clear) fs.unlinkSync(fin);
-        fs.mkdirSync(fin, 0o700);
+        this.tree.at(e.path, (p) => {
+          if (d.clear) fs.unlinkSync(p);
+          fs.mkdirSync(p, 0o700);
+        });
         this.counts.dirs++;
         return;
       case 'symlink':
-        this.viaTemp(e.path, fin, (tmp) => {
+        this.viaTemp(e.path, (tmp) => {
           fs.symlinkSync(e.link!, tmp);
           if (this.owner) fs.lchownSync(tmp, e.uid, e.gid);
           setMtime(tmp, e.mtimeNs);
@@ -314,7 +364,7 @@ export class Catcher {
         this.counts.symlinks++;
         return;
       case 'empty':
-        this.viaTemp(e.path, fin, (tmp) => {
+        this.viaTemp(e.path, (tmp) => {
           const fd = fs.openSync(tmp, 'wx', 0o600);
           try {
             if (this.owner) fs.fchownSync(fd, e.uid, e.gid);
@@ -337,16 +387,28 @@ export class Catcher {
     }
   }
 
-  /** Make the entry under a temp name beside fin, then rename it over fin: never a half-made entry at a final name. */
-  private viaTemp(rel: Buffer, fin: Buffer, make: (tmp: Buffer) => void): void {
-    const tmp = tempBeside(this.root, rel);
-    try {
-      make(tmp);
-      fs.renameSync(tmp, fin);
-    } catch (err) {
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
+  /** Make the entry under a temp name beside its final name, then rename it over: never a half-made entry at a final name. */
+  private viaTemp(rel: Buffer, make: (tmp: Buffer) => void): void {
+    this.tree.at(rel, (fin, sib) => {
+      const tmp = sib(tempName(rel));
+      try {
+        make(tmp);
+        fs.renameSync(tmp, fin);
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        throw err;
+      }
+    });
+  }
+
+  /** Owner, mode and mtime of a file or directory, through its own inode (beneath.ts self). */
+  private setMeta(e: Entry, kind: 'file' | 'dir'): void {
+    this.tree.self(e.path, kind, (p) => {
+      // chown clears setuid/setgid: owner first, then mode
+      if (this.owner) fs.chownSync(p, e.uid, e.gid);
+      fs.chmodSync(p, e.mode);
+      setMtime(p, e.mtimeNs, false);
+    });
   }
 
   /** After the data phase: hardlinks to their (now final) leaders, then directory metadata, deepest first. */
@@ -361,13 +423,13 @@ export class Catcher {
         continue;
       }
       try {
-        const fin = under(this.root, e.path);
-        const src = under(this.root, this.entries[leader].path);
-        const have = lstatHave(fin);
-        const lead = lstatHave(src);
+        const leaderPath = this.entries[leader].path;
+        const have = this.tree.at(e.path, lstatHave);
+        const lead = this.tree.at(leaderPath, lstatHave);
         if (!lead || lead.kind !== 'file') { this.localFail(i, 'hardlink leader missing'); continue; }
         if (have && have.ino === lead.ino && have.dev === lead.dev) { this.counts.kept++; continue; }
-        this.viaTemp(e.path, fin, (tmp) => fs.linkSync(src, tmp));
+        // link(2) does not follow the leader's final component; its directory is verified like any other
+        this.tree.at(leaderPath, (src) => this.viaTemp(e.path, (tmp) => fs.linkSync(src, tmp)));
         this.counts.links++;
       } catch (err) {
         this.localFail(i, errText(err));
@@ -377,14 +439,12 @@ export class Catcher {
       const e = this.entries[i];
       if (e.kind !== Kind.Dir || this.failed.has(i)) continue;
       try {
-        const fin = under(this.root, e.path);
-        if (this.owner) fs.lchownSync(fin, e.uid, e.gid);
-        fs.chmodSync(fin, e.mode);
-        setMtime(fin, e.mtimeNs);
+        this.setMeta(e, 'dir');
       } catch (err) {
         this.localFail(i, errText(err));
       }
     }
+    if (this.stale) emit({ t: 'log', level: 'warn', msg: `removed ${this.stale} temp file(s) left by an earlier, interrupted run` });
     const failed = [...this.failed].map(([entry, error]) => ({ entry, error }));
     for (const [object, f] of this.files) {
       if (f.phase !== 'committed') failed.push({ entry: entryOf(object), error: f.error ?? 'not delivered' });
@@ -403,9 +463,10 @@ export class Catcher {
     this.closed = true;
     for (const [object, f] of this.files) {
       this.loop?.closeSink(object);
-      if (f.phase !== 'committed') this.discard(f);
+      if (f.phase !== 'committed') this.discard(f, object);
     }
     this.loop?.stop();
+    this.tree?.close();
   }
 }
 

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { native } from './native';
 import { Have } from './plan';
-import { baseOf, parentOf, under } from './paths';
+import { baseOf } from './paths';
 
 export function lstatHave(p: Buffer): Have | null {
   let st: fs.BigIntStats;
@@ -21,12 +21,15 @@ export function lstatHave(p: Buffer): Have | null {
   };
 }
 
-/** A temp name beside rel in its own directory: .NAME.mrsync.RANDOM, at most 255 bytes. */
-export function tempBeside(root: Buffer, rel: Buffer): Buffer {
+/** The name of a temp file beside rel in its own directory: .NAME.mrsync.RANDOM, at most 255 bytes. */
+export function tempName(rel: Buffer): Buffer {
   const base = baseOf(rel).subarray(0, 200);
-  const name = Buffer.concat([Buffer.from('.'), base, Buffer.from(`.mrsync.${crypto.randomBytes(6).toString('hex')}`)]);
-  const dir = parentOf(rel);
-  return under(root, dir.length === 1 && dir[0] === 0x2e ? name : Buffer.concat([dir, Buffer.from('/'), name]));
+  return Buffer.concat([Buffer.from('.'), base, Buffer.from(`.mrsync.${crypto.randomBytes(6).toString('hex')}`)]);
+}
+
+/** Is this directory entry a temp file of tempName's making (left by a catcher that was killed)? */
+export function isTempName(name: Buffer): boolean {
+  return name.length > 21 && name[0] === 0x2e && /\.mrsync\.[0-9a-f]{12}$/.test(name.subarray(name.length - 20).toString('latin1'));
 }
 
 /**
@@ -43,8 +46,8 @@ export function setMtime(target: Buffer | number, mtimeNs: bigint, nofollow = tr
 }
 
 export function errText(e: unknown): string {
-  const x = e as NodeJS.ErrnoException;
-  return x && x.code ? `${x.code}${x.syscall ? ` (${x.syscall})` : ''}` : String((e as Error)?.message ?? e);
+  const x = e as NodeJS.ErrnoException & { hint?: string };
+  return x && x.code ? `${x.code}${x.syscall ? ` (${x.syscall})` : ''}${x.hint ? `: ${x.hint}` : ''}` : String((e as Error)?.message ?? e);
 }
 
 const HASH_CHUNK = 1 << 20;

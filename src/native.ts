@@ -75,6 +75,9 @@ interface NativeModule {
   monoNs(): number;
   /** Runs of clear bits in an LSB-first bitmap, and how many bits are set (native Bitmap). */
   clearRuns(bitmap: Buffer, nbits: number, maxRuns: number): { runs: Uint32Array; count: number };
+  /** openat2 beneath dirfd, no symlinks in any component: fd, or -errno. */
+  openBeneath(dirfd: number, path: Buffer, flags: number, mode: number): number;
+  O_PATH: number;
   /** utimensat/futimens: atime now, mtime exact; path bytes or an fd. Throws an errno Error. */
   setTimes(target: Buffer | number, sec: number, nsec: number, nofollow: boolean): void;
 }

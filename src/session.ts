@@ -18,6 +18,7 @@ export interface SessionParams {
   manifestHash: string; // hex sha256
   removeFirst: boolean; // -X
   encrypt?: boolean;    // AES-256-GCM payloads
+  confine?: string;     // base64 of a daemon's --root: dst is then a path inside it (set by the daemon, not the master)
   verbose: number;
   testDropPermille?: number; // test knob: drop this share of data pages on receipt
 }
@@ -58,5 +59,6 @@ export function validateSession(x: unknown): SessionParams {
   if (!/^[0-9a-f]{64}$/.test(o.key as string)) throw new Error('session: bad key');
   if (!/^[0-9a-f]{64}$/.test(o.manifestHash as string)) throw new Error('session: bad manifestHash');
   if (o.encrypt !== undefined && typeof o.encrypt !== 'boolean') throw new Error('session: bad encrypt');
+  if (o.confine !== undefined && typeof o.confine !== 'string') throw new Error('session: bad confine');
   return o as unknown as SessionParams;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A catcher killed mid-file: the other targets complete, the report names the
 # dead one (exit 3), no temp file is left at the dead target's final names,
-# and a re-run sends that target only what it lacks.
+# and a re-run sends that target only what it lacks and removes the temp
+# file the killed catcher left.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
@@ -34,6 +35,7 @@ for f in "$(disk t2)"/small/f*; do
   have=$((have + 1))
 done
 echo "t2 had completed $have of 30 small files"
+ls -a "$(disk t2)" | grep -q '^\.zbig\.bin\.mrsync\.' || fail "the SIGKILLed catcher left no temp file (the test lost its point)"
 
 # the re-run sends t2 exactly what it lacks, and nothing to the others
 run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 100m -w 10 > "$WORK/out2" 2>&1 || { cat "$WORK/out2"; fail "re-run exit $?"; }
@@ -41,4 +43,7 @@ cat "$WORK/out2"
 grep -Eq "^t2 +OK +$((31 - have)) " "$WORK/out2" || fail "re-run did not send t2 exactly the $((31 - have)) files it lacked"
 grep -Eq '^t1 +OK +0 ' "$WORK/out2" || fail "re-run sent t1 files"
 verify "$SRC" "$(disk t2)"
+left=$(find "$(disk t2)" -name '*.mrsync.*')
+[ -z "$left" ] || fail "stale temp files left after the re-run: $left"
+grep -Eq 't2: removed [0-9]+ temp file\(s\) left by an earlier, interrupted run' "$WORK/out2" || fail "the re-run did not report the stale temp it removed"
 echo PASS

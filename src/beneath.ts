@@ -1,0 +1,122 @@
+// Every path the catcher touches on a target is resolved by the kernel
+// beneath the destination root, with no symlink followed in any directory on
+// the way (openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, native/addon.cc).
+// A directory swapped for a symlink at any moment, before the run or during
+// it, makes that step fail with ELOOP instead of writing outside the root.
+//
+// The verified directory is held as an O_PATH descriptor and the final
+// component is named through /proc/self/fd/N/NAME, so Node's own fs calls
+// (rename, unlink, mkdir, symlink, link, open O_EXCL, lstat) act on exactly
+// that directory and never follow the final component.
+import fs from 'node:fs';
+import os from 'node:os';
+import { native } from './native';
+import { baseOf, display, isRoot, parentOf, pathProblem } from './paths';
+
+const { O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const O_PATH = native.O_PATH;
+
+function errnoError(errno: number, syscall: string, rel: Buffer): NodeJS.ErrnoException {
+  const code = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `E${errno}`;
+  const hint = code === 'ELOOP' || code === 'EXDEV' ? 'a symlink or a path leaving the target tree is in the way' : undefined;
+  return Object.assign(new Error(`${display(rel)}: ${hint ?? code}`), { code, errno: -errno, syscall, hint });
+}
+
+const procFd = (fd: number): Buffer => Buffer.from(`/proc/self/fd/${fd}`);
+
+export type Sibling = (name: Buffer) => Buffer;
+
+export class Beneath {
+  private constructor(readonly fd: number) {}
+
+  /** The root itself is trusted (the user named it): opened as given. */
+  static open(root: Buffer): Beneath {
+    return new Beneath(fs.openSync(root, O_PATH | O_DIRECTORY));
+  }
+
+  /**
+   * rel (a clean relative path, or ".") beneath this tree, creating missing
+   * directories one component at a time, each step verified: for a daemon,
+   * whose root is fixed and whose masters name a directory inside it.
+   */
+  descend(rel: Buffer): Beneath {
+    if (isRoot(rel)) return new Beneath(fs.openSync(procFd(this.fd), O_PATH | O_DIRECTORY));
+    const why = pathProblem(rel);
+    if (why) throw new Error(`bad target path ${display(rel)}: ${why}`);
+    let cur = new Beneath(fs.openSync(procFd(this.fd), O_PATH | O_DIRECTORY));
+    for (const comp of rel.toString('latin1').split('/')) {
+      const name = Buffer.from(comp, 'latin1');
+      let fd = native.openBeneath(cur.fd, name, O_PATH | O_DIRECTORY, 0);
+      if (fd === -os.constants.errno.ENOENT) {
+        try { fs.mkdirSync(Buffer.concat([procFd(cur.fd), Buffer.from('/'), name]), 0o755); } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') { cur.close(); throw e; }
+        }
+        fd = native.openBeneath(cur.fd, name, O_PATH | O_DIRECTORY, 0);
+      }
+      cur.close();
+      if (fd < 0) throw errnoError(-fd, 'openat2', rel);
+      cur = new Beneath(fd);
+    }
+    return cur;
+  }
+
+  close(): void {
+    try { fs.closeSync(this.fd); } catch { /* closed */ }
+  }
+
+  private openDir(rel: Buffer): number {
+    const fd = native.openBeneath(this.fd, isRoot(rel) ? Buffer.from('.') : rel, O_PATH | O_DIRECTORY, 0);
+    if (fd < 0) throw errnoError(-fd, 'openat2', rel);
+    return fd;
+  }
+
+  /**
+   * fn(p, sib): p names rel through its verified parent directory (the final
+   * component is not resolved yet; use calls that do not follow it), sib(name)
+   * a sibling of rel in that same directory (its temp file).
+   */
+  at<T>(rel: Buffer, fn: (p: Buffer, sib: Sibling) => T): T {
+    if (isRoot(rel)) {
+      const sib: Sibling = () => { throw new Error('the root has no siblings'); };
+      return fn(Buffer.concat([procFd(this.fd), Buffer.from('/.')]), sib);
+    }
+    const dfd = this.openDir(parentOf(rel));
+    try {
+      const dir = Buffer.from(`/proc/self/fd/${dfd}/`);
+      const sib: Sibling = (name) => Buffer.concat([dir, name]);
+      return fn(sib(baseOf(rel)), sib);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  }
+
+  /** The entries of directory rel (names as bytes). */
+  list(rel: Buffer): Buffer[] {
+    const dfd = this.openDir(rel);
+    try {
+      return fs.readdirSync(procFd(dfd), { encoding: 'buffer' });
+    } finally {
+      fs.closeSync(dfd);
+    }
+  }
+
+  /**
+   * fn(p): p names the inode of rel itself, opened without following it and
+   * checked to be a directory or a regular file as expected, so chmod, chown
+   * and utimes through p can reach nothing else.
+   */
+  self<T>(rel: Buffer, kind: 'file' | 'dir', fn: (p: Buffer) => T): T {
+    return this.at(rel, (p) => {
+      const fd = fs.openSync(p, O_PATH | O_NOFOLLOW);
+      try {
+        const st = fs.fstatSync(fd);
+        if (kind === 'dir' ? !st.isDirectory() : !st.isFile()) {
+          throw Object.assign(new Error(`${display(rel)} changed type on the target during the run`), { code: 'ECHANGED' });
+        }
+        return fn(procFd(fd));
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  }
+}
