@@ -13,7 +13,7 @@ import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
 import { display, under } from './paths';
 import { DoneCode, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
-import { RemoteCatcher, shq } from './remote';
+import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SessionParams } from './session';
 import { sha256File } from './fsx';
@@ -30,6 +30,7 @@ export interface PushOptions extends NetOptions {
   quitOnDrop: boolean;
   removeFirst: boolean;
   encrypt: boolean;
+  daemon?: { port: number; psk: Buffer }; // reach multicatcher --daemon over TLS instead of the remote shell
   verbose: number;
   window: number;
 }
@@ -86,7 +87,7 @@ export interface PushReport {
 interface Target {
   idx: number;
   host: string;
-  remote: RemoteCatcher;
+  remote: CatcherChannel;
   state: TargetState;
   lastHeard: number;
   stateSince: number;
@@ -184,7 +185,7 @@ export class Push {
   private launchAll(): void {
     const cmd = `${shq(this.o.remotePath)}`;
     this.o.targets.forEach((host, idx) => {
-      const remote = new RemoteCatcher(host, this.o.rsh, cmd);
+      const remote = this.o.daemon ? new DaemonCatcher(host, this.o.daemon.port, this.o.daemon.psk) : new RemoteCatcher(host, this.o.rsh, cmd);
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: Date.now(), stateSince: Date.now(), needs: null,
         filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [],

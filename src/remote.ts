@@ -1,8 +1,11 @@
-// Starting a catcher on a target through the remote shell, exactly as ssh
-// would be run: RSH [args...] HOST 'command string'. The channel carries the
-// session header down (stdin) and tagged JSON lines back (stdout).
+// The channel to a catcher on a target. Either through the remote shell,
+// exactly as ssh would be run: RSH [args...] HOST 'command string'; or to a
+// multicatcher --daemon over TLS with the pre-shared key (daemon.ts). Either
+// carries the session header down and tagged JSON lines back.
 import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import tls from 'node:tls';
+import { PSK_TLS } from './keyfile';
 import { CatcherLine, LINE_TAG, MasterLine } from './session';
 
 /** Split an --rsh value the way rsync splits -e: whitespace, with '' and "" quoting. */
@@ -34,38 +37,18 @@ export interface RemoteEvents {
   exit: [number | null, string];
 }
 
-export class RemoteCatcher extends EventEmitter<RemoteEvents> {
-  private child: ChildProcess;
+/** What the master and rtt see of a catcher: lines in, lines out, an end. */
+export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
   private buf = '';
-  private stderrTail = '';
+  protected stderrTail = '';
   exited = false;
-  spawnError: string | null = null;
+  spawnError: string | null = null; // why the channel never came up
   heard = false; // any tagged line came back
   exitCode: number | null = null;
 
-  constructor(readonly host: string, rsh: string[], command: string) {
-    super();
-    this.child = spawn(rsh[0], [...rsh.slice(1), host, command], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout!.setEncoding('utf8');
-    this.child.stdout!.on('data', (d: string) => this.onData(d));
-    this.child.stderr!.setEncoding('utf8');
-    this.child.stderr!.on('data', (d: string) => {
-      this.stderrTail = (this.stderrTail + d).slice(-4000);
-    });
-    this.child.stdin!.on('error', () => { /* the exit handler reports it */ });
-    this.child.on('error', (e) => {
-      this.spawnError = `cannot run remote shell ${rsh[0]}: ${(e as NodeJS.ErrnoException).code ?? e.message}`;
-    });
-    this.child.on('close', (code, signal) => {
-      this.exited = true;
-      this.exitCode = code ?? (signal ? 128 : null);
-      this.emit('exit', this.exitCode, this.stderrTail.trim());
-    });
-  }
-
   get stderr(): string { return this.stderrTail.trim(); }
 
-  /** Why the channel ended, for a report: `what (exit N): last stderr lines`, or why the shell never ran. */
+  /** Why the channel ended, for a report: `what (exit N): last stderr lines`, or why it never came up. */
   exitReason(what: string): string {
     if (this.spawnError) return this.spawnError;
     const tail = this.stderr.split('\n').filter(Boolean).slice(-3).join(' | ');
@@ -77,21 +60,22 @@ export class RemoteCatcher extends EventEmitter<RemoteEvents> {
 
   send(m: MasterLine): void { this.write(m); }
 
-  private write(o: unknown): void {
-    if (this.exited || !this.child.stdin!.writable) return;
-    this.child.stdin!.write(JSON.stringify(o) + '\n');
-  }
-
   /** Close our end: the catcher cleans up and exits. */
-  close(): void {
-    if (!this.exited) this.child.stdin!.end();
+  abstract close(): void;
+  abstract kill(): void;
+  protected abstract writeLine(s: string): void;
+
+  private write(o: unknown): void {
+    if (!this.exited) this.writeLine(JSON.stringify(o) + '\n');
   }
 
-  kill(): void {
-    if (!this.exited) this.child.kill('SIGTERM');
+  protected ended(code: number | null): void {
+    this.exited = true;
+    this.exitCode = code;
+    this.emit('exit', this.exitCode, this.stderr);
   }
 
-  private onData(d: string): void {
+  protected onData(d: string): void {
     this.buf += d;
     let i: number;
     while ((i = this.buf.indexOf('\n')) >= 0) {
@@ -106,5 +90,82 @@ export class RemoteCatcher extends EventEmitter<RemoteEvents> {
       }
     }
     if (this.buf.length > 1 << 20) this.buf = '';
+  }
+}
+
+export class RemoteCatcher extends CatcherChannel {
+  private child: ChildProcess;
+
+  constructor(readonly host: string, rsh: string[], command: string) {
+    super();
+    this.child = spawn(rsh[0], [...rsh.slice(1), host, command], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.setEncoding('utf8');
+    this.child.stdout!.on('data', (d: string) => this.onData(d));
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (d: string) => {
+      this.stderrTail = (this.stderrTail + d).slice(-4000);
+    });
+    this.child.stdin!.on('error', () => { /* the exit handler reports it */ });
+    this.child.on('error', (e) => {
+      this.spawnError = `cannot run remote shell ${rsh[0]}: ${(e as NodeJS.ErrnoException).code ?? e.message}`;
+    });
+    this.child.on('close', (code, signal) => this.ended(code ?? (signal ? 128 : null)));
+  }
+
+  protected writeLine(s: string): void {
+    if (this.child.stdin!.writable) this.child.stdin!.write(s);
+  }
+
+  close(): void {
+    if (!this.exited) this.child.stdin!.end();
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGTERM');
+  }
+}
+
+/** A multicatcher --daemon on the target, over TLS 1.2 with the pre-shared key (ECDHE-PSK, ChaCha20-Poly1305). */
+export class DaemonCatcher extends CatcherChannel {
+  private sock: tls.TLSSocket;
+  private secure = false;
+
+  constructor(readonly host: string, port: number, psk: Buffer, connectTimeoutMs = 15_000) {
+    super();
+    const addr = host.replace(/^\[(.*)\]$/, '$1');
+    this.sock = tls.connect({
+      host: addr, port, ...PSK_TLS,
+      pskCallback: () => ({ psk, identity: PSK_TLS.identity }),
+      checkServerIdentity: () => undefined,
+    });
+    this.sock.setEncoding('utf8');
+    this.sock.setTimeout(connectTimeoutMs, () => {
+      if (!this.secure) this.sock.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+    });
+    this.sock.on('secureConnect', () => { this.secure = true; this.sock.setTimeout(0); });
+    this.sock.on('data', (d: string) => this.onData(d));
+    this.sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (this.secure) { this.stderrTail += `connection to the daemon failed: ${e.code ?? e.message}`; return; }
+      const tlsFail = /alert|SSL|TLS|handshake/i.test(e.message) || e.code === 'ECONNRESET';
+      this.spawnError = tlsFail
+        ? `daemon at ${host}:${port} refused the session: TLS handshake failed (not the daemon's key?)`
+        : `cannot connect to the daemon at ${host}:${port}: ${e.code ?? e.message}`;
+    });
+    this.sock.on('close', () => {
+      if (!this.secure && !this.spawnError) this.spawnError = `daemon at ${host}:${port} closed the connection during the handshake (not the daemon's key?)`;
+      this.ended(this.secure && this.heard ? 0 : 1);
+    });
+  }
+
+  protected writeLine(s: string): void {
+    if (this.sock.writable) this.sock.write(s);
+  }
+
+  close(): void {
+    if (!this.exited) this.sock.end();
+  }
+
+  kill(): void {
+    if (!this.exited) this.sock.destroy();
   }
 }

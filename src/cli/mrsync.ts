@@ -9,6 +9,9 @@ import { ProgressView } from '../progress';
 import { exitCode, formatReport } from '../report';
 import { statusDoc, writeStatusFile } from '../status';
 import { Raw, VERSION, addNetOptions, netOptions, runCommand } from './common';
+import { DAEMON_PORT } from './daemon-port';
+import { readKeyFile } from '../keyfile';
+import { pathProblem } from '../paths';
 
 function program(): Command {
   const cmd = new Command('mrsync')
@@ -21,6 +24,9 @@ function program(): Command {
     .option('-w, --wait <seconds>', 'ack-wait budget: a target silent this long is dropped', '60')
     .option('-q, --quit', 'quit at the first dropped target', false)
     .option('-X, --remove-first', 'remove each target file before writing its replacement (nearly full disks)', false)
+    .option('--daemon', 'reach targets running multicatcher --daemon (TLS with --key-file) instead of through -r', false)
+    .option('--key-file <file>', 'pre-shared key of the daemons, mode 0600 (with --daemon)')
+    .option('--daemon-port <port>', 'TCP port of the daemons', DAEMON_PORT)
     .option('--encrypt', 'encrypt every page and command (AES-256-GCM under the session key), not only authenticate', false)
     .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
     .option('--rate <bits/s>', 'send rate in bits per second, k/m/g suffixes (1000-based)', '100m')
@@ -33,6 +39,8 @@ function program(): Command {
 Examples:
   mrsync -m targets.list -s /srv/data            push /srv/data to the same path on every host
   mrsync -m web1,web2,web3 -s /build/out -t /var/www --rate 500m
+  mrsync --daemon --key-file /etc/mrsync/key -m targets.list -s /build/out -t www
+                                                 push into www/ under each daemon's --root
 
 Exit status: 0 every target holds an exact copy; 1 bad input; 2 some target
 lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
@@ -55,7 +63,12 @@ export function buildOptions(raw: Raw): PushOptions {
   } catch (e) {
     throw new UserError(`source ${src} is not readable: ${(e as NodeJS.ErrnoException).code}`);
   }
-  const dst = raw.target ? String(raw.target) : src;
+  const daemon = raw.daemon ? {
+    port: parseIntIn('--daemon-port', String(raw.daemonPort), 1, 65535),
+    psk: raw.keyFile ? readKeyFile(String(raw.keyFile)) : (() => { throw new UserError('--daemon needs --key-file FILE'); })(),
+  } : undefined;
+  if (!daemon && raw.keyFile) throw new UserError('--key-file is for --daemon targets');
+  const dst = daemon ? daemonTarget(raw.target === undefined ? '.' : String(raw.target)) : raw.target ? String(raw.target) : src;
   if (!dst || dst.includes('\0')) throw new UserError('bad --target');
   const net = netOptions(raw, raw.remotePath ? String(raw.remotePath) : undefined, 'multicatcher');
   const encrypt = Boolean(raw.encrypt);
@@ -74,8 +87,17 @@ export function buildOptions(raw: Raw): PushOptions {
     quitOnDrop: Boolean(raw.quit),
     removeFirst: Boolean(raw.removeFirst),
     encrypt,
+    daemon,
     window: parseIntIn('--window', String(raw.window), 1, 1024),
   };
+}
+
+/** With --daemon, -t is a path inside each daemon's --root ('/' or '.' is the root itself). */
+function daemonTarget(t: string): string {
+  const rel = t.split('/').filter((c) => c !== '' && c !== '.').join('/') || '.';
+  const why = rel === '.' ? null : pathProblem(Buffer.from(rel));
+  if (why) throw new UserError(`-t ${t}: with --daemon the target is a path inside each daemon's root (${why})`);
+  return rel;
 }
 
 function checkWritableDir(file: string, opt: string): void {

@@ -11,10 +11,10 @@ test('every binary has --help with options, defaults and two examples, and --ver
   const want: Record<string, string[]> = {
     mrsync: ['--machines', '--source', '--target', '--rsh', '--remote-path', '--address', '--port', '--ttl', '--loopback',
       '--interface', '--verbose', '--wait', '--quit', '--remove-first', '--page-size', '--rate', '--status-file', '--log-file',
-      '--progress-interval', '(default: "239.255.67.92")', '(default: "8888")', 'bits per second', 'seconds'],
+      '--progress-interval', '--daemon', '--key-file', '--daemon-port', '(default: "239.255.67.92")', '(default: "8888")', 'bits per second', 'seconds'],
     rtt: ['--machines', '--count', '--size', '--interval', '--timeout', '--rsh', '--remote-path', '--address', '--port', '--ttl',
       '--loopback', '--interface', '--wait', '--verbose', '--json', '(default: "239.255.67.200")', '(default: "7900")', 'milliseconds', '(default: "400")'],
-    multicatcher: ['--help', '--version'],
+    multicatcher: ['--help', '--version', '--daemon --root DIR --key-file FILE', '--new-key'],
     rttcatcher: ['--help', '--version'],
   };
   for (const [b, opts] of Object.entries(want)) {
@@ -28,6 +28,26 @@ test('every binary has --help with options, defaults and two examples, and --ver
     assert.equal(v.status, 0);
     assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
   }
+});
+
+test('multicatcher --daemon --help lists the daemon options; missing ones are one-line errors', () => {
+  const r = run('multicatcher', '--daemon', '--help');
+  assert.equal(r.status, 0);
+  for (const o of ['--root', '--key-file', '--listen', '--port', '--max-sessions', '--new-key', '(default: "8731")']) {
+    assert.ok(r.stdout.includes(o), `multicatcher --daemon --help lacks ${o}`);
+  }
+  const noRoot = run('multicatcher', '--daemon', '--key-file', '/nonexistent');
+  assert.equal(noRoot.status, 1);
+  assert.equal(noRoot.stderr, 'multicatcher: --daemon needs --root DIR\n');
+  const noKey = run('multicatcher', '--daemon', '--root', '/tmp');
+  assert.equal(noKey.status, 1);
+  assert.match(noKey.stderr, /^multicatcher: --daemon needs --key-file FILE/);
+  const m = run('mrsync', '-m', 'h1', '-s', '/tmp', '--daemon');
+  assert.equal(m.status, 1);
+  assert.equal(m.stderr, 'mrsync: --daemon needs --key-file FILE\n');
+  const k = run('mrsync', '-m', 'h1', '-s', '/tmp', '--key-file', '/tmp/x');
+  assert.equal(k.status, 1);
+  assert.equal(k.stderr, 'mrsync: --key-file is for --daemon targets\n');
 });
 
 test('a bad option is one line and exit 1, never a stack trace', () => {

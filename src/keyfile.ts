@@ -1,0 +1,53 @@
+// The pre-shared key of daemon mode: one file, the same on the master and on
+// every daemon, readable by its owner only (refused otherwise, as ssh refuses
+// a private key others can read).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { UserError } from './options';
+
+/** TLS settings both ends use: TLS 1.2 PSK with ephemeral ECDH (forward secrecy) and an AEAD. */
+export const PSK_TLS = {
+  ciphers: 'ECDHE-PSK-CHACHA20-POLY1305:ECDHE-PSK-AES256-CBC-SHA384',
+  minVersion: 'TLSv1.2' as const,
+  maxVersion: 'TLSv1.2' as const,
+  identity: 'mrsync',
+};
+
+export const MIN_KEY_CHARS = 32;
+
+/** The key in FILE as the 32-byte PSK (SHA-256 of its trimmed text). Throws UserError on every problem. */
+export function readKeyFile(file: string): Buffer {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`key file ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
+  }
+  if (!st.isFile()) throw new UserError(`key file ${file} is not a regular file`);
+  if (st.mode & 0o077) {
+    throw new UserError(`key file ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); refused: run chmod 600 ${file}`);
+  }
+  const uid = process.getuid?.() ?? 0;
+  if (st.uid !== uid && st.uid !== 0) throw new UserError(`key file ${file} belongs to uid ${st.uid}, not to you (uid ${uid}) or root; refused`);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new UserError(`key file ${file}: ${(e as NodeJS.ErrnoException).code}`);
+  }
+  if (text.length < MIN_KEY_CHARS) {
+    throw new UserError(`key file ${file} holds ${text.length} characters; a key needs at least ${MIN_KEY_CHARS} (make one with: multicatcher --new-key ${file})`);
+  }
+  return crypto.createHash('sha256').update('mrsync daemon psk\0').update(text).digest();
+}
+
+/** A new key file: 32 random bytes as hex, mode 0600; never overwrites. */
+export function newKeyFile(file: string): void {
+  try {
+    fs.writeFileSync(file, crypto.randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot create key file ${file}: ${code === 'EEXIST' ? 'it exists (not overwritten)' : code}`);
+  }
+}

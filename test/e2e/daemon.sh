@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Daemon mode: three targets run `multicatcher --daemon` (started with the
+# ExecStart line of systemd/multicatcher.service); the master pushes with
+# --daemon --key-file, no remote shell. Then what must be refused: a master
+# with another key (nothing written, the daemon logs it), key files with loose
+# permissions (both ends), a target path outside the root (the master refuses
+# it; a hostile master that sends one anyway is refused by the daemon), and a
+# symlink in the daemon's root pointing out of it.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 3
+SRC="$WORK/src"; OUTSIDE="$WORK/outside"
+mkdir -p "$SRC" "$OUTSIDE"
+make_tree "$SRC"
+KEY="$WORK/key"; OTHER="$WORK/other-key"
+"$REPO/bin/multicatcher" --new-key "$KEY" > /dev/null
+"$REPO/bin/multicatcher" --new-key "$OTHER" > /dev/null
+[ "$(stat -c %a "$KEY")" = 600 ] || fail "--new-key did not make a 0600 file"
+again=$("$REPO/bin/multicatcher" --new-key "$KEY" 2>&1 || true)
+[[ $again == *'exists (not overwritten)'* ]] || fail "--new-key overwrote a key"
+
+# the unit file's command line, with this machine's paths
+unit_cmd() {
+  sed -n 's/^ExecStart=//p' "$REPO/systemd/multicatcher.service" |
+    sed "s#/opt/mrsync#$REPO#; s#/srv/mrsync#$1#; s#/etc/mrsync/key#$KEY#"
+}
+DAEMONS=()
+for i in 1 2 3; do
+  mkdir -p "$(disk t$i)"
+  # shellcheck disable=SC2046
+  ip netns exec "${PFX}t$i" $(unit_cmd "$(disk t$i)") 2> "$WORK/daemon-t$i.log" &
+  DAEMONS+=($!)
+done
+for i in 1 2 3; do
+  for _ in $(seq 1 100); do ip netns exec "${PFX}t$i" ss -ltn | grep -q ':8731 ' && break; sleep 0.05; done
+  ip netns exec "${PFX}t$i" ss -ltn | grep -q ':8731 ' || { cat "$WORK/daemon-t$i.log"; fail "daemon on t$i is not listening"; }
+done
+HOSTS=198.18.0.11,198.18.0.12,198.18.0.13
+loss t2 10
+
+push() { run_rc "$1" -m "$HOSTS" -s "$SRC" --daemon -w 10 --rate 200m "${@:2}"; }
+
+# 1. the push, with 1% loss at t2
+push "$WORK/out1" --key-file "$KEY" -t data
+cat "$WORK/out1"
+[ "$RC" = 0 ] || fail "daemon push exit $RC"
+for i in 1 2 3; do verify "$SRC" "$(disk t$i)/data"; done
+grep -q 'session .* from 198.18.0.1: into' "$WORK/daemon-t1.log" || fail "the daemon did not log the session"
+
+# 2. a master with another key: refused at the handshake, nothing written
+push "$WORK/out2" --key-file "$OTHER" -t intruder
+cat "$WORK/out2"
+[ "$RC" = 3 ] || fail "wrong key: exit $RC, want 3"
+grep -q 'TLS handshake failed' "$WORK/out2" || fail "wrong key: the report does not say why"
+for i in 1 2 3; do [ ! -e "$(disk t$i)/intruder" ] || fail "wrong key: t$i got files"; done
+grep -q 'refused a connection from 198.18.0.1' "$WORK/daemon-t1.log" || fail "the daemon did not log the refusal"
+
+# 3. loose key permissions are refused on both ends
+cp "$KEY" "$WORK/loose"; chmod 644 "$WORK/loose"
+push "$WORK/out3" --key-file "$WORK/loose" -t data
+[ "$RC" = 1 ] && grep -q 'accessible by group or others (mode 0644); refused' "$WORK/out3" || { cat "$WORK/out3"; fail "master accepted a 0644 key"; }
+set +e
+ip netns exec "${PFX}t1" "$REPO/bin/multicatcher" --daemon --root "$(disk t1)" --key-file "$WORK/loose" --port 8732 > "$WORK/out3b" 2>&1
+rc=$?
+set -e
+[ $rc = 1 ] && grep -q 'accessible by group or others' "$WORK/out3b" || { cat "$WORK/out3b"; fail "daemon accepted a 0644 key (exit $rc)"; }
+
+# 4. a target path outside the root: the master refuses it ...
+push "$WORK/out4" --key-file "$KEY" -t ../escape
+[ "$RC" = 1 ] && grep -q "inside each daemon's root" "$WORK/out4" || { cat "$WORK/out4"; fail "master accepted -t ../escape"; }
+# ... and a hostile master holding the key that sends one anyway is refused by the daemon
+ip netns exec "${PFX}m" node -e '
+const tls = require("tls");
+const { PSK_TLS, readKeyFile } = require(process.argv[1] + "/dist/src/keyfile.js");
+const psk = readKeyFile(process.argv[2]);
+const s = tls.connect({ host: "198.18.0.11", port: 8731, ...PSK_TLS, checkServerIdentity: () => undefined,
+  pskCallback: () => ({ psk, identity: PSK_TLS.identity }) }, () => {
+  s.write(JSON.stringify({ v: 1, dst: Buffer.from("../../outside").toString("base64"), confine: "Lw==" }) + "\n");
+});
+let out = ""; s.setEncoding("utf8"); s.on("data", (d) => { out += d; });
+s.on("close", () => { process.stdout.write(out); });
+setTimeout(() => s.destroy(), 5000);
+' "$REPO" "$KEY" > "$WORK/out4b"
+cat "$WORK/out4b"
+grep -q "not a path inside the daemon's root" "$WORK/out4b" || fail "the daemon did not refuse ../../outside"
+
+# 5. a symlink in a daemon's root that points out of it: nothing written through it
+ln -s "$OUTSIDE" "$(disk t3)/evil"
+push "$WORK/out5" --key-file "$KEY" -t evil/deeper
+cat "$WORK/out5"
+[ "$RC" = 2 ] || fail "symlinked target: exit $RC, want 2"
+grep -Eq '^198.18.0.13 +FAILED .*symlink or a path leaving the target tree' "$WORK/out5" || fail "symlinked target: t3 not failed with the reason"
+[ -z "$(ls -A "$OUTSIDE")" ] || fail "wrote through a symlink in the daemon's root"
+verify "$SRC" "$(disk t1)/evil/deeper"
+
+# SIGTERM stops a daemon cleanly
+for p in "${DAEMONS[@]}"; do kill -TERM "$p"; done
+for p in "${DAEMONS[@]}"; do wait "$p" || fail "a daemon exited $? on SIGTERM"; done
+grep -q 'SIGTERM: stopping' "$WORK/daemon-t1.log" || fail "the daemon did not log its stop"
+echo PASS
