@@ -9,16 +9,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Entry, Kind, ManifestError, decodeManifest, entryOf, objectOf } from './manifest';
+import { Entry, Flag, Kind, ManifestError, decodeManifest, entryOf, hashFileSync, objectOf } from './manifest';
+import { Mirror } from './mirror';
 import { LoopEvent, NativePageLoop, native } from './native';
 import { display, parentOf } from './paths';
 import { Beneath } from './beneath';
-import { Decision, decide } from './plan';
+import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
   DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeOpen, encodeDone, encodeMissing,
 } from './protocol';
 import { emit, serveChannel } from './channel';
-import { LocalCounts, MasterLine, SessionParams, validateSession } from './session';
+import { LocalCounts, MasterLine, SessionParams, SyncParams, validateSession } from './session';
 import { errText, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
 
 type FilePhase = 'receiving' | 'verifying' | 'committed' | 'failed';
@@ -45,9 +46,20 @@ export class Catcher {
   private deferredLinks: number[] = [];
   private counts: LocalCounts = { dirs: 0, symlinks: 0, links: 0, empty: 0, meta: 0, kept: 0, failed: 0 };
   private closed = false;
+  private readonly sync: SyncParams;
+  private readonly dry: boolean;          // -n: decide and itemize, change nothing
+  private mirror!: Mirror;
+  private items: string[] = [];
+  private displaceDir = new Set<number>(); // objects whose final name holds a directory that --delete removes at commit
 
   constructor(private readonly p: SessionParams) {
     this.root = Buffer.from(p.dst, 'base64');
+    this.sync = p.sync ?? { delete: false, backup: null, filters: [], checksum: false, dryRun: false };
+    this.dry = this.sync.dryRun;
+  }
+
+  private item(code: string, rel: Buffer, tail = ''): void {
+    if (this.dry) this.items.push(`${code} ${isRootPath(rel) ? './' : display(rel)}${tail}`);
   }
 
   start(): void {
@@ -68,7 +80,22 @@ export class Catcher {
   }
 
   private checkRoot(): void {
+    this.checkTree();
+    this.mirror = new Mirror(this.tree, this.sync, this.dry, {
+      item: (line) => { if (this.dry) this.items.push(line); },
+      warn: (msg) => emit({ t: 'log', level: 'warn', msg }),
+    });
+  }
+
+  private checkTree(): void {
     const shown = display(this.root);
+    if (this.dry && !this.p.confine && !fs.existsSync(this.root)) {
+      // -n and no target yet: an empty tree that reads as empty and cannot be written
+      const empty = fs.mkdtempSync(path.join(os.tmpdir(), '.mrsync-dry-'));
+      this.tree = Beneath.open(Buffer.from(empty));
+      fs.rmdirSync(empty);
+      return;
+    }
     if (this.p.confine) {
       // a daemon's session: dst is a path inside the daemon's root, every step verified
       const top = Beneath.open(Buffer.from(this.p.confine, 'base64'));
@@ -89,6 +116,7 @@ export class Catcher {
       if (!st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
       this.tree = Beneath.open(this.root);
     }
+    if (this.dry) return;
     try {
       this.tree.at(Buffer.from('probe'), (_p, sib) => {
         const probe = sib(tempName(Buffer.from('probe')));
@@ -244,6 +272,8 @@ export class Catcher {
       fs.closeSync(f.fd);
       f.fd = -1;
       const tmp = f.tmp!;
+      if (this.displaceDir.has(object) && !this.mirror.remove(entry.path)) throw new Error('a directory that could not be removed is in the way');
+      this.mirror.backupReplaced(entry.path);
       this.tree.at(entry.path, (final, sib) => fs.renameSync(sib(tmp), final));
       f.tmp = null;
       f.phase = 'committed';
@@ -270,6 +300,11 @@ export class Catcher {
       return;
     }
     this.planLocal();
+    if (this.dry) {
+      if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
+      for (let i = 0; i < this.items.length; i += 1000) emit({ t: 'itemize', lines: this.items.slice(i, i + 1000) });
+      this.items = [];
+    }
     this.manifestState = 'done';
     emit({ t: 'needs', bitmap: this.needs.toString(16), count: this.needs.cardinality(), local: this.counts });
   }
@@ -288,16 +323,46 @@ export class Catcher {
         continue;
       }
       try {
-        const have = this.tree.at(e.path, lstatHave);
-        let d: Decision = decide(e, have, { owner: this.owner });
+        // -n: under a directory that would be made, nothing exists yet
+        const have = this.dryAbsent.has(parentOf(e.path).toString('latin1')) && i > 0 ? null : this.tree.at(e.path, lstatHave);
+        if (this.dry && e.kind === Kind.Dir && have?.kind !== 'dir') this.dryAbsent.add(i === 0 ? '.' : key);
+        if (i === 0 && ((e.flags ?? 0) & Flag.Implied) && have?.kind === 'dir') {
+          // only a list is sent: the root is where it goes, its own metadata is left alone
+          this.counts.kept++;
+          this.safeDirs.add('.');
+          if (!this.dry) this.stale += this.removeStaleTemps(e.path);
+          continue;
+        }
+        const po: PlanOptions = { owner: this.owner };
+        if (e.hash && have?.kind === 'file' && have.size === e.size) {
+          po.sameContent = this.tree.at(e.path, (p) => hashFileSync(p)).equals(e.hash);
+        }
+        let d: Decision = decide(e, have, po);
         if (d.do === 'conflict') {
-          try {
-            this.tree.at(e.path, (p) => fs.rmdirSync(p));
-          } catch (err) {
-            this.localFail(i, `${d.why}: ${errText(err)} (not removed without --delete)`);
-            continue;
+          if (this.sync.delete && e.kind === Kind.File && e.size > 0) {
+            // the directory in the way goes when its replacement has arrived (commit)
+            this.displaceDir.add(objectOf(i));
+            if (this.dry) this.mirror.remove(e.path);
+          } else if (this.sync.delete) {
+            if (!this.mirror.remove(e.path)) { this.localFail(i, `${d.why} and could not be removed`); continue; }
+          } else if (!this.dry) {
+            try {
+              this.tree.at(e.path, (p) => fs.rmdirSync(p));
+            } catch (err) {
+              this.localFail(i, `${d.why}: ${errText(err)} (not removed without --delete)`);
+              continue;
+            }
           }
-          d = decide(e, null, { owner: this.owner });
+          d = decide(e, null, po);
+        }
+        const code = itemCode(e, have, d, po);
+        if (code && e.kind !== Kind.Hardlink) this.item(code, e.path, e.kind === Kind.Dir ? (isRootPath(e.path) ? '' : '/') : e.kind === Kind.Symlink ? ` -> ${display(e.link!)}` : '');
+        if (this.dry) {
+          if (d.do === 'data') this.needs.set(objectOf(i), 1);
+          if ((d.do === 'data' || d.do === 'empty' || d.do === 'symlink') && have && have.kind !== 'dir') this.mirror.backupReplaced(e.path);
+          if (e.kind === Kind.Hardlink) this.dryLink(i, e);
+          if (e.kind === Kind.Dir) this.safeDirs.add(i === 0 ? '.' : key);
+          continue;
         }
         this.apply(i, e, d);
         if (e.kind === Kind.Dir) {
@@ -311,6 +376,21 @@ export class Catcher {
   }
 
   private stale = 0;
+
+  private dryAbsent = new Set<string>(); // -n: directories that would be made
+
+  private dryHave(rel: Buffer): ReturnType<typeof lstatHave> {
+    return this.dryAbsent.has(parentOf(rel).toString('latin1')) ? null : this.tree.at(rel, lstatHave);
+  }
+
+  /** -n: a hardlink is itemized unless the target already has it linked to its leader. */
+  private dryLink(i: number, e: Entry): void {
+    const have = this.dryHave(e.path);
+    const lead = this.dryHave(this.entries[e.leader!].path);
+    if (have && lead && have.ino === lead.ino && have.dev === lead.dev && !this.needs.get(objectOf(e.leader!))) return;
+    this.item('hf+++++++++', e.path, ` => ${display(this.entries[e.leader!].path)}`);
+    if (have && have.kind !== 'dir') this.mirror.backupReplaced(e.path);
+  }
 
   /** Temp files a killed catcher left in directory rel: removed before this run writes there. */
   private removeStaleTemps(rel: Buffer): number {
@@ -349,10 +429,8 @@ export class Catcher {
         }
         return;
       case 'mkdir':
-        this.tree.at(e.path, (p) => {
-          if (d.clear) fs.unlinkSync(p);
-          fs.mkdirSync(p, 0o700);
-        });
+        if (d.clear) { this.mirror.backupReplaced(e.path); this.tree.at(e.path, (p) => fs.unlinkSync(p)); }
+        this.tree.at(e.path, (p) => fs.mkdirSync(p, 0o700));
         this.counts.dirs++;
         return;
       case 'symlink':
@@ -393,6 +471,7 @@ export class Catcher {
       const tmp = sib(tempName(rel));
       try {
         make(tmp);
+        this.mirror.backupReplaced(rel);
         fs.renameSync(tmp, fin);
       } catch (err) {
         fs.rmSync(tmp, { force: true });
@@ -413,6 +492,12 @@ export class Catcher {
 
   /** After the data phase: hardlinks to their (now final) leaders, then directory metadata, deepest first. */
   finish(aborted: number[]): void {
+    if (this.dry) {
+      this.counts.deleted = this.mirror.deleted;
+      this.counts.backedUp = this.mirror.backedUp;
+      emit({ t: 'result', ok: this.failed.size === 0, failed: [...this.failed].map(([entry, error]) => ({ entry, error })), local: this.counts });
+      return;
+    }
     const abortedSet = new Set(aborted);
     for (const i of this.deferredLinks) {
       const e = this.entries[i];
@@ -435,9 +520,13 @@ export class Catcher {
         this.localFail(i, errText(err));
       }
     }
+    if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
+    this.counts.deleted = this.mirror.deleted;
+    this.counts.backedUp = this.mirror.backedUp;
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const e = this.entries[i];
       if (e.kind !== Kind.Dir || this.failed.has(i)) continue;
+      if (i === 0 && ((e.flags ?? 0) & Flag.Implied)) continue;
       try {
         this.setMeta(e, 'dir');
       } catch (err) {
@@ -466,8 +555,13 @@ export class Catcher {
       if (f.phase !== 'committed') this.discard(f, object);
     }
     this.loop?.stop();
+    this.mirror?.close();
     this.tree?.close();
   }
+}
+
+function isRootPath(p: Buffer): boolean {
+  return p.length === 1 && p[0] === 0x2e;
 }
 
 function errnoName(n: number): string {

@@ -1,9 +1,19 @@
 // The manifest: every entry of the source tree with its metadata, scanned on
 // the master and multicast once to all targets as object 0.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { Filter } from './filter';
 import { display, pathProblem, under } from './paths';
 
 export const enum Kind { File = 0, Dir = 1, Symlink = 2, Hardlink = 3 }
+
+/** Per-entry flags on the wire. */
+export const enum Flag {
+  Whole = 1,   // a directory whose every entry is in the manifest: --delete may act inside it
+  Hash = 2,    // a file whose SHA-256 follows (-c)
+  Implied = 4, // the root when only a list is sent: made if missing, its metadata left alone
+}
+const FLAGS_KNOWN = 7;
 
 export interface Entry {
   path: Buffer;   // relative to the root, "." for the root itself
@@ -15,6 +25,17 @@ export interface Entry {
   mtimeNs: bigint;
   link?: Buffer;    // symlink target, as stored
   leader?: number;  // hardlink: index of the entry that holds the content
+  flags?: number;   // Flag bits; absent = 0
+  hash?: Buffer;    // SHA-256 of a file's content (with -c)
+}
+
+/** Only these paths (clean, relative) and the directories above them; recursive: listed directories whole. */
+export interface Selection { paths: Buffer[]; recursive: boolean }
+
+export interface ScanOptions {
+  filter?: Filter;
+  select?: Selection;
+  checksum?: boolean; // hash every file (for -c)
 }
 
 /** Object id on the wire of entry i (object 0 is the manifest). */
@@ -23,16 +44,21 @@ export const entryOf = (object: number): number => object - 1;
 
 export interface ScanResult { entries: Entry[]; skipped: string[]; bytes: number }
 
-/** Walk root (not following symlinks) into entries, parents before children, names in byte order. */
-export function scan(root: Buffer): ScanResult {
+/**
+ * Walk root (not following symlinks) into entries, parents before children,
+ * names in byte order; excluded entries (and everything under an excluded
+ * directory) left out; with a selection, only the listed paths and their
+ * parent directories.
+ */
+export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
   const entries: Entry[] = [];
   const skipped: string[] = [];
   const inodes = new Map<string, number>();
   let bytes = 0;
-  const add = (rel: Buffer, abs: Buffer): boolean => {
-    const st = fs.lstatSync(abs, { bigint: true });
+  const add = (rel: Buffer, abs: Buffer, st: fs.BigIntStats, flags: number): void => {
     const base = { path: rel, size: 0, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs };
-    if (st.isDirectory()) { entries.push({ ...base, kind: Kind.Dir }); return true; }
+    const withFlags = (e: Entry): Entry => (flags ? { ...e, flags } : e);
+    if (st.isDirectory()) { entries.push(withFlags({ ...base, kind: Kind.Dir })); return; }
     if (st.isSymbolicLink()) {
       entries.push({ ...base, kind: Kind.Symlink, link: fs.readlinkSync(abs, { encoding: 'buffer' }) });
     } else if (st.isFile()) {
@@ -42,30 +68,70 @@ export function scan(root: Buffer): ScanResult {
         entries.push({ ...base, kind: Kind.Hardlink, leader });
       } else {
         if (st.nlink > 1n) inodes.set(key, entries.length);
-        entries.push({ ...base, kind: Kind.File, size: Number(st.size) });
+        const e: Entry = { ...base, kind: Kind.File, size: Number(st.size) };
+        if (o.checksum) { e.flags = Flag.Hash; e.hash = hashFileSync(abs); }
+        entries.push(e);
         bytes += Number(st.size);
       }
     } else {
       skipped.push(display(rel));
     }
-    return false;
   };
-  const walk = (rel: Buffer | null, abs: Buffer): void => {
+  // with a selection: 'listed' paths and the 'implied' directories above them
+  const marks = new Map<string, 'listed' | 'implied'>();
+  for (const p of o.select?.paths ?? []) {
+    marks.set(p.toString('latin1'), 'listed');
+    for (let i = p.indexOf(0x2f); i > 0; i = p.indexOf(0x2f, i + 1)) {
+      const a = p.subarray(0, i).toString('latin1');
+      if (!marks.has(a)) marks.set(a, 'implied');
+    }
+  }
+  const recursive = o.select?.recursive ?? true;
+  const walk = (rel: Buffer | null, abs: Buffer, whole: boolean): void => {
     const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
     for (const name of names) {
       const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
+      const mark = whole ? 'listed' : marks.get(r.toString('latin1'));
+      if (!mark) continue;
       const a = under(abs, name);
-      if (add(r, a)) walk(r, a);
+      const st = fs.lstatSync(a, { bigint: true });
+      const isDir = st.isDirectory();
+      if (o.filter?.excluded(r, isDir)) continue;
+      const all = isDir && (whole || (mark === 'listed' && recursive));
+      add(r, a, st, all ? Flag.Whole : 0);
+      if (all) walk(r, a, true);
+      else if (isDir && mark === 'implied') walk(r, a, false);
     }
   };
-  if (!add(Buffer.from('.'), root)) throw new Error('source is not a directory');
-  walk(null, root);
+  const rst = fs.lstatSync(root, { bigint: true });
+  if (!rst.isDirectory()) throw new Error('source is not a directory');
+  add(Buffer.from('.'), root, rst, o.select ? Flag.Implied : Flag.Whole);
+  walk(null, root, !o.select);
   return { entries, skipped, bytes };
 }
 
+export function hashFileSync(p: Buffer | number): Buffer {
+  const fd = typeof p === 'number' ? p : fs.openSync(p, 'r');
+  try {
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let pos = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+    return h.digest();
+  } finally {
+    if (typeof p !== 'number') fs.closeSync(fd);
+  }
+}
+
 const MAGIC = 0x4d52534d; // "MRSM"
-const VERSION = 1;
-const FIXED = 1 + 4 + 4 + 4 + 8 + 8 + 2;
+const VERSION = 2;
+const FIXED = 1 + 1 + 4 + 4 + 4 + 8 + 8 + 2;
+const HASH_LEN = 32;
 
 export function encodeManifest(entries: Entry[]): Buffer {
   const parts: Buffer[] = [];
@@ -75,10 +141,12 @@ export function encodeManifest(entries: Entry[]): Buffer {
   head.writeUInt32BE(entries.length, 5);
   parts.push(head);
   for (const e of entries) {
-    const extra = e.kind === Kind.Symlink ? 2 + (e.link?.length ?? 0) : e.kind === Kind.Hardlink ? 4 : 0;
+    const flags = e.flags ?? 0;
+    const extra = (e.kind === Kind.Symlink ? 2 + (e.link?.length ?? 0) : e.kind === Kind.Hardlink ? 4 : 0) + (flags & Flag.Hash ? HASH_LEN : 0);
     const b = Buffer.alloc(FIXED + e.path.length + extra);
     let o = 0;
     o = b.writeUInt8(e.kind, o);
+    o = b.writeUInt8(flags, o);
     o = b.writeUInt32BE(e.mode, o);
     o = b.writeUInt32BE(e.uid, o);
     o = b.writeUInt32BE(e.gid, o);
@@ -91,8 +159,9 @@ export function encodeManifest(entries: Entry[]): Buffer {
       o = b.writeUInt16BE(l.length, o);
       l.copy(b, o);
     } else if (e.kind === Kind.Hardlink) {
-      b.writeUInt32BE(e.leader ?? 0, o);
+      o = b.writeUInt32BE(e.leader ?? 0, o);
     }
+    if (flags & Flag.Hash) (e.hash ?? Buffer.alloc(HASH_LEN)).copy(b, o, 0, HASH_LEN);
     parts.push(b);
   }
   return Buffer.concat(parts);
@@ -117,14 +186,19 @@ export function decodeManifest(b: Buffer): Entry[] {
   for (let i = 0; i < count; i++) {
     if (o + FIXED > b.length) bad('truncated');
     const kind = b.readUInt8(o) as Kind;
-    const mode = b.readUInt32BE(o + 1);
-    const uid = b.readUInt32BE(o + 5);
-    const gid = b.readUInt32BE(o + 9);
-    const size = b.readBigUInt64BE(o + 13);
-    const mtimeNs = b.readBigInt64BE(o + 21);
-    const plen = b.readUInt16BE(o + 29);
+    const flags = b.readUInt8(o + 1);
+    const mode = b.readUInt32BE(o + 2);
+    const uid = b.readUInt32BE(o + 6);
+    const gid = b.readUInt32BE(o + 10);
+    const size = b.readBigUInt64BE(o + 14);
+    const mtimeNs = b.readBigInt64BE(o + 22);
+    const plen = b.readUInt16BE(o + 30);
     o += FIXED;
     if (kind > Kind.Hardlink) bad('entry type');
+    if (flags & ~FLAGS_KNOWN) bad('flags');
+    if (flags & (Flag.Whole | Flag.Implied) && kind !== Kind.Dir) bad('flags');
+    if (flags & Flag.Hash && kind !== Kind.File) bad('flags');
+    if (flags & Flag.Implied && i !== 0) bad('flags');
     if (mode > 0o7777) bad('mode');
     if (size > BigInt(Number.MAX_SAFE_INTEGER) || (kind !== Kind.File && size !== 0n)) bad('size');
     if (o + plen > b.length) bad('truncated');
@@ -158,6 +232,12 @@ export function decodeManifest(b: Buffer): Entry[] {
     } else if (kind === Kind.Dir) {
       dirs.add(isRootEntry ? '.' : path.toString('latin1'));
     }
+    if (flags & Flag.Hash) {
+      if (o + HASH_LEN > b.length) bad('truncated');
+      e.hash = Buffer.from(b.subarray(o, o + HASH_LEN));
+      o += HASH_LEN;
+    }
+    if (flags) e.flags = flags;
     entries.push(e);
   }
   if (o !== b.length) bad('trailing bytes');

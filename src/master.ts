@@ -8,14 +8,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Entry, encodeManifest, entryOf, objectOf, scan } from './manifest';
+import { Entry, Selection, encodeManifest, entryOf, objectOf, scan } from './manifest';
+import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
 import { display, under } from './paths';
 import { DoneCode, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages } from './runs';
-import { CatcherLine, LocalCounts, PacketCounts, SessionParams } from './session';
+import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams } from './session';
 import { sha256File } from './fsx';
 import { Logger } from './log';
 import { NetOptions } from './options';
@@ -31,6 +32,9 @@ export interface PushOptions extends NetOptions {
   removeFirst: boolean;
   encrypt: boolean;
   daemon?: { port: number; psk: Buffer }; // reach multicatcher --daemon over TLS instead of the remote shell
+  sync: SyncParams;
+  select?: Selection;   // -l, --files-from, or a file as -s
+  fileSource?: boolean;
   verbose: number;
   window: number;
 }
@@ -52,6 +56,8 @@ export interface TargetReport {
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];
   packets: PacketCounts | null; // what the target's catcher dropped (from its result)
+  items?: string[];              // -n: what would change, rsync --itemize-changes style
+  wouldSend?: { files: number; bytes: number }; // -n
 }
 
 export interface Progress {
@@ -82,6 +88,7 @@ export interface PushReport {
   session: string;
   pageSize: number;
   started: number;   // ms since the epoch
+  dryRun: boolean;
 }
 
 interface Target {
@@ -102,6 +109,7 @@ interface Target {
   failures: Map<number, string>;
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
+  items: string[];      // -n: itemized changes
 }
 
 interface Sending {
@@ -149,7 +157,7 @@ export class Push {
   constructor(private readonly o: PushOptions, private readonly log: Logger) {}
 
   async run(): Promise<PushReport> {
-    const sc = scan(this.o.src);
+    const sc = scan(this.o.src, { filter: Filter.of(this.o.sync.filters), select: this.o.select, checksum: this.o.sync.checksum });
     this.entries = sc.entries;
     this.skipped = sc.skipped;
     for (const s of this.skipped) this.log.warn(`skipping special file ${s}`);
@@ -188,7 +196,7 @@ export class Push {
       const remote = this.o.daemon ? new DaemonCatcher(host, this.o.daemon.port, this.o.daemon.psk) : new RemoteCatcher(host, this.o.rsh, cmd);
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: Date.now(), stateSince: Date.now(), needs: null,
-        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [],
+        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [],
       };
       this.targets.push(t);
       remote.on('line', (l) => this.onLine(t, l));
@@ -198,6 +206,7 @@ export class Push {
         family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
         pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), manifestSize: this.manifestSize,
         manifestHash: this.manifestHash, removeFirst: this.o.removeFirst, verbose: this.o.verbose, encrypt: this.o.encrypt,
+        sync: this.o.sync,
       };
       remote.start(p);
     });
@@ -241,6 +250,9 @@ export class Push {
         break;
       case 'fatal':
         this.failTarget(t, 'failed', l.msg);
+        break;
+      case 'itemize':
+        if (Array.isArray(l.lines)) for (const x of l.lines) if (typeof x === 'string') t.items.push(x);
         break;
       case 'result':
         t.result = l;
@@ -295,7 +307,7 @@ export class Push {
       this.phase = 'data';
       let wanted = new BitSet();
       for (const t of this.targets) if (t.state === 'active' && t.needs) wanted = wanted.or(t.needs);
-      this.queue = wanted.toArray();
+      this.queue = this.o.sync.dryRun ? [] : wanted.toArray(); // -n: nothing is sent
       this.filesPlanned = this.queue.length;
       this.bytesPlanned = this.queue.reduce((a, o) => a + this.entries[entryOf(o)].size, 0);
       this.fill();
@@ -568,13 +580,17 @@ export class Push {
         host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
         missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
         packets: t.result?.packets ?? null,
+        ...(this.o.sync.dryRun ? {
+          items: t.items,
+          wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + (this.entries[entryOf(o)]?.size ?? 0), 0) },
+        } : {}),
       };
     });
     return {
       targets, entries: this.entries.length, files: this.files, bytes: this.bytes, pagesSent: this.pagesFirst,
       pagesResent: this.pagesResent, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
       changed: this.changed, stats, quit: this.quit, session: this.session.toString(16).padStart(8, '0'),
-      pageSize: this.o.pageSize, started: this.started,
+      pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun,
     };
   }
 }

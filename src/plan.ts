@@ -24,7 +24,11 @@ export type Decision =
   | { do: 'link' }                   // hardlink to its leader, after the data phase
   | { do: 'conflict'; why: string }; // cannot be done without deleting (see --delete)
 
-export interface PlanOptions { owner: boolean }
+export interface PlanOptions {
+  owner: boolean;
+  /** -c: whether the target's file has the source's content (set only when the sizes agree); size+mtime otherwise */
+  sameContent?: boolean;
+}
 
 function metaSame(e: Entry, h: Have, o: PlanOptions, times: boolean): boolean {
   if (h.mode !== e.mode) return false;
@@ -51,9 +55,33 @@ export function decide(e: Entry, h: Have | null, o: PlanOptions): Decision {
       return { do: 'link' };
     case Kind.File:
       if (h && h.kind === 'dir') return { do: 'conflict', why: 'a directory is in the way' };
-      if (h && h.kind === 'file' && h.size === e.size && h.mtimeNs === e.mtimeNs) {
+      if (h && h.kind === 'file' && h.size === e.size && (o.sameContent ?? h.mtimeNs === e.mtimeNs)) {
         return metaSame(e, h, o, true) ? { do: 'keep' } : { do: 'meta' };
       }
       return e.size === 0 ? { do: 'empty' } : { do: 'data' };
   }
+}
+
+/**
+ * rsync's --itemize-changes code (YXcstpoguax) for what a decision does to
+ * an entry, or null when nothing changes. Directory times count here although
+ * decide() leaves them to the end.
+ */
+export function itemCode(e: Entry, h: Have | null, d: Decision, o: PlanOptions): string | null {
+  const x = e.kind === Kind.Dir ? 'd' : e.kind === Kind.Symlink ? 'L' : 'f';
+  if (e.kind === Kind.Hardlink) return d.do === 'keep' ? null : 'hf+++++++++';
+  const fresh = !h || (h.kind !== (e.kind === Kind.Dir ? 'dir' : e.kind === Kind.Symlink ? 'symlink' : 'file'));
+  if (fresh) return `${x === 'f' ? '>' : 'c'}${x}+++++++++`;
+  if (e.kind === Kind.Symlink && d.do === 'symlink') return 'cL.........';
+  const flags = [
+    o.sameContent === false ? 'c' : '.',
+    h.size !== e.size && e.kind === Kind.File ? 's' : '.',
+    h.mtimeNs !== e.mtimeNs ? 't' : '.',
+    h.mode !== e.mode && e.kind !== Kind.Symlink ? 'p' : '.',
+    o.owner && h.uid !== e.uid ? 'o' : '.',
+    o.owner && h.gid !== e.gid ? 'g' : '.',
+  ].join('');
+  const y = d.do === 'data' || d.do === 'empty' ? '>' : '.';
+  if (y === '.' && flags === '......') return null;
+  return `${y}${x}${flags}...`;
 }

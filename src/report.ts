@@ -44,7 +44,8 @@ export function targetTable(r: PushReport): string[] {
   for (const t of r.targets) {
     const re = r.pagesSent ? `${pct(t.missingPages, r.pagesSent)}%` : '-';
     const slow = t.slowest ? `${t.slowest.seconds.toFixed(2)}s ${t.slowest.path}` : '-';
-    const note = t.error ?? (t.failures.length ? `${t.failures.length} not delivered` : t.needed === 0 ? 'up to date' : '');
+    const mirrored = [t.local?.deleted ? `${t.local.deleted} deleted` : '', t.local?.backedUp ? `${t.local.backedUp} backed up` : ''].filter(Boolean).join(', ');
+    const note = t.error ?? ([t.failures.length ? `${t.failures.length} not delivered` : t.needed === 0 && !mirrored ? 'up to date' : '', mirrored].filter(Boolean).join(', '));
     lines.push(`${t.host.padEnd(w)}  ${t.state.padEnd(11)}  ${String(t.filesSent).padStart(7)}  ${human(t.bytesSent).padStart(10)}  ${re.padStart(8)}  ${truncate(slow, 24).padEnd(24)}  ${note}`);
     for (const f of t.failures.slice(0, 10)) lines.push(`${''.padEnd(w)}    ${f.path}: ${f.error}`);
     if (t.failures.length > 10) lines.push(`${''.padEnd(w)}    ... and ${t.failures.length - 10} more`);
@@ -56,7 +57,27 @@ function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
+/** -n: per target, the itemized changes and their counts. */
+export function dryRunReport(r: PushReport): string {
+  const lines = ['dry run (-n): nothing was changed on any target'];
+  for (const t of r.targets) {
+    const items = t.items ?? [];
+    const n = (re: RegExp): number => items.filter((l) => re.test(l)).length;
+    const send = t.wouldSend ?? { files: 0, bytes: 0 };
+    if (t.state !== 'OK') {
+      lines.push('', `${t.host}: ${t.state}${t.error ? ` (${t.error})` : ''}`);
+      for (const f of t.failures.slice(0, 10)) lines.push(`  ${f.path}: ${f.error}`);
+      if (t.state !== 'FAILED') continue;
+    }
+    lines.push('', `${t.host}: would send ${send.files} files (${human(send.bytes)}); create ${n(/^(>f|c[dL]|hf)\+{9} /)}, ` +
+      `replace ${n(/^(>f[^+]|cL\.)/)}, update metadata of ${n(/^\.[fdL]/)}, delete ${n(/^\*deleting /)}, back up ${n(/^\*backup /)}`);
+    for (const l of items) lines.push(l);
+  }
+  return lines.join('\n');
+}
+
 export function formatReport(r: PushReport, verbose = 1): string {
+  if (r.dryRun) return dryRunReport(r);
   const lines = [...originalSummary(r), '', ...targetTable(r)];
   const rate = r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e6 : 0;
   lines.push(

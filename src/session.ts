@@ -1,6 +1,17 @@
 // The session header the master hands each catcher over the remote shell's
 // stdin, and the line protocol both ways on that channel.
 
+import { RuleSpec } from './filter';
+
+/** How a target is brought in line with the source beyond the copy itself (rsync's --delete, -b, filters, -c, -n). */
+export interface SyncParams {
+  delete: boolean;
+  backup: { suffix: string; dir: string | null } | null; // dir: relative to dst, or absolute
+  filters: RuleSpec[];
+  checksum: boolean;
+  dryRun: boolean;
+}
+
 export interface SessionParams {
   v: 1;
   session: number;     // u32 session id
@@ -20,6 +31,7 @@ export interface SessionParams {
   encrypt?: boolean;    // AES-256-GCM payloads
   confine?: string;     // base64 of a daemon's --root: dst is then a path inside it (set by the daemon, not the master)
   verbose: number;
+  sync?: SyncParams;
   testDropPermille?: number; // test knob: drop this share of data pages on receipt
 }
 
@@ -31,12 +43,16 @@ export type CatcherLine =
   | { t: 'needs'; bitmap: string; count: number; local: LocalCounts } // bitmap: hex, bit k = object k
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
+  | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
   | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts; packets?: PacketCounts };
 
 /** Datagrams a catcher dropped, by reason, and duplicates it ignored. */
 export interface PacketCounts { badAuth: number; badSession: number; badFormat: number; duplicates: number }
 
-export interface LocalCounts { dirs: number; symlinks: number; links: number; empty: number; meta: number; kept: number; failed: number }
+export interface LocalCounts {
+  dirs: number; symlinks: number; links: number; empty: number; meta: number; kept: number; failed: number;
+  deleted?: number; backedUp?: number;
+}
 
 export type MasterLine = { t: 'finish'; aborted: number[] };
 
@@ -60,5 +76,16 @@ export function validateSession(x: unknown): SessionParams {
   if (!/^[0-9a-f]{64}$/.test(o.manifestHash as string)) throw new Error('session: bad manifestHash');
   if (o.encrypt !== undefined && typeof o.encrypt !== 'boolean') throw new Error('session: bad encrypt');
   if (o.confine !== undefined && typeof o.confine !== 'string') throw new Error('session: bad confine');
+  if (o.sync !== undefined) validateSync(o.sync);
   return o as unknown as SessionParams;
+}
+
+function validateSync(x: unknown): void {
+  const s = x as Record<string, unknown>;
+  const bad = (k: string): never => { throw new Error(`session: bad sync.${k}`); };
+  if (!s || typeof s !== 'object') bad('');
+  for (const k of ['delete', 'checksum', 'dryRun']) if (typeof s[k] !== 'boolean') bad(k);
+  if (!Array.isArray(s.filters) || !s.filters.every((r) => r && typeof r === 'object' && typeof r.include === 'boolean' && typeof r.pattern === 'string')) bad('filters');
+  const b = s.backup as Record<string, unknown> | null;
+  if (b !== null && (typeof b !== 'object' || typeof b.suffix !== 'string' || b.suffix.includes('/') || (b.dir !== null && typeof b.dir !== 'string'))) bad('backup');
 }

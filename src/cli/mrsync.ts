@@ -12,8 +12,13 @@ import { Raw, VERSION, addNetOptions, netOptions, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
 import { readKeyFile } from '../keyfile';
 import { pathProblem } from '../paths';
+import { Filter, RuleSpec, rulesFromText } from '../filter';
+import { Selection } from '../manifest';
+import { filesFrom, globList, singleFile } from '../selection';
+import { SyncParams } from '../session';
 
-function program(): Command {
+function program(rules: RuleSpec[]): Command {
+  const rule = (include: boolean) => (pattern: string): RuleSpec[] => { rules.push({ include, pattern }); return rules; };
   const cmd = new Command('mrsync')
     .description('Push a file tree to many machines at once over reliable UDP multicast.')
     .requiredOption('-m, --machines <list>', 'targets: a file (one host per line, # comments) or host1,host2,...')
@@ -23,6 +28,27 @@ function program(): Command {
   return addNetOptions(cmd, { group: '239.255.67.92', port: '8888', catcher: 'multicatcher' })
     .option('-w, --wait <seconds>', 'ack-wait budget: a target silent this long is dropped', '60')
     .option('-q, --quit', 'quit at the first dropped target', false)
+    .option('--delete', 'remove what the source does not have from the targets (never what a filter excludes)', false)
+    .option('-b, --backup', 'keep every replaced or deleted file: renamed with --suffix, or moved under --backup-dir', false)
+    .option('-u, --suffix <suffix>', 'backup suffix (default: _mcast_bakMMDDhhmm at the push start; none with --backup-dir)')
+    .option('--backup-dir <dir>', 'put backups under DIR (relative: inside -t on each target), mirroring the tree; implies -b')
+    .option('--exclude <pattern>', 'leave out what matches PATTERN (rsync rules; repeatable; order counts)', rule(false))
+    .option('--include <pattern>', 'do not leave out what matches PATTERN (first matching rule wins)', rule(true))
+    .option('--exclude-from <file>', "rules from FILE: a pattern per line, or '- PAT' / '+ PAT'; # comments", (f: string) => {
+      let text: string;
+      try {
+        text = fs.readFileSync(f, 'utf8');
+      } catch (e) {
+        throw new UserError(`--exclude-from ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      rules.push(...rulesFromText(text));
+      return rules;
+    })
+    .option('-l, --list <globs>', 'send only these ls-style globs under -s, comma-separated (matched directories whole)')
+    .option('--files-from <file>', "send only the paths listed in FILE ('-' for stdin), relative to -s or absolute under it")
+    .option('--trim <prefix>', 'remove PREFIX from the front of every --files-from line')
+    .option('-c, --checksum', 'decide what a target needs by SHA-256 of the content, not size and mtime', false)
+    .option('-n, --dry-run', 'show per target what would be sent, replaced, deleted and backed up; change nothing', false)
     .option('-X, --remove-first', 'remove each target file before writing its replacement (nearly full disks)', false)
     .option('--daemon', 'reach targets running multicatcher --daemon (TLS with --key-file) instead of through -r', false)
     .option('--key-file <file>', 'pre-shared key of the daemons, mode 0600 (with --daemon)')
@@ -39,6 +65,7 @@ function program(): Command {
 Examples:
   mrsync -m targets.list -s /srv/data            push /srv/data to the same path on every host
   mrsync -m web1,web2,web3 -s /build/out -t /var/www --rate 500m
+  mrsync -m targets.list -s /srv/www --delete -b --exclude '*.tmp' -n   what a mirror would change
   mrsync --daemon --key-file /etc/mrsync/key -m targets.list -s /build/out -t www
                                                  push into www/ under each daemon's --root
 
@@ -48,15 +75,22 @@ lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
     .configureOutput({ outputError: (s, write) => write(`mrsync: ${s.replace(/^error: /, '')}`) });
 }
 
-export function buildOptions(raw: Raw): PushOptions {
-  const src = path.resolve(String(raw.source));
+export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
+  let src = path.resolve(String(raw.source));
   let st: fs.Stats;
   try {
     st = fs.statSync(src);
   } catch (e) {
     throw new UserError(`source ${src}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
   }
-  if (!st.isDirectory()) throw new UserError(`source ${src} is not a directory`);
+  let select: Selection | undefined;
+  let fileSource = false;
+  if (!st.isDirectory()) {
+    if (!st.isFile() && !st.isSymbolicLink()) throw new UserError(`source ${src} is not a directory or a regular file`);
+    if (raw.list || raw.filesFrom) throw new UserError('-l and --files-from need a directory as -s');
+    ({ src, select } = (({ src: s, select: sel }) => ({ src: s.toString(), select: sel }))(singleFile(src)));
+    fileSource = true;
+  }
   try {
     fs.accessSync(src, fs.constants.R_OK | fs.constants.X_OK);
     fs.readdirSync(src);
@@ -70,6 +104,14 @@ export function buildOptions(raw: Raw): PushOptions {
   if (!daemon && raw.keyFile) throw new UserError('--key-file is for --daemon targets');
   const dst = daemon ? daemonTarget(raw.target === undefined ? '.' : String(raw.target)) : raw.target ? String(raw.target) : src;
   if (!dst || dst.includes('\0')) throw new UserError('bad --target');
+  const srcBuf = Buffer.from(src);
+  if (raw.trim !== undefined && !raw.filesFrom) throw new UserError('--trim is for --files-from');
+  if (raw.list && raw.filesFrom) throw new UserError('-l and --files-from cannot be used together');
+  if (raw.list) select = globList(String(raw.list), srcBuf);
+  if (raw.filesFrom) select = filesFrom(String(raw.filesFrom), srcBuf, raw.trim === undefined ? undefined : String(raw.trim));
+  const filter = Filter.of(rules); // throws on a pattern that cannot parse
+  const backup = backupOf(raw, Boolean(daemon));
+  if (backup && raw.removeFirst) throw new UserError('-X cannot be combined with -b: a file removed first cannot be backed up (as in the original)');
   const net = netOptions(raw, raw.remotePath ? String(raw.remotePath) : undefined, 'multicatcher');
   const encrypt = Boolean(raw.encrypt);
   const sealing = encrypt ? ENCRYPT_OVERHEAD : 0; // the nonce counter rides in each datagram
@@ -88,8 +130,38 @@ export function buildOptions(raw: Raw): PushOptions {
     removeFirst: Boolean(raw.removeFirst),
     encrypt,
     daemon,
+    select,
+    fileSource,
+    sync: { delete: Boolean(raw.delete), backup, filters: filter.specs, checksum: Boolean(raw.checksum), dryRun: Boolean(raw.dryRun) },
     window: parseIntIn('--window', String(raw.window), 1, 1024),
   };
+}
+
+/** -b, -u, --backup-dir: the suffix defaults to the original's _mcast_bakMMDDhhmm (push start, local time). */
+function backupOf(raw: Raw, daemon: boolean): SyncParams['backup'] {
+  const dir = raw.backupDir === undefined ? null : String(raw.backupDir);
+  if (!raw.backup && dir === null) {
+    if (raw.suffix !== undefined) throw new UserError('--suffix is for -b');
+    return null;
+  }
+  const now = new Date();
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const suffix = raw.suffix !== undefined ? String(raw.suffix)
+    : dir !== null ? '' : `_mcast_bak${two(now.getMonth() + 1)}${two(now.getDate())}${two(now.getHours())}${two(now.getMinutes())}`;
+  if (suffix.includes('/') || suffix.includes('\0')) throw new UserError(`--suffix '${suffix}' may not contain '/'`);
+  if (dir === null && suffix === '') throw new UserError('an empty --suffix needs --backup-dir (a backup would replace the file itself)');
+  if (dir !== null) {
+    if (dir === '' || dir.includes('\0')) throw new UserError('bad --backup-dir');
+    if (path.isAbsolute(dir)) {
+      if (daemon) throw new UserError('--backup-dir must be relative with --daemon (inside each daemon\'s root)');
+    } else {
+      const rel = dir.split('/').filter((c) => c !== '' && c !== '.').join('/');
+      const why = rel ? pathProblem(Buffer.from(rel)) : 'it names -t itself';
+      if (why) throw new UserError(`--backup-dir ${dir}: ${why}`);
+      return { suffix, dir: rel };
+    }
+  }
+  return { suffix, dir };
 }
 
 /** With --daemon, -t is a path inside each daemon's --root ('/' or '.' is the root itself). */
@@ -109,8 +181,9 @@ function checkWritableDir(file: string, opt: string): void {
 }
 
 export function main(argv = process.argv): Promise<void> {
-  return runCommand('mrsync', program(), argv, async (raw) => {
-    const o = buildOptions(raw);
+  const rules: RuleSpec[] = [];
+  return runCommand('mrsync', program(rules), argv, async (raw) => {
+    const o = buildOptions(raw, rules);
     const interval = parseIntIn('--progress-interval', String(raw.progressInterval), 1, 3600);
     const statusFile = raw.statusFile ? path.resolve(String(raw.statusFile)) : null;
     if (statusFile) checkWritableDir(statusFile, '--status-file');
