@@ -110,6 +110,8 @@ export class Catcher {
       try {
         fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
       } catch (e) {
+        const st = fs.statSync(this.root, { throwIfNoEntry: false });
+        if (st && !st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
         throw new Error(`cannot create target directory ${shown}: ${errText(e)}`);
       }
       const st = fs.statSync(this.root);
