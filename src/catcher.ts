@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Entry, Flag, Kind, ManifestError, decodeManifest, entryOf, hashFileSync, objectOf } from './manifest';
+import { Entry, Flag, Kind, Manifest, ManifestError, decodeManifest, entryOf, hashFileSync, objectOf } from './manifest';
 import { Mirror } from './mirror';
 import { LoopEvent, NativePageLoop, native } from './native';
 import { display, parentOf } from './paths';
@@ -39,7 +39,7 @@ export class Catcher {
   private readonly owner = process.getuid?.() === 0;
   private manifestFd = -1;
   private manifestState: 'receiving' | 'verifying' | 'done' | 'failed' = 'receiving';
-  private entries: Entry[] = [];
+  private entries!: Manifest;
   private needs = new BitSet(); // objects whose data this target needs
   private files = new Map<number, FileState>();
   private failed = new Map<number, string>(); // entry -> error, for local steps
@@ -209,7 +209,7 @@ export class Catcher {
     }
     const info = decodeOpen(payload);
     if (!info) return;
-    const entry = this.entries[entryOf(object)];
+    const entry = this.entries.get(entryOf(object));
     const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };
     this.files.set(object, f);
     try {
@@ -244,7 +244,7 @@ export class Catcher {
     if (f.fd >= 0) { try { fs.closeSync(f.fd); } catch { /* already closed */ } f.fd = -1; }
     if (f.tmp) {
       const tmp = f.tmp;
-      try { this.tree.at(this.entries[entryOf(object)].path, (_p, sib) => fs.unlinkSync(sib(tmp))); } catch { /* gone */ }
+      try { this.tree.at(this.entries.path(entryOf(object)), (_p, sib) => fs.unlinkSync(sib(tmp))); } catch { /* gone */ }
       f.tmp = null;
     }
   }
@@ -262,7 +262,7 @@ export class Catcher {
     if (!f || f.phase !== 'receiving') return;
     f.phase = 'verifying';
     this.loop.closeSink(object);
-    const entry = this.entries[entryOf(object)];
+    const entry = this.entries.get(entryOf(object));
     try {
       const h = await sha256File(f.fd, f.info.size);
       if (this.closed) return;
@@ -318,7 +318,7 @@ export class Catcher {
   private planLocal(): void {
     this.safeDirs.add('.');
     for (let i = 0; i < this.entries.length; i++) {
-      const e = this.entries[i];
+      const e = this.entries.get(i);
       const key = e.path.toString('latin1');
       if (!this.safeDirs.has(parentOf(e.path).toString('latin1'))) {
         this.localFail(i, 'parent directory missing or not a directory on the target');
@@ -388,9 +388,9 @@ export class Catcher {
   /** -n: a hardlink is itemized unless the target already has it linked to its leader. */
   private dryLink(i: number, e: Entry): void {
     const have = this.dryHave(e.path);
-    const lead = this.dryHave(this.entries[e.leader!].path);
+    const lead = this.dryHave(this.entries.path(e.leader!));
     if (have && lead && have.ino === lead.ino && have.dev === lead.dev && !this.needs.get(objectOf(e.leader!))) return;
-    this.item('hf+++++++++', e.path, ` => ${display(this.entries[e.leader!].path)}`);
+    this.item('hf+++++++++', e.path, ` => ${display(this.entries.path(e.leader!))}`);
     if (have && have.kind !== 'dir') this.mirror.backupReplaced(e.path);
   }
 
@@ -502,7 +502,7 @@ export class Catcher {
     }
     const abortedSet = new Set(aborted);
     for (const i of this.deferredLinks) {
-      const e = this.entries[i];
+      const e = this.entries.get(i);
       const leader = e.leader!;
       const lf = this.files.get(objectOf(leader));
       if (this.failed.has(leader) || abortedSet.has(objectOf(leader)) || (lf && lf.phase !== 'committed')) {
@@ -510,7 +510,7 @@ export class Catcher {
         continue;
       }
       try {
-        const leaderPath = this.entries[leader].path;
+        const leaderPath = this.entries.path(leader);
         const have = this.tree.at(e.path, lstatHave);
         const lead = this.tree.at(leaderPath, lstatHave);
         if (!lead || lead.kind !== 'file') { this.localFail(i, 'hardlink leader missing'); continue; }
@@ -526,7 +526,7 @@ export class Catcher {
     this.counts.deleted = this.mirror.deleted;
     this.counts.backedUp = this.mirror.backedUp;
     for (let i = this.entries.length - 1; i >= 0; i--) {
-      const e = this.entries[i];
+      const e = this.entries.get(i);
       if (e.kind !== Kind.Dir || this.failed.has(i)) continue;
       if (i === 0 && ((e.flags ?? 0) & Flag.Implied)) continue;
       try {

@@ -42,7 +42,7 @@ export interface ScanOptions {
 export const objectOf = (i: number): number => i + 1;
 export const entryOf = (object: number): number => object - 1;
 
-export interface ScanResult { entries: Entry[]; skipped: string[]; bytes: number }
+export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: number }
 
 /**
  * Walk root (not following symlinks) into entries, parents before children,
@@ -51,7 +51,7 @@ export interface ScanResult { entries: Entry[]; skipped: string[]; bytes: number
  * parent directories.
  */
 export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
-  const entries: Entry[] = [];
+  const entries = new ManifestWriter();
   const skipped: string[] = [];
   const inodes = new Map<string, number>();
   let bytes = 0;
@@ -107,7 +107,7 @@ export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
   if (!rst.isDirectory()) throw new Error('source is not a directory');
   add(Buffer.from('.'), root, rst, o.select ? Flag.Implied : Flag.Whole);
   walk(null, root, !o.select);
-  return { entries, skipped, bytes };
+  return { manifest: decodeManifest(entries.finish()), skipped, bytes };
 }
 
 export function hashFileSync(p: Buffer | number): Buffer {
@@ -133,18 +133,26 @@ const VERSION = 2;
 const FIXED = 1 + 1 + 4 + 4 + 4 + 8 + 8 + 2;
 const HASH_LEN = 32;
 
-export function encodeManifest(entries: Entry[]): Buffer {
-  const parts: Buffer[] = [];
-  const head = Buffer.alloc(9);
-  head.writeUInt32BE(MAGIC, 0);
-  head.writeUInt8(VERSION, 4);
-  head.writeUInt32BE(entries.length, 5);
-  parts.push(head);
-  for (const e of entries) {
+/**
+ * Entries appended one at a time into one growing buffer in the wire format:
+ * a scan of a million entries holds its manifest bytes and nothing per entry.
+ */
+export class ManifestWriter {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  private used = 9;
+  length = 0;
+
+  push(e: Entry): void {
     const flags = e.flags ?? 0;
     const extra = (e.kind === Kind.Symlink ? 2 + (e.link?.length ?? 0) : e.kind === Kind.Hardlink ? 4 : 0) + (flags & Flag.Hash ? HASH_LEN : 0);
-    const b = Buffer.alloc(FIXED + e.path.length + extra);
-    let o = 0;
+    const need = FIXED + e.path.length + extra;
+    if (this.used + need > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + need));
+      this.buf.copy(bigger, 0, 0, this.used);
+      this.buf = bigger;
+    }
+    const b = this.buf;
+    let o = this.used;
     o = b.writeUInt8(e.kind, o);
     o = b.writeUInt8(flags, o);
     o = b.writeUInt32BE(e.mode, o);
@@ -157,14 +165,75 @@ export function encodeManifest(entries: Entry[]): Buffer {
     if (e.kind === Kind.Symlink) {
       const l = e.link ?? Buffer.alloc(0);
       o = b.writeUInt16BE(l.length, o);
-      l.copy(b, o);
+      o += l.copy(b, o);
     } else if (e.kind === Kind.Hardlink) {
       o = b.writeUInt32BE(e.leader ?? 0, o);
     }
-    if (flags & Flag.Hash) (e.hash ?? Buffer.alloc(HASH_LEN)).copy(b, o, 0, HASH_LEN);
-    parts.push(b);
+    if (flags & Flag.Hash) o += (e.hash ?? Buffer.alloc(HASH_LEN)).copy(b, o, 0, HASH_LEN);
+    this.used = o;
+    this.length++;
   }
-  return Buffer.concat(parts);
+
+  /** The manifest's bytes (a copy of exactly the used part). */
+  finish(): Buffer {
+    this.buf.writeUInt32BE(MAGIC, 0);
+    this.buf.writeUInt8(VERSION, 4);
+    this.buf.writeUInt32BE(this.length, 5);
+    return Buffer.from(this.buf.subarray(0, this.used));
+  }
+}
+
+export function encodeManifest(entries: Entry[]): Buffer {
+  const w = new ManifestWriter();
+  for (const e of entries) w.push(e);
+  return w.finish();
+}
+
+/**
+ * A decoded manifest: its bytes and one offset per entry. Entries are read
+ * from the bytes when asked for (get), so a million entries cost the
+ * manifest's size plus 4 bytes each, not a million objects.
+ */
+export class Manifest {
+  constructor(readonly bytes: Buffer, private readonly offs: Uint32Array) {}
+
+  get length(): number { return this.offs.length; }
+
+  kind(i: number): Kind { return this.bytes.readUInt8(this.offs[i]) as Kind; }
+  flags(i: number): number { return this.bytes.readUInt8(this.offs[i] + 1); }
+  size(i: number): number { return Number(this.bytes.readBigUInt64BE(this.offs[i] + 14)); }
+  /** The path, as a view into the manifest bytes (no copy). */
+  path(i: number): Buffer {
+    const o = this.offs[i];
+    return this.bytes.subarray(o + FIXED, o + FIXED + this.bytes.readUInt16BE(o + 30));
+  }
+
+  get(i: number): Entry {
+    const b = this.bytes;
+    let o = this.offs[i];
+    const kind = b.readUInt8(o) as Kind;
+    const flags = b.readUInt8(o + 1);
+    const e: Entry = {
+      path: this.path(i), kind, size: Number(b.readBigUInt64BE(o + 14)), mode: b.readUInt32BE(o + 2),
+      uid: b.readUInt32BE(o + 6), gid: b.readUInt32BE(o + 10), mtimeNs: b.readBigInt64BE(o + 22),
+    };
+    o += FIXED + b.readUInt16BE(o + 30);
+    if (kind === Kind.Symlink) {
+      const llen = b.readUInt16BE(o);
+      e.link = b.subarray(o + 2, o + 2 + llen);
+      o += 2 + llen;
+    } else if (kind === Kind.Hardlink) {
+      e.leader = b.readUInt32BE(o);
+      o += 4;
+    }
+    if (flags & Flag.Hash) e.hash = b.subarray(o, o + HASH_LEN);
+    if (flags) e.flags = flags;
+    return e;
+  }
+
+  toArray(): Entry[] {
+    return Array.from({ length: this.length }, (_, i) => this.get(i));
+  }
 }
 
 export class ManifestError extends Error {}
@@ -174,17 +243,19 @@ export class ManifestError extends Error {}
  * the bytes actually present, every name is a clean relative path, parents
  * come before children, hardlinks point back at an earlier regular file.
  */
-export function decodeManifest(b: Buffer): Entry[] {
+export function decodeManifest(b: Buffer): Manifest {
   const bad = (why: string): never => { throw new ManifestError(`bad manifest: ${why}`); };
   if (b.length < 9 || b.readUInt32BE(0) !== MAGIC) bad('magic');
   if (b.readUInt8(4) !== VERSION) bad('version');
   const count = b.readUInt32BE(5);
   if (count === 0 || count > (b.length - 9) / (FIXED + 1)) bad('entry count');
-  const entries: Entry[] = [];
+  const offs = new Uint32Array(count);
+  const kinds = new Uint8Array(count);
   const dirs = new Set<string>();
   let o = 9;
   for (let i = 0; i < count; i++) {
     if (o + FIXED > b.length) bad('truncated');
+    offs[i] = o;
     const kind = b.readUInt8(o) as Kind;
     const flags = b.readUInt8(o + 1);
     const mode = b.readUInt32BE(o + 2);
@@ -202,7 +273,7 @@ export function decodeManifest(b: Buffer): Entry[] {
     if (mode > 0o7777) bad('mode');
     if (size > BigInt(Number.MAX_SAFE_INTEGER) || (kind !== Kind.File && size !== 0n)) bad('size');
     if (o + plen > b.length) bad('truncated');
-    const path = Buffer.from(b.subarray(o, o + plen));
+    const path = b.subarray(o, o + plen);
     o += plen;
     const why = pathProblem(path);
     if (why) bad(`${why}: ${display(path)}`);
@@ -214,32 +285,27 @@ export function decodeManifest(b: Buffer): Entry[] {
       const parent = slash < 0 ? '.' : path.subarray(0, slash).toString('latin1');
       if (!dirs.has(parent)) bad(`parent not listed before ${display(path)}`);
     }
-    const e: Entry = { path, kind, size: Number(size), mode, uid, gid, mtimeNs };
+    kinds[i] = kind;
     if (kind === Kind.Symlink) {
       if (o + 2 > b.length) bad('truncated');
       const llen = b.readUInt16BE(o);
       o += 2;
       if (llen === 0 || o + llen > b.length) bad('symlink target');
-      e.link = Buffer.from(b.subarray(o, o + llen));
-      if (e.link.includes(0)) bad('NUL in symlink target');
+      if (b.subarray(o, o + llen).includes(0)) bad('NUL in symlink target');
       o += llen;
     } else if (kind === Kind.Hardlink) {
       if (o + 4 > b.length) bad('truncated');
       const leader = b.readUInt32BE(o);
       o += 4;
-      if (leader >= i || entries[leader].kind !== Kind.File) bad('hardlink leader');
-      e.leader = leader;
+      if (leader >= i || kinds[leader] !== Kind.File) bad('hardlink leader');
     } else if (kind === Kind.Dir) {
       dirs.add(isRootEntry ? '.' : path.toString('latin1'));
     }
     if (flags & Flag.Hash) {
       if (o + HASH_LEN > b.length) bad('truncated');
-      e.hash = Buffer.from(b.subarray(o, o + HASH_LEN));
       o += HASH_LEN;
     }
-    if (flags) e.flags = flags;
-    entries.push(e);
   }
   if (o !== b.length) bad('trailing bytes');
-  return entries;
+  return new Manifest(b, offs);
 }

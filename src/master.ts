@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Entry, Selection, encodeManifest, entryOf, objectOf, scan } from './manifest';
+import { Manifest, Selection, entryOf, objectOf, scan } from './manifest';
 import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
@@ -128,7 +128,7 @@ const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 export class Push {
   private loop!: NativePageLoop;
   private targets: Target[] = [];
-  private entries: Entry[] = [];
+  private entries!: Manifest;
   private skipped: string[] = [];
   private changed: string[] = [];
   private readonly key = crypto.randomBytes(32);
@@ -158,10 +158,10 @@ export class Push {
 
   async run(): Promise<PushReport> {
     const sc = scan(this.o.src, { filter: Filter.of(this.o.sync.filters), select: this.o.select, checksum: this.o.sync.checksum });
-    this.entries = sc.entries;
+    this.entries = sc.manifest;
     this.skipped = sc.skipped;
     for (const s of this.skipped) this.log.warn(`skipping special file ${s}`);
-    const mbytes = encodeManifest(this.entries);
+    const mbytes = this.entries.bytes;
     this.manifestSize = mbytes.length;
     this.manifestHash = crypto.createHash('sha256').update(mbytes).digest('hex');
     const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
@@ -309,7 +309,7 @@ export class Push {
       for (const t of this.targets) if (t.state === 'active' && t.needs) wanted = wanted.or(t.needs);
       this.queue = this.o.sync.dryRun ? [] : wanted.toArray(); // -n: nothing is sent
       this.filesPlanned = this.queue.length;
-      this.bytesPlanned = this.queue.reduce((a, o) => a + this.entries[entryOf(o)].size, 0);
+      this.bytesPlanned = this.queue.reduce((a, o) => a + this.entries.size(entryOf(o)), 0);
       this.fill();
     }
     if (this.phase === 'data') {
@@ -370,7 +370,7 @@ export class Push {
 
   private async prepare(obj: number, needers: number[]): Promise<void> {
     const i = entryOf(obj);
-    const e = this.entries[i];
+    const e = this.entries.get(i);
     const src = under(this.o.src, e.path);
     let fd = -1;
     try {
@@ -438,7 +438,7 @@ export class Push {
       const tg = this.targets[t - 1];
       if (obj === 0) continue;
       tg.remaining--;
-      const path = display(this.entries[s.entry].path);
+      const path = display(this.entries.path(s.entry));
       if (out.ok) {
         tg.filesOk++;
         tg.bytesOk += s.size;
@@ -466,7 +466,7 @@ export class Push {
         // for our open fd, so targets got the content we hashed, of a file
         // the source no longer has
         if (after.size !== s.before.size || after.mtimeNs !== s.before.mtimeNs || after.ctimeNs !== s.before.ctimeNs) {
-          const name = display(this.entries[s.entry].path);
+          const name = display(this.entries.path(s.entry));
           const gone = after.nlink === 0n;
           this.changed.push(gone ? `${name} (deleted)` : name);
           this.log.warn(`${name}: ${gone ? 'deleted' : 'changed'} on the master while being sent`, { path: name });
@@ -491,7 +491,7 @@ export class Push {
           const why = e.err === 61 /* ENODATA */ ? 'source file shrank while being sent' : `source read error (errno ${e.err})`;
           this.loop.sendControl(Msg.Abort, s.flow.object, 0, null, false);
           for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now));
-          if (s.entry >= 0) this.changed.push(display(this.entries[s.entry].path));
+          if (s.entry >= 0) this.changed.push(display(this.entries.path(s.entry)));
         }
         continue;
       }
@@ -521,7 +521,7 @@ export class Push {
           if (!d) break;
           if (d.code === DoneCode.Ok && s.entry >= 0 && s.flow.pending.has(e.sender)) {
             const secs = (now - s.openedAt) / 1000;
-            if (!t.slowest || secs > t.slowest.seconds) t.slowest = { path: display(this.entries[s.entry].path), seconds: secs };
+            if (!t.slowest || secs > t.slowest.seconds) t.slowest = { path: display(this.entries.path(s.entry)), seconds: secs };
           }
           this.exec(s, s.flow.onDone(e.sender, { ok: d.code === DoneCode.Ok, message: d.message }, now));
           break;
@@ -564,12 +564,12 @@ export class Push {
   private report(stats: LoopStats): PushReport {
     const targets: TargetReport[] = this.targets.map((t) => {
       const failures: FileFailure[] = [];
-      for (const [obj, error] of t.failures) failures.push({ path: display(this.entries[entryOf(obj)].path), error });
+      for (const [obj, error] of t.failures) failures.push({ path: display(this.entries.path(entryOf(obj))), error });
       if (t.result) {
         for (const f of t.result.failed) {
           const obj = objectOf(f.entry);
-          if (t.failures.has(obj) || !this.entries[f.entry]) continue;
-          failures.push({ path: display(this.entries[f.entry].path), error: f.error });
+          if (t.failures.has(obj) || f.entry >= this.entries.length) continue;
+          failures.push({ path: display(this.entries.path(f.entry)), error: f.error });
         }
       }
       let state: TargetReport['state'] = 'OK';
@@ -582,7 +582,7 @@ export class Push {
         packets: t.result?.packets ?? null,
         ...(this.o.sync.dryRun ? {
           items: t.items,
-          wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + (this.entries[entryOf(o)]?.size ?? 0), 0) },
+          wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + (this.entries.size(entryOf(o)) ?? 0), 0) },
         } : {}),
       };
     });

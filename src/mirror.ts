@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Beneath } from './beneath';
 import { Filter } from './filter';
 import { errText, lstatHave } from './fsx';
-import { Entry, Flag, Kind } from './manifest';
+import { Flag, Kind, Manifest } from './manifest';
 import { baseOf, display, isRoot, parentOf } from './paths';
 import { SyncParams } from './session';
 
@@ -128,18 +128,27 @@ export class Mirror {
    * --delete, after the transfer: in every directory the manifest lists whole,
    * remove what it does not name, deepest directories first.
    */
-  deleteExtraneous(entries: Entry[], skip: (i: number) => boolean): void {
-    const children = new Map<string, Set<string>>();
-    const whole: number[] = [];
-    entries.forEach((e, i) => {
-      if (e.kind === Kind.Dir && ((e.flags ?? 0) & Flag.Whole)) { whole.push(i); children.set(isRoot(e.path) ? '.' : e.path.toString('latin1'), new Set()); }
-      if (i > 0) children.get(parentOf(e.path).toString('latin1'))?.add(baseOf(e.path).toString('latin1'));
-    });
+  deleteExtraneous(entries: Manifest, skip: (i: number) => boolean): void {
+    // the entries of each whole directory, by index (a directory comes before its entries)
+    const dirIndex = new Map<string, number>();
+    const children = new Map<number, number[]>();
+    for (let i = 0; i < entries.length; i++) {
+      const p = entries.path(i);
+      if (i > 0) {
+        const d = dirIndex.get(parentOf(p).toString('latin1'));
+        if (d !== undefined) children.get(d)!.push(i);
+      }
+      if (entries.kind(i) === Kind.Dir && (entries.flags(i) & Flag.Whole)) {
+        dirIndex.set(isRoot(p) ? '.' : p.toString('latin1'), i);
+        children.set(i, []);
+      }
+    }
+    const whole = [...children.keys()];
     for (let k = whole.length - 1; k >= 0; k--) {
       const i = whole[k];
       if (skip(i)) continue;
-      const dir = entries[i].path;
-      const names = children.get(isRoot(dir) ? '.' : dir.toString('latin1'))!;
+      const dir = entries.path(i);
+      const names = new Set(children.get(i)!.map((c) => baseOf(entries.path(c)).toString('latin1')));
       let listing: Buffer[];
       try {
         const h = this.tree.at(dir, lstatHave);

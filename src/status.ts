@@ -29,7 +29,11 @@ export interface StatusDoc {
     error: string | null;
     failedFiles: Array<{ path: string; error: string }>;
     droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
+    deleted: number;   // entries removed by --delete (would be, with -n)
+    backedUp: number;  // files kept by -b (would be, with -n)
+    itemized?: string[]; // -n only: the itemized changes
   }>;
+  dryRun: boolean;
   changedDuringSend: string[];
   droppedPackets: { badAuth: number; otherSession: number; malformed: number };
 }
@@ -56,7 +60,11 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
       droppedPackets: t.packets
         ? { badAuth: t.packets.badAuth, otherSession: t.packets.badSession, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,
+      deleted: t.local?.deleted ?? 0,
+      backedUp: t.local?.backedUp ?? 0,
+      ...(r.dryRun ? { itemized: t.items ?? [] } : {}),
     })),
+    dryRun: r.dryRun,
     changedDuringSend: r.changed,
     droppedPackets: (({ badAuth, badSession, badFormat }) => ({ badAuth, otherSession: badSession, malformed: badFormat }))(droppedPackets(r)),
   };

@@ -19,7 +19,8 @@ function tree(): string {
 test('scan lists the root first, parents before children, hardlinks after their leader', () => {
   const d = tree();
   try {
-    const { entries, bytes } = scan(Buffer.from(d));
+    const { manifest, bytes } = scan(Buffer.from(d));
+    const entries = manifest.toArray();
     const names = entries.map((e) => e.path.toString('latin1'));
     assert.deepEqual(names, ['.', 'a', 'b', 'b/c', 'b/c/x', 'f\xe9\n', 'hard', 'ln']);
     const kinds = entries.map((e) => e.kind);
@@ -27,7 +28,8 @@ test('scan lists the root first, parents before children, hardlinks after their 
     assert.equal(entries[6].leader, 4);
     assert.equal(entries[7].link?.toString(), 'b/c/x');
     assert.equal(bytes, 2 + 14);
-    assert.deepEqual(decodeManifest(encodeManifest(entries)), entries);
+    assert.deepEqual(decodeManifest(encodeManifest(entries)).toArray(), entries);
+    assert.deepEqual(manifest.bytes, encodeManifest(entries));
   } finally {
     fs.rmSync(d, { recursive: true });
   }

@@ -142,9 +142,10 @@ test('--delete: afterwards every target entry is in the source or protected by a
       make(t, dst);
       const filter = Filter.of(rules);
       const before = listAll(t);
-      const { entries } = scan(Buffer.from(s), { filter });
-      const inSource = new Set(entries.slice(1).map((e) => e.path.toString()));
-      const sourceFiles = new Set(entries.filter((e) => e.kind !== Kind.Dir).map((e) => e.path.toString()));
+      const { manifest: entries } = scan(Buffer.from(s), { filter });
+      const all = entries.toArray();
+      const inSource = new Set(all.slice(1).map((e) => e.path.toString()));
+      const sourceFiles = new Set(all.filter((e) => e.kind !== Kind.Dir).map((e) => e.path.toString()));
       const tree = Beneath.open(Buffer.from(t));
       const mirror = new Mirror(tree, { delete: true, backup: null, filters: rules, checksum: false, dryRun: false },
         false, { item: () => {}, warn: () => {} });
@@ -189,7 +190,7 @@ test('scan with filters: nothing excluded is listed, nothing under an excluded d
       const s = path.join(tmp, `s${run++}`);
       make(s, src);
       const filter = Filter.of(rules);
-      const listed = new Set(scan(Buffer.from(s), { filter }).entries.slice(1).map((e) => e.path.toString()));
+      const listed = new Set(scan(Buffer.from(s), { filter }).manifest.toArray().slice(1).map((e) => e.path.toString()));
       for (const [p, isDir] of listAll(s)) {
         const comps = p.split('/');
         let hidden = false;
