@@ -39,7 +39,7 @@ push() { # push NAME: one timed run
   t1=$(date +%s.%N)
   local start scan needs
   start=$(node -e 'const l=require("fs").readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);
-    const t=(re)=>{const x=l.find(e=>re.test(e.msg));return x?x.time:NaN};
+    const t=(re)=>{const x=l.filter(e=>re.test(e.msg)).pop();return x?x.time:NaN};
     const s=t(/^push started/); console.log(((t(/^manifest:/)-s)/1000).toFixed(1), ((t(/^needs$/)-s)/1000).toFixed(1))' "$SCALE/$1.log")
   read -r scan needs <<< "$start"
   printf '| %s | %s files, %s dirs | %.1f s | %s s | %s s | %d MiB | %d MiB |\n' "$1" "$FILES" "$DIRS" "$(echo "$t1 - $t0" | bc)" \

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Entry, Flag, Kind, Manifest, ManifestError, decodeManifest, entryOf, hashFileSync, objectOf } from './manifest';
+import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, hashFileSync, isSegment, objectOf } from './manifest';
 import { Mirror } from './mirror';
 import { LoopEvent, NativePageLoop, native } from './native';
 import { display, parentOf } from './paths';
@@ -37,9 +37,10 @@ export class Catcher {
   private readonly root: Buffer;
   private tree!: Beneath; // every step on the target goes through this (beneath.ts)
   private readonly owner = process.getuid?.() === 0;
-  private manifestFd = -1;
-  private manifestState: 'receiving' | 'verifying' | 'done' | 'failed' = 'receiving';
-  private entries!: Manifest;
+  // manifest segments, as they arrive (objects SEG_BASE + k), planned in order
+  private segs = new Map<number, { fd: number; info: OpenInfo; phase: 'receiving' | 'verifying' | 'verified' | 'done' | 'failed'; bytes?: Buffer }>();
+  private nextSeg = 0;
+  private entries = new ManifestSet();
   private needs = new BitSet(); // objects whose data this target needs
   private files = new Map<number, FileState>();
   private failed = new Map<number, string>(); // entry -> error, for local steps
@@ -71,11 +72,6 @@ export class Catcher {
       wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 1000,
       encrypt: this.p.encrypt === true,
     }, (evs) => this.onEvents(evs));
-    // the manifest lands in an unlinked temp file: nothing to clean up after a crash
-    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
-    this.manifestFd = fs.openSync(mpath, 'wx+', 0o600);
-    fs.unlinkSync(mpath);
-    this.loop.openSink(0, this.manifestFd, this.p.manifestSize);
     emit({ t: 'ready' });
   }
 
@@ -144,10 +140,11 @@ export class Catcher {
     if (this.closed) return;
     switch (e.kind) {
       case 'complete':
-        if (e.object === 0) void this.onManifest();
+        if (isSegment(e.object)) void this.onSegment(e.object - SEG_BASE);
         else void this.onFileComplete(e.object);
         return;
       case 'sinkError': {
+        if (isSegment(e.object)) { emit({ t: 'fatal', msg: `cannot store the manifest: ${errnoName(e.err)}` }); return; }
         const f = this.files.get(e.object);
         if (f) this.fail(e.object, f, `write failed: ${errnoName(e.err)}`);
         return;
@@ -181,12 +178,12 @@ export class Catcher {
   }
 
   private onEof(object: number, round: number): void {
-    if (object === 0) {
-      if (this.manifestState === 'receiving') this.sendMissing(0, round);
-      else if (this.manifestState === 'verifying') this.reply(Msg.Wait, 0, round, null);
-      else this.reply(Msg.Done, 0, 0, encodeDone({
-        code: this.manifestState === 'done' ? DoneCode.Ok : DoneCode.Failed, message: this.manifestState === 'done' ? '' : 'bad manifest',
-      }));
+    if (isSegment(object)) {
+      const sg = this.segs.get(object - SEG_BASE);
+      if (!sg) return;
+      if (sg.phase === 'receiving') this.sendMissing(object, round);
+      else if (sg.phase === 'verifying' || sg.phase === 'verified') this.reply(Msg.Wait, object, round, null);
+      else this.reply(Msg.Done, object, 0, encodeDone({ code: sg.phase === 'done' ? DoneCode.Ok : DoneCode.Failed, message: sg.phase === 'done' ? '' : 'bad manifest' }));
       return;
     }
     const f = this.files.get(object);
@@ -199,7 +196,27 @@ export class Catcher {
     else this.replyDone(object, f);
   }
 
+  /** A manifest segment: into an unlinked temp file (nothing to clean up after a crash). */
+  private onSegmentOpen(object: number, payload: Buffer): void {
+    const k = object - SEG_BASE;
+    const have = this.segs.get(k);
+    if (have) {
+      if (have.phase === 'done' || have.phase === 'failed') this.reply(Msg.Done, object, 0, encodeDone({ code: have.phase === 'done' ? DoneCode.Ok : DoneCode.Failed, message: '' }));
+      else this.reply(Msg.OpenOk, object, 0, null);
+      return;
+    }
+    const info = decodeOpen(payload);
+    if (!info || info.size < 13 || info.size > 1 << 30 || k > this.nextSeg + 4096) return;
+    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
+    const fd = fs.openSync(mpath, 'wx+', 0o600);
+    fs.unlinkSync(mpath);
+    this.segs.set(k, { fd, info, phase: 'receiving' });
+    this.loop.openSink(object, fd, info.size);
+    this.reply(Msg.OpenOk, object, 0, null);
+  }
+
   private onOpen(object: number, payload: Buffer): void {
+    if (isSegment(object)) { this.onSegmentOpen(object, payload); return; }
     if (!this.needs.get(object)) return;
     const existing = this.files.get(object);
     if (existing) {
@@ -285,39 +302,63 @@ export class Catcher {
     }
   }
 
-  private async onManifest(): Promise<void> {
-    if (this.manifestState !== 'receiving') return;
-    this.manifestState = 'verifying';
-    this.loop.closeSink(0);
+  private async onSegment(k: number): Promise<void> {
+    const sg = this.segs.get(k);
+    if (!sg || sg.phase !== 'receiving') return;
+    sg.phase = 'verifying';
+    this.loop.closeSink(SEG_BASE + k);
     try {
-      const h = await sha256File(this.manifestFd, this.p.manifestSize);
-      if (h.toString('hex') !== this.p.manifestHash) throw new ManifestError('manifest hash mismatch');
-      const buf = Buffer.alloc(this.p.manifestSize);
-      fs.readSync(this.manifestFd, buf, 0, buf.length, 0);
-      fs.closeSync(this.manifestFd);
-      this.entries = decodeManifest(buf);
+      const h = await sha256File(sg.fd, sg.info.size);
+      if (!h.equals(sg.info.hash)) throw new Error('manifest segment hash mismatch');
+      sg.bytes = Buffer.alloc(sg.info.size);
+      fs.readSync(sg.fd, sg.bytes, 0, sg.bytes.length, 0);
+      fs.closeSync(sg.fd);
+      sg.phase = 'verified';
     } catch (e) {
-      this.manifestState = 'failed';
+      sg.phase = 'failed';
       emit({ t: 'fatal', msg: (e as Error).message });
       return;
     }
-    this.planLocal();
-    if (this.dry) {
-      if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
-      for (let i = 0; i < this.items.length; i += 1000) emit({ t: 'itemize', lines: this.items.slice(i, i + 1000) });
-      this.items = [];
+    this.drainSegments();
+  }
+
+  /** Decode and plan the segments that have arrived, in order; report each one's needs. */
+  private drainSegments(): void {
+    for (let sg = this.segs.get(this.nextSeg); sg && sg.phase === 'verified'; sg = this.segs.get(this.nextSeg)) {
+      const k = this.nextSeg;
+      let first: number;
+      let count: number;
+      try {
+        const m = decodeManifest(sg.bytes!, this.entries);
+        first = m.first;
+        count = m.length;
+      } catch (e) {
+        sg.phase = 'failed';
+        emit({ t: 'fatal', msg: (e as Error).message });
+        return;
+      }
+      sg.bytes = undefined;
+      this.planRange(first, first + count);
+      if (this.dry) this.flushItems();
+      const mine = new BitSet();
+      for (let i = first; i < first + count; i++) if (this.needs.get(objectOf(i))) mine.set(i - first, 1);
+      sg.phase = 'done';
+      this.nextSeg++;
+      emit({ t: 'needs', seg: k, first, bitmap: mine.toString(16), count: mine.cardinality(), local: this.counts });
     }
-    this.manifestState = 'done';
-    emit({ t: 'needs', bitmap: this.needs.toString(16), count: this.needs.cardinality(), local: this.counts });
+  }
+
+  private flushItems(): void {
+    for (let i = 0; i < this.items.length; i += 1000) emit({ t: 'itemize', lines: this.items.slice(i, i + 1000) });
+    this.items = [];
   }
 
   // ---- local steps: everything that needs no data ----
 
-  private safeDirs = new Set<string>();
+  private safeDirs = new Set<string>(['.']);
 
-  private planLocal(): void {
-    this.safeDirs.add('.');
-    for (let i = 0; i < this.entries.length; i++) {
+  private planRange(from: number, to: number): void {
+    for (let i = from; i < to; i++) {
       const e = this.entries.get(i);
       const key = e.path.toString('latin1');
       if (!this.safeDirs.has(parentOf(e.path).toString('latin1'))) {
@@ -495,6 +536,8 @@ export class Catcher {
   /** After the data phase: hardlinks to their (now final) leaders, then directory metadata, deepest first. */
   finish(aborted: number[]): void {
     if (this.dry) {
+      if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
+      this.flushItems();
       this.counts.deleted = this.mirror.deleted;
       this.counts.backedUp = this.mirror.backedUp;
       emit({ t: 'result', ok: this.failed.size === 0, failed: [...this.failed].map(([entry, error]) => ({ entry, error })), local: this.counts });
@@ -556,6 +599,7 @@ export class Catcher {
       this.loop?.closeSink(object);
       if (f.phase !== 'committed') this.discard(f, object);
     }
+    for (const [, sg] of this.segs) if (sg.phase === 'receiving' || sg.phase === 'verifying') { try { fs.closeSync(sg.fd); } catch { /* closed */ } }
     this.loop?.stop();
     this.mirror?.close();
     this.tree?.close();

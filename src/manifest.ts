@@ -44,39 +44,52 @@ export const entryOf = (object: number): number => object - 1;
 
 export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: number }
 
+export type ScanStep = { segment: Buffer } | { tick: true };
+export interface ScanTotals { skipped: string[]; bytes: number; entries: number }
+
 /**
- * Walk root (not following symlinks) into entries, parents before children,
- * names in byte order; excluded entries (and everything under an excluded
- * directory) left out; with a selection, only the listed paths and their
- * parent directories.
+ * Walk root (not following symlinks) into manifest segments, parents before
+ * children, names in byte order; excluded entries (and everything under an
+ * excluded directory) left out; with a selection, only the listed paths and
+ * their parent directories. Yields a segment every segEntries entries and a
+ * tick every 256 entries; answering a tick with true cuts the segment there
+ * (the caller's clock says a segment has waited long enough).
  */
-export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
-  const entries = new ManifestWriter();
+export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 4096): Generator<ScanStep, ScanTotals, boolean | undefined> {
+  const w = new ManifestWriter();
   const skipped: string[] = [];
   const inodes = new Map<string, number>();
   let bytes = 0;
-  const add = (rel: Buffer, abs: Buffer, st: fs.BigIntStats, flags: number): void => {
+  let sinceTick = 0;
+  function* add(rel: Buffer, abs: Buffer, st: fs.BigIntStats, flags: number): Generator<ScanStep, void, boolean | undefined> {
     const base = { path: rel, size: 0, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs };
-    const withFlags = (e: Entry): Entry => (flags ? { ...e, flags } : e);
-    if (st.isDirectory()) { entries.push(withFlags({ ...base, kind: Kind.Dir })); return; }
-    if (st.isSymbolicLink()) {
-      entries.push({ ...base, kind: Kind.Symlink, link: fs.readlinkSync(abs, { encoding: 'buffer' }) });
+    if (st.isDirectory()) {
+      w.push(flags ? { ...base, kind: Kind.Dir, flags } : { ...base, kind: Kind.Dir });
+    } else if (st.isSymbolicLink()) {
+      w.push({ ...base, kind: Kind.Symlink, link: fs.readlinkSync(abs, { encoding: 'buffer' }) });
     } else if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
       const leader = st.nlink > 1n ? inodes.get(key) : undefined;
       if (leader !== undefined) {
-        entries.push({ ...base, kind: Kind.Hardlink, leader });
+        w.push({ ...base, kind: Kind.Hardlink, leader });
       } else {
-        if (st.nlink > 1n) inodes.set(key, entries.length);
+        if (st.nlink > 1n) inodes.set(key, w.first + w.length);
         const e: Entry = { ...base, kind: Kind.File, size: Number(st.size) };
         if (o.checksum) { e.flags = Flag.Hash; e.hash = hashFileSync(abs); }
-        entries.push(e);
+        w.push(e);
         bytes += Number(st.size);
       }
     } else {
       skipped.push(display(rel));
+      return;
     }
-  };
+    if (w.length >= segEntries) {
+      yield { segment: w.finish() };
+    } else if (++sinceTick >= 256) {
+      sinceTick = 0;
+      if ((yield { tick: true }) && w.length) yield { segment: w.finish() };
+    }
+  }
   // with a selection: 'listed' paths and the 'implied' directories above them
   const marks = new Map<string, 'listed' | 'implied'>();
   for (const p of o.select?.paths ?? []) {
@@ -87,7 +100,7 @@ export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
     }
   }
   const recursive = o.select?.recursive ?? true;
-  const walk = (rel: Buffer | null, abs: Buffer, whole: boolean): void => {
+  function* walk(rel: Buffer | null, abs: Buffer, whole: boolean): Generator<ScanStep, void, boolean | undefined> {
     const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
     for (const name of names) {
       const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
@@ -98,16 +111,30 @@ export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
       const isDir = st.isDirectory();
       if (o.filter?.excluded(r, isDir)) continue;
       const all = isDir && (whole || (mark === 'listed' && recursive));
-      add(r, a, st, all ? Flag.Whole : 0);
-      if (all) walk(r, a, true);
-      else if (isDir && mark === 'implied') walk(r, a, false);
+      yield* add(r, a, st, all ? Flag.Whole : 0);
+      if (all) yield* walk(r, a, true);
+      else if (isDir && mark === 'implied') yield* walk(r, a, false);
     }
-  };
+  }
   const rst = fs.lstatSync(root, { bigint: true });
   if (!rst.isDirectory()) throw new Error('source is not a directory');
-  add(Buffer.from('.'), root, rst, o.select ? Flag.Implied : Flag.Whole);
-  walk(null, root, !o.select);
-  return { manifest: decodeManifest(entries.finish()), skipped, bytes };
+  yield* add(Buffer.from('.'), root, rst, o.select ? Flag.Implied : Flag.Whole);
+  yield* walk(null, root, !o.select);
+  const entries = w.first + w.length;
+  if (w.length) yield { segment: w.finish() };
+  if (entries > MAX_ENTRIES) throw new Error(`more than ${MAX_ENTRIES} entries`);
+  return { skipped, bytes, entries };
+}
+
+/** The whole scan at once, as one manifest (tests, small trees). */
+export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
+  const gen = scanSegments(root, o, Number.MAX_SAFE_INTEGER);
+  let seg: Buffer | null = null;
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return { manifest: decodeManifest(seg!), skipped: r.value.skipped, bytes: r.value.bytes };
+    if ('segment' in r.value) seg = r.value.segment;
+  }
 }
 
 export function hashFileSync(p: Buffer | number): Buffer {
@@ -129,7 +156,12 @@ export function hashFileSync(p: Buffer | number): Buffer {
 }
 
 const MAGIC = 0x4d52534d; // "MRSM"
-const VERSION = 2;
+const VERSION = 3;
+const HEAD = 13; // magic u32, version u8, first entry u32, count u32
+/** Object ids of manifest segments on the wire: SEG_BASE + k (entries are 1 .. SEG_BASE - 1). */
+export const SEG_BASE = 0xf0000000;
+export const isSegment = (object: number): boolean => object >= SEG_BASE;
+export const MAX_ENTRIES = SEG_BASE - 2;
 const FIXED = 1 + 1 + 4 + 4 + 4 + 8 + 8 + 2;
 const HASH_LEN = 32;
 
@@ -139,8 +171,9 @@ const HASH_LEN = 32;
  */
 export class ManifestWriter {
   private buf = Buffer.allocUnsafe(1 << 16);
-  private used = 9;
-  length = 0;
+  private used = HEAD;
+  length = 0;     // entries in this segment
+  first = 0;      // index of its first entry in the whole manifest
 
   push(e: Entry): void {
     const flags = e.flags ?? 0;
@@ -174,12 +207,18 @@ export class ManifestWriter {
     this.length++;
   }
 
-  /** The manifest's bytes (a copy of exactly the used part). */
+  /** The segment's bytes (a copy of exactly the used part); the writer goes on with the next segment. */
   finish(): Buffer {
     this.buf.writeUInt32BE(MAGIC, 0);
     this.buf.writeUInt8(VERSION, 4);
-    this.buf.writeUInt32BE(this.length, 5);
-    return Buffer.from(this.buf.subarray(0, this.used));
+    this.buf.writeUInt32BE(this.first, 5);
+    this.buf.writeUInt32BE(this.length, 9);
+    const out = Buffer.from(this.buf.subarray(0, this.used));
+    this.first += this.length;
+    this.length = 0;
+    this.used = HEAD;
+    if (this.buf.length > 1 << 20) this.buf = Buffer.allocUnsafe(1 << 16);
+    return out;
   }
 }
 
@@ -194,8 +233,18 @@ export function encodeManifest(entries: Entry[]): Buffer {
  * from the bytes when asked for (get), so a million entries cost the
  * manifest's size plus 4 bytes each, not a million objects.
  */
-export class Manifest {
-  constructor(readonly bytes: Buffer, private readonly offs: Uint32Array) {}
+/** Read access to entries by index: a Manifest (one segment) or a ManifestSet (all so far). */
+export interface EntryView {
+  readonly length: number;
+  kind(i: number): Kind;
+  flags(i: number): number;
+  size(i: number): number;
+  path(i: number): Buffer;
+  get(i: number): Entry;
+}
+
+export class Manifest implements EntryView {
+  constructor(readonly bytes: Buffer, private readonly offs: Uint32Array, readonly first = 0) {}
 
   get length(): number { return this.offs.length; }
 
@@ -243,19 +292,24 @@ export class ManifestError extends Error {}
  * the bytes actually present, every name is a clean relative path, parents
  * come before children, hardlinks point back at an earlier regular file.
  */
-export function decodeManifest(b: Buffer): Manifest {
+export function decodeManifest(b: Buffer, set?: ManifestSet): Manifest {
   const bad = (why: string): never => { throw new ManifestError(`bad manifest: ${why}`); };
-  if (b.length < 9 || b.readUInt32BE(0) !== MAGIC) bad('magic');
+  if (b.length < HEAD || b.readUInt32BE(0) !== MAGIC) bad('magic');
   if (b.readUInt8(4) !== VERSION) bad('version');
-  const count = b.readUInt32BE(5);
-  if (count === 0 || count > (b.length - 9) / (FIXED + 1)) bad('entry count');
+  const first = b.readUInt32BE(5);
+  const count = b.readUInt32BE(9);
+  if (first !== (set?.length ?? 0)) bad('segment out of order');
+  if (count === 0 || count > (b.length - HEAD) / (FIXED + 1) || first + count > MAX_ENTRIES) bad('entry count');
   const offs = new Uint32Array(count);
   const kinds = new Uint8Array(count);
-  const dirs = new Set<string>();
-  let o = 9;
-  for (let i = 0; i < count; i++) {
+  const dirs = set?.dirs ?? new Set<string>();
+  const added: string[] = []; // directories this segment adds (taken back if it is refused)
+  let o = HEAD;
+  try {
+  for (let n = 0; n < count; n++) {
+    const i = first + n;
     if (o + FIXED > b.length) bad('truncated');
-    offs[i] = o;
+    offs[n] = o;
     const kind = b.readUInt8(o) as Kind;
     const flags = b.readUInt8(o + 1);
     const mode = b.readUInt32BE(o + 2);
@@ -285,7 +339,7 @@ export function decodeManifest(b: Buffer): Manifest {
       const parent = slash < 0 ? '.' : path.subarray(0, slash).toString('latin1');
       if (!dirs.has(parent)) bad(`parent not listed before ${display(path)}`);
     }
-    kinds[i] = kind;
+    kinds[n] = kind;
     if (kind === Kind.Symlink) {
       if (o + 2 > b.length) bad('truncated');
       const llen = b.readUInt16BE(o);
@@ -297,9 +351,10 @@ export function decodeManifest(b: Buffer): Manifest {
       if (o + 4 > b.length) bad('truncated');
       const leader = b.readUInt32BE(o);
       o += 4;
-      if (leader >= i || kinds[leader] !== Kind.File) bad('hardlink leader');
+      if (leader >= i || (leader >= first ? kinds[leader - first] : set!.kind(leader)) !== Kind.File) bad('hardlink leader');
     } else if (kind === Kind.Dir) {
-      dirs.add(isRootEntry ? '.' : path.toString('latin1'));
+      const key = isRootEntry ? '.' : path.toString('latin1');
+      if (!dirs.has(key)) { dirs.add(key); added.push(key); }
     }
     if (flags & Flag.Hash) {
       if (o + HASH_LEN > b.length) bad('truncated');
@@ -307,5 +362,49 @@ export function decodeManifest(b: Buffer): Manifest {
     }
   }
   if (o !== b.length) bad('trailing bytes');
-  return new Manifest(b, offs);
+  } catch (e) {
+    for (const k of added) dirs.delete(k);
+    throw e;
+  }
+  const m = new Manifest(b, offs, first);
+  set?.add(m);
+  return m;
+}
+
+/**
+ * The whole manifest as it arrives, segment by segment, read through one
+ * index: the same accessors as Manifest. Keeps the directory names seen so
+ * far, for the next segment's parent-before-child check.
+ */
+export class ManifestSet implements EntryView {
+  private segs: Manifest[] = [];
+  readonly dirs = new Set<string>();
+  length = 0;
+
+  add(m: Manifest): void {
+    this.segs.push(m);
+    this.length += m.length;
+  }
+
+  get segments(): number { return this.segs.length; }
+
+  private at(i: number): [Manifest, number] {
+    let lo = 0;
+    let hi = this.segs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.segs[mid].first <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const m = this.segs[lo];
+    if (!m || i < m.first || i >= m.first + m.length) throw new RangeError(`no entry ${i}`);
+    return [m, i - m.first];
+  }
+
+  kind(i: number): Kind { const [m, j] = this.at(i); return m.kind(j); }
+  flags(i: number): number { const [m, j] = this.at(i); return m.flags(j); }
+  size(i: number): number { const [m, j] = this.at(i); return m.size(j); }
+  path(i: number): Buffer { const [m, j] = this.at(i); return m.path(j); }
+  get(i: number): Entry { const [m, j] = this.at(i); return m.get(j); }
+  toArray(): Entry[] { return Array.from({ length: this.length }, (_, i) => this.get(i)); }
 }

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Manifest, Selection, entryOf, objectOf, scan } from './manifest';
+import { ManifestSet, SEG_BASE, ScanStep, ScanTotals, Selection, decodeManifest, entryOf, isSegment, objectOf, scanSegments } from './manifest';
 import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
@@ -39,7 +39,7 @@ export interface PushOptions extends NetOptions {
   window: number;
 }
 
-export type TargetState = 'launching' | 'ready' | 'planning' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped';
+export type TargetState = 'launching' | 'ready' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped';
 
 export interface FileFailure { path: string; error: string }
 
@@ -123,25 +123,36 @@ interface Sending {
   lastOpenNs: number;   // monoNs of the latest OPEN sent
 }
 
+/** Entries per manifest segment (about 200 KiB of manifest for typical names). */
+const SEG_ENTRIES = Number(process.env.MRSYNC_TEST_SEG_ENTRIES) || 4096;
+/** Test knob: pause the scan this long after each segment (to watch data flow while it runs). */
+const SCAN_PAUSE_MS = Number(process.env.MRSYNC_TEST_SCAN_PAUSE_MS) || 0;
+
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 
 export class Push {
   private loop!: NativePageLoop;
   private targets: Target[] = [];
-  private entries!: Manifest;
+  private entries = new ManifestSet();
   private skipped: string[] = [];
   private changed: string[] = [];
   private readonly key = crypto.randomBytes(32);
   private readonly session = crypto.randomBytes(4).readUInt32BE(0);
-  private phase: 'launch' | 'manifest' | 'needs' | 'data' | 'finish' | 'done' = 'launch';
+  // launch: catchers starting (the scan runs meanwhile); data: manifest segments, plans and file
+  // data interleaved, while the scan goes on; finish: results; done
+  private phase: 'launch' | 'data' | 'finish' | 'done' = 'launch';
   private flows = new Map<number, Sending>();
   private jobs = new Map<number, number>(); // job -> object
   private nextJob = 1;
   private queue: number[] = [];             // objects still to send
   private preparing = 0;
-  private manifestFd = -1;
-  private manifestSize = 0;
-  private manifestHash = '';
+  private scanner!: Generator<ScanStep, ScanTotals, boolean | undefined>;
+  private scanDone = false;
+  private scanError: Error | null = null;
+  private segStarted = Date.now();
+  private segs = new Map<number, { fd: number; size: number; hash: Buffer; first: number; count: number; union: BitSet.BitSet; endedAt: number }>();
+  private segsWaiting: number[] = [];                  // made, not yet multicast (targets still launching)
+  private segPlanning = new Map<number, Set<number>>(); // segment -> targets (idx) yet to report its needs
   private started = Date.now();
   private files = 0;
   private bytes = 0;
@@ -157,35 +168,81 @@ export class Push {
   constructor(private readonly o: PushOptions, private readonly log: Logger) {}
 
   async run(): Promise<PushReport> {
-    const sc = scan(this.o.src, { filter: Filter.of(this.o.sync.filters), select: this.o.select, checksum: this.o.sync.checksum });
-    this.entries = sc.manifest;
-    this.skipped = sc.skipped;
-    for (const s of this.skipped) this.log.warn(`skipping special file ${s}`);
-    const mbytes = this.entries.bytes;
-    this.manifestSize = mbytes.length;
-    this.manifestHash = crypto.createHash('sha256').update(mbytes).digest('hex');
-    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
-    this.manifestFd = fs.openSync(mpath, 'wx+', 0o600);
-    fs.unlinkSync(mpath);
-    fs.writeSync(this.manifestFd, mbytes, 0, mbytes.length, 0);
-    this.log.debug(`manifest: ${this.entries.length} entries, ${mbytes.length} bytes`);
-
     this.loop = new native.PageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
       session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
       wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
     }, (evs) => this.onEvents(evs));
-
+    // the scan streams: segments of the manifest go out (and files they list
+    // flow) while the rest of the tree is still being read
+    this.scanner = scanSegments(this.o.src, { filter: Filter.of(this.o.sync.filters), select: this.o.select, checksum: this.o.sync.checksum }, SEG_ENTRIES);
     const done = new Promise<void>((r) => { this.resolveDone = r; });
     this.launchAll();
     this.timer = setInterval(() => this.tick(), 10);
+    this.pumpScan();
     await done;
     if (this.timer) clearInterval(this.timer);
     const stats = this.loop.stats();
     this.loop.stop();
-    fs.closeSync(this.manifestFd);
+    for (const [, sg] of this.segs) if (sg.fd >= 0) { try { fs.closeSync(sg.fd); } catch { /* closed */ } }
+    if (this.scanError) throw this.scanError;
     return this.report(stats);
+  }
+
+  /** Scan for up to 50 ms at a time; a segment is cut at SEG_ENTRIES entries or after waiting 200 ms. */
+  private pumpScan(): void {
+    if (this.phase === 'done') return;
+    const t0 = Date.now();
+    try {
+      let cut = false;
+      while (Date.now() - t0 < 50) {
+        const r = this.scanner.next(cut);
+        cut = false;
+        if (r.done) {
+          this.scanDone = true;
+          this.skipped = r.value.skipped;
+          for (const sk of this.skipped) this.log.warn(`skipping special file ${sk}`);
+          this.log.debug(`manifest: ${r.value.entries} entries in ${this.segs.size} segments`);
+          this.step();
+          return;
+        }
+        if ('segment' in r.value) {
+          this.addSegment(r.value.segment);
+          if (SCAN_PAUSE_MS) { setTimeout(() => this.pumpScan(), SCAN_PAUSE_MS); return; }
+        } else {
+          cut = Date.now() - this.segStarted > 200;
+        }
+      }
+    } catch (e) {
+      this.abortRun(e as Error);
+      return;
+    }
+    setImmediate(() => this.pumpScan());
+  }
+
+  private addSegment(bytes: Buffer): void {
+    const m = decodeManifest(bytes, this.entries); // the master reads its manifest as the targets will
+    const k = this.segs.size;
+    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
+    const fd = fs.openSync(mpath, 'wx+', 0o600);
+    fs.unlinkSync(mpath);
+    fs.writeSync(fd, bytes, 0, bytes.length, 0);
+    this.segs.set(k, {
+      fd, size: bytes.length, hash: crypto.createHash('sha256').update(bytes).digest(), first: m.first, count: m.length,
+      union: new BitSet(), endedAt: 0,
+    });
+    this.segsWaiting.push(k);
+    this.segStarted = Date.now();
+    this.step();
+  }
+
+  /** The scan failed (an unreadable source directory): end every channel, then run() throws. */
+  private abortRun(e: Error): void {
+    this.scanError = e;
+    this.phase = 'done';
+    for (const t of this.targets) t.remote.close();
+    void this.waitExits().then(() => this.resolveDone());
   }
 
   // ---- targets ----
@@ -204,8 +261,7 @@ export class Push {
       const p: SessionParams = {
         v: 1, session: this.session, key: this.key.toString('hex'), sender: idx + 1, host,
         family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
-        pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), manifestSize: this.manifestSize,
-        manifestHash: this.manifestHash, removeFirst: this.o.removeFirst, verbose: this.o.verbose, encrypt: this.o.encrypt,
+        pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), removeFirst: this.o.removeFirst, verbose: this.o.verbose, encrypt: this.o.encrypt,
         sync: this.o.sync,
       };
       remote.start(p);
@@ -230,19 +286,23 @@ export class Push {
       case 'ready':
         if (t.state === 'launching') this.setState(t, 'ready');
         break;
-      case 'needs':
-        // the line may overtake the multicast DONE of the manifest
-        if ((t.state === 'planning' || t.state === 'ready') && t.needs === null) {
-          const needs = typeof l.bitmap === 'string' && /^[0-9a-f]{1,}$/i.test(l.bitmap) ? BitSet.fromHexString(l.bitmap) : null;
-          // bit 0 is the manifest; the highest bit must be a real entry
-          if (!needs || needs.get(0) || (!needs.isEmpty() && needs.msb() > this.entries.length)) { this.failTarget(t, 'failed', 'bad needs report'); break; }
-          t.needs = needs;
-          t.remaining = needs.cardinality();
-          t.local = l.local;
-          if (t.state === 'planning') this.setState(t, 'active');
-          this.log.debug('needs', { host: t.host, files: needs.cardinality() });
-        }
+      case 'needs': {
+        // one per manifest segment; the line may overtake the multicast DONE of the segment
+        const sg = this.segs.get(l.seg);
+        const waiting = this.segPlanning.get(l.seg);
+        if (!sg || !waiting?.has(t.idx)) break;
+        const mine = typeof l.bitmap === 'string' && /^[0-9a-f]{1,}$/i.test(l.bitmap) ? BitSet.fromHexString(l.bitmap) : null;
+        if (!mine || l.first !== sg.first || (!mine.isEmpty() && mine.msb() >= sg.count)) { this.failTarget(t, 'failed', 'bad needs report'); break; }
+        if (!t.needs) t.needs = new BitSet();
+        for (const j of mine.toArray()) t.needs.set(objectOf(sg.first + j), 1);
+        t.remaining += mine.cardinality();
+        t.local = l.local;
+        sg.union = sg.union.or(mine);
+        waiting.delete(t.idx);
+        if (t.state === 'ready') this.setState(t, 'active');
+        this.log.debug('needs', { host: t.host, segment: l.seg, files: mine.cardinality() });
         break;
+      }
       case 'log':
         if (l.level === 'error') this.log.error(l.msg, { host: t.host, from: 'catcher' });
         else if (l.level === 'warn') this.log.warn(l.msg, { host: t.host, from: 'catcher' });
@@ -296,29 +356,38 @@ export class Push {
     const now = Date.now();
     if (this.phase === 'launch') {
       if (this.targets.some((t) => t.state === 'launching')) return;
-      this.phase = 'manifest';
-      const ready = this.targets.filter((t) => t.state === 'ready');
-      ready.forEach((t) => { this.setState(t, 'ready'); t.lastHeard = now; });
-      this.startFlow(0, this.manifestFd, this.manifestSize, ready.map((t) => t.idx + 1), -1, null);
-      return;
-    }
-    if (this.phase === 'needs') {
-      if (this.targets.some((t) => t.state === 'planning')) return;
       this.phase = 'data';
-      let wanted = new BitSet();
-      for (const t of this.targets) if (t.state === 'active' && t.needs) wanted = wanted.or(t.needs);
-      this.queue = this.o.sync.dryRun ? [] : wanted.toArray(); // -n: nothing is sent
-      this.filesPlanned = this.queue.length;
-      this.bytesPlanned = this.queue.reduce((a, o) => a + this.entries.size(entryOf(o)), 0);
-      this.fill();
+      this.targets.filter((t) => t.state === 'ready').forEach((t) => { t.lastHeard = now; });
     }
     if (this.phase === 'data') {
+      // manifest segments go out as soon as they are made, ahead of file data
+      while (this.segsWaiting.length) {
+        const k = this.segsWaiting.shift()!;
+        const sg = this.segs.get(k)!;
+        const needers = this.targets.filter((t) => t.state === 'ready' || t.state === 'active').map((t) => t.idx + 1);
+        this.segPlanning.set(k, new Set(needers.map((n) => n - 1)));
+        this.startFlow(SEG_BASE + k, sg.fd, sg.size, needers, -1, { open: encodeOpen({ size: sg.size, mtimeNs: 0n, hash: sg.hash }) });
+      }
+      // a segment every live target has planned: its files join the queue
+      for (const [k, waiting] of this.segPlanning) {
+        for (const idx of waiting) if (!this.live(this.targets[idx])) waiting.delete(idx);
+        if (waiting.size) continue;
+        this.segPlanning.delete(k);
+        const sg = this.segs.get(k)!;
+        if (this.o.sync.dryRun) continue; // -n: nothing is sent
+        for (const j of sg.union.toArray()) {
+          const obj = objectOf(sg.first + j);
+          this.queue.push(obj);
+          this.filesPlanned++;
+          this.bytesPlanned += this.entries.size(entryOf(obj));
+        }
+      }
       this.fill();
-      if (this.queue.length || this.flows.size || this.preparing) return;
+      if (!this.scanDone || this.segsWaiting.length || this.segPlanning.size || this.queue.length || this.flows.size || this.preparing) return;
       this.phase = 'finish';
       const aborted: number[] = [];
       for (const t of this.targets) {
-        if (t.state !== 'active') continue;
+        if (t.state !== 'active' && t.state !== 'ready') continue;
         this.setState(t, 'finishing');
         t.lastHeard = now;
         t.remote.send({ t: 'finish', aborted });
@@ -343,8 +412,17 @@ export class Push {
     const waitMs = this.o.waitSec * 1000;
     for (const t of this.targets) {
       if (t.state === 'launching' && now - t.stateSince > Math.max(waitMs, 5000)) this.failTarget(t, 'failed', `no answer from the catcher within ${this.o.waitSec} s`);
-      if ((t.state === 'planning' || t.state === 'finishing') && now - Math.max(t.lastHeard, t.stateSince) > waitMs) {
-        this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s while ${t.state}`);
+      if (t.state === 'finishing' && now - Math.max(t.lastHeard, t.stateSince) > waitMs) {
+        this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s while finishing`);
+      }
+    }
+    // a target that received a segment but does not report its plan
+    for (const [k, waiting] of this.segPlanning) {
+      const ended = this.segs.get(k)!.endedAt;
+      if (!ended) continue;
+      for (const idx of waiting) {
+        const t = this.targets[idx];
+        if (this.live(t) && now - Math.max(t.lastHeard, ended) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s while planning`);
       }
     }
     for (const [, s] of [...this.flows]) {
@@ -397,8 +475,8 @@ export class Push {
 
   /** file: the OPEN payload and the stat taken when hashing; null for the manifest (no OPEN). */
   private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
-                    file: { open: Buffer; before: fs.BigIntStats } | null): void {
-    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, TIMING, Date.now(), file === null);
+                    file: { open: Buffer; before?: fs.BigIntStats }): void {
+    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, TIMING, Date.now());
     const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0 };
     this.flows.set(obj, s);
     this.exec(s, flow.start(Date.now()));
@@ -436,7 +514,7 @@ export class Push {
     this.flows.delete(obj);
     for (const [t, out] of s.flow.outcomes) {
       const tg = this.targets[t - 1];
-      if (obj === 0) continue;
+      if (isSegment(obj)) continue;
       tg.remaining--;
       const path = display(this.entries.path(s.entry));
       if (out.ok) {
@@ -448,14 +526,15 @@ export class Push {
         if (this.live(tg)) this.log.warn(`${path}: ${out.message}`, { host: tg.host, path });
       }
     }
-    if (obj === 0) {
+    if (isSegment(obj)) {
+      const sg = this.segs.get(obj - SEG_BASE)!;
+      sg.endedAt = Date.now();
+      fs.closeSync(sg.fd);
+      sg.fd = -1;
       for (const [t, out] of s.flow.outcomes) {
         const tg = this.targets[t - 1];
-        if (!this.live(tg)) continue;
-        if (out.ok) this.setState(tg, tg.needs ? 'active' : 'planning');
-        else this.failTarget(tg, 'failed', `manifest not received: ${out.message}`);
+        if (this.live(tg) && !out.ok) this.failTarget(tg, 'failed', `manifest not received: ${out.message}`);
       }
-      this.phase = 'needs';
       return;
     }
     this.filesDone++;
@@ -543,7 +622,7 @@ export class Push {
     for (const t of this.targets) {
       if (!this.live(t)) { dropped++; continue; }
       const waiting = t.needs === null || t.remaining > 0;
-      if (this.phase === 'data' || this.phase === 'finish' || this.phase === 'done') {
+      if ((this.phase === 'data' && this.scanDone && !this.segPlanning.size) || this.phase === 'finish' || this.phase === 'done') {
         if (waiting) behind++;
         else complete++;
       } else {

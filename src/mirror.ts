@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Beneath } from './beneath';
 import { Filter } from './filter';
 import { errText, lstatHave } from './fsx';
-import { Flag, Kind, Manifest } from './manifest';
+import { EntryView, Flag, Kind } from './manifest';
 import { baseOf, display, isRoot, parentOf } from './paths';
 import { SyncParams } from './session';
 
@@ -128,7 +128,7 @@ export class Mirror {
    * --delete, after the transfer: in every directory the manifest lists whole,
    * remove what it does not name, deepest directories first.
    */
-  deleteExtraneous(entries: Manifest, skip: (i: number) => boolean): void {
+  deleteExtraneous(entries: EntryView, skip: (i: number) => boolean): void {
     // the entries of each whole directory, by index (a directory comes before its entries)
     const dirIndex = new Map<string, number>();
     const children = new Map<number, number[]>();

@@ -25,8 +25,6 @@ export interface SessionParams {
   loopback: boolean;
   pageSize: number;
   dst: string;         // base64 of the destination root bytes
-  manifestSize: number;
-  manifestHash: string; // hex sha256
   removeFirst: boolean; // -X
   encrypt?: boolean;    // AES-256-GCM payloads
   confine?: string;     // base64 of a daemon's --root: dst is then a path inside it (set by the daemon, not the master)
@@ -40,7 +38,8 @@ export const LINE_TAG = '@mrsync ';
 
 export type CatcherLine =
   | { t: 'ready' }
-  | { t: 'needs'; bitmap: string; count: number; local: LocalCounts } // bitmap: hex, bit k = object k
+  // one per manifest segment, in order: bit j of bitmap (hex) = entry first + j needs its data
+  | { t: 'needs'; seg: number; first: number; bitmap: string; count: number; local: LocalCounts }
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
   | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
@@ -68,12 +67,10 @@ export function validateSession(x: unknown): SessionParams {
   num('port', 1, 65535);
   num('ttl', 0, 255);
   num('pageSize', 64, 65507 - 36);
-  num('manifestSize', 1, Number.MAX_SAFE_INTEGER);
   num('verbose', 0, 2);
   if (o.family !== 4 && o.family !== 6) throw new Error('session: bad family');
-  for (const k of ['key', 'group', 'dst', 'manifestHash', 'host']) if (typeof o[k] !== 'string') throw new Error(`session: bad ${k}`);
+  for (const k of ['key', 'group', 'dst', 'host']) if (typeof o[k] !== 'string') throw new Error(`session: bad ${k}`);
   if (!/^[0-9a-f]{64}$/.test(o.key as string)) throw new Error('session: bad key');
-  if (!/^[0-9a-f]{64}$/.test(o.manifestHash as string)) throw new Error('session: bad manifestHash');
   if (o.encrypt !== undefined && typeof o.encrypt !== 'boolean') throw new Error('session: bad encrypt');
   if (o.confine !== undefined && typeof o.confine !== 'string') throw new Error('session: bad confine');
   if (o.sync !== undefined) validateSync(o.sync);

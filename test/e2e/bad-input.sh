@@ -24,7 +24,9 @@ expect() {
 }
 
 expect 1 "source $WORK/nope: no such file or directory" -m t1 -s "$WORK/nope"
-expect 1 'is not a directory' -m t1 -s "$SRC/file"
+mkfifo "$WORK/fifo"
+expect 1 'is not a directory or a regular file' -m t1 -s "$WORK/fifo"
+expect 1 '-l and --files-from need a directory as -s' -m t1 -s "$SRC/file" -l '*'
 : > "$WORK/empty.list"; printf '# only a comment\n\n' > "$WORK/comments.list"
 expect 1 'names no hosts' -m "$WORK/empty.list" -s "$SRC"
 expect 1 'names no hosts' -m "$WORK/comments.list" -s "$SRC"

@@ -13,6 +13,8 @@ source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
 targets_up 3
+# small manifest segments: parents, hardlink leaders and --delete span segments
+export MRSYNC_TEST_SEG_ENTRIES=7
 T0=1600000000
 # f PATH CONTENT [MTIME]; d PATH; l PATH TARGET; h NEW EXISTING
 f() { mkdir -p "$(dirname "$1")"; printf '%s' "$2" > "$1"; touch -h -d "@${3:-$T0}" "$1"; }

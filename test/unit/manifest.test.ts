@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Entry, Kind, decodeManifest, encodeManifest, scan } from '../../src/manifest';
+import { Entry, Kind, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan } from '../../src/manifest';
 
 function tree(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));
@@ -64,11 +64,38 @@ test('impossible counts, truncation and trailing bytes are refused', () => {
   const good = encodeManifest([root, file('a'), { ...file('s'), kind: Kind.Symlink, size: 0, link: Buffer.from('a') }]);
   decodeManifest(good);
   const big = Buffer.from(good);
-  big.writeUInt32BE(0xffffffff, 5); // claims 2^32-1 entries in a few bytes
+  big.writeUInt32BE(0xffffffff, 9); // claims 2^32-1 entries in a few bytes
   assert.throws(() => decodeManifest(big), /entry count/);
+  const far = Buffer.from(good);
+  far.writeUInt32BE(5, 5); // a segment that does not follow what came before
+  assert.throws(() => decodeManifest(far), /segment out of order/);
   for (let n = 0; n < good.length; n++) assert.throws(() => decodeManifest(good.subarray(0, n)), /bad manifest/, `prefix ${n}`);
   assert.throws(() => decodeManifest(Buffer.concat([good, Buffer.from([0])])), /trailing/);
   const badMagic = Buffer.from(good);
   badMagic[0] ^= 1;
   assert.throws(() => decodeManifest(badMagic), /magic/);
+});
+
+test('segments: a manifest in pieces reads as one; a refused segment leaves the set as it was', () => {
+  const entries = [root, { ...file('d'), kind: Kind.Dir, size: 0 }, file('d/x'), file('d/y'), { ...file('h'), kind: Kind.Hardlink, size: 0, leader: 2 }];
+  const w = new ManifestWriter();
+  const set = new ManifestSet();
+  w.push(entries[0]); w.push(entries[1]);
+  decodeManifest(w.finish(), set);
+  w.push(entries[2]);
+  const second = w.finish();
+  // a segment naming a parent never listed is refused and changes nothing
+  const bad = new ManifestWriter();
+  for (let i = 0; i < 2; i++) bad.push(entries[i]);
+  bad.finish();
+  bad.push(file('nodir/z'));
+  assert.throws(() => decodeManifest(bad.finish(), set), /parent not listed/);
+  assert.equal(set.length, 2);
+  decodeManifest(second, set);
+  w.push(entries[3]); w.push(entries[4]);
+  decodeManifest(w.finish(), set);
+  assert.equal(set.segments, 3);
+  assert.deepEqual(set.toArray(), entries);
+  assert.equal(set.path(3).toString(), 'd/y');
+  assert.equal(set.size(2), entries[2].size);
 });
