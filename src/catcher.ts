@@ -16,17 +16,20 @@ import { display, parentOf } from './paths';
 import { Beneath } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
-  DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeOpen, encodeDone, encodeMissing,
+  DoneCode, INCREMENTAL_HASH_MIN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeEofHash, decodeOpen, encodeDone, encodeMissing,
 } from './protocol';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, SyncParams, validateSession } from './session';
-import { errText, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
+import { errText, hashRange, hashRangeSync, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
 
-type FilePhase = 'receiving' | 'verifying' | 'committed' | 'failed';
+type FilePhase = 'receiving' | 'verifying' | 'awaitHash' | 'committed' | 'failed';
 
 interface FileState {
   phase: FilePhase;
   fd: number;
+  hasher: crypto.Hash | null; // big files: hashed as the contiguous prefix arrives
+  hashed: number;             // bytes fed to hasher so far
+  digest?: Buffer;            // what arrived, waiting for the master's hash (awaitHash)
   tmp: Buffer | null; // name of the temp file beside the final name
   info: OpenInfo;
   error?: string;
@@ -152,7 +155,7 @@ export class Catcher {
       case 'control':
         if (e.sender !== 0) return;
         if (e.type === Msg.Open) this.onOpen(e.object, e.payload!);
-        else if (e.type === Msg.Eof) this.onEof(e.object, e.index);
+        else if (e.type === Msg.Eof) this.onEof(e.object, e.index, e.payload);
         else if (e.type === Msg.Abort) this.onAbort(e.object);
         return;
       default:
@@ -177,7 +180,7 @@ export class Catcher {
     this.reply(Msg.Done, object, 0, encodeDone({ code: ok ? DoneCode.Ok : DoneCode.Failed, message: f.error ?? '' }));
   }
 
-  private onEof(object: number, round: number): void {
+  private onEof(object: number, round: number, payload: Buffer | undefined): void {
     if (isSegment(object)) {
       const sg = this.segs.get(object - SEG_BASE);
       if (!sg) return;
@@ -191,9 +194,14 @@ export class Catcher {
       if (this.needs.get(object)) this.reply(Msg.Done, object, 0, encodeDone({ code: DoneCode.Failed, message: 'not opened' }));
       return;
     }
+    const hash = f.info.hash ? null : decodeEofHash(payload);
+    if (hash) f.info.hash = hash;
     if (f.phase === 'receiving') this.sendMissing(object, round);
     else if (f.phase === 'verifying') this.reply(Msg.Wait, object, round, null);
-    else this.replyDone(object, f);
+    else if (f.phase === 'awaitHash') {
+      if (f.info.hash) { f.phase = 'verifying'; void this.commit(object, f, f.digest!); }
+      this.reply(Msg.Wait, object, round, null);
+    } else this.replyDone(object, f);
   }
 
   /** A manifest segment: into an unlinked temp file (nothing to clean up after a crash). */
@@ -227,7 +235,8 @@ export class Catcher {
     const info = decodeOpen(payload);
     if (!info) return;
     const entry = this.entries.get(entryOf(object));
-    const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };
+    const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info, hasher: info.size >= INCREMENTAL_HASH_MIN ? crypto.createHash('sha256') : null, hashed: 0 };
+    if (f.hasher) this.startHashTimer();
     this.files.set(object, f);
     try {
       this.tree.at(entry.path, (final, sib) => {
@@ -274,16 +283,55 @@ export class Catcher {
     this.replyDone(object, f);
   }
 
+  private hashTimer: NodeJS.Timeout | null = null;
+
+  /** Every 50 ms, hash the part of each big file that has arrived contiguously (at most 16 MiB per file per tick). */
+  private startHashTimer(): void {
+    if (this.hashTimer) return;
+    this.hashTimer = setInterval(() => {
+      let busy = false;
+      for (const [object, f] of this.files) {
+        if (f.phase !== 'receiving' || !f.hasher) continue;
+        busy = true;
+        const m = this.loop.sinkMissing(object, 1);
+        if (!m) continue;
+        const prefix = m.missing === 0 ? f.info.size : Math.min(f.info.size, (m.runs[0] ?? 0) * this.p.pageSize);
+        const to = Math.min(prefix, f.hashed + (16 << 20));
+        if (to <= f.hashed) continue;
+        try {
+          hashRangeSync(f.hasher, f.fd, f.hashed, to);
+          f.hashed = to;
+        } catch { /* the completion hash reports it */ }
+      }
+      if (!busy && this.hashTimer) { clearInterval(this.hashTimer); this.hashTimer = null; }
+    }, 50);
+  }
+
   private async onFileComplete(object: number): Promise<void> {
     const f = this.files.get(object);
     if (!f || f.phase !== 'receiving') return;
     f.phase = 'verifying';
     this.loop.closeSink(object);
+    try {
+      let h: Buffer;
+      if (f.hasher) {
+        await hashRange(f.hasher, f.fd, f.hashed, f.info.size);
+        h = f.hasher.digest();
+      } else {
+        h = await sha256File(f.fd, f.info.size);
+      }
+      if (this.closed) return;
+      if (!f.info.hash) { f.digest = h; f.phase = 'awaitHash'; return; } // the master's hash comes with its EOF
+      await this.commit(object, f, h);
+    } catch (e) {
+      this.fail(object, f, `cannot commit: ${errText(e)}`);
+    }
+  }
+
+  private async commit(object: number, f: FileState, h: Buffer): Promise<void> {
     const entry = this.entries.get(entryOf(object));
     try {
-      const h = await sha256File(f.fd, f.info.size);
-      if (this.closed) return;
-      if (!h.equals(f.info.hash)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
+      if (!h.equals(f.info.hash!)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
       // chown clears setuid/setgid: owner first, then mode
       if (this.owner) fs.fchownSync(f.fd, entry.uid, entry.gid);
       fs.fchmodSync(f.fd, entry.mode);
@@ -309,7 +357,7 @@ export class Catcher {
     this.loop.closeSink(SEG_BASE + k);
     try {
       const h = await sha256File(sg.fd, sg.info.size);
-      if (!h.equals(sg.info.hash)) throw new Error('manifest segment hash mismatch');
+      if (!sg.info.hash || !h.equals(sg.info.hash)) throw new Error('manifest segment hash mismatch');
       sg.bytes = Buffer.alloc(sg.info.size);
       fs.readSync(sg.fd, sg.bytes, 0, sg.bytes.length, 0);
       fs.closeSync(sg.fd);
@@ -600,6 +648,7 @@ export class Catcher {
       if (f.phase !== 'committed') this.discard(f, object);
     }
     for (const [, sg] of this.segs) if (sg.phase === 'receiving' || sg.phase === 'verifying') { try { fs.closeSync(sg.fd); } catch { /* closed */ } }
+    if (this.hashTimer) clearInterval(this.hashTimer);
     this.loop?.stop();
     this.mirror?.close();
     this.tree?.close();

@@ -62,13 +62,28 @@ const hashBuf = Buffer.allocUnsafe(HASH_CHUNK);
  */
 export async function sha256File(fd: number, size: number): Promise<Buffer> {
   const h = crypto.createHash('sha256');
-  let pos = 0;
-  while (pos < size) {
-    const n = fs.readSync(fd, hashBuf, 0, Math.min(HASH_CHUNK, size - pos), pos);
+  await hashRange(h, fd, 0, size);
+  return h.digest();
+}
+
+/** Feed bytes [from, to) of fd into h, a chunk at a time, yielding between chunks. */
+export async function hashRange(h: crypto.Hash, fd: number, from: number, to: number): Promise<void> {
+  let pos = from;
+  while (pos < to) {
+    const n = fs.readSync(fd, hashBuf, 0, Math.min(HASH_CHUNK, to - pos), pos);
     if (n <= 0) throw Object.assign(new Error('file shorter than expected'), { code: 'ESHORT' });
     h.update(hashBuf.subarray(0, n));
     pos += n;
-    if (pos < size) await new Promise<void>((r) => setImmediate(r));
+    if (pos < to) await new Promise<void>((r) => setImmediate(r));
   }
-  return h.digest();
+}
+
+/** The same, synchronously (bounded ranges from a timer). */
+export function hashRangeSync(h: crypto.Hash, fd: number, from: number, to: number): void {
+  for (let pos = from; pos < to; ) {
+    const n = fs.readSync(fd, hashBuf, 0, Math.min(HASH_CHUNK, to - pos), pos);
+    if (n <= 0) throw Object.assign(new Error('file shorter than expected'), { code: 'ESHORT' });
+    h.update(hashBuf.subarray(0, n));
+    pos += n;
+  }
 }

@@ -13,7 +13,7 @@ import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
 import { display, under } from './paths';
-import { DoneCode, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
+import { DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams } from './session';
@@ -120,6 +120,7 @@ interface Sending {
   open?: Buffer;
   entry: number;
   openedAt: number;     // ms, first OPEN (or first page for the manifest)
+  late?: { hash: Buffer | null; eofRound: number | null }; // big files: hash computed while pages go out, sent with EOF
   lastOpenNs: number;   // monoNs of the latest OPEN sent
 }
 
@@ -456,6 +457,25 @@ export class Push {
       const before = fs.fstatSync(fd, { bigint: true });
       if (!before.isFile()) throw Object.assign(new Error('no longer a regular file'), { code: 'ECHANGED' });
       const size = Number(before.size);
+      if (size >= INCREMENTAL_HASH_MIN) {
+        // pages go out at once; the hash is computed meanwhile and rides on the EOF
+        const live = needers.filter((n) => this.live(this.targets[n - 1]));
+        this.startFlow(obj, fd, size, live, i, { open: encodeOpen({ size, mtimeNs: before.mtimeNs, hash: null }), before });
+        const s = this.flows.get(obj)!;
+        s.late = { hash: null, eofRound: null };
+        this.files++;
+        this.bytes += size;
+        void sha256File(fd, size).then((h) => {
+          if (!s.late) return;
+          s.late.hash = h;
+          if (s.late.eofRound !== null && this.flows.get(obj) === s) this.loop.sendControl(Msg.Eof, obj, s.late.eofRound, h, false);
+        }, (err) => {
+          this.loop.sendControl(Msg.Abort, obj, 0, null, false);
+          const why = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+          for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, Date.now()));
+        });
+        return;
+      }
       const hash = await sha256File(fd, size);
       if (this.quit) { fs.closeSync(fd); return; }
       const live = needers.filter((n) => this.live(this.targets[n - 1]));
@@ -500,7 +520,8 @@ export class Push {
           break;
         }
         case 'eof':
-          this.loop.sendControl(Msg.Eof, obj, a.round, null, false);
+          if (s.late && !s.late.hash) { s.late.eofRound = a.round; break; } // sent when the hash is ready
+          this.loop.sendControl(Msg.Eof, obj, a.round, s.late?.hash ?? null, false);
           break;
         case 'finished':
           this.endFlow(obj, s);

@@ -16,21 +16,33 @@ export const enum Msg {
 
 export const HASH_LEN = 32;
 
-export interface OpenInfo { size: number; mtimeNs: bigint; hash: Buffer }
+/** Files at least this big are hashed while they are sent (master) and while they arrive (targets). */
+export const INCREMENTAL_HASH_MIN = 4 << 20;
+
+/**
+ * hash null: a big file whose SHA-256 the master is still computing while
+ * its pages go out; it comes with the EOF (payload: the 32-byte hash).
+ */
+export interface OpenInfo { size: number; mtimeNs: bigint; hash: Buffer | null }
 
 export function encodeOpen(o: OpenInfo): Buffer {
-  const b = Buffer.alloc(16 + HASH_LEN);
+  const b = Buffer.alloc(16 + (o.hash ? HASH_LEN : 0));
   b.writeBigUInt64BE(BigInt(o.size), 0);
   b.writeBigInt64BE(o.mtimeNs, 8);
-  o.hash.copy(b, 16, 0, HASH_LEN);
+  o.hash?.copy(b, 16, 0, HASH_LEN);
   return b;
 }
 
 export function decodeOpen(b: Buffer): OpenInfo | null {
-  if (b.length !== 16 + HASH_LEN) return null;
+  if (b.length !== 16 + HASH_LEN && b.length !== 16) return null;
   const size = b.readBigUInt64BE(0);
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return { size: Number(size), mtimeNs: b.readBigInt64BE(8), hash: Buffer.from(b.subarray(16)) };
+  return { size: Number(size), mtimeNs: b.readBigInt64BE(8), hash: b.length === 16 ? null : Buffer.from(b.subarray(16)) };
+}
+
+/** EOF payload: empty, or the file's SHA-256 when the OPEN went out without it. */
+export function decodeEofHash(b: Buffer | undefined): Buffer | null {
+  return b && b.length === HASH_LEN ? Buffer.from(b) : null;
 }
 
 /** Missing pages: total count, then (start, length) runs; possibly only a prefix of the runs. */
