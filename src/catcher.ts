@@ -75,6 +75,17 @@ export class Catcher {
       wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 1000,
       encrypt: this.p.encrypt === true,
     }, (evs) => this.onEvents(evs));
+    // what arrived, for the master's rate control: every 100 ms while data arrives
+    let lastRecv = 0;
+    let seq = 0;
+    this.statTimer = setInterval(() => {
+      const recv = this.loop.stats().dataRecv;
+      if (recv === lastRecv) return;
+      lastRecv = recv;
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(recv), 0);
+      this.reply(Msg.Stat, 0, seq++, b);
+    }, 100);
     emit({ t: 'ready' });
   }
 
@@ -284,6 +295,7 @@ export class Catcher {
   }
 
   private hashTimer: NodeJS.Timeout | null = null;
+  private statTimer: NodeJS.Timeout | null = null;
 
   /** Every 50 ms, hash the part of each big file that has arrived contiguously (at most 16 MiB per file per tick). */
   private startHashTimer(): void {
@@ -649,6 +661,7 @@ export class Catcher {
     }
     for (const [, sg] of this.segs) if (sg.phase === 'receiving' || sg.phase === 'verifying') { try { fs.closeSync(sg.fd); } catch { /* closed */ } }
     if (this.hashTimer) clearInterval(this.hashTimer);
+    if (this.statTimer) clearInterval(this.statTimer);
     this.loop?.stop();
     this.mirror?.close();
     this.tree?.close();

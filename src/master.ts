@@ -19,6 +19,7 @@ import { pagesOf, runPages } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams } from './session';
 import { sha256File } from './fsx';
 import { Logger } from './log';
+import { RateControl } from './rate';
 import { NetOptions } from './options';
 
 export interface PushOptions extends NetOptions {
@@ -26,7 +27,9 @@ export interface PushOptions extends NetOptions {
   src: Buffer;
   dst: Buffer;
   pageSize: number;
-  rateBps: number;
+  rateBps: number;       // fixed (--rate), or where the adaptive rate starts
+  maxRateBps: number;    // --max-rate
+  adaptive: boolean;     // the rate follows the targets' feedback (no --rate)
   waitSec: number;
   quitOnDrop: boolean;
   removeFirst: boolean;
@@ -56,6 +59,7 @@ export interface TargetReport {
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];
   packets: PacketCounts | null; // what the target's catcher dropped (from its result)
+  feedback: number;              // control datagrams it sent the master
   items?: string[];              // -n: what would change, rsync --itemize-changes style
   wouldSend?: { files: number; bytes: number }; // -n
 }
@@ -89,6 +93,8 @@ export interface PushReport {
   pageSize: number;
   started: number;   // ms since the epoch
   dryRun: boolean;
+  segments: number;  // manifest segments multicast
+  rate: { adaptive: boolean; history: number[]; max: number }; // bits/s: where it started and each change
 }
 
 interface Target {
@@ -110,6 +116,7 @@ interface Target {
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
   items: string[];      // -n: itemized changes
+  feedback: number;     // control datagrams received from it (OPEN_OK, MISSING, WAIT, DONE)
 }
 
 interface Sending {
@@ -165,10 +172,12 @@ export class Push {
   private quit = false;
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
+  private rc: RateControl | null = null;
 
   constructor(private readonly o: PushOptions, private readonly log: Logger) {}
 
   async run(): Promise<PushReport> {
+    if (this.o.adaptive) this.rc = new RateControl({ start: this.o.rateBps, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps) });
     this.loop = new native.PageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
@@ -254,7 +263,7 @@ export class Push {
       const remote = this.o.daemon ? new DaemonCatcher(host, this.o.daemon.port, this.o.daemon.psk) : new RemoteCatcher(host, this.o.rsh, cmd);
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: Date.now(), stateSince: Date.now(), needs: null,
-        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [],
+        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [], feedback: 0,
       };
       this.targets.push(t);
       remote.on('line', (l) => this.onLine(t, l));
@@ -333,6 +342,7 @@ export class Push {
 
   private failTarget(t: Target, state: 'failed' | 'dropped', why: string): void {
     if (!this.live(t)) return;
+    this.rc?.forget(t.idx);
     t.error = why;
     this.setState(t, state);
     this.log.error(why, { host: t.host, state });
@@ -410,6 +420,11 @@ export class Push {
 
   private tick(): void {
     const now = Date.now();
+    if (this.rc) {
+      this.rc.sample(now, this.loop.stats().dataSent);
+      const r = this.rc.tick(now);
+      if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
+    }
     const waitMs = this.o.waitSec * 1000;
     for (const t of this.targets) {
       if (t.state === 'launching' && now - t.stateSince > Math.max(waitMs, 5000)) this.failTarget(t, 'failed', `no answer from the catcher within ${this.o.waitSec} s`);
@@ -599,6 +614,11 @@ export class Push {
       const t = this.targets[e.sender - 1];
       if (!this.live(t)) continue;
       t.lastHeard = now;
+      t.feedback++;
+      if (e.type === Msg.Stat) {
+        if (e.payload && e.payload.length === 8) this.rc?.stat(t.idx, now, Number(e.payload.readBigUInt64BE(0)));
+        continue;
+      }
       const s = this.flows.get(e.object);
       if (!s) continue;
       const p = e.payload ?? Buffer.alloc(0);
@@ -680,6 +700,7 @@ export class Push {
         host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
         missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
         packets: t.result?.packets ?? null,
+        feedback: t.feedback,
         ...(this.o.sync.dryRun ? {
           items: t.items,
           wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + (this.entries.size(entryOf(o)) ?? 0), 0) },
@@ -690,7 +711,8 @@ export class Push {
       targets, entries: this.entries.length, files: this.files, bytes: this.bytes, pagesSent: this.pagesFirst,
       pagesResent: this.pagesResent, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
       changed: this.changed, stats, quit: this.quit, session: this.session.toString(16).padStart(8, '0'),
-      pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun,
+      pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segs.size,
+      rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps } : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },
     };
   }
 }

@@ -84,6 +84,13 @@ export function formatReport(r: PushReport, verbose = 1): string {
     `total: ${r.entries} entries, ${r.files} files sent (${human(r.bytes)}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${pct(r.pagesResent, r.pagesSent)}%), ` +
       `${r.seconds.toFixed(1)} s, ${rate.toFixed(1)} Mbit/s`,
   );
+  const h = r.rate.history;
+  lines.push(r.rate.adaptive
+    ? `rate: found from feedback, ${(h[0] / 1e6).toFixed(1)} -> ${(h[h.length - 1] / 1e6).toFixed(1)} Mbit/s (peak ${(Math.max(...h) / 1e6).toFixed(1)}, cap ${(r.rate.max / 1e6).toFixed(1)}, ${h.length - 1} changes)`
+    : `rate: fixed at ${(h[0] / 1e6).toFixed(1)} Mbit/s (--rate)`);
+  const fb = r.targets.reduce((a, t) => a + t.feedback, 0);
+  const flows = r.files + Math.max(1, r.segments);
+  lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(1)} per target per file)`);
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);
   if (r.changed.length) lines.push(`changed or deleted on the master during the send: ${r.changed.join(', ')}`);

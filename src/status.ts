@@ -29,6 +29,7 @@ export interface StatusDoc {
     error: string | null;
     failedFiles: Array<{ path: string; error: string }>;
     droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
+    feedbackPackets: number; // control datagrams it sent the master
     deleted: number;   // entries removed by --delete (would be, with -n)
     backedUp: number;  // files kept by -b (would be, with -n)
     itemized?: string[]; // -n only: the itemized changes
@@ -60,6 +61,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
       droppedPackets: t.packets
         ? { badAuth: t.packets.badAuth, otherSession: t.packets.badSession, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,
+      feedbackPackets: t.feedback,
       deleted: t.local?.deleted ?? 0,
       backedUp: t.local?.backedUp ?? 0,
       ...(r.dryRun ? { itemized: t.items ?? [] } : {}),

@@ -55,7 +55,8 @@ function program(rules: RuleSpec[]): Command {
     .option('--daemon-port <port>', 'TCP port of the daemons', DAEMON_PORT)
     .option('--encrypt', 'encrypt every page and command (AES-256-GCM under the session key), not only authenticate', false)
     .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
-    .option('--rate <bits/s>', 'send rate in bits per second, k/m/g suffixes (1000-based)', '100m')
+    .option('--rate <bits/s>', 'fix the send rate, bits per second with k/m/g suffixes (1000-based); default: found from the targets\' feedback')
+    .option('--max-rate <bits/s>', 'cap for the rate found from feedback (k/m/g suffixes)', '1g')
     .option('--status-file <file>', 'write the final report as JSON to FILE (atomically)')
     .option('--log-file <file>', 'append every event as a JSON line to FILE')
     .option('--progress-interval <seconds>', 'seconds between progress lines when stdout is not a terminal', '10')
@@ -124,7 +125,7 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     src: Buffer.from(src),
     dst: Buffer.from(dst),
     pageSize,
-    rateBps: parseRate('--rate', String(raw.rate)),
+    ...rateOf(raw),
     waitSec: parseIntIn('-w', String(raw.wait), 1, 86400),
     quitOnDrop: Boolean(raw.quit),
     removeFirst: Boolean(raw.removeFirst),
@@ -135,6 +136,16 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     sync: { delete: Boolean(raw.delete), backup, filters: filter.specs, checksum: Boolean(raw.checksum), dryRun: Boolean(raw.dryRun) },
     window: parseIntIn('--window', String(raw.window), 1, 1024),
   };
+}
+
+/** --rate fixes the rate; without it the rate adapts, from 100 Mbit/s (or --max-rate if lower) up to --max-rate. */
+function rateOf(raw: Raw): { rateBps: number; maxRateBps: number; adaptive: boolean } {
+  const max = parseRate('--max-rate', String(raw.maxRate));
+  if (raw.rate !== undefined) {
+    if (raw.maxRate !== '1g') throw new UserError('--rate fixes the rate; --max-rate caps the rate found from feedback: give one of them');
+    return { rateBps: parseRate('--rate', String(raw.rate)), maxRateBps: max, adaptive: false };
+  }
+  return { rateBps: Math.min(100e6, max), maxRateBps: max, adaptive: true };
 }
 
 /** -b, -u, --backup-dir: the suffix defaults to the original's _mcast_bakMMDDhhmm (push start, local time). */

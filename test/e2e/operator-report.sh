@@ -38,6 +38,7 @@ normalize() {
   sed -E -e "s#$WORK#WORK#g" -e 's/[0-9]+\.[0-9]+ s,/T s,/g' -e 's/[0-9.]+ Mbit\/s/R Mbit\/s/g' \
     -e 's/total time = [0-9.]+ min, [0-9.]+ min\/GB/total time = T min, T min\/GB/' \
     -e 's/ [0-9]+\.[0-9]{2}s ([^ ]+)/ Ts \1/g' \
+    -e 's/^feedback: [0-9]+ packets from ([0-9]+) targets \([0-9.]+ per target per file\)/feedback: N packets from \1 targets (F per target per file)/' \
     | awk '/^rtt histogram/{skip=1} !skip' | grep -v '^mrsync: ' | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
 }
 normalize < "$WORK/out" > "$WORK/report.txt"
@@ -47,7 +48,11 @@ if (!/^[0-9a-f]{8}$/.test(s.session)) throw new Error("session id");
 if (isNaN(Date.parse(s.started)) || !(s.seconds > 0)) throw new Error("times");
 s.session = "SESSION"; s.started = "STARTED"; s.seconds = 0;
 s.source = s.source.replace(process.argv[2], "WORK"); s.target = s.target.replace(process.argv[2], "WORK");
-for (const t of s.targets) if (t.slowestFile) t.slowestFile.seconds = 0;
+for (const t of s.targets) {
+  if (t.slowestFile) t.slowestFile.seconds = 0;
+  if (!(t.feedbackPackets >= 0)) throw new Error("feedbackPackets");
+  t.feedbackPackets = t.state === "OK" || t.state === "FAILED" ? t.feedbackPackets > 0 : t.feedbackPackets;
+}
 process.stdout.write(JSON.stringify(s, null, 2) + "\n");
 ' "$WORK/status.json" "$WORK" > "$WORK/status.norm.json"
 if [ "${UPDATE_SNAPSHOTS:-0}" = 1 ]; then

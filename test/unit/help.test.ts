@@ -11,7 +11,7 @@ test('every binary has --help with options, defaults and two examples, and --ver
   const want: Record<string, string[]> = {
     mrsync: ['--machines', '--source', '--target', '--rsh', '--remote-path', '--address', '--port', '--ttl', '--loopback',
       '--interface', '--verbose', '--wait', '--quit', '--remove-first', '--page-size', '--rate', '--status-file', '--log-file',
-      '--progress-interval', '--daemon', '--key-file', '--daemon-port', '--delete', '--backup', '--suffix', '--backup-dir', '--exclude',
+      '--progress-interval', '--daemon', '--key-file', '--daemon-port', '--max-rate', '--delete', '--backup', '--suffix', '--backup-dir', '--exclude',
       '--include', '--exclude-from', '--list', '--files-from', '--trim', '--checksum', '--dry-run', '(default: "239.255.67.92")', '(default: "8888")', 'bits per second', 'seconds'],
     rtt: ['--machines', '--count', '--size', '--interval', '--timeout', '--rsh', '--remote-path', '--address', '--port', '--ttl',
       '--loopback', '--interface', '--wait', '--verbose', '--json', '(default: "239.255.67.200")', '(default: "7900")', 'milliseconds', '(default: "400")'],

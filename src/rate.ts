@@ -1,0 +1,92 @@
+// The send rate when --rate does not fix it: found from the targets' own
+// counts of the data datagrams they receive (Msg.Stat, every 100 ms from each
+// catcher), compared with what the master sent over the same interval. The
+// worst target governs, as the original's monitor had it, but without a
+// round trip per page: a 6% increase per 100 ms while every target keeps up,
+// a decrease to what got through (at most to a quarter) when one loses more
+// than a few percent.
+// Pure (no I/O): master.ts feeds it and applies rate().
+
+export interface RateOptions {
+  start: number;   // bits/s
+  max: number;     // --max-rate
+  min: number;
+}
+
+/** Loss above this at any target: slow down. Below LOW at all: speed up. Random loss of 1% sits between. */
+export const HIGH = 0.04;
+export const LOW = 0.015;
+
+interface TargetMeter { atMs: number; recv: number; loss: number | null }
+
+export class RateControl {
+  private r: number;
+  private sent: Array<[number, number]> = []; // (ms, cumulative data datagrams sent), one per tick
+  private meters = new Map<number, TargetMeter>();
+  private lastChange = 0;
+  private lastDecrease = 0;
+  readonly history: number[] = []; // the rate at each change, for the report
+
+  constructor(private readonly o: RateOptions) {
+    this.r = Math.min(o.start, o.max);
+    this.history.push(this.r);
+  }
+
+  rate(): number { return this.r; }
+
+  /** The master's cumulative count of data datagrams sent, sampled every tick. */
+  sample(nowMs: number, dataSent: number): void {
+    this.sent.push([nowMs, dataSent]);
+    while (this.sent.length > 600) this.sent.shift(); // 6 s of 10 ms ticks
+  }
+
+  private sentAt(ms: number): number | null {
+    if (!this.sent.length || ms < this.sent[0][0]) return null;
+    let v = this.sent[0][1];
+    for (const [t, n] of this.sent) { if (t > ms) break; v = n; }
+    return v;
+  }
+
+  /** A target's report: cumulative data datagrams it has received, heard at nowMs (one-way delay owMs). */
+  stat(target: number, nowMs: number, recv: number, owMs = 2): void {
+    const m = this.meters.get(target);
+    this.meters.set(target, { atMs: nowMs, recv, loss: m?.loss ?? null });
+    if (!m) return;
+    const a = this.sentAt(m.atMs - owMs);
+    const b = this.sentAt(nowMs - owMs);
+    if (a === null || b === null) return;
+    const sent = b - a;
+    if (sent < 30) return; // too little sent in the interval to judge
+    const got = recv - m.recv;
+    const loss = Math.max(0, Math.min(1, 1 - got / sent));
+    const prev = this.meters.get(target)!;
+    prev.loss = m.loss === null ? loss : 0.5 * m.loss + 0.5 * loss;
+  }
+
+  forget(target: number): void { this.meters.delete(target); }
+
+  /** Every tick: adjust; returns the new rate if it changed. */
+  tick(nowMs: number): number | null {
+    if (nowMs - this.lastChange < 100) return null;
+    let worst: number | null = null;
+    for (const m of this.meters.values()) {
+      if (m.loss === null || nowMs - m.atMs > 1000) continue;
+      worst = Math.max(worst ?? 0, m.loss);
+    }
+    if (worst === null) return null;
+    let next = this.r;
+    if (worst > HIGH && nowMs - this.lastDecrease > 300) {
+      // what got through is about what the path takes: go there at once (at most to a quarter)
+      next = Math.max(this.o.min, this.r * Math.max(0.25, Math.min(0.85, 1 - worst)));
+      this.lastDecrease = nowMs;
+      for (const m of this.meters.values()) m.loss = null; // judge the new rate afresh
+    } else if (worst < LOW) {
+      next = Math.min(this.o.max, this.r * 1.06);
+    }
+    this.lastChange = nowMs;
+    if (Math.abs(next - this.r) < 1) return null;
+    this.r = next;
+    this.history.push(next);
+    return next;
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The rate found from feedback: the master's uplink shaped to 20 Mbit/s
+# (tbf), no --rate: mrsync starts at 100 Mbit/s, settles near the link from
+# the targets' reports, finishes in well under twice the ideal time, exact.
+# --max-rate caps it; --rate fixes it.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+targets_up 2
+ip netns exec "${PFX}m" tc qdisc add dev eth0 root tbf rate 20mbit burst 32kb latency 50ms
+head -c 24000000 /dev/urandom > "$SRC/big.bin"
+t0=$(date +%s.%N)
+run_rc "$WORK/out" -m t1,t2 -s "$SRC" -t "$DST" -w 20
+t1=$(date +%s.%N)
+cat "$WORK/out"
+[ "$RC" = 0 ] || fail "exit $RC"
+for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
+line=$(grep '^rate: found from feedback' "$WORK/out") || fail "no adaptive rate line"
+final=$(echo "$line" | sed -n 's/.* -> \([0-9.]*\) Mbit\/s.*/\1/p')
+wall=$(echo "$t1 - $t0" | bc)
+echo "final rate $final Mbit/s, wall $wall s (ideal at 20 Mbit/s: 9.6 s + start)"
+[ "$(echo "$final > 8 && $final < 35" | bc)" = 1 ] || fail "the rate did not settle near the 20 Mbit/s link: $final"
+[ "$(echo "$wall < 20" | bc)" = 1 ] || fail "took $wall s, more than twice the ideal"
+
+# --max-rate caps it
+rm -f "$SRC/big.bin"; head -c 3000000 /dev/urandom > "$SRC/small.bin"
+run_rc "$WORK/out2" -m t1,t2 -s "$SRC" -t "$DST" -w 20 --max-rate 8m
+[ "$RC" = 0 ] || { cat "$WORK/out2"; fail "--max-rate exit $RC"; }
+grep -Eq '^rate: found from feedback, 8\.0 -> [0-9.]+ Mbit/s \(peak 8\.0, cap 8\.0' "$WORK/out2" || { cat "$WORK/out2"; fail "--max-rate 8m not kept"; }
+# --rate fixes it; both together is bad input
+run_rc "$WORK/out3" -m t1,t2 -s "$SRC" -t "$DST" -w 20 --rate 15m
+grep -q '^rate: fixed at 15.0 Mbit/s' "$WORK/out3" || { cat "$WORK/out3"; fail "--rate 15m not fixed"; }
+run_rc "$WORK/out4" -m t1,t2 -s "$SRC" -t "$DST" --rate 15m --max-rate 20m
+[ "$RC" = 1 ] && grep -q 'give one of them' "$WORK/out4" || { cat "$WORK/out4"; fail "--rate with --max-rate accepted"; }
+echo PASS

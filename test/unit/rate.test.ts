@@ -1,0 +1,61 @@
+// The rate control against a simulated link: a bottleneck of C bits/s with a
+// small queue, optional random loss, stats from the target every 100 ms.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RateControl } from '../../src/rate';
+
+const PKT = 1514 * 8;
+
+function simulate(capacity: number, randomLoss: number, seconds: number, max = 1e9): { rc: RateControl; rates: number[] } {
+  const rc = new RateControl({ start: 100e6, max, min: 1e6 });
+  let sent = 0;
+  let recv = 0;
+  let queue = 0;
+  let seed = 42;
+  const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const rates: number[] = [];
+  for (let ms = 0; ms < seconds * 1000; ms += 10) {
+    const n = (rc.rate() / PKT) * 0.01;
+    sent += n;
+    queue += n;
+    const out = Math.min(queue, (capacity / PKT) * 0.01);
+    queue -= out;
+    const qmax = (capacity / PKT) * 0.05; // 50 ms of queue, as tbf latency 50ms
+    if (queue > qmax) queue = qmax; // the rest is dropped
+    for (let i = 0; i < Math.round(out); i++) if (rand() >= randomLoss) recv++;
+    rc.sample(ms, Math.round(sent));
+    if (ms % 100 === 0) rc.stat(1, ms, recv);
+    rc.tick(ms);
+    rates.push(rc.rate());
+  }
+  return { rc, rates };
+}
+
+test('a 20 Mbit/s bottleneck: the rate settles around it, from 100 Mbit/s', () => {
+  const { rates } = simulate(20e6, 0, 30);
+  const tail = rates.slice(-1000); // the last 10 s
+  const mean = tail.reduce((a, b) => a + b, 0) / tail.length;
+  assert.ok(mean > 12e6 && mean < 26e6, `settled at ${(mean / 1e6).toFixed(1)} Mbit/s`);
+});
+
+test('an idle gigabit path with 1% random loss: the rate climbs to --max-rate', () => {
+  const { rc } = simulate(10e9, 0.01, 20, 400e6);
+  assert.equal(rc.rate(), 400e6);
+});
+
+test('a 200 Mbit/s bottleneck with 1% random loss: near the link, not collapsed by random loss', () => {
+  const { rates } = simulate(200e6, 0.01, 30);
+  const tail = rates.slice(-1000);
+  const mean = tail.reduce((a, b) => a + b, 0) / tail.length;
+  assert.ok(mean > 130e6 && mean < 260e6, `settled at ${(mean / 1e6).toFixed(1)} Mbit/s`);
+});
+
+test('no feedback, no change; a forgotten target no longer counts', () => {
+  const rc = new RateControl({ start: 50e6, max: 1e9, min: 1e6 });
+  for (let ms = 0; ms < 2000; ms += 10) { rc.sample(ms, ms * 10); assert.equal(rc.tick(ms), null); }
+  rc.stat(7, 2000, 0);
+  rc.stat(7, 2100, 0); // received nothing of ~1000 sent: total loss
+  rc.forget(7);
+  assert.equal(rc.tick(2200), null);
+  assert.equal(rc.rate(), 50e6);
+});
