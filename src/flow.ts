@@ -19,7 +19,7 @@ export interface FlowTiming {
   sitOutRounds: number; // repair rounds without 10% progress before a target sits out
 }
 
-export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean }
+export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean; deferred?: boolean }
 
 export class FileFlow {
   phase: Phase;
@@ -82,6 +82,13 @@ export class FileFlow {
     this.pending.delete(t);
     this.outcomes.set(t, outcome);
     return this.afterRemoval(now);
+  }
+
+  /** A slow target: stop waiting for it here; the master sends it this file again later (catch-up). */
+  setAside(t: number, now: number): FlowAction[] {
+    if (!this.pending.has(t)) return [];
+    this.answers.delete(t);
+    return this.onDone(t, { ok: false, satOut: true, deferred: true, message: 'deferred: slow target' }, now);
   }
 
   /** The target left the run (dropped): stop waiting for it. */

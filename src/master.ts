@@ -60,6 +60,7 @@ export interface TargetReport {
   rttUs: number[];
   packets: PacketCounts | null; // what the target's catcher dropped (from its result)
   feedback: number;              // control datagrams it sent the master
+  slow: boolean;                 // was set aside as slow and caught up after the others
   items?: string[];              // -n: what would change, rsync --itemize-changes style
   wouldSend?: { files: number; bytes: number }; // -n
 }
@@ -117,6 +118,9 @@ interface Target {
   rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
   items: string[];      // -n: itemized changes
   feedback: number;     // control datagrams received from it (OPEN_OK, MISSING, WAIT, DONE)
+  slow: boolean;        // set aside: far behind the others; its files are deferred to the catch-up
+  wasSlow: boolean;
+  deferred: number[];   // objects to send it in the catch-up
 }
 
 interface Sending {
@@ -173,6 +177,8 @@ export class Push {
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
   private rc: RateControl | null = null;
+  private catchup = false;
+  private catchupNeeders = new Map<number, number[]>();
 
   constructor(private readonly o: PushOptions, private readonly log: Logger) {}
 
@@ -263,7 +269,7 @@ export class Push {
       const remote = this.o.daemon ? new DaemonCatcher(host, this.o.daemon.port, this.o.daemon.psk) : new RemoteCatcher(host, this.o.rsh, cmd);
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: Date.now(), stateSince: Date.now(), needs: null,
-        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [], feedback: 0,
+        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [], feedback: 0, slow: false, wasSlow: false, deferred: [],
       };
       this.targets.push(t);
       remote.on('line', (l) => this.onLine(t, l));
@@ -361,6 +367,22 @@ export class Push {
     }
   }
 
+  /**
+   * A target far behind the others (its link much slower): its files are
+   * deferred, the others go on at their pace, and it catches up alone after
+   * them (step: catch-up).
+   */
+  private setAside(t: Target, now: number): void {
+    if (!this.live(t) || t.slow || this.catchup) return;
+    t.slow = true;
+    t.wasSlow = true;
+    this.log.warn(`much slower than the others: set aside, catches up after them`, { host: t.host });
+    for (const [obj, s] of [...this.flows]) {
+      if (isSegment(obj) || !s.flow.pending.has(t.idx + 1)) continue;
+      this.exec(s, s.flow.setAside(t.idx + 1, now));
+    }
+  }
+
   // ---- the run, phase by phase ----
 
   private step(): void {
@@ -395,6 +417,23 @@ export class Push {
       }
       this.fill();
       if (!this.scanDone || this.segsWaiting.length || this.segPlanning.size || this.queue.length || this.flows.size || this.preparing) return;
+      const behind = this.targets.filter((t) => this.live(t) && t.deferred.length);
+      if (behind.length && !this.catchup) {
+        // catch-up: the set-aside targets get their deferred files, alone, at their pace
+        this.catchup = true;
+        this.rc?.clearSlow();
+        for (const t of behind) {
+          this.log.info(`catching up ${t.deferred.length} files`, { host: t.host });
+          t.slow = false;
+          for (const obj of t.deferred) {
+            if (!this.catchupNeeders.has(obj)) { this.catchupNeeders.set(obj, []); this.queue.push(obj); }
+            this.catchupNeeders.get(obj)!.push(t.idx + 1);
+          }
+          t.deferred = [];
+        }
+        this.fill();
+        return;
+      }
       this.phase = 'finish';
       const aborted: number[] = [];
       for (const t of this.targets) {
@@ -424,6 +463,7 @@ export class Push {
       this.rc.sample(now, this.loop.stats().dataSent);
       const r = this.rc.tick(now);
       if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
+      for (const idx of this.rc.takeSlow()) this.setAside(this.targets[idx], now);
     }
     const waitMs = this.o.waitSec * 1000;
     for (const t of this.targets) {
@@ -455,7 +495,17 @@ export class Push {
   private fill(): void {
     while (!this.quit && this.queue.length && this.flows.size + this.preparing < this.o.window) {
       const obj = this.queue.shift()!;
-      const needers = this.targets.filter((t) => t.state === 'active' && t.needs?.get(obj)).map((t) => t.idx + 1);
+      let needers: number[];
+      if (this.catchup) {
+        needers = (this.catchupNeeders.get(obj) ?? []).filter((n) => this.live(this.targets[n - 1]));
+      } else {
+        needers = [];
+        for (const t of this.targets) {
+          if (t.state !== 'active' || !t.needs?.get(obj)) continue;
+          if (t.slow) t.deferred.push(obj); // set aside: it gets this one in the catch-up
+          else needers.push(t.idx + 1);
+        }
+      }
       if (!needers.length) continue;
       this.preparing++;
       void this.prepare(obj, needers).finally(() => { this.preparing--; this.step(); });
@@ -551,6 +601,7 @@ export class Push {
     for (const [t, out] of s.flow.outcomes) {
       const tg = this.targets[t - 1];
       if (isSegment(obj)) continue;
+      if (out.deferred) { tg.deferred.push(obj); continue; } // set aside as slow: sent again in the catch-up
       tg.remaining--;
       const path = display(this.entries.path(s.entry));
       if (out.ok) {
@@ -573,7 +624,7 @@ export class Push {
       }
       return;
     }
-    this.filesDone++;
+    if (!this.catchup) this.filesDone++;
     if (s.before) {
       try {
         const after = fs.fstatSync(s.fd, { bigint: true });
@@ -701,6 +752,7 @@ export class Push {
         missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
         packets: t.result?.packets ?? null,
         feedback: t.feedback,
+        slow: t.wasSlow,
         ...(this.o.sync.dryRun ? {
           items: t.items,
           wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + (this.entries.size(entryOf(o)) ?? 0), 0) },

@@ -17,12 +17,18 @@ export interface RateOptions {
 export const HIGH = 0.04;
 export const LOW = 0.015;
 
-interface TargetMeter { atMs: number; recv: number; loss: number | null }
+interface TargetMeter { atMs: number; recv: number; loss: number | null; slowCount: number }
+
+/** Evaluations in a row with a target far behind while the others keep up before it is called slow. */
+const SLOW_AFTER = 5;
 
 export class RateControl {
   private r: number;
   private sent: Array<[number, number]> = []; // (ms, cumulative data datagrams sent), one per tick
   private meters = new Map<number, TargetMeter>();
+  private slow = new Set<number>();   // set aside: they no longer govern the rate
+  private newlySlow: number[] = [];
+  detectSlow = true;
   private lastChange = 0;
   private lastDecrease = 0;
   readonly history: number[] = []; // the rate at each change, for the report
@@ -50,7 +56,7 @@ export class RateControl {
   /** A target's report: cumulative data datagrams it has received, heard at nowMs (one-way delay owMs). */
   stat(target: number, nowMs: number, recv: number, owMs = 2): void {
     const m = this.meters.get(target);
-    this.meters.set(target, { atMs: nowMs, recv, loss: m?.loss ?? null });
+    this.meters.set(target, { atMs: nowMs, recv, loss: m?.loss ?? null, slowCount: m?.slowCount ?? 0 });
     if (!m) return;
     const a = this.sentAt(m.atMs - owMs);
     const b = this.sentAt(nowMs - owMs);
@@ -63,16 +69,36 @@ export class RateControl {
     prev.loss = m.loss === null ? loss : 0.5 * m.loss + 0.5 * loss;
   }
 
-  forget(target: number): void { this.meters.delete(target); }
+  forget(target: number): void { this.meters.delete(target); this.slow.delete(target); }
+
+  /** Targets found slow since the last call: one far behind while the others keep up. */
+  takeSlow(): number[] { const s = this.newlySlow; this.newlySlow = []; return s; }
+
+  /** Catch-up: the set-aside targets govern again. */
+  clearSlow(): void { this.slow.clear(); this.detectSlow = false; for (const m of this.meters.values()) m.loss = null; }
 
   /** Every tick: adjust; returns the new rate if it changed. */
   tick(nowMs: number): number | null {
     if (nowMs - this.lastChange < 100) return null;
-    let worst: number | null = null;
-    for (const m of this.meters.values()) {
-      if (m.loss === null || nowMs - m.atMs > 1000) continue;
-      worst = Math.max(worst ?? 0, m.loss);
+    const fresh = [...this.meters].filter(([t, m]) => m.loss !== null && nowMs - m.atMs <= 1000 && !this.slow.has(t));
+    const suspects = new Set<number>();
+    if (this.detectSlow && fresh.length >= 2) {
+      // one target losing a lot while the rest keep up is a slow target, not a
+      // slow network: it does not pull the rate down while it is watched, and
+      // after SLOW_AFTER evaluations it is set aside (the master defers its files)
+      const losses = fresh.map(([, m]) => m.loss!).sort((a, b) => a - b);
+      const median = losses[Math.floor((losses.length - 1) / 2)];
+      for (const [t, m] of fresh) {
+        if (m.loss! > HIGH && median < LOW) {
+          suspects.add(t);
+          if (++m.slowCount >= SLOW_AFTER) { this.slow.add(t); this.newlySlow.push(t); }
+        } else {
+          m.slowCount = 0;
+        }
+      }
     }
+    let worst: number | null = null;
+    for (const [t, m] of fresh) if (!this.slow.has(t) && !suspects.has(t)) worst = Math.max(worst ?? 0, m.loss!);
     if (worst === null) return null;
     let next = this.r;
     if (worst > HIGH && nowMs - this.lastDecrease > 300) {

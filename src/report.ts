@@ -45,7 +45,8 @@ export function targetTable(r: PushReport): string[] {
     const re = r.pagesSent ? `${pct(t.missingPages, r.pagesSent)}%` : '-';
     const slow = t.slowest ? `${t.slowest.seconds.toFixed(2)}s ${t.slowest.path}` : '-';
     const mirrored = [t.local?.deleted ? `${t.local.deleted} deleted` : '', t.local?.backedUp ? `${t.local.backedUp} backed up` : ''].filter(Boolean).join(', ');
-    const note = t.error ?? ([t.failures.length ? `${t.failures.length} not delivered` : t.needed === 0 && !mirrored ? 'up to date' : '', mirrored].filter(Boolean).join(', '));
+    const note = t.error ?? ([t.failures.length ? `${t.failures.length} not delivered` : t.needed === 0 && !mirrored ? 'up to date' : '', mirrored,
+      t.slow ? 'slow: set aside, caught up after the others' : ''].filter(Boolean).join(', '));
     lines.push(`${t.host.padEnd(w)}  ${t.state.padEnd(11)}  ${String(t.filesSent).padStart(7)}  ${human(t.bytesSent).padStart(10)}  ${re.padStart(8)}  ${truncate(slow, 24).padEnd(24)}  ${note}`);
     for (const f of t.failures.slice(0, 10)) lines.push(`${''.padEnd(w)}    ${f.path}: ${f.error}`);
     if (t.failures.length > 10) lines.push(`${''.padEnd(w)}    ... and ${t.failures.length - 10} more`);

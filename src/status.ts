@@ -30,6 +30,7 @@ export interface StatusDoc {
     failedFiles: Array<{ path: string; error: string }>;
     droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
     feedbackPackets: number; // control datagrams it sent the master
+    slow: boolean;           // set aside as much slower than the others; caught up after them
     deleted: number;   // entries removed by --delete (would be, with -n)
     backedUp: number;  // files kept by -b (would be, with -n)
     itemized?: string[]; // -n only: the itemized changes
@@ -62,6 +63,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
         ? { badAuth: t.packets.badAuth, otherSession: t.packets.badSession, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,
       feedbackPackets: t.feedback,
+      slow: t.slow,
       deleted: t.local?.deleted ?? 0,
       backedUp: t.local?.backedUp ?? 0,
       ...(r.dryRun ? { itemized: t.items ?? [] } : {}),
