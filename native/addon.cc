@@ -242,7 +242,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     const Stats& s = loop_->stats();
 #define STAT(f) o.Set(#f, Napi::Number::New(env, double(s.f.load())))
     STAT(pktsSent); STAT(bytesSent); STAT(dataSent); STAT(ctlSent); STAT(sendErrors);
-    STAT(pktsRecv); STAT(dataRecv); STAT(dataNew); STAT(dataDup); STAT(dataStray);
+    STAT(pktsRecv); STAT(dataExpected); STAT(dataRecv); STAT(dataNew); STAT(dataDup); STAT(dataStray);
     STAT(badAuth); STAT(badSession); STAT(badFormat); STAT(ctlRecv); STAT(recvBatches);
 #undef STAT
     return o;

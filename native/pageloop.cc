@@ -337,6 +337,7 @@ void PageLoop::run() {
             h.session = opts_.session;
             h.object = j.object;
             h.index = first + i;
+            h.seq = dataSeq_++;
             h.length = uint16_t(plen + (aead_ ? kCtrLen : 0));
             encodeHeader(h, hdrs[i]);
             int k = 0;
@@ -468,6 +469,12 @@ int PageLoop::receive() {
         hasMaster_.store(true);
       }
       if (h.type == kTypeData) {
+        // the master numbers its data datagrams: how many should have come (loss = 1 - recv/expected)
+        if (!seqSeen_) { seqSeen_ = true; lastSeq_ = h.seq; stats_.dataExpected++; }
+        else {
+          uint16_t d = uint16_t(h.seq - lastSeq_);
+          if (d != 0 && d < 32768) { stats_.dataExpected += d; lastSeq_ = h.seq; }
+        }
         handleData(h, payload, &evs);
         continue;
       }

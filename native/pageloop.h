@@ -72,7 +72,7 @@ struct Event {
 
 struct Stats {
   std::atomic<uint64_t> pktsSent{0}, bytesSent{0}, dataSent{0}, ctlSent{0}, sendErrors{0};
-  std::atomic<uint64_t> pktsRecv{0}, dataRecv{0}, dataNew{0}, dataDup{0}, dataStray{0};
+  std::atomic<uint64_t> pktsRecv{0}, dataExpected{0}, dataRecv{0}, dataNew{0}, dataDup{0}, dataStray{0};
   std::atomic<uint64_t> badAuth{0}, badSession{0}, badFormat{0}, ctlRecv{0}, recvBatches{0};
 };
 
@@ -176,6 +176,9 @@ class PageLoop {
   std::deque<Job> jobQueue_;
   std::atomic<uint64_t> rateBps_;
 
+  uint16_t dataSeq_ = 0;   // sender: running count of data datagrams (header seq)
+  bool seqSeen_ = false;    // receiver: the last seq seen, for dataExpected
+  uint16_t lastSeq_ = 0;
   std::mutex sinkMu_;
   std::unordered_map<uint32_t, std::unique_ptr<Sink>> sinks_;
 

@@ -7,7 +7,7 @@
 //  8  u32 object id       manifest entry (0 = the manifest itself)
 // 12  u32 index           page number, or round/sequence for commands
 // 16  u16 payload length
-// 18  u16 reserved (0)
+// 18  u16 seq: data pages, the sender's running count (mod 2^16), for loss; 0 otherwise
 // 20  ... payload ...
 // end 16-byte tag: HMAC-SHA256(session key, header || payload), truncated
 //
@@ -36,6 +36,7 @@ struct Header {
   uint32_t object = 0;
   uint32_t index = 0;
   uint16_t length = 0;
+  uint16_t seq = 0;
 };
 
 inline void put16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
@@ -55,7 +56,7 @@ inline void encodeHeader(const Header& h, uint8_t* out) {
   put32(out + 8, h.object);
   put32(out + 12, h.index);
   put16(out + 16, h.length);
-  put16(out + 18, 0);
+  put16(out + 18, h.seq);
 }
 
 // Structural checks only (no tag): returns false for anything truncated,
@@ -70,7 +71,8 @@ inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
   h->object = get32(p + 8);
   h->index = get32(p + 12);
   h->length = get16(p + 16);
-  if (h->version != kVersion || get16(p + 18) != 0) return false;
+  h->seq = get16(p + 18);
+  if (h->version != kVersion || (h->type != kTypeData && h->seq != 0)) return false;
   return size_t(h->length) + kOverhead == n;
 }
 

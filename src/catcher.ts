@@ -75,17 +75,24 @@ export class Catcher {
       wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 1000,
       encrypt: this.p.encrypt === true,
     }, (evs) => this.onEvents(evs));
-    // what arrived, for the master's rate control: every 100 ms while data arrives
+    // what arrived and what should have (the master numbers its data datagrams),
+    // for the master's rate control: every statMs while data arrives, from a
+    // random phase so that many targets do not report at once
     let lastRecv = 0;
     let seq = 0;
-    this.statTimer = setInterval(() => {
-      const recv = this.loop.stats().dataRecv;
-      if (recv === lastRecv) return;
-      lastRecv = recv;
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64BE(BigInt(recv), 0);
-      this.reply(Msg.Stat, 0, seq++, b);
-    }, 100);
+    const every = Math.max(50, Math.min(10_000, this.p.statMs ?? 100));
+    setTimeout(() => {
+      if (this.closed) return;
+      this.statTimer = setInterval(() => {
+        const st = this.loop.stats();
+        if (st.dataRecv === lastRecv) return;
+        lastRecv = st.dataRecv;
+        const b = Buffer.alloc(16);
+        b.writeBigUInt64BE(BigInt(st.dataRecv), 0);
+        b.writeBigUInt64BE(BigInt(st.dataExpected), 8);
+        this.reply(Msg.Stat, 0, seq++, b);
+      }, every);
+    }, Math.floor(Math.random() * every));
     emit({ t: 'ready' });
   }
 

@@ -132,12 +132,16 @@ interface Sending {
   entry: number;
   openedAt: number;     // ms, first OPEN (or first page for the manifest)
   late?: { hash: Buffer | null; eofRound: number | null }; // big files: hash computed while pages go out, sent with EOF
+  jobsOut: number;      // native send jobs not yet reported: the fd stays open until they are
+  ended: boolean;
   lastOpenNs: number;   // monoNs of the latest OPEN sent
 }
 
 /** Entries per manifest segment (about 200 KiB of manifest for typical names). */
 const SEG_ENTRIES = Number(process.env.MRSYNC_TEST_SEG_ENTRIES) || 4096;
 /** Test knob: pause the scan this long after each segment (to watch data flow while it runs). */
+/** Rate reports from each target every 100 ms, spread out with many targets (1 s at 200): about 200 a second in all. */
+const STAT_MS = 100;
 const SCAN_PAUSE_MS = Number(process.env.MRSYNC_TEST_SCAN_PAUSE_MS) || 0;
 
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
@@ -154,7 +158,7 @@ export class Push {
   // data interleaved, while the scan goes on; finish: results; done
   private phase: 'launch' | 'data' | 'finish' | 'done' = 'launch';
   private flows = new Map<number, Sending>();
-  private jobs = new Map<number, number>(); // job -> object
+  private jobs = new Map<number, Sending>(); // native send job -> the flow that queued it
   private nextJob = 1;
   private queue: number[] = [];             // objects still to send
   private preparing = 0;
@@ -278,7 +282,7 @@ export class Push {
         v: 1, session: this.session, key: this.key.toString('hex'), sender: idx + 1, host,
         family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
         pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), removeFirst: this.o.removeFirst, verbose: this.o.verbose, encrypt: this.o.encrypt,
-        sync: this.o.sync,
+        sync: this.o.sync, statMs: STAT_MS * Math.max(1, Math.ceil(this.o.targets.length / 20)),
       };
       remote.start(p);
     });
@@ -460,7 +464,6 @@ export class Push {
   private tick(): void {
     const now = Date.now();
     if (this.rc) {
-      this.rc.sample(now, this.loop.stats().dataSent);
       const r = this.rc.tick(now);
       if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
       for (const idx of this.rc.takeSlow()) this.setAside(this.targets[idx], now);
@@ -562,7 +565,7 @@ export class Push {
   private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
                     file: { open: Buffer; before?: fs.BigIntStats }): void {
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, TIMING, Date.now());
-    const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0 };
+    const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false };
     this.flows.set(obj, s);
     this.exec(s, flow.start(Date.now()));
   }
@@ -577,7 +580,8 @@ export class Push {
           break;
         case 'pages': {
           const job = this.nextJob++;
-          this.jobs.set(job, obj);
+          this.jobs.set(job, s);
+          s.jobsOut++;
           const n = a.runs ? runPages(a.runs) : s.flow.pages;
           if (a.runs) this.pagesResent += n;
           else this.pagesFirst += n;
@@ -616,8 +620,8 @@ export class Push {
     if (isSegment(obj)) {
       const sg = this.segs.get(obj - SEG_BASE)!;
       sg.endedAt = Date.now();
-      fs.closeSync(sg.fd);
       sg.fd = -1;
+      this.release(s);
       for (const [t, out] of s.flow.outcomes) {
         const tg = this.targets[t - 1];
         if (this.live(tg) && !out.ok) this.failTarget(tg, 'failed', `manifest not received: ${out.message}`);
@@ -639,7 +643,13 @@ export class Push {
         }
       } catch { /* closed */ }
     }
-    fs.closeSync(s.fd);
+    this.release(s);
+  }
+
+  /** Close a finished flow's file once no native send job can still read it (its number may be reused at once). */
+  private release(s: Sending): void {
+    s.ended = true;
+    if (s.jobsOut === 0 && s.fd >= 0) { fs.closeSync(s.fd); s.fd = -1; }
   }
 
   // ---- native events ----
@@ -648,10 +658,12 @@ export class Push {
     const now = Date.now();
     for (const e of evs) {
       if (e.kind === 'sent' || e.kind === 'jobError') {
-        const obj = this.jobs.get(e.index);
+        const s = this.jobs.get(e.index);
         this.jobs.delete(e.index);
-        const s = obj === undefined ? undefined : this.flows.get(obj);
         if (!s) continue;
+        s.jobsOut--;
+        if (s.ended) { this.release(s); continue; }
+        if (this.flows.get(s.flow.object) !== s) continue;
         if (e.kind === 'sent') this.exec(s, s.flow.onSent(now));
         else {
           const why = e.err === 61 /* ENODATA */ ? 'source file shrank while being sent' : `source read error (errno ${e.err})`;
@@ -667,7 +679,7 @@ export class Push {
       t.lastHeard = now;
       t.feedback++;
       if (e.type === Msg.Stat) {
-        if (e.payload && e.payload.length === 8) this.rc?.stat(t.idx, now, Number(e.payload.readBigUInt64BE(0)));
+        if (e.payload && e.payload.length === 16) this.rc?.stat(t.idx, now, Number(e.payload.readBigUInt64BE(0)), Number(e.payload.readBigUInt64BE(8)));
         continue;
       }
       const s = this.flows.get(e.object);

@@ -43,7 +43,7 @@ export interface LoopEvent {
 
 export interface LoopStats {
   pktsSent: number; bytesSent: number; dataSent: number; ctlSent: number; sendErrors: number;
-  pktsRecv: number; dataRecv: number; dataNew: number; dataDup: number; dataStray: number;
+  pktsRecv: number; dataExpected: number; dataRecv: number; dataNew: number; dataDup: number; dataStray: number;
   badAuth: number; badSession: number; badFormat: number; ctlRecv: number; recvBatches: number;
 }
 

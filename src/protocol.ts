@@ -12,7 +12,7 @@ export const enum Msg {
   Missing = 17,  // object = file id; index = round; payload MissingInfo
   Done = 18,     // object = file id; payload DoneInfo
   Wait = 19,     // object = file id: still verifying, do not count me silent
-  Stat = 20,     // object 0; payload u64 data datagrams received so far (every 100 ms while data arrives)
+  Stat = 20,     // object 0; payload u64 data datagrams received, u64 expected (from the master's seq), cumulative
 }
 
 export const HASH_LEN = 32;

@@ -1,6 +1,8 @@
 // The send rate when --rate does not fix it: found from the targets' own
-// counts of the data datagrams they receive (Msg.Stat, every 100 ms from each
-// catcher), compared with what the master sent over the same interval. The
+// counts (Msg.Stat, every 100 ms from each catcher, spread out with many
+// targets) of the data datagrams they received and of those they should have
+// received: the master numbers its data datagrams (the header's seq), so a
+// target's loss is exact and no clock or delay enters it. The
 // worst target governs, as the original's monitor had it, but without a
 // round trip per page: a 6% increase per 100 ms while every target keeps up,
 // a decrease to what got through (at most to a quarter) when one loses more
@@ -17,14 +19,13 @@ export interface RateOptions {
 export const HIGH = 0.04;
 export const LOW = 0.015;
 
-interface TargetMeter { atMs: number; recv: number; loss: number | null; slowCount: number }
+interface TargetMeter { atMs: number; recv: number; expected: number; loss: number | null; slowCount: number }
 
 /** Evaluations in a row with a target far behind while the others keep up before it is called slow. */
 const SLOW_AFTER = 5;
 
 export class RateControl {
   private r: number;
-  private sent: Array<[number, number]> = []; // (ms, cumulative data datagrams sent), one per tick
   private meters = new Map<number, TargetMeter>();
   private slow = new Set<number>();   // set aside: they no longer govern the rate
   private newlySlow: number[] = [];
@@ -40,33 +41,16 @@ export class RateControl {
 
   rate(): number { return this.r; }
 
-  /** The master's cumulative count of data datagrams sent, sampled every tick. */
-  sample(nowMs: number, dataSent: number): void {
-    this.sent.push([nowMs, dataSent]);
-    while (this.sent.length > 600) this.sent.shift(); // 6 s of 10 ms ticks
-  }
-
-  private sentAt(ms: number): number | null {
-    if (!this.sent.length || ms < this.sent[0][0]) return null;
-    let v = this.sent[0][1];
-    for (const [t, n] of this.sent) { if (t > ms) break; v = n; }
-    return v;
-  }
-
-  /** A target's report: cumulative data datagrams it has received, heard at nowMs (one-way delay owMs). */
-  stat(target: number, nowMs: number, recv: number, owMs = 2): void {
+  /** A target's report: cumulative data datagrams received and expected, heard at nowMs. */
+  stat(target: number, nowMs: number, recv: number, expected: number): void {
     const m = this.meters.get(target);
-    this.meters.set(target, { atMs: nowMs, recv, loss: m?.loss ?? null, slowCount: m?.slowCount ?? 0 });
+    this.meters.set(target, { atMs: nowMs, recv, expected, loss: m?.loss ?? null, slowCount: m?.slowCount ?? 0 });
     if (!m) return;
-    const a = this.sentAt(m.atMs - owMs);
-    const b = this.sentAt(nowMs - owMs);
-    if (a === null || b === null) return;
-    const sent = b - a;
-    if (sent < 30) return; // too little sent in the interval to judge
+    const want = expected - m.expected;
+    if (want < 30) { this.meters.get(target)!.expected = m.expected; this.meters.get(target)!.recv = m.recv; return; } // too few to judge: keep adding
     const got = recv - m.recv;
-    const loss = Math.max(0, Math.min(1, 1 - got / sent));
-    const prev = this.meters.get(target)!;
-    prev.loss = m.loss === null ? loss : 0.5 * m.loss + 0.5 * loss;
+    const loss = Math.max(0, Math.min(1, 1 - got / want));
+    this.meters.get(target)!.loss = m.loss === null ? loss : 0.5 * m.loss + 0.5 * loss;
   }
 
   forget(target: number): void { this.meters.delete(target); this.slow.delete(target); }

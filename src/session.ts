@@ -30,6 +30,7 @@ export interface SessionParams {
   confine?: string;     // base64 of a daemon's --root: dst is then a path inside it (set by the daemon, not the master)
   verbose: number;
   sync?: SyncParams;
+  statMs?: number;     // interval of the catcher's rate reports (the master spreads them out for many targets)
   testDropPermille?: number; // test knob: drop this share of data pages on receipt
 }
 

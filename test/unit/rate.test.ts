@@ -1,5 +1,6 @@
 // The rate control against a simulated link: a bottleneck of C bits/s with a
-// small queue, optional random loss, stats from the target every 100 ms.
+// small queue, optional random loss, stats (received, expected) from the
+// target every 100 ms.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RateControl } from '../../src/rate';
@@ -23,8 +24,8 @@ function simulate(capacity: number, randomLoss: number, seconds: number, max = 1
     const qmax = (capacity / PKT) * 0.05; // 50 ms of queue, as tbf latency 50ms
     if (queue > qmax) queue = qmax; // the rest is dropped
     for (let i = 0; i < Math.round(out); i++) if (rand() >= randomLoss) recv++;
-    rc.sample(ms, Math.round(sent));
-    if (ms % 100 === 0) rc.stat(1, ms, recv);
+    // expected: what the target knows from the seq of the last datagram it got (the queue is still to come)
+    if (ms % 100 === 0) rc.stat(1, ms, recv, Math.round(sent - queue));
     rc.tick(ms);
     rates.push(rc.rate());
   }
@@ -52,10 +53,24 @@ test('a 200 Mbit/s bottleneck with 1% random loss: near the link, not collapsed 
 
 test('no feedback, no change; a forgotten target no longer counts', () => {
   const rc = new RateControl({ start: 50e6, max: 1e9, min: 1e6 });
-  for (let ms = 0; ms < 2000; ms += 10) { rc.sample(ms, ms * 10); assert.equal(rc.tick(ms), null); }
-  rc.stat(7, 2000, 0);
-  rc.stat(7, 2100, 0); // received nothing of ~1000 sent: total loss
+  for (let ms = 0; ms < 2000; ms += 10) assert.equal(rc.tick(ms), null);
+  rc.stat(7, 2000, 0, 0);
+  rc.stat(7, 2100, 0, 1000); // received nothing of 1000 sent: total loss
   rc.forget(7);
   assert.equal(rc.tick(2200), null);
   assert.equal(rc.rate(), 50e6);
+});
+
+test('one slow target among fast ones is set aside and does not pull the rate down', () => {
+  const rc = new RateControl({ start: 100e6, max: 1e9, min: 1e6 });
+  let exp = 0;
+  for (let ms = 0; ms <= 3000; ms += 100) {
+    exp += 800;
+    rc.stat(1, ms, exp, exp);              // keeps up
+    rc.stat(2, ms, exp * 0.999, exp);      // keeps up
+    rc.stat(3, ms, exp * 0.3, exp);        // gets 30%
+    rc.tick(ms);
+  }
+  assert.deepEqual(rc.takeSlow(), [3]);
+  assert.ok(rc.rate() >= 100e6, `rate ${rc.rate()}`);
 });

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Hundreds of targets: N (default 200) real catcher processes, each in its
+# own network namespace with its own tmpfs, every switch port and the
+# master's uplink shaped to LINK Mbit/s (default 20); a tree of FILES files
+# of 100 kB. Reports wall time, the master's feedback load (packets from the
+# targets, per target per file) and CPU, the catchers' peak RSS (max and
+# median, /usr/bin/time -v around each), and verifies every copy.
+#
+#   bash bench/many.sh [N] [LINK] [FILES]        (default 200 20 200)
+set -euo pipefail
+N=${1:-200}; LINK=${2:-20}; FILES=${3:-200}
+source "$(dirname "$0")/../test/e2e/lib.sh"
+trap lan_down EXIT
+command -v /usr/bin/time >/dev/null || { echo "bench: needs /usr/bin/time" >&2; exit 1; }
+lan_up "$N"
+DST="$WORK/dst"; SRC="$WORK/src"; mkdir -p "$DST" "$SRC" "$WORK/times"
+ip netns exec "${PFX}m" tc qdisc add dev eth0 root tbf rate "${LINK}mbit" burst 64kb latency 50ms
+for i in $(seq 1 "$N"); do
+  host_mounts "t$i" "$DST" > /dev/null
+  nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -m mount -t tmpfs -o size=256m tmpfs "$DST"
+  ip netns exec "${PFX}sw" tc qdisc add dev "${PFX}t$i" root tbf rate "${LINK}mbit" burst 64kb latency 50ms
+done
+for i in $(seq 1 "$FILES"); do head -c 100000 /dev/urandom > "$SRC/f$i"; done
+cat > "$WORK/catcher" <<EOS
+#!/bin/sh
+exec /usr/bin/time -v -o "$WORK/times/catcher.\$\$" "$REPO/bin/multicatcher"
+EOS
+chmod +x "$WORK/catcher"
+hosts=$(seq -s, -f 't%g' 1 "$N")
+t0=$(date +%s.%N)
+ip netns exec "${PFX}m" /usr/bin/time -v -o "$WORK/master.time" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$SRC" -t "$DST" \
+  --remote-path "$WORK/catcher" -w 120 > "$WORK/out" 2>&1 || { tail -20 "$WORK/out"; echo "bench: mrsync failed" >&2; exit 1; }
+t1=$(date +%s.%N)
+bad=0
+for i in $(seq 1 "$N"); do
+  [ -z "$(nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -m rsync -rcn --itemize-changes "$SRC/" "$DST/")" ] || bad=$((bad + 1))
+done
+rss=$(for f in "$WORK"/times/catcher.*; do sed -n 's/.*Maximum resident set size (kbytes): //p' "$f"; done | sort -n)
+count=$(echo "$rss" | wc -l)
+echo "targets: $N at $LINK Mbit/s, $FILES files of 100 kB ($((FILES / 10)) MB)"
+echo "wall: $(echo "$t1 - $t0" | bc) s; ideal at the link: $(echo "scale=1; $FILES * 100000 * 8 / ($LINK * 1000000)" | bc) s"
+grep -E '^(total:|rate:|feedback:|[0-9]+ of [0-9]+ targets OK)' "$WORK/out"
+echo "master: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/master.time") kB peak RSS, user $(sed -n 's/.*User time (seconds): //p' "$WORK/master.time") s, system $(sed -n 's/.*System time (seconds): //p' "$WORK/master.time") s"
+echo "catchers ($count): peak RSS max $(echo "$rss" | tail -1) kB, median $(echo "$rss" | sed -n "$(( (count + 1) / 2 ))p") kB"
+echo "verified: $((N - bad)) of $N exact"
+[ "$bad" = 0 ]
