@@ -40,7 +40,8 @@ count=$(echo "$rss" | wc -l)
 echo "targets: $N at $LINK Mbit/s, $FILES files of 100 kB ($((FILES / 10)) MB)"
 echo "wall: $(echo "$t1 - $t0" | bc) s; ideal at the link: $(echo "scale=1; $FILES * 100000 * 8 / ($LINK * 1000000)" | bc) s"
 grep -E '^(total:|rate:|feedback:|[0-9]+ of [0-9]+ targets OK)' "$WORK/out"
-echo "master: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/master.time") kB peak RSS, user $(sed -n 's/.*User time (seconds): //p' "$WORK/master.time") s, system $(sed -n 's/.*System time (seconds): //p' "$WORK/master.time") s"
+echo "master: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/master.time") kB peak RSS (its own)"
+echo "CPU of the master and everything it started (the rsh, every catcher): user $(sed -n 's/.*User time (seconds): //p' "$WORK/master.time") s, system $(sed -n 's/.*System time (seconds): //p' "$WORK/master.time") s"
 echo "catchers ($count): peak RSS max $(echo "$rss" | tail -1) kB, median $(echo "$rss" | sed -n "$(( (count + 1) / 2 ))p") kB"
 echo "verified: $((N - bad)) of $N exact"
 [ "$bad" = 0 ]
