@@ -20,7 +20,7 @@ import {
 } from './protocol';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, SyncParams, validateSession } from './session';
-import { errText, hashRange, hashRangeSync, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
+import { anonymousFile, errText, hashRange, hashRangeSync, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
 
 type FilePhase = 'receiving' | 'verifying' | 'awaitHash' | 'committed' | 'failed';
 
@@ -131,9 +131,7 @@ export class Catcher {
         if (st && !st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
         throw new Error(`cannot create target directory ${shown}: ${errText(e)}`);
       }
-      const st = fs.statSync(this.root);
-      if (!st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
-      this.tree = Beneath.open(this.root);
+      this.tree = Beneath.open(this.root); // O_DIRECTORY: a root that is not a directory fails here
     }
     if (this.dry) return;
     try {
@@ -233,9 +231,7 @@ export class Catcher {
     }
     const info = decodeOpen(payload);
     if (!info || info.size < 13 || info.size > 1 << 30 || k > this.nextSeg + 4096) return;
-    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
-    const fd = fs.openSync(mpath, 'wx+', 0o600);
-    fs.unlinkSync(mpath);
+    const fd = anonymousFile();
     this.segs.set(k, { fd, info, phase: 'receiving' });
     this.loop.openSink(object, fd, info.size);
     this.reply(Msg.OpenOk, object, 0, null);
@@ -433,8 +429,7 @@ export class Catcher {
         continue;
       }
       try {
-        // -n: under a directory that would be made, nothing exists yet
-        const have = this.dryAbsent.has(parentOf(e.path).toString('latin1')) && i > 0 ? null : this.tree.at(e.path, lstatHave);
+        const have = this.dryHave(e.path);
         if (this.dry && e.kind === Kind.Dir && have?.kind !== 'dir') this.dryAbsent.add(i === 0 ? '.' : key);
         if (i === 0 && ((e.flags ?? 0) & Flag.Implied) && have?.kind === 'dir') {
           // only a list is sent: the root is where it goes, its own metadata is left alone
@@ -471,13 +466,12 @@ export class Catcher {
           if (d.do === 'data') this.needs.set(objectOf(i), 1);
           if ((d.do === 'data' || d.do === 'empty' || d.do === 'symlink') && have && have.kind !== 'dir') this.mirror.backupReplaced(e.path);
           if (e.kind === Kind.Hardlink) this.dryLink(i, e);
-          if (e.kind === Kind.Dir) this.safeDirs.add(i === 0 ? '.' : key);
-          continue;
+        } else {
+          this.apply(i, e, d);
         }
-        this.apply(i, e, d);
         if (e.kind === Kind.Dir) {
           this.safeDirs.add(i === 0 ? '.' : key);
-          if (have?.kind === 'dir') this.stale += this.removeStaleTemps(e.path);
+          if (!this.dry && have?.kind === 'dir') this.stale += this.removeStaleTemps(e.path);
         }
       } catch (err) {
         this.localFail(i, errText(err));
@@ -489,6 +483,7 @@ export class Catcher {
 
   private dryAbsent = new Set<string>(); // -n: directories that would be made
 
+  /** What the target has at rel; with -n, nothing under a directory that would be made. */
   private dryHave(rel: Buffer): ReturnType<typeof lstatHave> {
     return this.dryAbsent.has(parentOf(rel).toString('latin1')) ? null : this.tree.at(rel, lstatHave);
   }
@@ -590,6 +585,13 @@ export class Catcher {
     });
   }
 
+  /** --delete (itemized only with -n), and what it and -b did, into the counts. */
+  private deleteExtraneous(): void {
+    if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
+    this.counts.deleted = this.mirror.deleted;
+    this.counts.backedUp = this.mirror.backedUp;
+  }
+
   /** Owner, mode and mtime of a file or directory, through its own inode (beneath.ts self). */
   private setMeta(e: Entry, kind: 'file' | 'dir'): void {
     this.tree.self(e.path, kind, (p) => {
@@ -603,10 +605,8 @@ export class Catcher {
   /** After the data phase: hardlinks to their (now final) leaders, then directory metadata, deepest first. */
   finish(aborted: number[]): void {
     if (this.dry) {
-      if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
+      this.deleteExtraneous();
       this.flushItems();
-      this.counts.deleted = this.mirror.deleted;
-      this.counts.backedUp = this.mirror.backedUp;
       emit({ t: 'result', ok: this.failed.size === 0, failed: [...this.failed].map(([entry, error]) => ({ entry, error })), local: this.counts });
       return;
     }
@@ -632,9 +632,7 @@ export class Catcher {
         this.localFail(i, errText(err));
       }
     }
-    if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
-    this.counts.deleted = this.mirror.deleted;
-    this.counts.backedUp = this.mirror.backedUp;
+    this.deleteExtraneous();
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const e = this.entries.get(i);
       if (e.kind !== Kind.Dir || this.failed.has(i)) continue;

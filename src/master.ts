@@ -6,8 +6,6 @@
 import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ManifestSet, SEG_BASE, ScanStep, ScanTotals, Selection, decodeManifest, entryOf, isSegment, objectOf, scanSegments } from './manifest';
 import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
@@ -17,7 +15,7 @@ import { DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeO
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams } from './session';
-import { sha256File } from './fsx';
+import { anonymousFile, sha256File } from './fsx';
 import { Logger } from './log';
 import { RateControl } from './rate';
 import { NetOptions } from './options';
@@ -37,7 +35,6 @@ export interface PushOptions extends NetOptions {
   daemon?: { port: number; psk: Buffer }; // reach multicatcher --daemon over TLS instead of the remote shell
   sync: SyncParams;
   select?: Selection;   // -l, --files-from, or a file as -s
-  fileSource?: boolean;
   verbose: number;
   window: number;
 }
@@ -244,9 +241,7 @@ export class Push {
   private addSegment(bytes: Buffer): void {
     const m = decodeManifest(bytes, this.entries); // the master reads its manifest as the targets will
     const k = this.segs.size;
-    const mpath = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
-    const fd = fs.openSync(mpath, 'wx+', 0o600);
-    fs.unlinkSync(mpath);
+    const fd = anonymousFile();
     fs.writeSync(fd, bytes, 0, bytes.length, 0);
     this.segs.set(k, {
       fd, size: bytes.length, hash: crypto.createHash('sha256').update(bytes).digest(), first: m.first, count: m.length,
@@ -525,31 +520,26 @@ export class Push {
       const before = fs.fstatSync(fd, { bigint: true });
       if (!before.isFile()) throw Object.assign(new Error('no longer a regular file'), { code: 'ECHANGED' });
       const size = Number(before.size);
-      if (size >= INCREMENTAL_HASH_MIN) {
-        // pages go out at once; the hash is computed meanwhile and rides on the EOF
-        const live = needers.filter((n) => this.live(this.targets[n - 1]));
-        this.startFlow(obj, fd, size, live, i, { open: encodeOpen({ size, mtimeNs: before.mtimeNs, hash: null }), before });
-        const s = this.flows.get(obj)!;
-        s.late = { hash: null, eofRound: null };
-        this.files++;
-        this.bytes += size;
-        void sha256File(fd, size).then((h) => {
-          if (!s.late) return;
-          s.late.hash = h;
-          if (s.late.eofRound !== null && this.flows.get(obj) === s) this.loop.sendControl(Msg.Eof, obj, s.late.eofRound, h, false);
-        }, (err) => {
-          this.loop.sendControl(Msg.Abort, obj, 0, null, false);
-          const why = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-          for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, Date.now()));
-        });
-        return;
-      }
-      const hash = await sha256File(fd, size);
+      // big files: pages go out at once; the hash is computed meanwhile and rides on the EOF
+      const late = size >= INCREMENTAL_HASH_MIN;
+      const hash = late ? null : await sha256File(fd, size);
       if (this.quit) { fs.closeSync(fd); return; }
       const live = needers.filter((n) => this.live(this.targets[n - 1]));
       this.startFlow(obj, fd, size, live, i, { open: encodeOpen({ size, mtimeNs: before.mtimeNs, hash }), before });
       this.files++;
       this.bytes += size;
+      if (!late) return;
+      const s = this.flows.get(obj)!;
+      const pending: NonNullable<Sending['late']> = { hash: null, eofRound: null };
+      s.late = pending;
+      void sha256File(fd, size).then((h) => {
+        pending.hash = h;
+        if (pending.eofRound !== null && this.flows.get(obj) === s) this.loop.sendControl(Msg.Eof, obj, pending.eofRound, h, false);
+      }, (err) => {
+        this.loop.sendControl(Msg.Abort, obj, 0, null, false);
+        const why = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+        for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, Date.now()));
+      });
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
       const msg = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
@@ -767,7 +757,7 @@ export class Push {
         slow: t.wasSlow,
         ...(this.o.sync.dryRun ? {
           items: t.items,
-          wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + (this.entries.size(entryOf(o)) ?? 0), 0) },
+          wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + this.entries.size(entryOf(o)), 0) },
         } : {}),
       };
     });

@@ -85,12 +85,12 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     throw new UserError(`source ${src}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
   }
   let select: Selection | undefined;
-  let fileSource = false;
   if (!st.isDirectory()) {
     if (!st.isFile() && !st.isSymbolicLink()) throw new UserError(`source ${src} is not a directory or a regular file`);
     if (raw.list || raw.filesFrom) throw new UserError('-l and --files-from need a directory as -s');
-    ({ src, select } = (({ src: s, select: sel }) => ({ src: s.toString(), select: sel }))(singleFile(src)));
-    fileSource = true;
+    const one = singleFile(src);
+    src = one.src.toString();
+    select = one.select;
   }
   try {
     fs.accessSync(src, fs.constants.R_OK | fs.constants.X_OK);
@@ -132,7 +132,6 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     encrypt,
     daemon,
     select,
-    fileSource,
     sync: { delete: Boolean(raw.delete), backup, filters: filter.specs, checksum: Boolean(raw.checksum), dryRun: Boolean(raw.dryRun) },
     window: parseIntIn('--window', String(raw.window), 1, 1024),
   };
