@@ -22,14 +22,8 @@ for c in udp-sender udp-receiver uftp uftpd rsync nft tc; do command -v $c >/dev
 
 lan_up "$N"
 DST="$WORK/dst"; mkdir -p "$DST"
-ip netns exec "${PFX}m" tc qdisc add dev eth0 root tbf rate "${LINK}mbit" burst 64kb latency 50ms
-for i in $(seq 1 "$N"); do
-  host_mounts "t$i" "$DST" >/dev/null
-  # targets write to tmpfs: this VM's ext4 takes ~0.7 ms per file create,
-  # which would swamp the network figures of every tool alike
-  nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -m mount -t tmpfs -o size=2g tmpfs "$DST"
-  ip netns exec "${PFX}sw" tc qdisc add dev "${PFX}t$i" root tbf rate "${LINK}mbit" burst 64kb latency 50ms
-done
+shape "${PFX}m" eth0 "$LINK"
+for i in $(seq 1 "$N"); do bench_target "t$i" "$DST" size=2g "$LINK"; done
 hosts=$(seq -s, -f 't%g' 1 "$N")
 
 # data sets, generated once per run (random content, fixed size distribution)

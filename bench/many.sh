@@ -14,12 +14,8 @@ trap lan_down EXIT
 command -v /usr/bin/time >/dev/null || { echo "bench: needs /usr/bin/time" >&2; exit 1; }
 lan_up "$N"
 DST="$WORK/dst"; SRC="$WORK/src"; mkdir -p "$DST" "$SRC" "$WORK/times"
-ip netns exec "${PFX}m" tc qdisc add dev eth0 root tbf rate "${LINK}mbit" burst 64kb latency 50ms
-for i in $(seq 1 "$N"); do
-  host_mounts "t$i" "$DST" > /dev/null
-  nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -m mount -t tmpfs -o size=256m tmpfs "$DST"
-  ip netns exec "${PFX}sw" tc qdisc add dev "${PFX}t$i" root tbf rate "${LINK}mbit" burst 64kb latency 50ms
-done
+shape "${PFX}m" eth0 "$LINK"
+for i in $(seq 1 "$N"); do bench_target "t$i" "$DST" size=256m "$LINK"; done
 for i in $(seq 1 "$FILES"); do head -c 100000 /dev/urandom > "$SRC/f$i"; done
 cat > "$WORK/catcher" <<EOS
 #!/bin/sh

@@ -16,9 +16,7 @@ command -v /usr/bin/time >/dev/null || { echo "bench: needs /usr/bin/time" >&2; 
 lan_up 1
 SRC="$SCALE/src"; DST="$SCALE/dst"
 mkdir -p "$DST"
-host_mounts t1 "$DST" > /dev/null
-# the target writes to its own tmpfs (this VM's ext4 takes ~0.7 ms per file create)
-nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t1.pid")" -m mount -t tmpfs -o size=8g,nr_inodes=4m tmpfs "$DST"
+bench_target t1 "$DST" size=8g,nr_inodes=4m
 in_t1() { nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t1.pid")" -m "$@"; }
 node -e '
 const fs = require("fs"); const [root, files, dirs] = [process.argv[1], +process.argv[2], +process.argv[3]];

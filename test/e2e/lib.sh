@@ -80,6 +80,19 @@ host_mounts() {
   echo "$own"
 }
 
+# bench_target NAME DSTPATH TMPFS_OPTS [LINK_MBIT]: for benchmarks, NAME's
+# destination is its own tmpfs (this VM's ext4 takes ~0.7 ms per file create,
+# which would swamp the network figures of every tool alike), and its switch
+# port is shaped to LINK Mbit/s if given
+bench_target() {
+  host_mounts "$1" "$2" > /dev/null
+  nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/$1.pid")" -m mount -t tmpfs -o "$3" tmpfs "$2"
+  if [ -n "${4:-}" ]; then shape "${PFX}sw" "${PFX}$1" "$4"; fi
+}
+
+# shape NETNS DEV LINK_MBIT: tbf at LINK on DEV's egress
+shape() { ip netns exec "$1" tc qdisc add dev "$2" root tbf rate "${3}mbit" burst 64kb latency 50ms; }
+
 # the directory that target NAME sees at its destination path
 disk() { echo "$WORK/disk-$1"; }
 
