@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 
+#include "fec.h"
 #include "pageloop.h"
 
 using namespace mrsync;
@@ -164,7 +165,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     Napi::Env env = info.Env();
     if (!Live(env)) return env.Undefined();
     if (throwIf(env, info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
-                         !info[3].IsNumber(), "sendPages(job, object, fd, size, runs|null)")) return env.Undefined();
+                         !info[3].IsNumber(), "sendPages(job, object, fd, size, runs|null, parity?)")) return env.Undefined();
     uint32_t job = info[0].As<Napi::Number>().Uint32Value();
     uint32_t object = info[1].As<Napi::Number>().Uint32Value();
     int fd = info[2].As<Napi::Number>().Int32Value();
@@ -179,7 +180,21 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       uint64_t pages = (size + loop_->pageSize() - 1) / loop_->pageSize();
       if (pages) runs.emplace_back(0, uint32_t(pages));
     }
-    loop_->sendPages(job, object, fd, size, std::move(runs));
+    std::vector<PageLoop::ParityRun> parity;
+    if (info.Length() > 5 && info[5].IsTypedArray()) {
+      auto a = info[5].As<Napi::Uint32Array>();
+      if (throwIf(env, a.TypedArrayType() != napi_uint32_array || a.ElementLength() % 3,
+                  "parity must be a Uint32Array of (block, first, count) triples"))
+        return env.Undefined();
+      uint64_t blocks = ((size + loop_->pageSize() - 1) / loop_->pageSize() + fec::kBlock - 1) / fec::kBlock;
+      for (size_t i = 0; i + 2 < a.ElementLength(); i += 3) {
+        PageLoop::ParityRun r{a[i], a[i + 1], a[i + 2]};
+        if (throwIf(env, r.block >= blocks || r.block >= fec::kMaxBlocks || uint64_t(r.first) + r.count > fec::kMaxParity,
+                    "parity run out of range")) return env.Undefined();
+        parity.push_back(r);
+      }
+    }
+    loop_->sendPages(job, object, fd, size, std::move(runs), std::move(parity));
     return env.Undefined();
   }
 
@@ -244,6 +259,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     STAT(pktsSent); STAT(bytesSent); STAT(dataSent); STAT(ctlSent); STAT(sendErrors);
     STAT(pktsRecv); STAT(dataExpected); STAT(dataRecv); STAT(dataNew); STAT(dataDup); STAT(dataStray);
     STAT(badAuth); STAT(badSession); STAT(badFormat); STAT(ctlRecv); STAT(recvBatches);
+    STAT(paritySent); STAT(parityRecv); STAT(fecRecovered);
 #undef STAT
     return o;
   }
@@ -406,7 +422,78 @@ Napi::Value MonoNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(monoNs()));
 }
 
+// The erasure code on its own, for tests: fecEncode(pages, j, len) -> the
+// parity page j of pages (each zero-padded to len bytes).
+Napi::Value FecEncode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 3 || !info[0].IsArray() || !info[1].IsNumber() || !info[2].IsNumber(),
+              "fecEncode(pages, parityIndex, len)")) return env.Undefined();
+  auto arr = info[0].As<Napi::Array>();
+  uint32_t kb = arr.Length(), j = info[1].As<Napi::Number>().Uint32Value();
+  size_t len = info[2].As<Napi::Number>().Uint32Value();
+  if (throwIf(env, kb == 0 || kb > fec::kBlock || j >= fec::kMaxParity || len == 0 || len > 65536, "fecEncode: out of range"))
+    return env.Undefined();
+  std::vector<std::string> pages(kb);
+  for (uint32_t i = 0; i < kb; i++) {
+    if (throwIf(env, !arr.Get(i).IsBuffer(), "fecEncode: pages must be Buffers")) return env.Undefined();
+    pages[i] = bufferBytes(arr.Get(i));
+    if (throwIf(env, pages[i].size() > len, "fecEncode: page longer than len")) return env.Undefined();
+    pages[i].resize(len, '\0');
+  }
+  std::vector<const uint8_t*> ptr(kb);
+  for (uint32_t i = 0; i < kb; i++) ptr[i] = reinterpret_cast<const uint8_t*>(pages[i].data());
+  auto out = Napi::Buffer<uint8_t>::New(env, len);
+  fec::encode(ptr.data(), kb, j, out.Data(), len);
+  return out;
+}
+
+// fecRecover(pages (Buffer|null)[], parity [[j, Buffer]], len) -> the null
+// pages rebuilt, in order; needs as many parity pages as nulls.
+Napi::Value FecRecover(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 3 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsNumber(),
+              "fecRecover(pages, parity, len)")) return env.Undefined();
+  auto arr = info[0].As<Napi::Array>();
+  auto par = info[1].As<Napi::Array>();
+  uint32_t kb = arr.Length();
+  size_t len = info[2].As<Napi::Number>().Uint32Value();
+  if (throwIf(env, kb == 0 || kb > fec::kBlock || len == 0 || len > 65536, "fecRecover: out of range")) return env.Undefined();
+  std::vector<std::string> pages(kb);
+  std::vector<uint32_t> missing;
+  for (uint32_t i = 0; i < kb; i++) {
+    Napi::Value v = arr.Get(i);
+    if (v.IsBuffer()) pages[i] = bufferBytes(v);
+    else missing.push_back(i);
+    if (throwIf(env, pages[i].size() > len, "fecRecover: page longer than len")) return env.Undefined();
+    pages[i].resize(len, '\0');
+  }
+  std::vector<std::string> pbytes(par.Length());
+  std::vector<std::pair<uint32_t, const uint8_t*>> use;
+  for (uint32_t r = 0; r < par.Length() && use.size() < missing.size(); r++) {
+    Napi::Value pv = par.Get(r);
+    if (throwIf(env, !pv.IsArray(), "fecRecover: parity entries are [j, Buffer]")) return env.Undefined();
+    auto pair = pv.As<Napi::Array>();
+    if (throwIf(env, !pair.Get(0u).IsNumber() || !pair.Get(1u).IsBuffer(), "fecRecover: parity entries are [j, Buffer]"))
+      return env.Undefined();
+    pbytes[r] = bufferBytes(pair.Get(1u));
+    if (throwIf(env, pbytes[r].size() != len, "fecRecover: parity page length must be len")) return env.Undefined();
+    use.emplace_back(pair.Get(0u).As<Napi::Number>().Uint32Value(), reinterpret_cast<const uint8_t*>(pbytes[r].data()));
+  }
+  if (throwIf(env, use.size() < missing.size(), "fecRecover: fewer parity pages than missing pages")) return env.Undefined();
+  std::vector<uint8_t*> ptr(kb);
+  for (uint32_t i = 0; i < kb; i++) ptr[i] = reinterpret_cast<uint8_t*>(&pages[i][0]);
+  if (throwIf(env, !fec::recover(ptr.data(), kb, missing, use, len), "fecRecover: bad parity indices")) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, missing.size());
+  for (size_t c = 0; c < missing.size(); c++)
+    out.Set(uint32_t(c), Napi::Buffer<char>::Copy(env, pages[missing[c]].data(), len));
+  return out;
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("fecEncode", Napi::Function::New(env, FecEncode));
+  exports.Set("fecRecover", Napi::Function::New(env, FecRecover));
+  exports.Set("FEC_BLOCK", Napi::Number::New(env, double(fec::kBlock)));
+  exports.Set("FEC_MAX_PARITY", Napi::Number::New(env, double(fec::kMaxParity)));
   exports.Set("PageLoop", LoopWrap::Init(env));
   exports.Set("seal", Napi::Function::New(env, Seal));
   exports.Set("open", Napi::Function::New(env, Open));

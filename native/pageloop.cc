@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fec.h"
+
 namespace mrsync {
 
 namespace {
@@ -171,10 +173,12 @@ void PageLoop::wake() {
 }
 
 void PageLoop::sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
-                         std::vector<std::pair<uint32_t, uint32_t>> runs) {
+                         std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity) {
   {
     std::lock_guard<std::mutex> g(cmdMu_);
-    jobQueue_.push_back(Job{job, object, fd, size, std::move(runs)});
+    Job j{job, object, fd, size, std::move(runs)};
+    j.parity = std::move(parity);
+    jobQueue_.push_back(std::move(j));
   }
   wake();
 }
@@ -198,6 +202,16 @@ uint32_t PageLoop::payloadLen(uint64_t size, uint32_t page) const {
   uint64_t off = uint64_t(page) * opts_.pageSize;
   if (off >= size) return 0;
   return uint32_t(std::min<uint64_t>(opts_.pageSize, size - off));
+}
+
+uint32_t PageLoop::blockPages(uint64_t size, uint32_t block) const {
+  uint64_t pages = (size + opts_.pageSize - 1) / opts_.pageSize;
+  uint64_t first = uint64_t(block) * fec::kBlock;
+  return first >= pages ? 0 : uint32_t(std::min<uint64_t>(fec::kBlock, pages - first));
+}
+
+uint32_t PageLoop::parityLen(uint64_t size, uint32_t block) const {
+  return payloadLen(size, block * fec::kBlock);  // the block's first page is its longest
 }
 
 void PageLoop::openSink(uint32_t object, int fd, uint64_t size) {
@@ -305,87 +319,17 @@ void PageLoop::run() {
 
     if (!active.empty() && !wantOut && tokens >= pktWire) {
       Job& j = active.front();
-      // one contiguous chunk of the current run, at most kBatch pages
-      if (j.run < j.runs.size()) {
-        auto [start, len] = j.runs[j.run];
-        uint32_t n = std::min<uint32_t>({uint32_t(kBatch), len - j.done, uint32_t(tokens / pktWire)});
-        uint32_t first = start + j.done;
-        uint64_t off = uint64_t(first) * opts_.pageSize;
-        uint64_t want = 0;
-        for (uint32_t i = 0; i < n; i++) want += payloadLen(j.size, first + i);
-        static thread_local std::vector<uint8_t> buf;
-        buf.resize(size_t(kBatch) * opts_.pageSize);
-        ssize_t got = want ? pread(j.fd, buf.data(), want, off) : 0;
-        if (got < 0 || uint64_t(got) != want) {
-          Event e{EventKind::JobError};
-          e.index = j.id;
-          e.object = j.object;
-          e.err = got < 0 ? errno : ENODATA;  // ENODATA: the file shrank under us
-          evs.push_back(std::move(e));
-          active.pop_front();
-        } else {
-          uint8_t hdrs[kBatch][kHeaderLen], tags[kBatch][kTagLen], ctrs[kBatch][kCtrLen];
-          iovec iov[kBatch][4];
-          mmsghdr msgs[kBatch];
-          memset(msgs, 0, sizeof msgs);
-          size_t pos = 0;
-          for (uint32_t i = 0; i < n; i++) {
-            uint32_t plen = payloadLen(j.size, first + i);
-            Header h;
-            h.type = kTypeData;
-            h.sender = opts_.sender;
-            h.session = opts_.session;
-            h.object = j.object;
-            h.index = first + i;
-            h.seq = dataSeq_++;
-            h.length = uint16_t(plen + (aead_ ? kCtrLen : 0));
-            encodeHeader(h, hdrs[i]);
-            int k = 0;
-            iov[i][k++] = {hdrs[i], kHeaderLen};
-            if (aead_) {
-              // in place: a page not sent this time is read (and sealed) again
-              aead_->seal(hdrs[i], ctr_++, ctrs[i], buf.data() + pos, plen, tags[i]);
-              iov[i][k++] = {ctrs[i], kCtrLen};
-            } else {
-              auth_->tag(hdrs[i], kHeaderLen, buf.data() + pos, plen, tags[i]);
-            }
-            iov[i][k++] = {buf.data() + pos, plen};
-            iov[i][k++] = {tags[i], kTagLen};
-            msgs[i].msg_hdr.msg_iov = iov[i];
-            msgs[i].msg_hdr.msg_iovlen = size_t(k);
-            msgs[i].msg_hdr.msg_name = &groupAddr_;
-            msgs[i].msg_hdr.msg_namelen = groupLen_;
-            pos += plen;
-          }
-          int sent = sendmmsg(sock_, msgs, n, MSG_DONTWAIT);
-          if (sent < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) wantOut = true;
-            else stats_.sendErrors++;
-            sent = 0;
-          }
-          for (int i = 0; i < sent; i++) {
-            double w = double(msgs[i].msg_len + opts_.wireOverhead);
-            tokens -= w;
-            stats_.bytesSent += msgs[i].msg_len;
-          }
-          stats_.pktsSent += sent;
-          stats_.dataSent += sent;
-          if (uint32_t(sent) < n) wantOut = true;
-          j.done += sent;
-          if (j.done >= len) { j.run++; j.done = 0; }
-          if (j.run >= j.runs.size()) {
-            Event e{EventKind::JobSent};
-            e.index = j.id;
-            e.object = j.object;
-            evs.push_back(std::move(e));
-            active.pop_front();
-          }
-        }
-      } else {
-        Event e{EventKind::JobSent};
+      uint32_t room = std::min<uint32_t>(uint32_t(kBatch), uint32_t(tokens / pktWire));
+      int err = 0;
+      if (j.run < j.runs.size()) err = sendRunChunk(j, room, &tokens, &wantOut);
+      else if (j.par < j.parity.size()) err = sendParityChunk(j, room, &tokens, &wantOut);
+      if (err || (j.run >= j.runs.size() && j.par >= j.parity.size())) {
+        Event e{err ? EventKind::JobError : EventKind::JobSent};
         e.index = j.id;
         e.object = j.object;
+        e.err = err;
         evs.push_back(std::move(e));
+        if (blockJob_ == int64_t(j.id)) blockJob_ = -1;
         active.pop_front();
       }
     }
@@ -421,6 +365,115 @@ void PageLoop::run() {
       }
     }
   }
+}
+
+int PageLoop::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* index, const uint32_t* len, uint8_t* buf,
+                             uint32_t n, double* tokens, bool* wantOut) {
+  uint8_t hdrs[kBatch][kHeaderLen], tags[kBatch][kTagLen], ctrs[kBatch][kCtrLen];
+  iovec iov[kBatch][4];
+  mmsghdr msgs[kBatch];
+  memset(msgs, 0, sizeof msgs);
+  size_t pos = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    Header h;
+    h.type = type;
+    h.sender = opts_.sender;
+    h.session = opts_.session;
+    h.object = object;
+    h.index = index[i];
+    h.seq = uint16_t(dataSeq_ + i);
+    h.length = uint16_t(len[i] + (aead_ ? kCtrLen : 0));
+    encodeHeader(h, hdrs[i]);
+    int k = 0;
+    iov[i][k++] = {hdrs[i], kHeaderLen};
+    if (aead_) {
+      // in place: a page not sent this time is read (and sealed) again
+      aead_->seal(hdrs[i], ctr_++, ctrs[i], buf + pos, len[i], tags[i]);
+      iov[i][k++] = {ctrs[i], kCtrLen};
+    } else {
+      auth_->tag(hdrs[i], kHeaderLen, buf + pos, len[i], tags[i]);
+    }
+    iov[i][k++] = {buf + pos, len[i]};
+    iov[i][k++] = {tags[i], kTagLen};
+    msgs[i].msg_hdr.msg_iov = iov[i];
+    msgs[i].msg_hdr.msg_iovlen = size_t(k);
+    msgs[i].msg_hdr.msg_name = &groupAddr_;
+    msgs[i].msg_hdr.msg_namelen = groupLen_;
+    pos += len[i];
+  }
+  int sent = sendmmsg(sock_, msgs, n, MSG_DONTWAIT);
+  if (sent < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) *wantOut = true;
+    else stats_.sendErrors++;
+    sent = 0;
+  }
+  for (int i = 0; i < sent; i++) {
+    *tokens -= double(msgs[i].msg_len + opts_.wireOverhead);
+    stats_.bytesSent += msgs[i].msg_len;
+  }
+  // only what went is numbered: an unsent tail is numbered again next time,
+  // so the targets do not count it as lost
+  dataSeq_ = uint16_t(dataSeq_ + sent);
+  stats_.pktsSent += sent;
+  stats_.dataSent += sent;
+  if (type == kTypeParity) stats_.paritySent += sent;
+  if (uint32_t(sent) < n) *wantOut = true;
+  return sent;
+}
+
+int PageLoop::sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut) {
+  auto [start, len] = j.runs[j.run];
+  uint32_t n = std::min<uint32_t>(room, len - j.done);
+  uint32_t first = start + j.done;
+  uint32_t idx[kBatch], lens[kBatch];
+  uint64_t want = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    idx[i] = first + i;
+    lens[i] = payloadLen(j.size, first + i);
+    want += lens[i];
+  }
+  static thread_local std::vector<uint8_t> buf;
+  buf.resize(size_t(kBatch) * opts_.pageSize);
+  ssize_t got = want ? pread(j.fd, buf.data(), want, off_t(uint64_t(first) * opts_.pageSize)) : 0;
+  if (got < 0) return errno;
+  if (uint64_t(got) != want) return ENODATA;  // the file shrank under us
+  j.done += sendPagesBatch(j.object, kTypeData, idx, lens, buf.data(), n, tokens, wantOut);
+  if (j.done >= len) { j.run++; j.done = 0; }
+  return 0;
+}
+
+int PageLoop::sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantOut) {
+  const ParityRun& pr = j.parity[j.par];
+  const uint32_t kb = blockPages(j.size, pr.block);
+  if (kb == 0 || pr.block >= fec::kMaxBlocks || uint64_t(pr.first) + pr.count > fec::kMaxParity) return EINVAL;
+  const size_t P = opts_.pageSize;
+  if (blockJob_ != int64_t(j.id) || blockNo_ != pr.block) {
+    // the block's data pages, zero-padded to whole pages
+    uint64_t off = uint64_t(pr.block) * fec::kBlock * P;
+    uint64_t want = std::min<uint64_t>(uint64_t(kb) * P, j.size - off);
+    blockBuf_.assign(size_t(kb) * P, 0);
+    ssize_t got = pread(j.fd, blockBuf_.data(), want, off_t(off));
+    if (got < 0) return errno;
+    if (uint64_t(got) != want) return ENODATA;
+    blockJob_ = j.id;
+    blockNo_ = pr.block;
+  }
+  const uint8_t* data[fec::kBlock];
+  for (uint32_t i = 0; i < kb; i++) data[i] = blockBuf_.data() + size_t(i) * P;
+  const uint32_t plen = parityLen(j.size, pr.block);
+  uint32_t n = std::min<uint32_t>(room, pr.count - j.parDone);
+  static thread_local std::vector<uint8_t> buf;
+  buf.resize(size_t(kBatch) * P);
+  uint32_t idx[kBatch], lens[kBatch];
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t par = pr.first + j.parDone + i;
+    fec::encode(data, kb, par, buf.data() + size_t(i) * plen, plen);
+    idx[i] = pr.block << 8 | par;
+    lens[i] = plen;
+  }
+  j.parDone += sendPagesBatch(j.object, kTypeParity, idx, lens, buf.data(), n, tokens, wantOut);
+  if (j.parDone >= pr.count) { j.par++; j.parDone = 0; }
+  return 0;
 }
 
 int PageLoop::receive() {
@@ -468,14 +521,15 @@ int PageLoop::receive() {
         masterLen_ = msgs[i].msg_hdr.msg_namelen;
         hasMaster_.store(true);
       }
-      if (h.type == kTypeData) {
+      if (isPageType(h.type)) {
         // the master numbers its data datagrams: how many should have come (loss = 1 - recv/expected)
         if (!seqSeen_) { seqSeen_ = true; lastSeq_ = h.seq; stats_.dataExpected++; }
         else {
           uint16_t d = uint16_t(h.seq - lastSeq_);
           if (d != 0 && d < 32768) { stats_.dataExpected += d; lastSeq_ = h.seq; }
         }
-        handleData(h, payload, &evs);
+        if (h.type == kTypeData) handleData(h, payload, &evs);
+        else handleParity(h, payload, &evs);
         continue;
       }
       stats_.ctlRecv++;
@@ -553,6 +607,77 @@ void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<E
   pend_.iov[pend_.count++] = {const_cast<uint8_t*>(payload), h.length};
 }
 
+// Called with sinkMu_ held. A parity page of a block that still lacks pages
+// is kept; once the block has as many parity pages as missing ones, the
+// missing pages are computed from the parity and the pages already in the
+// file, written, and marked received like any other.
+void PageLoop::handleParity(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
+  stats_.dataRecv++;
+  stats_.parityRecv++;
+  auto it = sinks_.find(h.object);
+  if (it == sinks_.end()) { stats_.dataStray++; return; }
+  Sink& s = *it->second;
+  const uint32_t block = h.index >> 8, par = h.index & 0xff;
+  const uint32_t kb = blockPages(s.size, block);
+  if (kb == 0 || par >= fec::kMaxParity || h.length != parityLen(s.size, block)) { stats_.badFormat++; return; }
+  if (s.failed) { stats_.dataDup++; return; }
+  if (pend_.count) flushWrites(out);  // the block as the file has it
+  if (s.failed) return;
+  const uint32_t first = block * fec::kBlock;
+  std::vector<uint32_t> missing;
+  for (uint32_t i = 0; i < kb; i++)
+    if (!s.have.test(first + i)) missing.push_back(i);
+  auto& kept = s.parity[block];
+  bool dup = missing.empty();
+  for (auto& k : kept) dup = dup || k.first == par;
+  if (dup) {
+    stats_.dataDup++;
+    if (missing.empty()) s.parity.erase(block);
+    return;
+  }
+  kept.emplace_back(par, std::vector<uint8_t>(payload, payload + h.length));
+  if (kept.size() < missing.size()) return;
+
+  const size_t P = opts_.pageSize, plen = h.length;
+  const uint64_t off = uint64_t(first) * P;
+  const uint64_t want = std::min<uint64_t>(uint64_t(kb) * P, s.size - off);
+  std::vector<uint8_t> blk(size_t(kb) * P, 0);
+  ssize_t got = pread(s.fd, blk.data(), want, off_t(off));
+  if (got != ssize_t(want)) {
+    sinkFailed(h.object, s, got < 0 ? errno : EIO, out);
+    return;
+  }
+  uint8_t* data[fec::kBlock];
+  for (uint32_t i = 0; i < kb; i++) data[i] = blk.data() + size_t(i) * P;
+  std::vector<std::pair<uint32_t, const uint8_t*>> use;
+  for (size_t r = 0; r < missing.size(); r++) use.emplace_back(kept[r].first, kept[r].second.data());
+  if (!fec::recover(data, kb, missing, use, plen)) { stats_.badFormat++; s.parity.erase(block); return; }
+  for (uint32_t i : missing) {
+    uint32_t page = first + i, len = payloadLen(s.size, page);
+    bool zero = true;
+    for (uint32_t b = 0; b < len && zero; b++) zero = data[i][b] == 0;
+    if (!zero) {
+      ssize_t w = pwrite(s.fd, data[i], len, off_t(uint64_t(page) * P));
+      if (w != ssize_t(len)) {
+        sinkFailed(h.object, s, w < 0 ? errno : ENOSPC, out);
+        return;
+      }
+    }
+    stats_.fecRecovered++;
+    markReceived(h.object, s, page, out);
+  }
+  s.parity.erase(block);
+}
+
+void PageLoop::sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out) {
+  s.failed = true;
+  s.parity.clear();
+  Event e{EventKind::SinkError};
+  e.object = object;
+  e.err = err;
+  out->push_back(std::move(e));
+}
+
 void PageLoop::markReceived(uint32_t object, Sink& s, uint32_t index, std::vector<Event>* out) {
   if (!s.have.set(index)) return;
   stats_.dataNew++;
@@ -570,11 +695,7 @@ void PageLoop::flushWrites(std::vector<Event>* out) {
   for (uint32_t i = 0; i < pend_.count; i++) want += pend_.iov[i].iov_len;
   ssize_t w = pwritev(s.fd, pend_.iov, int(pend_.count), off_t(uint64_t(pend_.first) * opts_.pageSize));
   if (w != ssize_t(want)) {
-    s.failed = true;
-    Event e{EventKind::SinkError};
-    e.object = pend_.object;
-    e.err = w < 0 ? errno : ENOSPC;
-    out->push_back(std::move(e));
+    sinkFailed(pend_.object, s, w < 0 ? errno : ENOSPC, out);
   } else {
     for (uint32_t i = 0; i < pend_.count; i++) markReceived(pend_.object, s, pend_.first + i, out);
   }

@@ -6,8 +6,9 @@
 // jobs straight from their file descriptors, paced by a token bucket;
 // receives datagrams in batches (recvmmsg), drops those that fail the
 // session or tag check, writes data pages in place (pwrite) into open sinks
-// while keeping each sink's page bitmap, and hands everything else to the
-// owner as batched events. Plain C++: the N-API wrap lives in addon.cc.
+// while keeping each sink's page bitmap, rebuilds lost pages from parity
+// pages (fec.h) when a block has enough of them, and hands everything else
+// to the owner as batched events. Plain C++: the N-API wrap lives in addon.cc.
 #pragma once
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -74,6 +75,7 @@ struct Stats {
   std::atomic<uint64_t> pktsSent{0}, bytesSent{0}, dataSent{0}, ctlSent{0}, sendErrors{0};
   std::atomic<uint64_t> pktsRecv{0}, dataExpected{0}, dataRecv{0}, dataNew{0}, dataDup{0}, dataStray{0};
   std::atomic<uint64_t> badAuth{0}, badSession{0}, badFormat{0}, ctlRecv{0}, recvBatches{0};
+  std::atomic<uint64_t> paritySent{0}, parityRecv{0}, fecRecovered{0};
 };
 
 class LoopError : public std::runtime_error {
@@ -93,10 +95,12 @@ class PageLoop {
   void start();
   void stop();  // wakes and joins; idempotent
 
-  // Pages of [start, start+len) runs of an object read from fd (the fd stays
-  // owned by the caller until JobSent/JobError).
+  struct ParityRun { uint32_t block, first, count; };  // parity pages first..first+count-1 of a block
+  // Pages of [start, start+len) runs of an object read from fd, then the
+  // parity pages of the parity runs (the fd stays owned by the caller until
+  // JobSent/JobError).
   void sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
-                 std::vector<std::pair<uint32_t, uint32_t>> runs);
+                 std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity = {});
   // toMaster: unicast to the master learned from received packets; else multicast.
   void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
                    bool stamp = false);
@@ -119,8 +123,11 @@ class PageLoop {
     int fd;
     uint64_t size;
     std::vector<std::pair<uint32_t, uint32_t>> runs;
+    std::vector<ParityRun> parity;
     size_t run = 0;
     uint32_t done = 0;  // pages of the current run already sent
+    size_t par = 0;
+    uint32_t parDone = 0;  // parity pages of the current parity run already sent
   };
   struct Sink {
     int fd;
@@ -129,6 +136,8 @@ class PageLoop {
     Bitmap have;
     uint32_t missing;
     bool failed = false;
+    // parity pages received for blocks not yet whole: block -> (j, bytes)
+    std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, std::vector<uint8_t>>>> parity;
   };
   static constexpr uint32_t kMaxIov = 64;
   struct PendingWrite {  // consecutive pages of one sink awaiting one pwritev
@@ -147,14 +156,23 @@ class PageLoop {
   void run();
   void setupSocket();
   void drainCommands();
-  void sendBatch(uint64_t budgetBytes);
+  // one sendmmsg of n pages (type, index, payload length) laid out back to
+  // back in buf; returns how many went; numbers them (seq) and pays tokens
+  int sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* index, const uint32_t* len, uint8_t* buf,
+                     uint32_t n, double* tokens, bool* wantOut);
+  int sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);     // 0 or an errno
+  int sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);  // 0 or an errno
   int receive();  // returns the size of the last recvmmsg batch
   void handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out);
+  void handleParity(const Header& h, const uint8_t* payload, std::vector<Event>* out);
   void markReceived(uint32_t object, struct Sink& s, uint32_t index, std::vector<Event>* out);
+  void sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out);
   void flushWrites(std::vector<Event>* out);
   void push(std::vector<Event>&& evs);
   void wake();
   uint32_t payloadLen(uint64_t size, uint32_t page) const;
+  uint32_t parityLen(uint64_t size, uint32_t block) const;  // the longest page of the block
+  uint32_t blockPages(uint64_t size, uint32_t block) const;
 
   LoopOptions opts_;
   std::function<void()> notify_;
@@ -183,6 +201,9 @@ class PageLoop {
   std::unordered_map<uint32_t, std::unique_ptr<Sink>> sinks_;
 
   PendingWrite pend_;  // loop thread only
+  std::vector<uint8_t> blockBuf_;  // loop thread: data pages of the block parity is made from
+  int64_t blockJob_ = -1;  // job id the cached block belongs to
+  uint32_t blockNo_ = 0;
 
   std::mutex evMu_;
   std::vector<Event> events_;

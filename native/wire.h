@@ -7,7 +7,7 @@
 //  8  u32 object id       manifest entry (0 = the manifest itself)
 // 12  u32 index           page number, or round/sequence for commands
 // 16  u16 payload length
-// 18  u16 seq: data pages, the sender's running count (mod 2^16), for loss; 0 otherwise
+// 18  u16 seq: data and parity pages, the sender's running count (mod 2^16), for loss; 0 otherwise
 // 20  ... payload ...
 // end 16-byte tag: HMAC-SHA256(session key, header || payload), truncated
 //
@@ -26,7 +26,10 @@ constexpr size_t kHeaderLen = 20;
 constexpr size_t kTagLen = 16;
 constexpr size_t kOverhead = kHeaderLen + kTagLen;
 constexpr size_t kMaxDatagram = 65507;
-constexpr uint8_t kTypeData = 1;  // the only type the native loop consumes itself
+constexpr uint8_t kTypeData = 1;    // a page of an object: index = page number
+constexpr uint8_t kTypeParity = 5;  // a parity page (fec.h): index = block << 8 | parity number
+// the two types the native loop consumes itself; numbered (seq) by the master
+inline bool isPageType(uint8_t t) { return t == kTypeData || t == kTypeParity; }
 
 struct Header {
   uint8_t version = kVersion;
@@ -72,7 +75,7 @@ inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
   h->index = get32(p + 12);
   h->length = get16(p + 16);
   h->seq = get16(p + 18);
-  if (h->version != kVersion || (h->type != kTypeData && h->seq != 0)) return false;
+  if (h->version != kVersion || (!isPageType(h->type) && h->seq != 0)) return false;
   return size_t(h->length) + kOverhead == n;
 }
 

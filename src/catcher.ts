@@ -652,7 +652,7 @@ export class Catcher {
       if (!this.files.has(object)) failed.push({ entry: entryOf(object), error: abortedSet.has(object) ? 'aborted by master' : 'not delivered' });
     }
     const st = this.loop.stats();
-    const packets = { badAuth: st.badAuth, badSession: st.badSession, badFormat: st.badFormat, duplicates: st.dataDup };
+    const packets = { badAuth: st.badAuth, badSession: st.badSession, badFormat: st.badFormat, duplicates: st.dataDup, rebuilt: st.fecRecovered };
     emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts, packets });
   }
 

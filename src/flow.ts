@@ -4,12 +4,13 @@
 // No I/O here: events in, actions out, so it is tested without a network.
 import { MissingInfo } from './protocol';
 import { unionRuns } from './runs';
+import { planRepair } from './repair';
 
 export type Phase = 'opening' | 'sending' | 'eof' | 'finished';
 
 export type FlowAction =
   | { a: 'open' }
-  | { a: 'pages'; runs: Uint32Array | null }
+  | { a: 'pages'; runs: Uint32Array | null; parity?: Uint32Array }
   | { a: 'eof'; round: number }
   | { a: 'finished' };
 
@@ -17,6 +18,7 @@ export interface FlowTiming {
   retryMs: number;     // first re-send of an unanswered OPEN/EOF
   maxRetryMs: number;  // back-off cap
   sitOutRounds: number; // repair rounds without 10% progress before a target sits out
+  parity?: boolean;     // repair with parity pages where targets lost different pages (default true)
 }
 
 export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean; deferred?: boolean }
@@ -27,7 +29,9 @@ export class FileFlow {
   readonly outcomes = new Map<number, TargetOutcome>();
   round = 0;
   rounds = 0;          // repair rounds (re-sends) so far
-  pagesResent = 0;
+  pagesResent = 0;     // plain and parity
+  parityPages = 0;
+  private nextParity = new Map<number, number>();
   phaseSince: number;
   private acked = new Set<number>();
   private answers = new Map<number, MissingInfo>();
@@ -146,16 +150,18 @@ export class FileFlow {
       }
     }
     if (this.pending.size === 0) return this.finish();
-    const runs = unionRuns([...this.answers.values()].map((a) => a.runs));
-    if (runs.length === 0) {
+    const plan = planRepair([...this.answers.values()].map((a) => a.runs), this.pages, this.nextParity,
+                            this.timing.parity !== false);
+    if (plan.pages === 0) {
       // every answer said "missing" without runs; ask again
       return out.concat(this.startEof(now));
     }
     this.rounds++;
-    for (let i = 1; i < runs.length; i += 2) this.pagesResent += runs[i];
+    this.pagesResent += plan.pages;
+    this.parityPages += plan.parityPages;
     this.phase = 'sending';
     this.phaseSince = now;
-    return out.concat([{ a: 'pages', runs }]);
+    return out.concat([{ a: 'pages', runs: plan.runs, parity: plan.parityPages ? plan.parity : undefined }]);
   }
 
   private finish(): FlowAction[] {

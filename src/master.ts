@@ -27,6 +27,7 @@ export interface PushOptions extends NetOptions {
   pageSize: number;
   rateBps: number;       // fixed (--rate), or where the adaptive rate starts
   maxRateBps: number;    // --max-rate
+  parity: boolean;       // repair with parity pages (--no-parity: plain re-sends only)
   adaptive: boolean;     // the rate follows the targets' feedback (no --rate)
   waitSec: number;
   quitOnDrop: boolean;
@@ -81,7 +82,8 @@ export interface PushReport {
   files: number;        // data files multicast
   bytes: number;        // their bytes, once
   pagesSent: number;    // data pages on the wire, first sends
-  pagesResent: number;
+  pagesResent: number;  // plain and parity
+  parityPages: number;  // of which parity
   seconds: number;
   skipped: string[];
   changed: string[];    // source files that changed while being sent
@@ -143,6 +145,12 @@ const SCAN_PAUSE_MS = Number(process.env.MRSYNC_TEST_SCAN_PAUSE_MS) || 0;
 
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 
+function parityPages(p: Uint32Array | undefined): number {
+  let n = 0;
+  if (p) for (let i = 2; i < p.length; i += 3) n += p[i];
+  return n;
+}
+
 export class Push {
   private loop!: NativePageLoop;
   private targets: Target[] = [];
@@ -170,6 +178,7 @@ export class Push {
   private files = 0;
   private bytes = 0;
   private pagesFirst = 0;
+  private parityPages = 0;
   private pagesResent = 0;
   private filesPlanned = 0;
   private bytesPlanned = 0;
@@ -554,7 +563,7 @@ export class Push {
   /** file: the OPEN payload and the stat taken when hashing; null for the manifest (no OPEN). */
   private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
                     file: { open: Buffer; before?: fs.BigIntStats }): void {
-    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, TIMING, Date.now());
+    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, parity: this.o.parity }, Date.now());
     const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false };
     this.flows.set(obj, s);
     this.exec(s, flow.start(Date.now()));
@@ -572,10 +581,11 @@ export class Push {
           const job = this.nextJob++;
           this.jobs.set(job, s);
           s.jobsOut++;
-          const n = a.runs ? runPages(a.runs) : s.flow.pages;
+          const n = a.runs ? runPages(a.runs) + parityPages(a.parity) : s.flow.pages;
           if (a.runs) this.pagesResent += n;
           else this.pagesFirst += n;
-          this.loop.sendPages(job, obj, s.fd, s.size, a.runs);
+          this.parityPages += parityPages(a.parity);
+          this.loop.sendPages(job, obj, s.fd, s.size, a.runs, a.parity);
           break;
         }
         case 'eof':
@@ -763,7 +773,7 @@ export class Push {
     });
     return {
       targets, entries: this.entries.length, files: this.files, bytes: this.bytes, pagesSent: this.pagesFirst,
-      pagesResent: this.pagesResent, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
+      pagesResent: this.pagesResent, parityPages: this.parityPages, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
       changed: this.changed, stats, quit: this.quit, session: this.session.toString(16).padStart(8, '0'),
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segs.size,
       rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps } : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },

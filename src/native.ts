@@ -45,10 +45,13 @@ export interface LoopStats {
   pktsSent: number; bytesSent: number; dataSent: number; ctlSent: number; sendErrors: number;
   pktsRecv: number; dataExpected: number; dataRecv: number; dataNew: number; dataDup: number; dataStray: number;
   badAuth: number; badSession: number; badFormat: number; ctlRecv: number; recvBatches: number;
+  /** parity pages sent / received, and pages rebuilt from parity (native/fec.h) */
+  paritySent: number; parityRecv: number; fecRecovered: number;
 }
 
 export interface NativePageLoop {
-  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null): void;
+  /** runs: (start, length) pairs, null = every page; parity: (block, first parity index, count) triples, sent after the runs */
+  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array): void;
   /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
   openSink(object: number, fd: number, size: number): void;
@@ -78,6 +81,12 @@ interface NativeModule {
   /** openat2 beneath dirfd, no symlinks in any component: fd, or -errno. */
   openBeneath(dirfd: number, path: Buffer, flags: number, mode: number): number;
   O_PATH: number;
+  /** The erasure code alone (tests): parity page j of up to FEC_BLOCK pages zero-padded to len. */
+  fecEncode(pages: Buffer[], j: number, len: number): Buffer;
+  /** The null pages rebuilt from the others and as many parity pages [j, bytes]. */
+  fecRecover(pages: Array<Buffer | null>, parity: Array<[number, Buffer]>, len: number): Buffer[];
+  FEC_BLOCK: number;
+  FEC_MAX_PARITY: number;
   /** utimensat/futimens: atime now, mtime exact; path bytes or an fd. Throws an errno Error. */
   setTimes(target: Buffer | number, sec: number, nsec: number, nofollow: boolean): void;
 }

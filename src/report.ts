@@ -85,6 +85,10 @@ export function formatReport(r: PushReport, verbose = 1): string {
     `total: ${r.entries} entries, ${r.files} files sent (${human(r.bytes)}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${pct(r.pagesResent, r.pagesSent)}%), ` +
       `${r.seconds.toFixed(1)} s, ${rate.toFixed(1)} Mbit/s`,
   );
+  if (r.pagesResent) {
+    const rebuilt = r.targets.reduce((a, t) => a + (t.packets?.rebuilt ?? 0), 0);
+    lines.push(`repair: ${r.pagesResent - r.parityPages} pages re-sent, ${r.parityPages} parity pages; targets rebuilt ${rebuilt} lost pages from parity`);
+  }
   const h = r.rate.history;
   lines.push(r.rate.adaptive
     ? `rate: found from feedback, ${(h[0] / 1e6).toFixed(1)} -> ${(h[h.length - 1] / 1e6).toFixed(1)} Mbit/s (peak ${(Math.max(...h) / 1e6).toFixed(1)}, cap ${(r.rate.max / 1e6).toFixed(1)}, ${h.length - 1} changes)`

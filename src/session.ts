@@ -47,7 +47,7 @@ export type CatcherLine =
   | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts; packets?: PacketCounts };
 
 /** Datagrams a catcher dropped, by reason, and duplicates it ignored. */
-export interface PacketCounts { badAuth: number; badSession: number; badFormat: number; duplicates: number }
+export interface PacketCounts { badAuth: number; badSession: number; badFormat: number; duplicates: number; rebuilt?: number }
 
 export interface LocalCounts {
   dirs: number; symlinks: number; links: number; empty: number; meta: number; kept: number; failed: number;

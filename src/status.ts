@@ -19,6 +19,7 @@ export interface StatusDoc {
   totals: {
     entries: number; files: number; bytes: number; pages: number; pagesResent: number; bytesResent: number;
     resentPercent: number; targets: number; ok: number; failed: number; dropped: number; unreachable: number;
+    parityPages: number; // of pagesResent: parity pages (each repairs a different lost page at each target)
   };
   targets: Array<{
     host: string;
@@ -30,6 +31,7 @@ export interface StatusDoc {
     failedFiles: Array<{ path: string; error: string }>;
     droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
     feedbackPackets: number; // control datagrams it sent the master
+    rebuiltPages: number;    // lost pages it rebuilt from parity pages
     slow: boolean;           // set aside as much slower than the others; caught up after them
     deleted: number;   // entries removed by --delete (would be, with -n)
     backedUp: number;  // files kept by -b (would be, with -n)
@@ -51,7 +53,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
     exitCode, source, target,
     totals: {
       entries: r.entries, files: r.files, bytes: r.bytes, pages: r.pagesSent, pagesResent: r.pagesResent,
-      bytesResent: r.pagesResent * r.pageSize, resentPercent: pct(r.pagesResent), targets: r.targets.length,
+      bytesResent: r.pagesResent * r.pageSize, resentPercent: pct(r.pagesResent), parityPages: r.parityPages, targets: r.targets.length,
       ok: count('OK'), failed: count('FAILED'), dropped: count('DROPPED'), unreachable: count('UNREACHABLE'),
     },
     targets: r.targets.map((t) => ({
@@ -63,6 +65,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
         ? { badAuth: t.packets.badAuth, otherSession: t.packets.badSession, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,
       feedbackPackets: t.feedback,
+      rebuiltPages: t.packets?.rebuilt ?? 0,
       slow: t.slow,
       deleted: t.local?.deleted ?? 0,
       backedUp: t.local?.backedUp ?? 0,

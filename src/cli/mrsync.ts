@@ -57,6 +57,7 @@ function program(rules: RuleSpec[]): Command {
     .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
     .option('--rate <bits/s>', 'fix the send rate, bits per second with k/m/g suffixes (1000-based); default: found from the targets\' feedback')
     .option('--max-rate <bits/s>', 'cap for the rate found from feedback (k/m/g suffixes)', '1g')
+    .option('--no-parity', 'repair with plain re-sends only (default: parity pages where targets lost different pages)')
     .option('--status-file <file>', 'write the final report as JSON to FILE (atomically)')
     .option('--log-file <file>', 'append every event as a JSON line to FILE')
     .option('--progress-interval <seconds>', 'seconds between progress lines when stdout is not a terminal', '10')
@@ -130,6 +131,7 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     quitOnDrop: Boolean(raw.quit),
     removeFirst: Boolean(raw.removeFirst),
     encrypt,
+    parity: raw.parity !== false,
     daemon,
     select,
     sync: { delete: Boolean(raw.delete), backup, filters: filter.specs, checksum: Boolean(raw.checksum), dryRun: Boolean(raw.dryRun) },

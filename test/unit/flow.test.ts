@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FileFlow, FlowAction } from '../../src/flow';
 
-const T = { retryMs: 10, maxRetryMs: 80, sitOutRounds: 3 };
+const T = { retryMs: 10, maxRetryMs: 80, sitOutRounds: 3, parity: false };
 const miss = (total: number, ...runs: number[]) => ({ total, runs: Uint32Array.from(runs) });
-const names = (as: FlowAction[]): string[] => as.map((a) => (a.a === 'pages' ? `pages:${a.runs ? [...a.runs].join(',') : 'all'}` : a.a === 'eof' ? `eof:${a.round}` : a.a));
+const names = (as: FlowAction[]): string[] => as.map((a) => (a.a === 'pages' ? `pages:${a.runs ? [...a.runs].join(',') : 'all'}${a.parity ? `+parity:${[...a.parity].join(',')}` : ''}` : a.a === 'eof' ? `eof:${a.round}` : a.a));
 
 test('open, all ack, pages, EOF, repair the union, done', () => {
   const f = new FileFlow(5, 100, [1, 2, 3], T, 0);
@@ -81,4 +81,24 @@ test('a target making no progress sits out; the others finish', () => {
 
 test('no needers: finished at once', () => {
   assert.deepEqual(names(new FileFlow(1, 10, [], T, 0).start(0)), ['finished']);
+});
+
+test('targets that lost different pages of a block get parity pages, fresh ones each round', () => {
+  const f = new FileFlow(5, 100, [1, 2, 3], { ...T, parity: true }, 0, true);
+  assert.deepEqual(names(f.start(0)), ['pages:all']);
+  assert.deepEqual(names(f.onSent(1)), ['eof:1']);
+  f.onMissing(1, 1, miss(2, 3, 2), 2);         // pages 3, 4
+  f.onMissing(2, 1, miss(1, 70, 1), 2);        // page 70 (block 1)
+  assert.deepEqual(names(f.onMissing(3, 1, miss(3, 5, 3), 2)), ['pages:70,1+parity:0,0,3']);
+  assert.equal(f.pagesResent, 4);
+  assert.equal(f.parityPages, 3);
+  assert.deepEqual(names(f.onSent(3)), ['eof:2']);
+  f.onDone(2, { ok: true, message: '' }, 4);
+  // a parity page was lost on the way: two more, numbered after the first three
+  f.onMissing(1, 2, miss(1, 3, 1), 5);
+  assert.deepEqual(names(f.onMissing(3, 2, miss(2, 5, 1, 7, 1), 5)), ['pages:+parity:0,3,2']);
+  assert.deepEqual(names(f.onSent(6)), ['eof:3']);
+  f.onDone(1, { ok: true, message: '' }, 7);
+  // one target left: plain re-sends cost the same and need no decoding
+  assert.deepEqual(names(f.onMissing(3, 3, miss(1, 7, 1), 8)), ['pages:7,1']);
 });

@@ -1,0 +1,93 @@
+// What a repair round sends. Each target reports the pages it lacks; the
+// plain answer is their union. Blocks of FEC_BLOCK pages where the targets
+// lack different pages get parity pages instead (native/fec.h): a target
+// missing e pages of a block rebuilds them from any e parity pages, so the
+// block costs the worst target's count, not the union. Blocks where the
+// union is no bigger than the worst target (one target, or all lost the
+// same pages) are re-sent plainly. Pure: tested without a network.
+import { native } from './native';
+import { unionRuns } from './runs';
+
+export const FEC_BLOCK: number = native.FEC_BLOCK;
+export const FEC_MAX_PARITY: number = native.FEC_MAX_PARITY;
+export const FEC_MAX_BLOCKS = 1 << 24;
+
+export interface RepairPlan {
+  /** plain pages: (start, length) pairs */
+  runs: Uint32Array;
+  /** parity: (block, first parity index, count) triples */
+  parity: Uint32Array;
+  pages: number;
+  parityPages: number;
+}
+
+/** Pages per block of the runs (split at block boundaries). */
+function perBlock(runs: Uint32Array, add: (block: number, n: number) => void): void {
+  for (let i = 0; i + 1 < runs.length; i += 2) {
+    let p = runs[i];
+    const end = runs[i] + runs[i + 1];
+    while (p < end) {
+      const b = Math.floor(p / FEC_BLOCK);
+      const stop = Math.min(end, (b + 1) * FEC_BLOCK);
+      add(b, stop - p);
+      p = stop;
+    }
+  }
+}
+
+/**
+ * answers: each target's missing runs; pages: the object's page count;
+ * nextParity: per block, the first parity index not sent yet (updated).
+ */
+export function planRepair(answers: Uint32Array[], pages: number, nextParity: Map<number, number>,
+                           useParity = true): RepairPlan {
+  const union = unionRuns(answers);
+  let unionPages = 0;
+  for (let i = 1; i < union.length; i += 2) unionPages += union[i];
+  const plain: RepairPlan = { runs: union, parity: new Uint32Array(0), pages: unionPages, parityPages: 0 };
+  if (!useParity || answers.length < 2 || unionPages === 0) return plain;
+
+  const worst = new Map<number, number>();
+  for (const a of answers) {
+    const mine = new Map<number, number>();
+    perBlock(a, (b, n) => mine.set(b, (mine.get(b) ?? 0) + n));
+    for (const [b, n] of mine) if (n > (worst.get(b) ?? 0)) worst.set(b, n);
+  }
+  const inUnion = new Map<number, number>();
+  perBlock(union, (b, n) => inUnion.set(b, (inUnion.get(b) ?? 0) + n));
+
+  const parity: number[] = [];
+  const byParity = new Set<number>();
+  let parityPages = 0;
+  for (const [b, u] of inUnion) {
+    const m = worst.get(b) ?? 0;
+    const next = nextParity.get(b) ?? 0;
+    const blockPages = Math.min(FEC_BLOCK, pages - b * FEC_BLOCK);
+    if (m >= u || blockPages < 2 || b >= FEC_MAX_BLOCKS || next + m > FEC_MAX_PARITY) continue;
+    parity.push(b, next, m);
+    nextParity.set(b, next + m);
+    byParity.add(b);
+    parityPages += m;
+  }
+  if (parityPages === 0) return plain;
+
+  // the union without the blocks repaired by parity
+  const runs: number[] = [];
+  let plainPages = 0;
+  for (let i = 0; i + 1 < union.length; i += 2) {
+    let p = union[i];
+    const end = union[i] + union[i + 1];
+    while (p < end) {
+      const b = Math.floor(p / FEC_BLOCK);
+      const stop = Math.min(end, (b + 1) * FEC_BLOCK);
+      if (!byParity.has(b)) {
+        const n = runs.length;
+        if (n && runs[n - 2] + runs[n - 1] === p) runs[n - 1] += stop - p;
+        else runs.push(p, stop - p);
+        plainPages += stop - p;
+      }
+      p = stop;
+    }
+  }
+  return { runs: Uint32Array.from(runs), parity: Uint32Array.from(parity), pages: plainPages + parityPages, parityPages };
+}
