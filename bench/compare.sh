@@ -57,14 +57,26 @@ run_mrsync() {
   ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" $( [ "${MRSYNC_RATE:-fixed}" = auto ] || echo --rate "${LINK}m") -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
   FEEDBACK="$(sed -n 's/^feedback: \([0-9]*\) packets.*(\([0-9.]*\) per target per file)/\1 (\2\/target\/file)/p' "$WORK/mrsync.out")"
+  # mrsync measures itself: the master process and each catcher (all threads, user + system)
+  CPUGB="$(sed -nE 's/^cpu: master [0-9.]+ s \(([0-9.]+) s\/GB\), targets median [0-9.]+ s \(([0-9.]+) s\/GB\).*/\1 \/ \2/p' "$WORK/mrsync.out")"
+}
+# CPU s/GB of the sender (cpu/s) and the median receiver (cpu/r*): udpcast and
+# uftp run under /usr/bin/time (the sender's and each receiver's processes
+# with their waited-for children, e.g. tar)
+cpu_per_gb() {
+  local gb=$1 s r
+  s=$(tail -1 "$WORK/cpu/s" 2>/dev/null | awk -v gb="$gb" '{printf "%.1f", ($1 + $2) / gb}')
+  r=$(for f in "$WORK"/cpu/r*; do tail -1 "$f"; done 2>/dev/null | awk '{print $1 + $2}' | sort -n \
+    | awk -v gb="$gb" '{v[NR] = $1} END {if (NR) printf "%.1f", v[int((NR + 1) / 2)] / gb}')
+  echo "${s:-?} / ${r:-?}"
 }
 run_udpcast() {
   local pids=() i
   for i in $(seq 1 "$N"); do
-    in_t "$i" timeout "${TIMEOUT:-180}" sh -c "udp-receiver --interface eth0 --nokbd 2>/dev/null | tar -C '$DST' -xf -" & pids+=($!)
+    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" sh -c "udp-receiver --interface eth0 --nokbd 2>/dev/null | tar -C '$DST' -xf -" & pids+=($!)
   done
   sleep 0.5
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" sh -c "tar -C '$1' -cf - . | udp-sender --interface eth0 --nokbd --min-receivers $N --max-bitrate ${LINK}m 2> '$WORK/udpcast.err'"
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "tar -C '$1' -cf - . | udp-sender --interface eth0 --nokbd --min-receivers $N --max-bitrate ${LINK}m 2> '$WORK/udpcast.err'"
   # a receiver whose end-of-transfer handshake was lost can wait forever:
   # give them 10 s after the sender is done, then stop them (verification decides)
   HUNG=0
@@ -86,13 +98,13 @@ run_udpcast() {
 run_uftp() {
   local pids=() i ids=""
   for i in $(seq 1 "$N"); do
-    in_t "$i" timeout "${TIMEOUT:-180}" uftpd -d -q -t -I eth0 -D "$DST" -x 0 > /dev/null 2>&1 & pids+=($!)
+    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" uftpd -d -q -t -I eth0 -D "$DST" -x 0 > /dev/null 2>&1 & pids+=($!)
     ids="$ids${ids:+,}198.18.0.$((10 + i))"
   done
   sleep 0.5
   # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
   # run from inside the source so names arrive relative to the destination
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' *" > "$WORK/uftp.out" 2>&1 || true
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' *" > "$WORK/uftp.out" 2>&1 || true
   for i in $(seq 1 "$N"); do kill $(ns_procs "$i" uftpd) 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs"
@@ -100,8 +112,8 @@ run_uftp() {
   return 0
 }
 
-echo "| tool | data | targets | link | loss | wall s | link efficiency | re-sent | feedback packets | CPU busy (2 cores) | verified |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| tool | data | targets | link | loss | wall s | link efficiency | re-sent | feedback packets | CPU busy (2 cores) | CPU s/GB sender / receiver | verified |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 IFS=, read -ra sets <<< "$SETS"; IFS=, read -ra losses <<< "$LOSSES"; IFS=, read -ra tools <<< "$TOOLS"
 for set in "${sets[@]}"; do
   src="$WORK/$set"; bytes=$(bytes_of "$src")
@@ -111,7 +123,8 @@ for set in "${sets[@]}"; do
     set_loss "$loss"
     for tool in "${tools[@]}"; do
       clear_targets
-      RESENT="?"; FEEDBACK="-"
+      RESENT="?"; FEEDBACK="-"; CPUGB=""
+      rm -rf "$WORK/cpu"; mkdir -p "$WORK/cpu"
       j0=$(cpu_jiffies); t0=$(date +%s.%N)
       ok=yes
       "run_$tool" "$src" || ok="no (exit $?)"
@@ -120,8 +133,9 @@ for set in "${sets[@]}"; do
       wall=$(echo "$t1 - $t0" | bc -l)
       eff=$(echo "$bytes * 8 / ($LINK * 1000000 * $wall)" | bc -l)
       cpu=$(echo "($j1 - $j0) / $(getconf CLK_TCK) / $wall / 2 * 100" | bc -l)
-      printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %s | %.0f%% | %s |\n' \
-        "$tool$( [ "$tool" = mrsync ] && echo "${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "${FEEDBACK:--}" "$cpu" "$ok"
+      [ -n "$CPUGB" ] || CPUGB=$(cpu_per_gb "$(echo "$bytes / 1000000000" | bc -l)")
+      printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %s | %.0f%% | %s | %s |\n' \
+        "$tool$( [ "$tool" = mrsync ] && echo "${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "${FEEDBACK:--}" "$cpu" "$CPUGB" "$ok"
     done
   done
 done

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "fec.h"
@@ -335,11 +336,14 @@ void PageLoop::run() {
     }
     push(std::move(evs));
 
-    // How long may we sleep? Until the bucket holds one more datagram.
+    // How long may we sleep? Until the bucket holds what the link carries in
+    // about a millisecond (1 to 16 datagrams): one wake-up and one sendmmsg
+    // per batch rather than per datagram, bursts no longer than ~1 ms.
     timespec ts{0, 0};
     timespec* tsp = nullptr;
     if (!active.empty() && !wantOut) {
-      double need = tokens >= pktWire ? 0 : (pktWire - tokens) / rate;
+      const double want = pktWire * std::min(16.0, std::max(1.0, std::floor(rate * 0.001 / pktWire)));
+      double need = tokens >= want ? 0 : (want - tokens) / rate;
       ts.tv_sec = time_t(need);
       ts.tv_nsec = long((need - double(ts.tv_sec)) * 1e9);
       tsp = &ts;

@@ -19,7 +19,7 @@ import {
   DoneCode, INCREMENTAL_HASH_MIN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeEofHash, decodeOpen, encodeDone, encodeMissing,
 } from './protocol';
 import { emit, serveChannel } from './channel';
-import { LocalCounts, MasterLine, SessionParams, SyncParams, validateSession } from './session';
+import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from './session';
 import { anonymousFile, errText, hashRange, hashRangeSync, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
 
 type FilePhase = 'receiving' | 'verifying' | 'awaitHash' | 'committed' | 'failed';
@@ -653,7 +653,7 @@ export class Catcher {
     }
     const st = this.loop.stats();
     const packets = { badAuth: st.badAuth, badSession: st.badSession, badFormat: st.badFormat, duplicates: st.dataDup, rebuilt: st.fecRecovered };
-    emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts, packets });
+    emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts, packets, usage: usageNow() });
   }
 
   /** stdin closed or a signal: remove every temp file, stop the loop. */

@@ -14,7 +14,7 @@ import { display, under } from './paths';
 import { DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages } from './runs';
-import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams } from './session';
+import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams, Usage, usageNow } from './session';
 import { anonymousFile, sha256File } from './fsx';
 import { Logger } from './log';
 import { RateControl } from './rate';
@@ -57,6 +57,7 @@ export interface TargetReport {
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];
   packets: PacketCounts | null; // what the target's catcher dropped (from its result)
+  usage: Usage | null;           // its catcher's CPU and peak RSS (from its result)
   feedback: number;              // control datagrams it sent the master
   slow: boolean;                 // was set aside as slow and caught up after the others
   items?: string[];              // -n: what would change, rsync --itemize-changes style
@@ -88,6 +89,7 @@ export interface PushReport {
   skipped: string[];
   changed: string[];    // source files that changed while being sent
   stats: LoopStats;
+  usage: Usage;         // the master's own CPU (all threads) and peak RSS
   quit: boolean;
   session: string;
   pageSize: number;
@@ -763,6 +765,7 @@ export class Push {
         host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
         missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
         packets: t.result?.packets ?? null,
+        usage: t.result?.usage ?? null,
         feedback: t.feedback,
         slow: t.wasSlow,
         ...(this.o.sync.dryRun ? {
@@ -774,7 +777,7 @@ export class Push {
     return {
       targets, entries: this.entries.length, files: this.files, bytes: this.bytes, pagesSent: this.pagesFirst,
       pagesResent: this.pagesResent, parityPages: this.parityPages, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
-      changed: this.changed, stats, quit: this.quit, session: this.session.toString(16).padStart(8, '0'),
+      changed: this.changed, stats, usage: usageNow(), quit: this.quit, session: this.session.toString(16).padStart(8, '0'),
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segs.size,
       rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps } : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },
     };

@@ -96,6 +96,7 @@ export function formatReport(r: PushReport, verbose = 1): string {
   const fb = r.targets.reduce((a, t) => a + t.feedback, 0);
   const flows = r.files + Math.max(1, r.segments);
   lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(1)} per target per file)`);
+  lines.push(usageLine(r));
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);
   if (r.changed.length) lines.push(`changed or deleted on the master during the send: ${r.changed.join(', ')}`);
@@ -111,6 +112,28 @@ export function formatReport(r: PushReport, verbose = 1): string {
     }
   }
   return lines.join('\n');
+}
+
+/** CPU seconds (all threads, user + system) and peak RSS of the master and the catchers, per GB of file data. */
+export function usageLine(r: PushReport): string {
+  const gb = r.bytes / 1e9;
+  const perGb = (sec: number, g: number): string => (g >= 0.01 ? ` (${(sec / g).toFixed(1)} s/GB)` : '');
+  const mine = r.usage.cpuUser + r.usage.cpuSystem;
+  let line = `cpu: master ${mine.toFixed(2)} s${perGb(mine, gb)}`;
+  const ts = r.targets.filter((t) => t.usage);
+  if (ts.length) {
+    const cpu = ts.map((t) => t.usage!.cpuUser + t.usage!.cpuSystem).sort((a, b) => a - b);
+    const med = cpu[Math.floor(cpu.length / 2)];
+    const medGb = ts.map((t) => t.bytesSent).sort((a, b) => a - b)[Math.floor(ts.length / 2)] / 1e9;
+    line += `, targets median ${med.toFixed(2)} s${perGb(med, medGb)}, max ${cpu[cpu.length - 1].toFixed(2)} s`;
+  }
+  line += `; peak RSS master ${mib(r.usage.maxRssKiB)}`;
+  if (ts.length) line += `, targets max ${mib(Math.max(...ts.map((t) => t.usage!.maxRssKiB)))}`;
+  return line;
+}
+
+function mib(kib: number): string {
+  return `${(kib / 1024).toFixed(0)} MiB`;
 }
 
 /** Datagrams dropped unread, summed over the master and every target that reported. */

@@ -44,7 +44,15 @@ export type CatcherLine =
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
   | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
-  | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts; packets?: PacketCounts };
+  | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts; packets?: PacketCounts; usage?: Usage };
+
+/** CPU seconds (all threads) and peak RSS of a process, at the end of its run. */
+export interface Usage { cpuUser: number; cpuSystem: number; maxRssKiB: number }
+
+export function usageNow(): Usage {
+  const r = process.resourceUsage();
+  return { cpuUser: r.userCPUTime / 1e6, cpuSystem: r.systemCPUTime / 1e6, maxRssKiB: r.maxRSS };
+}
 
 /** Datagrams a catcher dropped, by reason, and duplicates it ignored. */
 export interface PacketCounts { badAuth: number; badSession: number; badFormat: number; duplicates: number; rebuilt?: number }

@@ -31,6 +31,8 @@ export interface StatusDoc {
     failedFiles: Array<{ path: string; error: string }>;
     droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
     feedbackPackets: number; // control datagrams it sent the master
+    cpuSeconds: number | null; // its catcher's CPU, user + system, all threads (null: no result)
+    maxRssKiB: number | null;  // its catcher's peak RSS
     rebuiltPages: number;    // lost pages it rebuilt from parity pages
     slow: boolean;           // set aside as much slower than the others; caught up after them
     deleted: number;   // entries removed by --delete (would be, with -n)
@@ -40,6 +42,7 @@ export interface StatusDoc {
   dryRun: boolean;
   changedDuringSend: string[];
   droppedPackets: { badAuth: number; otherSession: number; malformed: number };
+  master: { cpuSeconds: number; maxRssKiB: number }; // the master process (all threads)
 }
 
 export function statusDoc(r: PushReport, exitCode: number, source: string, target: string): StatusDoc {
@@ -65,6 +68,8 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
         ? { badAuth: t.packets.badAuth, otherSession: t.packets.badSession, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,
       feedbackPackets: t.feedback,
+      cpuSeconds: t.usage ? round3(t.usage.cpuUser + t.usage.cpuSystem) : null,
+      maxRssKiB: t.usage?.maxRssKiB ?? null,
       rebuiltPages: t.packets?.rebuilt ?? 0,
       slow: t.slow,
       deleted: t.local?.deleted ?? 0,
@@ -73,6 +78,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
     })),
     dryRun: r.dryRun,
     changedDuringSend: r.changed,
+    master: { cpuSeconds: round3(r.usage.cpuUser + r.usage.cpuSystem), maxRssKiB: r.usage.maxRssKiB },
     droppedPackets: (({ badAuth, badSession, badFormat }) => ({ badAuth, otherSession: badSession, malformed: badFormat }))(droppedPackets(r)),
   };
 }
@@ -81,4 +87,8 @@ export function writeStatusFile(file: string, doc: StatusDoc): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n', { mode: 0o644 });
   fs.renameSync(tmp, file);
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }

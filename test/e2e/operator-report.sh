@@ -35,7 +35,8 @@ grep -q '^mrsync: sending: .* of .*, .* Mbit/s, ETA .*, files [0-9]*/22, targets
 if grep -q $'\r\|\x1b' "$WORK/out"; then fail "terminal control characters in non-terminal output"; fi
 
 normalize() {
-  sed -E -e "s#$WORK#WORK#g" -e 's/[0-9]+\.[0-9]+ s,/T s,/g' -e 's/[0-9.]+ Mbit\/s/R Mbit\/s/g' \
+  sed -E -e "s#$WORK#WORK#g" \
+    -e 's/^cpu: master [0-9]+\.[0-9]{2} s( \([0-9.]+ s\/GB\))?, targets median [0-9]+\.[0-9]{2} s( \([0-9.]+ s\/GB\))?, max [0-9]+\.[0-9]{2} s; peak RSS master [0-9]+ MiB, targets max [0-9]+ MiB$/cpu: C (per GB), targets C (per GB); peak RSS M/' -e 's/[0-9]+\.[0-9]+ s,/T s,/g' -e 's/[0-9.]+ Mbit\/s/R Mbit\/s/g' \
     -e 's/total time = [0-9.]+ min, [0-9.]+ min\/GB/total time = T min, T min\/GB/' \
     -e 's/ [0-9]+\.[0-9]{2}s ([^ ]+)/ Ts \1/g' \
     -e 's/^feedback: [0-9]+ packets from ([0-9]+) targets \([0-9.]+ per target per file\)/feedback: N packets from \1 targets (F per target per file)/' \
@@ -47,11 +48,15 @@ const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 if (!/^[0-9a-f]{8}$/.test(s.session)) throw new Error("session id");
 if (isNaN(Date.parse(s.started)) || !(s.seconds > 0)) throw new Error("times");
 s.session = "SESSION"; s.started = "STARTED"; s.seconds = 0;
+s.master = { cpuSeconds: s.master.cpuSeconds > 0, maxRssKiB: s.master.maxRssKiB > 10000 };
 s.source = s.source.replace(process.argv[2], "WORK"); s.target = s.target.replace(process.argv[2], "WORK");
 for (const t of s.targets) {
   if (t.slowestFile) t.slowestFile.seconds = 0;
   if (!(t.feedbackPackets >= 0)) throw new Error("feedbackPackets");
   t.feedbackPackets = t.state === "OK" || t.state === "FAILED" ? t.feedbackPackets > 0 : t.feedbackPackets;
+  // measured: present (a number > 0) for targets that finished, null for the dropped one
+  t.cpuSeconds = t.cpuSeconds === null ? null : t.cpuSeconds > 0;
+  t.maxRssKiB = t.maxRssKiB === null ? null : t.maxRssKiB > 10000;
 }
 process.stdout.write(JSON.stringify(s, null, 2) + "\n");
 ' "$WORK/status.json" "$WORK" > "$WORK/status.norm.json"
