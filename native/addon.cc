@@ -96,6 +96,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     opts.encrypt = o.Get("encrypt").ToBoolean();
     if (o.Get("echoType").IsNumber()) opts.echoType = uint8_t(num("echoType"));
     if (o.Get("napUs").IsNumber()) opts.napUs = long(num("napUs"));
+    if (o.Get("gso").IsBoolean()) opts.gso = o.Get("gso").ToBoolean();
 
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "mrsync-pageloop", 0, 1,
                                           [this](Napi::Env) { Unref(); });

@@ -53,6 +53,7 @@ struct LoopOptions {
   bool encrypt = false;  // AES-256-GCM payloads (wire.h, Aead) instead of HMAC tags
   uint8_t echoType = 0;  // answer datagrams of this type at once, natively (rtt catchers)
   long napUs = 0;        // receive-only nap (see run()); 0 = never nap
+  bool gso = true;       // send page batches with UDP GSO (UDP_SEGMENT) where the kernel takes it
 };
 
 // CLOCK_MONOTONIC in nanoseconds: the clock of send stamps and receive times.
@@ -194,6 +195,7 @@ class PageLoop {
   std::deque<Job> jobQueue_;
   std::atomic<uint64_t> rateBps_;
 
+  bool gso_ = true;         // loop thread: UDP GSO still in use
   uint16_t dataSeq_ = 0;   // sender: running count of data datagrams (header seq)
   bool seqSeen_ = false;    // receiver: the last seq seen, for dataExpected
   uint16_t lastSeq_ = 0;

@@ -200,7 +200,7 @@ export class Push {
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
       session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
-      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
+      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt, gso: process.env.MRSYNC_GSO !== "0",
     }, (evs) => this.onEvents(evs));
     // the scan streams: segments of the manifest go out (and files they list
     // flow) while the rest of the tree is still being read

@@ -22,6 +22,8 @@ export interface LoopOptions {
   echoType?: number;
   /** receive-only nap in microseconds so datagrams batch (catchers); 0 = never */
   napUs?: number;
+  /** send page batches with UDP GSO where the kernel takes it (default true) */
+  gso?: boolean;
   /** AES-256-GCM payloads instead of HMAC tags (--encrypt); 8 more bytes per datagram */
   encrypt?: boolean;
 }

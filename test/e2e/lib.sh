@@ -51,6 +51,10 @@ add_host() {
   ip link set "${PFX}$name" netns "${PFX}sw"
   ip -n "${PFX}sw" link set "${PFX}$name" master br0 up
   ip -n "$ns" link set lo up
+  # a GSO batch (mrsync sends pages with UDP_SEGMENT) leaves as one frame per
+  # datagram, as a NIC cuts it in hardware (USO) or the kernel before a NIC
+  # without USO: the simulated switch, loss and targets see real frames
+  ip -n "$ns" link set dev eth0 gso_max_segs 1
   ip -n "$ns" link set eth0 up
   ip -n "$ns" addr add "$v4/15" brd + dev eth0
   ip -n "$ns" -6 addr add "$v6/64" dev eth0 nodad
