@@ -97,6 +97,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     if (o.Get("echoType").IsNumber()) opts.echoType = uint8_t(num("echoType"));
     if (o.Get("napUs").IsNumber()) opts.napUs = long(num("napUs"));
     if (o.Get("gso").IsBoolean()) opts.gso = o.Get("gso").ToBoolean();
+    if (o.Get("boost").IsBoolean()) opts.boost = o.Get("boost").ToBoolean();
 
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "mrsync-pageloop", 0, 1,
                                           [this](Napi::Env) { Unref(); });
@@ -195,7 +196,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
         parity.push_back(r);
       }
     }
-    loop_->sendPages(job, object, fd, size, std::move(runs), std::move(parity));
+    loop_->sendPages(job, object, fd, size, std::move(runs), std::move(parity), info.Length() > 6 && info[6].ToBoolean());
     return env.Undefined();
   }
 

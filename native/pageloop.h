@@ -54,6 +54,7 @@ struct LoopOptions {
   uint8_t echoType = 0;  // answer datagrams of this type at once, natively (rtt catchers)
   long napUs = 0;        // receive-only nap (see run()); 0 = never nap
   bool gso = true;       // send page batches with UDP GSO (UDP_SEGMENT) where the kernel takes it
+  bool boost = false;    // sender: raise the loop thread's priority (nice -10) where allowed
 };
 
 // CLOCK_MONOTONIC in nanoseconds: the clock of send stamps and receive times.
@@ -101,7 +102,8 @@ class PageLoop {
   // parity pages of the parity runs (the fd stays owned by the caller until
   // JobSent/JobError).
   void sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
-                 std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity = {});
+                 std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity = {},
+                 bool urgent = false);  // urgent: ahead of the jobs already queued
   // toMaster: unicast to the master learned from received packets; else multicast.
   void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
                    bool stamp = false);
@@ -129,6 +131,7 @@ class PageLoop {
     uint32_t done = 0;  // pages of the current run already sent
     size_t par = 0;
     uint32_t parDone = 0;  // parity pages of the current parity run already sent
+    bool urgent = false;
   };
   struct Sink {
     int fd;

@@ -16,8 +16,9 @@ import { display, parentOf } from './paths';
 import { Beneath } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
-  DoneCode, INCREMENTAL_HASH_MIN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeEofHash, decodeOpen, encodeDone, encodeMissing,
+  DoneCode, INCREMENTAL_HASH_MIN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing,
 } from './protocol';
+import { clipRuns, pagesOf, runPages } from './runs';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from './session';
 import { anonymousFile, errText, hashRange, hashRangeSync, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
@@ -172,6 +173,7 @@ export class Catcher {
         if (e.sender !== 0) return;
         if (e.type === Msg.Open) this.onOpen(e.object, e.payload!);
         else if (e.type === Msg.Eof) this.onEof(e.object, e.index, e.payload);
+        else if (e.type === Msg.Check) this.onCheck(e.object, e.index, e.payload);
         else if (e.type === Msg.Abort) this.onAbort(e.object);
         return;
       default:
@@ -194,6 +196,20 @@ export class Catcher {
   private replyDone(object: number, f: FileState): void {
     const ok = f.phase === 'committed';
     this.reply(Msg.Done, object, 0, encodeDone({ code: ok ? DoneCode.Ok : DoneCode.Failed, message: f.error ?? '' }));
+  }
+
+  /** A checkpoint of a big file: report what is missing of [from, to) (nothing = an empty report). */
+  private onCheck(object: number, k: number, payload: Buffer | undefined): void {
+    const f = this.files.get(object);
+    if (!f || f.phase !== 'receiving') return;
+    const c = decodeCheck(payload, pagesOf(f.info.size, this.p.pageSize));
+    const m = c && this.loop.sinkMissing(object, RUNS_PER_PACKET * MISSING_PACKETS_PER_ROUND);
+    if (!c || !m) return;
+    const runs = clipRuns(m.runs, c.from, c.to);
+    const total = runPages(runs);
+    for (let i = 0; i < runs.length || i === 0; i += RUNS_PER_PACKET * 2) {
+      this.reply(Msg.CheckMissing, object, k, encodeMissing(total, runs.subarray(i, i + RUNS_PER_PACKET * 2)));
+    }
   }
 
   private onEof(object: number, round: number, payload: Buffer | undefined): void {

@@ -47,6 +47,14 @@ export class FileFlow {
     this.phase = opened ? 'sending' : 'opening';
   }
 
+  /** A checkpoint during the first pass: what to send now for the targets' answers (counted as re-sent). */
+  planCheck(answers: Uint32Array[]): ReturnType<typeof planRepair> {
+    const plan = planRepair(answers, this.pages, this.nextParity, this.timing.parity !== false);
+    this.pagesResent += plan.pages;
+    this.parityPages += plan.parityPages;
+    return plan;
+  }
+
   /** First actions once the flow is created. */
   start(now: number): FlowAction[] {
     if (this.pending.size === 0) return this.finish();

@@ -11,9 +11,9 @@ import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
 import { display, under } from './paths';
-import { DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeOpen } from './protocol';
+import { CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen } from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
-import { pagesOf, runPages } from './runs';
+import { pagesOf, runPages, unionRuns } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams, Usage, usageNow } from './session';
 import { anonymousFile, sha256File } from './fsx';
 import { Logger } from './log';
@@ -85,6 +85,7 @@ export interface PushReport {
   pagesSent: number;    // data pages on the wire, first sends
   pagesResent: number;  // plain and parity
   parityPages: number;  // of which parity
+  pagesChecked: number; // of which sent at checkpoints, during the first pass of big files
   seconds: number;
   skipped: string[];
   changed: string[];    // source files that changed while being sent
@@ -136,7 +137,15 @@ interface Sending {
   jobsOut: number;      // native send jobs not yet reported: the fd stays open until they are
   ended: boolean;
   lastOpenNs: number;   // monoNs of the latest OPEN sent
+  checks?: number;      // checkpoints asked so far
+  check?: Checkpoint | null;
 }
+
+/** A checkpoint being answered: per target, what it lacks of [from, to) (complete when its runs cover its total). */
+interface Checkpoint { k: number; from: number; to: number; deadline: number; answers: Map<number, { total: number; runs: Uint32Array }> }
+
+/** How long a checkpoint waits for the targets' answers before repairing what it was told (the rest waits for EOF). */
+const CHECK_WAIT_MS = 100;
 
 /** Entries per manifest segment (about 200 KiB of manifest for typical names). */
 const SEG_ENTRIES = Number(process.env.MRSYNC_TEST_SEG_ENTRIES) || 4096;
@@ -166,6 +175,8 @@ export class Push {
   private phase: 'launch' | 'data' | 'finish' | 'done' = 'launch';
   private flows = new Map<number, Sending>();
   private jobs = new Map<number, Sending>(); // native send job -> the flow that queued it
+  private checkAt = new Map<number, number>(); // a big file's chunk job -> the page its checkpoint asks up to
+  private pagesChecked = 0; // pages repaired at checkpoints (during the first pass)
   private nextJob = 1;
   private queue: number[] = [];             // objects still to send
   private preparing = 0;
@@ -200,7 +211,7 @@ export class Push {
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
       session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
-      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt, gso: process.env.MRSYNC_GSO !== "0",
+      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt, gso: process.env.MRSYNC_GSO !== "0", boost: process.env.MRSYNC_BOOST !== "0",
     }, (evs) => this.onEvents(evs));
     // the scan streams: segments of the manifest go out (and files they list
     // flow) while the rest of the tree is still being read
@@ -496,6 +507,7 @@ export class Push {
         const t = this.targets[tid - 1];
         if (now - Math.max(t.lastHeard, s.flow.phaseSince) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s`);
       }
+      if (s.check && now >= s.check.deadline) this.finishCheck(s);
       if (this.flows.has(s.flow.object)) this.exec(s, s.flow.tick(now));
     }
     this.step();
@@ -580,6 +592,7 @@ export class Push {
           this.loop.sendControl(Msg.Open, obj, 0, s.open ?? null, false);
           break;
         case 'pages': {
+          if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && process.env.MRSYNC_CHECK !== "0") { this.sendChunks(s); break; }
           const job = this.nextJob++;
           this.jobs.set(job, s);
           s.jobsOut++;
@@ -587,10 +600,12 @@ export class Push {
           if (a.runs) this.pagesResent += n;
           else this.pagesFirst += n;
           this.parityPages += parityPages(a.parity);
+          if (a.runs) this.log.debug('repair round', { object: obj, round: s.flow.round, pages: n, parity: parityPages(a.parity) });
           this.loop.sendPages(job, obj, s.fd, s.size, a.runs, a.parity);
           break;
         }
         case 'eof':
+          this.log.debug('eof', { object: obj, round: a.round });
           if (s.late && !s.late.hash) { s.late.eofRound = a.round; break; } // sent when the hash is ready
           this.loop.sendControl(Msg.Eof, obj, a.round, s.late?.hash ?? null, false);
           break;
@@ -599,6 +614,65 @@ export class Push {
           break;
       }
     }
+  }
+
+  /** A big file's first pass: chunk jobs, each followed by a checkpoint (all but the last). */
+  private sendChunks(s: Sending): void {
+    const pages = s.flow.pages;
+    this.pagesFirst += pages;
+    s.checks = 0;
+    for (let p = 0; p < pages; p += CHECK_CHUNK_PAGES) {
+      const end = Math.min(pages, p + CHECK_CHUNK_PAGES);
+      const job = this.nextJob++;
+      this.jobs.set(job, s);
+      s.jobsOut++;
+      if (end < pages) this.checkAt.set(job, end);
+      this.loop.sendPages(job, s.flow.object, s.fd, s.size, Uint32Array.of(p, end - p));
+    }
+  }
+
+  // Each checkpoint asks about every page sent so far: what an earlier
+  // checkpoint's repair did not fix (a lost parity page, a late answer) is
+  // asked again. Nothing is repaired twice: a checkpoint goes out when its
+  // chunk job is done, and the repairs of earlier checkpoints (urgent jobs)
+  // went out before that chunk's last page, ahead of it on the same path.
+  private startCheck(s: Sending, to: number, now: number): void {
+    if (s.check) this.finishCheck(s);
+    const from = 0;
+    const k = (s.checks = (s.checks ?? 0) + 1);
+    s.check = { k, from, to, deadline: now + CHECK_WAIT_MS, answers: new Map() };
+    this.loop.sendControl(Msg.Check, s.flow.object, k, encodeCheck(from, to), false);
+  }
+
+  private onCheckMissing(s: Sending, t: number, k: number, p: Buffer): void {
+    const c = s.check;
+    if (!c || c.k !== k || !s.flow.pending.has(t)) return;
+    const info = decodeMissing(p, s.flow.pages);
+    if (!info) return;
+    const prev = c.answers.get(t);
+    c.answers.set(t, { total: info.total, runs: prev ? unionRuns([prev.runs, info.runs]) : info.runs });
+    for (const u of s.flow.pending) {
+      const a = c.answers.get(u);
+      if (!a || runPages(a.runs) < a.total) return;
+    }
+    this.finishCheck(s);
+  }
+
+  /** Repair what the targets said they lack of the checkpoint's pages, ahead of the chunks still queued. */
+  private finishCheck(s: Sending): void {
+    const c = s.check;
+    s.check = null;
+    if (!c || s.flow.phase !== 'sending' || !this.flows.has(s.flow.object)) return;
+    const plan = s.flow.planCheck([...c.answers.values()].map((a) => a.runs));
+    if (plan.pages === 0) return;
+    const job = this.nextJob++;
+    this.jobs.set(job, s);
+    s.jobsOut++;
+    this.pagesResent += plan.pages;
+    this.parityPages += plan.parityPages;
+    this.pagesChecked += plan.pages;
+    this.log.debug('checkpoint repair', { object: s.flow.object, check: c.k, answers: c.answers.size, pages: plan.pages, parity: plan.parityPages });
+    this.loop.sendPages(job, s.flow.object, s.fd, s.size, plan.runs, plan.parityPages ? plan.parity : undefined, true);
   }
 
   private endFlow(obj: number, s: Sending): void {
@@ -664,9 +738,18 @@ export class Push {
         this.jobs.delete(e.index);
         if (!s) continue;
         s.jobsOut--;
+        const checkTo = this.checkAt.get(e.index);
+        this.checkAt.delete(e.index);
         if (s.ended) { this.release(s); continue; }
         if (this.flows.get(s.flow.object) !== s) continue;
-        if (e.kind === 'sent') this.exec(s, s.flow.onSent(now));
+        if (e.kind === 'sent') {
+          if (checkTo !== undefined) this.startCheck(s, checkTo, now);
+          // the pass (its chunks and the checkpoints' repairs) is over when its last job is
+          if (s.jobsOut === 0) {
+            if (s.check) this.finishCheck(s);
+            if (s.jobsOut === 0) this.exec(s, s.flow.onSent(now));
+          }
+        }
         else {
           const why = e.err === 61 /* ENODATA */ ? 'source file shrank while being sent' : `source read error (errno ${e.err})`;
           this.loop.sendControl(Msg.Abort, s.flow.object, 0, null, false);
@@ -693,6 +776,9 @@ export class Push {
             t.rttUs.push((e.rxNs - s.lastOpenNs) / 1000);
           }
           this.exec(s, s.flow.onOpenOk(e.sender, now));
+          break;
+        case Msg.CheckMissing:
+          this.onCheckMissing(s, e.sender, e.index, p);
           break;
         case Msg.Missing: {
           const info = decodeMissing(p, s.flow.pages);
@@ -776,7 +862,7 @@ export class Push {
     });
     return {
       targets, entries: this.entries.length, files: this.files, bytes: this.bytes, pagesSent: this.pagesFirst,
-      pagesResent: this.pagesResent, parityPages: this.parityPages, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
+      pagesResent: this.pagesResent, parityPages: this.parityPages, pagesChecked: this.pagesChecked, seconds: (Date.now() - this.started) / 1000, skipped: this.skipped,
       changed: this.changed, stats, usage: usageNow(), quit: this.quit, session: this.session.toString(16).padStart(8, '0'),
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segs.size,
       rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps } : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },

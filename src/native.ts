@@ -24,6 +24,8 @@ export interface LoopOptions {
   napUs?: number;
   /** send page batches with UDP GSO where the kernel takes it (default true) */
   gso?: boolean;
+  /** sender: raise the loop thread's priority where allowed (root) */
+  boost?: boolean;
   /** AES-256-GCM payloads instead of HMAC tags (--encrypt); 8 more bytes per datagram */
   encrypt?: boolean;
 }
@@ -52,8 +54,8 @@ export interface LoopStats {
 }
 
 export interface NativePageLoop {
-  /** runs: (start, length) pairs, null = every page; parity: (block, first parity index, count) triples, sent after the runs */
-  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array): void;
+  /** runs: (start, length) pairs, null = every page; parity: (block, first parity index, count) triples, sent after the runs; urgent: ahead of the jobs queued */
+  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean): void;
   /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
   openSink(object: number, fd: number, size: number): void;

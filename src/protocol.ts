@@ -7,11 +7,14 @@ export const enum Msg {
   Open = 2,      // object = file id; payload OpenInfo
   Eof = 3,       // object = file id; index = repair round
   Abort = 4,     // object = file id: drop the partial file
+  // (5 is a parity page, native/fec.h)
+  Check = 6,     // object = file id; index = checkpoint k; payload u32 from, u32 to: what is missing in [from, to)?
   // target -> master (unicast)
   OpenOk = 16,   // object = file id
   Missing = 17,  // object = file id; index = round; payload MissingInfo
   Done = 18,     // object = file id; payload DoneInfo
   Wait = 19,     // object = file id: still verifying, do not count me silent
+  CheckMissing = 21, // object = file id; index = checkpoint k; payload MissingInfo within [from, to)
   Stat = 20,     // object 0; payload u64 data datagrams received, u64 expected (from the master's seq), cumulative
 }
 
@@ -93,3 +96,26 @@ export function decodeDone(b: Buffer): DoneInfo | null {
 export const RUNS_PER_PACKET = 170;
 /** Max Missing datagrams a target sends per round. */
 export const MISSING_PACKETS_PER_ROUND = 32;
+
+/**
+ * Big files are sent in chunks of this many pages (a multiple of the parity
+ * block); after each chunk the master asks the targets what they miss of it
+ * and repairs that while the next chunks go out, so a target's copy (and its
+ * running hash) does not wait for the end of the file to be whole.
+ */
+export const CHECK_CHUNK_PAGES = 4096;
+/** Files of at least this many pages get checkpoints. */
+export const CHECK_MIN_PAGES = 3 * CHECK_CHUNK_PAGES;
+
+export function encodeCheck(from: number, to: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt32BE(from, 0);
+  b.writeUInt32BE(to, 4);
+  return b;
+}
+
+export function decodeCheck(b: Buffer | undefined, pages: number): { from: number; to: number } | null {
+  if (!b || b.length !== 8) return null;
+  const from = b.readUInt32BE(0), to = b.readUInt32BE(4);
+  return from < to && to <= pages ? { from, to } : null;
+}

@@ -87,7 +87,8 @@ export function formatReport(r: PushReport, verbose = 1): string {
   );
   if (r.pagesResent) {
     const rebuilt = r.targets.reduce((a, t) => a + (t.packets?.rebuilt ?? 0), 0);
-    lines.push(`repair: ${r.pagesResent - r.parityPages} pages re-sent, ${r.parityPages} parity pages; targets rebuilt ${rebuilt} lost pages from parity`);
+    lines.push(`repair: ${r.pagesResent - r.parityPages} pages re-sent, ${r.parityPages} parity pages; targets rebuilt ${rebuilt} lost pages from parity` +
+      (r.pagesChecked ? `; ${r.pagesChecked} of these pages went out during the first pass (checkpoints)` : ''));
   }
   const h = r.rate.history;
   lines.push(r.rate.adaptive

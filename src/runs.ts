@@ -27,3 +27,13 @@ export function runPages(runs: Uint32Array): number {
 export function pagesOf(size: number, pageSize: number): number {
   return Math.ceil(size / pageSize);
 }
+
+/** The runs cut to [from, to). */
+export function clipRuns(runs: Uint32Array, from: number, to: number): Uint32Array {
+  const out: number[] = [];
+  for (let i = 0; i + 1 < runs.length; i += 2) {
+    const s = Math.max(from, runs[i]), e = Math.min(to, runs[i] + runs[i + 1]);
+    if (s < e) out.push(s, e - s);
+  }
+  return Uint32Array.from(out);
+}

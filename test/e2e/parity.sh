@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Parity repair: eight targets each losing 3% of datagrams (different ones).
+# A file of more than 12288 pages is repaired during its first pass too
+# (checkpoints after each chunk of 4096 pages).
 # The repair rounds send parity pages (Reed-Solomon over blocks of 64 pages)
 # where the targets lost different pages; each target rebuilds its own lost
 # pages from them. Every copy is exact; the pages re-sent are far fewer than
@@ -13,6 +15,8 @@ targets_up $N
 HOSTS=$(seq -s, -f 't%g' 1 $N)
 for i in $(seq 1 $N); do loss "t$i" 30; done
 head -c 6000000 /dev/urandom > "$SRC/random.bin"
+# big enough for checkpoints (sent in chunks of 4096 pages, repaired during the pass)
+head -c 24000000 /dev/urandom > "$SRC/checkpoints.bin"
 # a block of zero pages in the middle (sparse on the targets), a short last block
 { head -c 500000 /dev/urandom; head -c 400000 /dev/zero; head -c $((64 * 1436 * 3 + 100)) /dev/urandom; } > "$SRC/zeros-and-tail.bin"
 head -c 2000 /dev/urandom > "$SRC/two-pages.bin"
@@ -36,6 +40,7 @@ parity=$(echo "$line" | sed -n 's/.*, \([0-9]*\) parity pages.*/\1/p')
 rebuilt=$(echo "$line" | sed -n 's/.*rebuilt \([0-9]*\) lost pages.*/\1/p')
 [ "${parity:-0}" -gt 0 ] || fail "no parity pages were sent: $line"
 [ "${rebuilt:-0}" -gt "$parity" ] || fail "targets rebuilt $rebuilt pages from $parity parity pages: one parity page should repair several targets"
+echo "$line" | grep -Eq '; [1-9][0-9]* of these pages went out during the first pass \(checkpoints\)$' || fail "no repair during the first pass of the big file: $line"
 node -e '
   const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const rebuilt = s.targets.reduce((a, t) => a + t.rebuiltPages, 0);

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { native } from '../../src/native';
 import { FEC_BLOCK, FEC_MAX_PARITY, planRepair } from '../../src/repair';
-import { unionRuns } from '../../src/runs';
+import { clipRuns, unionRuns } from '../../src/runs';
 
 const RUNS = Number(process.env.PROP_RUNS ?? 300);
 
@@ -103,4 +103,17 @@ test('ten targets that each lost a different page of a block: one parity page, n
   // one target: plain; --no-parity: plain
   assert.equal(planRepair([Uint32Array.of(1, 3)], 100, new Map()).parityPages, 0);
   assert.equal(planRepair(answers, 1000, new Map(), false).pages, 10);
+});
+
+test('clipRuns keeps what lies in [from, to)', () => {
+  fc.assert(fc.property(runsArb(500), fc.nat(500), fc.nat(500), (runs, a, b) => {
+    const [from, to] = a <= b ? [a, b] : [b, a];
+    const got = clipRuns(runs, from, to);
+    const want: number[] = [];
+    for (let i = 0; i + 1 < runs.length; i += 2)
+      for (let p = runs[i]; p < runs[i] + runs[i + 1]; p++) if (p >= from && p < to) want.push(p);
+    const have: number[] = [];
+    for (let i = 0; i + 1 < got.length; i += 2) for (let p = got[i]; p < got[i] + got[i + 1]; p++) have.push(p);
+    assert.deepEqual(have, want);
+  }), { numRuns: RUNS });
 });

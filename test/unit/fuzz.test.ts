@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { Entry, Kind, ManifestError, decodeManifest, encodeManifest } from '../../src/manifest';
 import { native } from '../../src/native';
 import { pathProblem } from '../../src/paths';
-import { decodeDone, decodeMissing, decodeOpen } from '../../src/protocol';
+import { decodeCheck, decodeDone, decodeMissing, decodeOpen, encodeCheck } from '../../src/protocol';
 import { validateSession } from '../../src/session';
 import { validateRttSession } from '../../src/rtt/session';
 
@@ -70,6 +70,11 @@ test('control payload decoders: null or a value within bounds', () => {
     if (o) assert.ok(Number.isSafeInteger(o.size) && (o.hash === null || o.hash.length === 32));
     const d = decodeDone(b);
     if (d) assert.ok(d.code === 0 || d.code === 1);
+    const c = decodeCheck(b, pages);
+    if (c) {
+      assert.ok(c.from < c.to && c.to <= pages);
+      assert.deepEqual(encodeCheck(c.from, c.to), b);
+    }
   }), { numRuns: RUNS });
 });
 
