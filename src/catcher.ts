@@ -16,7 +16,7 @@ import { display, parentOf } from './paths';
 import { Beneath } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
-  DoneCode, INCREMENTAL_HASH_MIN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing,
+  DoneCode, INCREMENTAL_HASH_MIN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing, isAwaited, splitAwaited,
 } from './protocol';
 import { clipRuns, pagesOf, runPages } from './runs';
 import { emit, serveChannel } from './channel';
@@ -34,6 +34,7 @@ interface FileState {
   tmp: Buffer | null; // name of the temp file beside the final name
   info: OpenInfo;
   error?: string;
+  eofSeen?: boolean;  // the master has asked (EOF) and waits: a commit answers at once
 }
 
 export class Catcher {
@@ -212,10 +213,13 @@ export class Catcher {
     }
   }
 
-  private onEof(object: number, round: number, payload: Buffer | undefined): void {
+  private onEof(object: number, round: number, whole: Buffer | undefined): void {
+    const sp = splitAwaited(whole);
+    if (!sp) return;
+    const asked = isAwaited(sp.awaited, this.p.sender); // else the master has my answer: only take the hash
     if (isSegment(object)) {
       const sg = this.segs.get(object - SEG_BASE);
-      if (!sg) return;
+      if (!sg || !asked) return;
       if (sg.phase === 'receiving') this.sendMissing(object, round);
       else if (sg.phase === 'verifying' || sg.phase === 'verified') this.reply(Msg.Wait, object, round, null);
       else this.reply(Msg.Done, object, 0, encodeDone({ code: sg.phase === 'done' ? DoneCode.Ok : DoneCode.Failed, message: sg.phase === 'done' ? '' : 'bad manifest' }));
@@ -223,17 +227,17 @@ export class Catcher {
     }
     const f = this.files.get(object);
     if (!f) {
-      if (this.needs.get(object)) this.reply(Msg.Done, object, 0, encodeDone({ code: DoneCode.Failed, message: 'not opened' }));
+      if (asked && this.needs.get(object)) this.reply(Msg.Done, object, 0, encodeDone({ code: DoneCode.Failed, message: 'not opened' }));
       return;
     }
-    const hash = f.info.hash ? null : decodeEofHash(payload);
+    const hash = f.info.hash ? null : decodeEofHash(sp.rest);
     if (hash) f.info.hash = hash;
+    if (f.phase === 'awaitHash' && f.info.hash) { f.phase = 'verifying'; void this.commit(object, f, f.digest!); }
+    if (!asked) return;
+    f.eofSeen = true;
     if (f.phase === 'receiving') this.sendMissing(object, round);
-    else if (f.phase === 'verifying') this.reply(Msg.Wait, object, round, null);
-    else if (f.phase === 'awaitHash') {
-      if (f.info.hash) { f.phase = 'verifying'; void this.commit(object, f, f.digest!); }
-      this.reply(Msg.Wait, object, round, null);
-    } else this.replyDone(object, f);
+    else if (f.phase === 'verifying' || f.phase === 'awaitHash') this.reply(Msg.Wait, object, round, null);
+    else this.replyDone(object, f);
   }
 
   /** A manifest segment: into an unlinked temp file (nothing to clean up after a crash). */
@@ -253,7 +257,10 @@ export class Catcher {
     this.reply(Msg.OpenOk, object, 0, null);
   }
 
-  private onOpen(object: number, payload: Buffer): void {
+  private onOpen(object: number, whole: Buffer): void {
+    const sp = splitAwaited(whole);
+    if (!sp || !isAwaited(sp.awaited, this.p.sender)) return; // the master has my answer
+    const payload = sp.rest;
     if (isSegment(object)) { this.onSegmentOpen(object, payload); return; }
     if (!this.needs.get(object)) return;
     const existing = this.files.get(object);
@@ -375,7 +382,11 @@ export class Catcher {
       this.tree.at(entry.path, (final, sib) => fs.renameSync(sib(tmp), final));
       f.tmp = null;
       f.phase = 'committed';
-      this.replyDone(object, f);
+      // Done goes now if the master already asked (its EOF found us verifying);
+      // otherwise it answers the EOF that is on its way (the master sends it
+      // right after the last page): one Done per file, not one that crosses
+      // the EOF and another in reply to it
+      if (f.eofSeen) this.replyDone(object, f);
     } catch (e) {
       this.fail(object, f, `cannot commit: ${errText(e)}`);
     }

@@ -19,6 +19,7 @@ export interface FlowTiming {
   maxRetryMs: number;  // back-off cap
   sitOutRounds: number; // repair rounds without 10% progress before a target sits out
   parity?: boolean;     // repair with parity pages where targets lost different pages (default true)
+  busyRetryMs?: number; // EOF again after this long when every awaited target said it is verifying (default 250)
 }
 
 export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean; deferred?: boolean }
@@ -35,6 +36,7 @@ export class FileFlow {
   phaseSince: number;
   private acked = new Set<number>();
   private answers = new Map<number, MissingInfo>();
+  private busy = new Set<number>(); // answered this EOF round with "wait": verifying, its Done will come
   private nextRetry = 0;
   private retry: number;
   private best = new Map<number, { missing: number; round: number }>();
@@ -61,6 +63,19 @@ export class FileFlow {
     if (this.phase === 'sending') return [{ a: 'pages', runs: null }];
     this.armRetry(now, true);
     return [{ a: 'open' }];
+  }
+
+  /**
+   * A target answered this round's EOF with "wait" (it has every page and is
+   * verifying): its Done comes by itself, so the EOF is not repeated for it at
+   * the short interval; once every target still awaited is in that state the
+   * next EOF waits busyRetryMs (a lost Done is still asked for again).
+   */
+  onWait(t: number, round: number, now: number): void {
+    if (this.phase !== 'eof' || round !== this.round || !this.pending.has(t) || this.answers.has(t)) return;
+    this.busy.add(t);
+    for (const u of this.pending) if (!this.answers.has(u) && !this.busy.has(u)) return;
+    this.nextRetry = Math.max(this.nextRetry, now + (this.timing.busyRetryMs ?? 250));
   }
 
   /** Targets whose answer we are waiting for now (silence counts against them). */
@@ -139,6 +154,7 @@ export class FileFlow {
     this.phaseSince = now;
     this.round++;
     this.answers.clear();
+    this.busy.clear();
     this.armRetry(now, true);
     return [{ a: 'eof', round: this.round }];
   }

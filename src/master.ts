@@ -11,7 +11,9 @@ import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
 import { display, under } from './paths';
-import { CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen } from './protocol';
+import {
+  CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen, withAwaited,
+} from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages, unionRuns } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams, Usage, usageNow } from './session';
@@ -176,7 +178,8 @@ export class Push {
   private flows = new Map<number, Sending>();
   private jobs = new Map<number, Sending>(); // native send job -> the flow that queued it
   private checkAt = new Map<number, number>(); // a big file's chunk job -> the page its checkpoint asks up to
-  private pagesChecked = 0; // pages repaired at checkpoints (during the first pass)
+  private pagesChecked = 0;
+  private ackMs = 0; // smoothed time from an OPEN to a target's ack (ms) // pages repaired at checkpoints (during the first pass)
   private nextJob = 1;
   private queue: number[] = [];             // objects still to send
   private preparing = 0;
@@ -557,7 +560,7 @@ export class Push {
       s.late = pending;
       void sha256File(fd, size).then((h) => {
         pending.hash = h;
-        if (pending.eofRound !== null && this.flows.get(obj) === s) this.loop.sendControl(Msg.Eof, obj, pending.eofRound, h, false);
+        if (pending.eofRound !== null && this.flows.get(obj) === s) this.sendEof(s, pending.eofRound, h);
       }, (err) => {
         this.loop.sendControl(Msg.Abort, obj, 0, null, false);
         const why = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
@@ -577,7 +580,10 @@ export class Push {
   /** file: the OPEN payload and the stat taken when hashing; null for the manifest (no OPEN). */
   private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
                     file: { open: Buffer; before?: fs.BigIntStats }): void {
-    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, parity: this.o.parity }, Date.now());
+    // first re-send of an unanswered OPEN/EOF: 3x the targets' typical answer time (a busy target answers late; a
+    // re-send too early makes every target answer twice)
+    const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
+    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity }, Date.now());
     const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false };
     this.flows.set(obj, s);
     this.exec(s, flow.start(Date.now()));
@@ -589,7 +595,7 @@ export class Push {
       switch (a.a) {
         case 'open':
           s.lastOpenNs = native.monoNs();
-          this.loop.sendControl(Msg.Open, obj, 0, s.open ?? null, false);
+          this.loop.sendControl(Msg.Open, obj, 0, withAwaited(s.flow.waitingOn(), this.targets.length, s.open ?? null), false);
           break;
         case 'pages': {
           if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && process.env.MRSYNC_CHECK !== "0") { this.sendChunks(s); break; }
@@ -607,13 +613,17 @@ export class Push {
         case 'eof':
           this.log.debug('eof', { object: obj, round: a.round });
           if (s.late && !s.late.hash) { s.late.eofRound = a.round; break; } // sent when the hash is ready
-          this.loop.sendControl(Msg.Eof, obj, a.round, s.late?.hash ?? null, false);
+          this.sendEof(s, a.round, s.late?.hash ?? null);
           break;
         case 'finished':
           this.endFlow(obj, s);
           break;
       }
     }
+  }
+
+  private sendEof(s: Sending, round: number, hash: Buffer | null): void {
+    this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.length, hash), false);
   }
 
   /** A big file's first pass: chunk jobs, each followed by a checkpoint (all but the last). */
@@ -774,6 +784,7 @@ export class Push {
         case Msg.OpenOk:
           if (s.lastOpenNs && e.rxNs > s.lastOpenNs && t.rttUs.length < 100_000 && s.flow.waitingOn().includes(e.sender)) {
             t.rttUs.push((e.rxNs - s.lastOpenNs) / 1000);
+            this.ackMs = 0.9 * this.ackMs + 0.1 * ((e.rxNs - s.lastOpenNs) / 1e6);
           }
           this.exec(s, s.flow.onOpenOk(e.sender, now));
           break;
@@ -797,8 +808,11 @@ export class Push {
           this.exec(s, s.flow.onDone(e.sender, { ok: d.code === DoneCode.Ok, message: d.message }, now));
           break;
         }
+        case Msg.Wait:
+          s.flow.onWait(e.sender, e.index, now);
+          break;
         default:
-          break; // Wait: lastHeard is all it does
+          break;
       }
     }
     this.step();

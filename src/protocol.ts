@@ -44,7 +44,36 @@ export function decodeOpen(b: Buffer): OpenInfo | null {
   return { size: Number(size), mtimeNs: b.readBigInt64BE(8), hash: b.length === 16 ? null : Buffer.from(b.subarray(16)) };
 }
 
-/** EOF payload: empty, or the file's SHA-256 when the OPEN went out without it. */
+/**
+ * OPEN and EOF payloads start with who must answer: u16 n, then n bytes of
+ * bitmap (bit t-1 set = target t). A target whose answer the master already
+ * has (it acked, answered this round, or is done) is left out of a re-sent
+ * OPEN or EOF and stays silent: a re-send for one slow target does not make
+ * every target answer again.
+ */
+export function withAwaited(awaited: Iterable<number>, targets: number, rest: Buffer | null): Buffer {
+  const n = Math.ceil(targets / 8);
+  const b = Buffer.alloc(2 + n + (rest?.length ?? 0));
+  b.writeUInt16BE(n, 0);
+  for (const t of awaited) if (t >= 1 && t <= targets) b[2 + ((t - 1) >> 3)] |= 1 << ((t - 1) & 7);
+  rest?.copy(b, 2 + n);
+  return b;
+}
+
+/** The awaited bitmap and the rest of an OPEN or EOF payload; null if malformed. */
+export function splitAwaited(b: Buffer | undefined): { awaited: Buffer; rest: Buffer } | null {
+  if (!b || b.length < 2) return null;
+  const n = b.readUInt16BE(0);
+  if (b.length < 2 + n) return null;
+  return { awaited: b.subarray(2, 2 + n), rest: b.subarray(2 + n) };
+}
+
+export function isAwaited(awaited: Buffer, target: number): boolean {
+  const i = (target - 1) >> 3;
+  return target >= 1 && i < awaited.length && (awaited[i] & (1 << ((target - 1) & 7))) !== 0;
+}
+
+/** EOF payload (after the awaited bitmap): empty, or the file's SHA-256 when the OPEN went out without it. */
 export function decodeEofHash(b: Buffer | undefined): Buffer | null {
   return b && b.length === HASH_LEN ? Buffer.from(b) : null;
 }

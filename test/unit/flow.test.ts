@@ -102,3 +102,17 @@ test('targets that lost different pages of a block get parity pages, fresh ones 
   // one target left: plain re-sends cost the same and need no decoding
   assert.deepEqual(names(f.onMissing(3, 3, miss(1, 7, 1), 8)), ['pages:7,1']);
 });
+
+test('targets that answer "wait" are not asked again at the short interval', () => {
+  const f = new FileFlow(5, 10, [1, 2], T, 0, true);
+  f.start(0);
+  assert.deepEqual(names(f.onSent(0)), ['eof:1']);
+  assert.deepEqual(names(f.tick(T.retryMs)), ['eof:1'], 'no answer: asked again after retryMs');
+  f.onWait(1, 1, 20);
+  assert.deepEqual(f.waitingOn(), [1, 2], 'still awaited (its Done will come)');
+  f.onWait(2, 1, 20);
+  assert.deepEqual(names(f.tick(100)), [], 'every awaited target is verifying: no EOF at the short interval');
+  assert.deepEqual(names(f.tick(20 + 250)), ['eof:1'], 'but asked again later (a lost Done)');
+  f.onDone(1, { ok: true, message: '' }, 300);
+  assert.deepEqual(names(f.onDone(2, { ok: true, message: '' }, 300)), ['finished']);
+});

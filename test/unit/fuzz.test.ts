@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { Entry, Kind, ManifestError, decodeManifest, encodeManifest } from '../../src/manifest';
 import { native } from '../../src/native';
 import { pathProblem } from '../../src/paths';
-import { decodeCheck, decodeDone, decodeMissing, decodeOpen, encodeCheck } from '../../src/protocol';
+import { decodeCheck, decodeDone, decodeMissing, decodeOpen, encodeCheck, isAwaited, splitAwaited, withAwaited } from '../../src/protocol';
 import { validateSession } from '../../src/session';
 import { validateRttSession } from '../../src/rtt/session';
 
@@ -70,6 +70,11 @@ test('control payload decoders: null or a value within bounds', () => {
     if (o) assert.ok(Number.isSafeInteger(o.size) && (o.hash === null || o.hash.length === 32));
     const d = decodeDone(b);
     if (d) assert.ok(d.code === 0 || d.code === 1);
+    const w = splitAwaited(b);
+    if (w) {
+      assert.equal(w.awaited.length + w.rest.length + 2, b.length);
+      for (const t of [0, 1, 9, 65536]) isAwaited(w.awaited, t); // never throws
+    }
     const c = decodeCheck(b, pages);
     if (c) {
       assert.ok(c.from < c.to && c.to <= pages);
@@ -97,4 +102,15 @@ test('native packet opener: random datagrams never pass the tag', () => {
     const r = native.open(key, Buffer.from(bytes));
     assert.ok(r.error === 'format' || r.error === 'auth');
   }), { numRuns: RUNS });
+});
+
+test('awaited bitmaps: exactly the targets named answer', () => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.uniqueArray(fc.integer({ min: 1, max: 300 })), fc.uint8Array({ maxLength: 40 }),
+    (n, ids, rest) => {
+      const mine = ids.filter((t) => t <= n);
+      const w = splitAwaited(withAwaited(mine, n, Buffer.from(rest)));
+      assert.ok(w);
+      assert.deepEqual(w.rest, Buffer.from(rest));
+      for (let t = 0; t <= n + 8; t++) assert.equal(isAwaited(w.awaited, t), mine.includes(t), `target ${t}`);
+    }), { numRuns: RUNS });
 });
