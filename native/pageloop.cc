@@ -356,12 +356,12 @@ void PageLoop::run() {
     push(std::move(evs));
 
     // How long may we sleep? Until the bucket holds what the link carries in
-    // about a millisecond (1 to 16 datagrams): one wake-up and one sendmmsg
-    // per batch rather than per datagram, bursts no longer than ~1 ms.
+    // about two milliseconds (4 to 16 datagrams): one wake-up and one send
+    // per batch rather than per datagram, bursts of a few ms at most.
     timespec ts{0, 0};
     timespec* tsp = nullptr;
     if (!active.empty() && !wantOut) {
-      const double want = pktWire * std::min(16.0, std::max(1.0, std::floor(rate * 0.001 / pktWire)));
+      const double want = pktWire * std::min(16.0, std::max(4.0, std::floor(rate * 0.002 / pktWire)));
       double need = tokens >= want ? 0 : (want - tokens) / rate;
       ts.tv_sec = time_t(need);
       ts.tv_nsec = long((need - double(ts.tv_sec)) * 1e9);
@@ -381,10 +381,12 @@ void PageLoop::run() {
       int n = receive();
       // A receiver woken per datagram spends its time waking. When we only
       // receive and drained the queue, nap so the kernel batches the next
-      // datagrams for one recvmmsg and one pwritev (at most napUs of delay).
+      // datagrams for one recvmmsg and one pwritev (at most napUs of delay);
+      // a control message to send (the owner's wake-up) ends the nap at once.
       if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty()) {
         timespec nap{0, opts_.napUs * 1000};
-        nanosleep(&nap, nullptr);
+        pollfd wf{wakefd_, POLLIN, 0};
+        ppoll(&wf, 1, &nap, nullptr);
       }
     }
   }
