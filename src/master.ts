@@ -158,6 +158,15 @@ const SCAN_PAUSE_MS = Number(process.env.MRSYNC_TEST_SCAN_PAUSE_MS) || 0;
 
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 
+/**
+ * Data-path features on by default; MRSYNC_GSO=0 (UDP GSO), MRSYNC_BOOST=0
+ * (the sending thread's priority) and MRSYNC_CHECK=0 (checkpoints) turn one
+ * off, to measure what it brings (bench/RESULTS.md).
+ */
+function feature(name: 'GSO' | 'BOOST' | 'CHECK'): boolean {
+  return process.env[`MRSYNC_${name}`] !== '0';
+}
+
 function parityPages(p: Uint32Array | undefined): number {
   let n = 0;
   if (p) for (let i = 2; i < p.length; i += 3) n += p[i];
@@ -178,8 +187,8 @@ export class Push {
   private flows = new Map<number, Sending>();
   private jobs = new Map<number, Sending>(); // native send job -> the flow that queued it
   private checkAt = new Map<number, number>(); // a big file's chunk job -> the page its checkpoint asks up to
-  private pagesChecked = 0;
-  private ackMs = 0; // smoothed time from an OPEN to a target's ack (ms) // pages repaired at checkpoints (during the first pass)
+  private pagesChecked = 0; // pages repaired at checkpoints (during the first pass)
+  private ackMs = 0;        // smoothed time from an OPEN to a target's ack (ms)
   private nextJob = 1;
   private queue: number[] = [];             // objects still to send
   private preparing = 0;
@@ -214,7 +223,8 @@ export class Push {
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
       session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
-      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt, gso: process.env.MRSYNC_GSO !== "0", boost: process.env.MRSYNC_BOOST !== "0",
+      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
+      gso: feature('GSO'), boost: feature('BOOST'),
     }, (evs) => this.onEvents(evs));
     // the scan streams: segments of the manifest go out (and files they list
     // flow) while the rest of the tree is still being read
@@ -598,7 +608,7 @@ export class Push {
           this.loop.sendControl(Msg.Open, obj, 0, withAwaited(s.flow.waitingOn(), this.targets.length, s.open ?? null), false);
           break;
         case 'pages': {
-          if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && process.env.MRSYNC_CHECK !== "0") { this.sendChunks(s); break; }
+          if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && feature('CHECK')) { this.sendChunks(s); break; }
           const job = this.nextJob++;
           this.jobs.set(job, s);
           s.jobsOut++;
