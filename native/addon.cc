@@ -179,7 +179,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
         return env.Undefined();
       for (size_t i = 0; i + 1 < a.ElementLength(); i += 2) runs.emplace_back(a[i], a[i + 1]);
     } else {
-      uint64_t pages = (size + loop_->pageSize() - 1) / loop_->pageSize();
+      uint64_t pages = loop_->pageCount(size);
       if (pages) runs.emplace_back(0, uint32_t(pages));
     }
     std::vector<PageLoop::ParityRun> parity;
@@ -188,7 +188,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       if (throwIf(env, a.TypedArrayType() != napi_uint32_array || a.ElementLength() % 3,
                   "parity must be a Uint32Array of (block, first, count) triples"))
         return env.Undefined();
-      uint64_t blocks = ((size + loop_->pageSize() - 1) / loop_->pageSize() + fec::kBlock - 1) / fec::kBlock;
+      uint64_t blocks = (loop_->pageCount(size) + fec::kBlock - 1) / fec::kBlock;
       for (size_t i = 0; i + 2 < a.ElementLength(); i += 3) {
         PageLoop::ParityRun r{a[i], a[i + 1], a[i + 2]};
         if (throwIf(env, r.block >= blocks || r.block >= fec::kMaxBlocks || uint64_t(r.first) + r.count > fec::kMaxParity,

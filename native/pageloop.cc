@@ -27,6 +27,21 @@ constexpr int kRecvRounds = 16;  // recvmmsg calls per wake before looking at se
 
 }  // namespace
 
+namespace {
+
+// Sinks are fresh files truncated to size, so they read as zeros already:
+// an all-zero page needs no write, and a sparse source stays sparse.
+bool isZero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = 0;
+    memcpy(&v, p + i, std::min<size_t>(8, n - i));
+    if (v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 uint64_t monoNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -210,7 +225,7 @@ uint32_t PageLoop::payloadLen(uint64_t size, uint32_t page) const {
 }
 
 uint32_t PageLoop::blockPages(uint64_t size, uint32_t block) const {
-  uint64_t pages = (size + opts_.pageSize - 1) / opts_.pageSize;
+  uint64_t pages = pageCount(size);
   uint64_t first = uint64_t(block) * fec::kBlock;
   return first >= pages ? 0 : uint32_t(std::min<uint64_t>(fec::kBlock, pages - first));
 }
@@ -220,7 +235,7 @@ uint32_t PageLoop::parityLen(uint64_t size, uint32_t block) const {
 }
 
 void PageLoop::openSink(uint32_t object, int fd, uint64_t size) {
-  uint32_t pages = uint32_t((size + opts_.pageSize - 1) / opts_.pageSize);
+  uint32_t pages = uint32_t(pageCount(size));
   std::unique_ptr<Sink> s(new Sink{fd, size, pages, Bitmap(pages), pages});
   std::lock_guard<std::mutex> g(sinkMu_);
   sinks_[object] = std::move(s);
@@ -485,6 +500,18 @@ int PageLoop::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* inde
   return sent;
 }
 
+// The kb data pages of a block of fd, each zero-padded to a whole page (what
+// parity is computed over): 0, an errno, or ENODATA if the file is shorter.
+int PageLoop::readBlock(int fd, uint64_t size, uint32_t block, uint32_t kb, std::vector<uint8_t>* buf) const {
+  const size_t P = opts_.pageSize;
+  const uint64_t off = uint64_t(block) * fec::kBlock * P;
+  const uint64_t want = std::min<uint64_t>(uint64_t(kb) * P, size - off);
+  buf->assign(size_t(kb) * P, 0);
+  ssize_t got = pread(fd, buf->data(), want, off_t(off));
+  if (got < 0) return errno;
+  return uint64_t(got) == want ? 0 : ENODATA;
+}
+
 int PageLoop::sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut) {
   auto [start, len] = j.runs[j.run];
   uint32_t n = std::min<uint32_t>(room, len - j.done);
@@ -512,13 +539,7 @@ int PageLoop::sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantO
   if (kb == 0 || pr.block >= fec::kMaxBlocks || uint64_t(pr.first) + pr.count > fec::kMaxParity) return EINVAL;
   const size_t P = opts_.pageSize;
   if (blockJob_ != int64_t(j.id) || blockNo_ != pr.block) {
-    // the block's data pages, zero-padded to whole pages
-    uint64_t off = uint64_t(pr.block) * fec::kBlock * P;
-    uint64_t want = std::min<uint64_t>(uint64_t(kb) * P, j.size - off);
-    blockBuf_.assign(size_t(kb) * P, 0);
-    ssize_t got = pread(j.fd, blockBuf_.data(), want, off_t(off));
-    if (got < 0) return errno;
-    if (uint64_t(got) != want) return ENODATA;
+    if (int err = readBlock(j.fd, j.size, pr.block, kb, &blockBuf_)) return err;
     blockJob_ = j.id;
     blockNo_ = pr.block;
   }
@@ -650,15 +671,7 @@ void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<E
   if (s.failed || s.have.test(h.index)) { stats_.dataDup++; return; }
   // A page already queued in this batch (duplicate datagram) is a dup too.
   if (pend_.sink == &s && h.index >= pend_.first && h.index < pend_.first + pend_.count) { stats_.dataDup++; return; }
-  // Sinks are fresh files truncated to size, so they read as zeros already:
-  // an all-zero page needs no write, and a sparse source stays sparse.
-  bool zero = true;
-  for (size_t i = 0; i < h.length && zero; i += 8) {
-    uint64_t v = 0;
-    memcpy(&v, payload + i, std::min<size_t>(8, h.length - i));
-    zero = v == 0;
-  }
-  if (zero) {
+  if (isZero(payload, h.length)) {  // the sink reads as zeros already: no write
     markReceived(h.object, s, h.index, out);
     return;
   }
@@ -703,12 +716,9 @@ void PageLoop::handleParity(const Header& h, const uint8_t* payload, std::vector
   if (kept.size() < missing.size()) return;
 
   const size_t P = opts_.pageSize, plen = h.length;
-  const uint64_t off = uint64_t(first) * P;
-  const uint64_t want = std::min<uint64_t>(uint64_t(kb) * P, s.size - off);
-  std::vector<uint8_t> blk(size_t(kb) * P, 0);
-  ssize_t got = pread(s.fd, blk.data(), want, off_t(off));
-  if (got != ssize_t(want)) {
-    sinkFailed(h.object, s, got < 0 ? errno : EIO, out);
+  std::vector<uint8_t> blk;
+  if (int err = readBlock(s.fd, s.size, block, kb, &blk)) {
+    sinkFailed(h.object, s, err == ENODATA ? EIO : err, out);  // short: our own file lost pages
     return;
   }
   uint8_t* data[fec::kBlock];
@@ -718,9 +728,7 @@ void PageLoop::handleParity(const Header& h, const uint8_t* payload, std::vector
   if (!fec::recover(data, kb, missing, use, plen)) { stats_.badFormat++; s.parity.erase(block); return; }
   for (uint32_t i : missing) {
     uint32_t page = first + i, len = payloadLen(s.size, page);
-    bool zero = true;
-    for (uint32_t b = 0; b < len && zero; b++) zero = data[i][b] == 0;
-    if (!zero) {
+    if (!isZero(data[i], len)) {
       ssize_t w = pwrite(s.fd, data[i], len, off_t(uint64_t(page) * P));
       if (w != ssize_t(len)) {
         sinkFailed(h.object, s, w < 0 ? errno : ENOSPC, out);

@@ -119,6 +119,7 @@ class PageLoop {
   std::vector<Event> takeEvents();
   const Stats& stats() const { return stats_; }
   uint32_t pageSize() const { return opts_.pageSize; }
+  uint64_t pageCount(uint64_t size) const { return (size + opts_.pageSize - 1) / opts_.pageSize; }
 
  private:
   struct Job {
@@ -166,6 +167,7 @@ class PageLoop {
                      uint32_t n, double* tokens, bool* wantOut);
   int sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);     // 0 or an errno
   int sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);  // 0 or an errno
+  int readBlock(int fd, uint64_t size, uint32_t block, uint32_t kb, std::vector<uint8_t>* buf) const;
   int receive();  // returns the size of the last recvmmsg batch
   void handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out);
   void handleParity(const Header& h, const uint8_t* payload, std::vector<Event>* out);

@@ -4,7 +4,7 @@
 // No I/O here: events in, actions out, so it is tested without a network.
 import { MissingInfo } from './protocol';
 import { unionRuns } from './runs';
-import { planRepair } from './repair';
+import { RepairPlan, planRepair } from './repair';
 
 export type Phase = 'opening' | 'sending' | 'eof' | 'finished';
 
@@ -49,8 +49,8 @@ export class FileFlow {
     this.phase = opened ? 'sending' : 'opening';
   }
 
-  /** A checkpoint during the first pass: what to send now for the targets' answers (counted as re-sent). */
-  planCheck(answers: Uint32Array[]): ReturnType<typeof planRepair> {
+  /** What to send for the targets' answers (an EOF round's, or a checkpoint's during the first pass); counted as re-sent. */
+  repair(answers: Uint32Array[]): RepairPlan {
     const plan = planRepair(answers, this.pages, this.nextParity, this.timing.parity !== false);
     this.pagesResent += plan.pages;
     this.parityPages += plan.parityPages;
@@ -174,15 +174,12 @@ export class FileFlow {
       }
     }
     if (this.pending.size === 0) return this.finish();
-    const plan = planRepair([...this.answers.values()].map((a) => a.runs), this.pages, this.nextParity,
-                            this.timing.parity !== false);
+    const plan = this.repair([...this.answers.values()].map((a) => a.runs));
     if (plan.pages === 0) {
       // every answer said "missing" without runs; ask again
       return out.concat(this.startEof(now));
     }
     this.rounds++;
-    this.pagesResent += plan.pages;
-    this.parityPages += plan.parityPages;
     this.phase = 'sending';
     this.phaseSince = now;
     return out.concat([{ a: 'pages', runs: plan.runs, parity: plan.parityPages ? plan.parity : undefined }]);

@@ -143,8 +143,8 @@ interface Sending {
   check?: Checkpoint | null;
 }
 
-/** A checkpoint being answered: per target, what it lacks of [from, to) (complete when its runs cover its total). */
-interface Checkpoint { k: number; from: number; to: number; deadline: number; answers: Map<number, { total: number; runs: Uint32Array }> }
+/** A checkpoint being answered: per target, what it lacks of the pages sent so far (complete when its runs cover its total). */
+interface Checkpoint { k: number; deadline: number; answers: Map<number, { total: number; runs: Uint32Array }> }
 
 /** How long a checkpoint waits for the targets' answers before repairing what it was told (the rest waits for EOF). */
 const CHECK_WAIT_MS = 100;
@@ -609,15 +609,12 @@ export class Push {
           break;
         case 'pages': {
           if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && feature('CHECK')) { this.sendChunks(s); break; }
-          const job = this.nextJob++;
-          this.jobs.set(job, s);
-          s.jobsOut++;
           const n = a.runs ? runPages(a.runs) + parityPages(a.parity) : s.flow.pages;
           if (a.runs) this.pagesResent += n;
           else this.pagesFirst += n;
           this.parityPages += parityPages(a.parity);
           if (a.runs) this.log.debug('repair round', { object: obj, round: s.flow.round, pages: n, parity: parityPages(a.parity) });
-          this.loop.sendPages(job, obj, s.fd, s.size, a.runs, a.parity);
+          this.queueJob(s, a.runs, a.parity);
           break;
         }
         case 'eof':
@@ -636,6 +633,15 @@ export class Push {
     this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.length, hash), false);
   }
 
+  /** A native send job for the flow; its fd stays open until the job is reported. */
+  private queueJob(s: Sending, runs: Uint32Array | null, parity?: Uint32Array, urgent = false): number {
+    const job = this.nextJob++;
+    this.jobs.set(job, s);
+    s.jobsOut++;
+    this.loop.sendPages(job, s.flow.object, s.fd, s.size, runs, parity, urgent);
+    return job;
+  }
+
   /** A big file's first pass: chunk jobs, each followed by a checkpoint (all but the last). */
   private sendChunks(s: Sending): void {
     const pages = s.flow.pages;
@@ -643,11 +649,8 @@ export class Push {
     s.checks = 0;
     for (let p = 0; p < pages; p += CHECK_CHUNK_PAGES) {
       const end = Math.min(pages, p + CHECK_CHUNK_PAGES);
-      const job = this.nextJob++;
-      this.jobs.set(job, s);
-      s.jobsOut++;
+      const job = this.queueJob(s, Uint32Array.of(p, end - p));
       if (end < pages) this.checkAt.set(job, end);
-      this.loop.sendPages(job, s.flow.object, s.fd, s.size, Uint32Array.of(p, end - p));
     }
   }
 
@@ -658,10 +661,9 @@ export class Push {
   // went out before that chunk's last page, ahead of it on the same path.
   private startCheck(s: Sending, to: number, now: number): void {
     if (s.check) this.finishCheck(s);
-    const from = 0;
     const k = (s.checks = (s.checks ?? 0) + 1);
-    s.check = { k, from, to, deadline: now + CHECK_WAIT_MS, answers: new Map() };
-    this.loop.sendControl(Msg.Check, s.flow.object, k, encodeCheck(from, to), false);
+    s.check = { k, deadline: now + CHECK_WAIT_MS, answers: new Map() };
+    this.loop.sendControl(Msg.Check, s.flow.object, k, encodeCheck(0, to), false);
   }
 
   private onCheckMissing(s: Sending, t: number, k: number, p: Buffer): void {
@@ -683,16 +685,13 @@ export class Push {
     const c = s.check;
     s.check = null;
     if (!c || s.flow.phase !== 'sending' || !this.flows.has(s.flow.object)) return;
-    const plan = s.flow.planCheck([...c.answers.values()].map((a) => a.runs));
+    const plan = s.flow.repair([...c.answers.values()].map((a) => a.runs));
     if (plan.pages === 0) return;
-    const job = this.nextJob++;
-    this.jobs.set(job, s);
-    s.jobsOut++;
     this.pagesResent += plan.pages;
     this.parityPages += plan.parityPages;
     this.pagesChecked += plan.pages;
     this.log.debug('checkpoint repair', { object: s.flow.object, check: c.k, answers: c.answers.size, pages: plan.pages, parity: plan.parityPages });
-    this.loop.sendPages(job, s.flow.object, s.fd, s.size, plan.runs, plan.parityPages ? plan.parity : undefined, true);
+    this.queueJob(s, plan.runs, plan.parityPages ? plan.parity : undefined, true);
   }
 
   private endFlow(obj: number, s: Sending): void {

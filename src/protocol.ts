@@ -14,8 +14,8 @@ export const enum Msg {
   Missing = 17,  // object = file id; index = round; payload MissingInfo
   Done = 18,     // object = file id; payload DoneInfo
   Wait = 19,     // object = file id: still verifying, do not count me silent
-  CheckMissing = 21, // object = file id; index = checkpoint k; payload MissingInfo within [from, to)
   Stat = 20,     // object 0; payload u64 data datagrams received, u64 expected (from the master's seq), cumulative
+  CheckMissing = 21, // object = file id; index = checkpoint k; payload MissingInfo within [from, to)
 }
 
 export const HASH_LEN = 32;

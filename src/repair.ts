@@ -6,7 +6,7 @@
 // union is no bigger than the worst target (one target, or all lost the
 // same pages) are re-sent plainly. Pure: tested without a network.
 import { native } from './native';
-import { unionRuns } from './runs';
+import { runPages, unionRuns } from './runs';
 
 export const FEC_BLOCK: number = native.FEC_BLOCK;
 export const FEC_MAX_PARITY: number = native.FEC_MAX_PARITY;
@@ -21,15 +21,15 @@ export interface RepairPlan {
   parityPages: number;
 }
 
-/** Pages per block of the runs (split at block boundaries). */
-function perBlock(runs: Uint32Array, add: (block: number, n: number) => void): void {
+/** The runs cut at block boundaries: each piece's block, first page and length, in order. */
+function perBlock(runs: Uint32Array, each: (block: number, start: number, n: number) => void): void {
   for (let i = 0; i + 1 < runs.length; i += 2) {
     let p = runs[i];
     const end = runs[i] + runs[i + 1];
     while (p < end) {
       const b = Math.floor(p / FEC_BLOCK);
       const stop = Math.min(end, (b + 1) * FEC_BLOCK);
-      add(b, stop - p);
+      each(b, p, stop - p);
       p = stop;
     }
   }
@@ -42,19 +42,18 @@ function perBlock(runs: Uint32Array, add: (block: number, n: number) => void): v
 export function planRepair(answers: Uint32Array[], pages: number, nextParity: Map<number, number>,
                            useParity = true): RepairPlan {
   const union = unionRuns(answers);
-  let unionPages = 0;
-  for (let i = 1; i < union.length; i += 2) unionPages += union[i];
+  const unionPages = runPages(union);
   const plain: RepairPlan = { runs: union, parity: new Uint32Array(0), pages: unionPages, parityPages: 0 };
   if (!useParity || answers.length < 2 || unionPages === 0) return plain;
 
   const worst = new Map<number, number>();
   for (const a of answers) {
     const mine = new Map<number, number>();
-    perBlock(a, (b, n) => mine.set(b, (mine.get(b) ?? 0) + n));
+    perBlock(a, (b, _, n) => mine.set(b, (mine.get(b) ?? 0) + n));
     for (const [b, n] of mine) if (n > (worst.get(b) ?? 0)) worst.set(b, n);
   }
   const inUnion = new Map<number, number>();
-  perBlock(union, (b, n) => inUnion.set(b, (inUnion.get(b) ?? 0) + n));
+  perBlock(union, (b, _, n) => inUnion.set(b, (inUnion.get(b) ?? 0) + n));
 
   const parity: number[] = [];
   const byParity = new Set<number>();
@@ -74,20 +73,12 @@ export function planRepair(answers: Uint32Array[], pages: number, nextParity: Ma
   // the union without the blocks repaired by parity
   const runs: number[] = [];
   let plainPages = 0;
-  for (let i = 0; i + 1 < union.length; i += 2) {
-    let p = union[i];
-    const end = union[i] + union[i + 1];
-    while (p < end) {
-      const b = Math.floor(p / FEC_BLOCK);
-      const stop = Math.min(end, (b + 1) * FEC_BLOCK);
-      if (!byParity.has(b)) {
-        const n = runs.length;
-        if (n && runs[n - 2] + runs[n - 1] === p) runs[n - 1] += stop - p;
-        else runs.push(p, stop - p);
-        plainPages += stop - p;
-      }
-      p = stop;
-    }
-  }
+  perBlock(union, (b, start, n) => {
+    if (byParity.has(b)) return;
+    const k = runs.length;
+    if (k && runs[k - 2] + runs[k - 1] === start) runs[k - 1] += n;
+    else runs.push(start, n);
+    plainPages += n;
+  });
   return { runs: Uint32Array.from(runs), parity: Uint32Array.from(parity), pages: plainPages + parityPages, parityPages };
 }
