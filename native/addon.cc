@@ -62,6 +62,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       InstanceMethod("stats", &LoopWrap::GetStats),
       InstanceMethod("hasMaster", &LoopWrap::HasMaster),
       InstanceMethod("stop", &LoopWrap::Stop),
+      InstanceMethod("wake", &LoopWrap::Wake),
     });
   }
 
@@ -116,10 +117,21 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       return;
     }
     Ref();  // alive until the thread-safe function is finalized
-    env.AddCleanupHook([this] { Shutdown(); });
+    // at exit (environment teardown) the loop thread is stopped; a loop
+    // collected before that removes its hook (else the hook would run on
+    // freed memory)
+    cleanup_ = env.AddCleanupHook(&LoopWrap::AtExit, this);
   }
 
-  ~LoopWrap() override { Shutdown(); }
+  ~LoopWrap() override {
+    if (!exited_ && !cleanup_.IsEmpty()) cleanup_.Remove(Env());
+    Shutdown();
+  }
+
+  static void AtExit(LoopWrap* self) {
+    self->exited_ = true;
+    self->Shutdown();
+  }
 
  private:
   void Notify() {
@@ -140,7 +152,9 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
         o.Set("index", e.index);
         o.Set("err", e.err);
         o.Set("rxNs", e.rxNs);
-        if (e.kind == EventKind::Control) o.Set("payload", Napi::Buffer<char>::Copy(env, e.payload.data(), e.payload.size()));
+        // control: the datagram's payload; complete and sent: the file's SHA-256 (sent: if it ended a hashed first pass)
+        if (e.kind == EventKind::Control || !e.payload.empty())
+          o.Set("payload", Napi::Buffer<char>::Copy(env, e.payload.data(), e.payload.size()));
         arr.Set(uint32_t(i), o);
       }
       cb.Call({arr});
@@ -167,7 +181,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     Napi::Env env = info.Env();
     if (!Live(env)) return env.Undefined();
     if (throwIf(env, info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
-                         !info[3].IsNumber(), "sendPages(job, object, fd, size, runs|null, parity?)")) return env.Undefined();
+                         !info[3].IsNumber(), "sendPages(job, object, fd, size, runs|null, parity?, urgent?, hash?)")) return env.Undefined();
     uint32_t job = info[0].As<Napi::Number>().Uint32Value();
     uint32_t object = info[1].As<Napi::Number>().Uint32Value();
     int fd = info[2].As<Napi::Number>().Int32Value();
@@ -196,7 +210,8 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
         parity.push_back(r);
       }
     }
-    loop_->sendPages(job, object, fd, size, std::move(runs), std::move(parity), info.Length() > 6 && info[6].ToBoolean());
+    loop_->sendPages(job, object, fd, size, std::move(runs), std::move(parity), info.Length() > 6 && info[6].ToBoolean(),
+                     info.Length() > 7 && info[7].ToBoolean(), !(info.Length() > 8 && info[8].ToBoolean()));
     return env.Undefined();
   }
 
@@ -209,7 +224,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "control payload too large")) return env.Undefined();
     loop_->sendControl(uint8_t(info[0].As<Napi::Number>().Uint32Value()), info[1].As<Napi::Number>().Uint32Value(),
                        info[2].As<Napi::Number>().Uint32Value(), std::move(payload), info[4].ToBoolean(),
-                       info.Length() > 5 && info[5].ToBoolean());
+                       info.Length() > 5 && info[5].ToBoolean(), !(info.Length() > 6 && info[6].ToBoolean()));
     return env.Undefined();
   }
 
@@ -270,12 +285,19 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     return Napi::Boolean::New(info.Env(), loop_ && loop_->hasMaster());
   }
 
+  Napi::Value Wake(const Napi::CallbackInfo& info) {
+    if (loop_ && !released_) loop_->wake();
+    return info.Env().Undefined();
+  }
+
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     Shutdown();
     return info.Env().Undefined();
   }
 
   std::unique_ptr<PageLoop> loop_;
+  Napi::Env::CleanupHook<void (*)(LoopWrap*), LoopWrap> cleanup_;
+  bool exited_ = false;
   Napi::ThreadSafeFunction tsfn_;
   std::atomic<bool> pending_{false};
   bool released_ = false;

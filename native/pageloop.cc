@@ -186,31 +186,34 @@ void PageLoop::stop() {
 }
 
 void PageLoop::wake() {
+  if (woken_.exchange(true)) return;  // the loop has not read the last one yet: it will see the queues
   uint64_t one = 1;
   ssize_t r = write(wakefd_, &one, sizeof one);
   (void)r;
 }
 
 void PageLoop::sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
-                         std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity, bool urgent) {
+                         std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity, bool urgent,
+                         bool hash, bool wakeNow) {
   {
     std::lock_guard<std::mutex> g(cmdMu_);
     Job j{job, object, fd, size, std::move(runs)};
     j.parity = std::move(parity);
     j.urgent = urgent;
+    j.hash = hash;
     jobQueue_.push_back(std::move(j));
   }
-  wake();
+  if (wakeNow) wake();
 }
 
 void PageLoop::sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
-                           bool stamp) {
+                           bool stamp, bool wakeNow) {
   if (stamp && payload.size() < 8) payload.resize(8);
   {
     std::lock_guard<std::mutex> g(cmdMu_);
     ctlQueue_.push_back(Ctl{type, object, index, std::move(payload), toMaster, stamp});
   }
-  wake();
+  if (wakeNow) wake();
 }
 
 void PageLoop::setRate(uint64_t bps) {
@@ -363,10 +366,23 @@ void PageLoop::run() {
         e.index = j.id;
         e.object = j.object;
         e.err = err;
+        if (j.hash) {
+          // the first pass's hash, if this job ended it (all pages hashed in order)
+          const uint64_t pages = pageCount(j.size);
+          auto it = sendHash_.find(j.object);
+          const bool last = pages == 0 || (!j.runs.empty() && uint64_t(j.runs.back().first) + j.runs.back().second == pages);
+          if (!err && pages == 0) e.payload = Sha256().final();
+          else if (!err && last && it != sendHash_.end() && it->second->next == pages) e.payload = it->second->md.final();
+          if (it != sendHash_.end() && (err || last)) sendHash_.erase(it);
+        }
         evs.push_back(std::move(e));
         if (blockJob_ == int64_t(j.id)) blockJob_ = -1;
         active.pop_front();
       }
+    }
+    if (!catchUp_.empty()) {
+      std::lock_guard<std::mutex> g(sinkMu_);
+      catchUp(kCatchUpBytes, &evs);
     }
     push(std::move(evs));
 
@@ -382,6 +398,10 @@ void PageLoop::run() {
       ts.tv_nsec = long((need - double(ts.tv_sec)) * 1e9);
       tsp = &ts;
     }
+    if (!catchUp_.empty()) {  // hashes to finish: look at the socket and come back
+      ts = {0, 0};
+      tsp = &ts;
+    }
     pollfd fds[2] = {{sock_, short(POLLIN | (wantOut ? POLLOUT : 0)), 0}, {wakefd_, POLLIN, 0}};
     int pr = ppoll(fds, 2, tsp, nullptr);
     if (pr < 0 && errno != EINTR) break;
@@ -390,6 +410,7 @@ void PageLoop::run() {
       uint64_t v;
       ssize_t r = read(wakefd_, &v, sizeof v);
       (void)r;
+      woken_.store(false);  // before the queues are looked at (top of the loop)
     }
     if (fds[0].revents & POLLOUT) wantOut = false;
     if (fds[0].revents & POLLIN) {
@@ -398,7 +419,7 @@ void PageLoop::run() {
       // receive and drained the queue, nap so the kernel batches the next
       // datagrams for one recvmmsg and one pwritev (at most napUs of delay);
       // a control message to send (the owner's wake-up) ends the nap at once.
-      if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty()) {
+      if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty() && catchUp_.empty()) {
         timespec nap{0, opts_.napUs * 1000};
         pollfd wf{wakefd_, POLLIN, 0};
         ppoll(&wf, 1, &nap, nullptr);
@@ -528,9 +549,25 @@ int PageLoop::sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut)
   ssize_t got = want ? pread(j.fd, buf.data(), want, off_t(uint64_t(first) * opts_.pageSize)) : 0;
   if (got < 0) return errno;
   if (uint64_t(got) != want) return ENODATA;  // the file shrank under us
+  if (j.hash) feedHash(j, first, n, buf.data(), lens);
   j.done += sendPagesBatch(j.object, kTypeData, idx, lens, buf.data(), n, tokens, wantOut);
   if (j.done >= len) { j.run++; j.done = 0; }
   return 0;
+}
+
+// A first pass's pages as read, before they are sent (sealing encrypts them in
+// place); a page read again after a partial send is not hashed twice.
+void PageLoop::feedHash(const Job& j, uint32_t first, uint32_t n, const uint8_t* buf, const uint32_t* lens) {
+  auto& hs = sendHash_[j.object];
+  if (!hs || first == 0) hs.reset(new SendHash);  // a new first pass (or nothing of this one went yet)
+  size_t off = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (first + i == hs->next) {
+      hs->md.update(buf + off, lens[i]);
+      hs->next++;
+    }
+    off += lens[i];
+  }
 }
 
 int PageLoop::sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantOut) {
@@ -672,7 +709,7 @@ void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<E
   // A page already queued in this batch (duplicate datagram) is a dup too.
   if (pend_.sink == &s && h.index >= pend_.first && h.index < pend_.first + pend_.count) { stats_.dataDup++; return; }
   if (isZero(payload, h.length)) {  // the sink reads as zeros already: no write
-    markReceived(h.object, s, h.index, out);
+    markReceived(h.object, s, h.index, payload, out);
     return;
   }
   if (pend_.sink != &s || h.index != pend_.first + pend_.count || pend_.count == kMaxIov) flushWrites(out);
@@ -736,7 +773,7 @@ void PageLoop::handleParity(const Header& h, const uint8_t* payload, std::vector
       }
     }
     stats_.fecRecovered++;
-    markReceived(h.object, s, page, out);
+    markReceived(h.object, s, page, data[i], out);
   }
   s.parity.erase(block);
 }
@@ -750,14 +787,63 @@ void PageLoop::sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>*
   out->push_back(std::move(e));
 }
 
-void PageLoop::markReceived(uint32_t object, Sink& s, uint32_t index, std::vector<Event>* out) {
+// The file's SHA-256 follows the pages in order: the next page is hashed
+// from the datagram; pages that came ahead of a gap are read back from the
+// file (catchUp) once the gap is filled. The sink is complete when the last
+// page is hashed: its event carries the digest.
+void PageLoop::markReceived(uint32_t object, Sink& s, uint32_t index, const uint8_t* data, std::vector<Event>* out) {
   if (!s.have.set(index)) return;
   stats_.dataNew++;
-  if (--s.missing == 0) {
-    Event e{EventKind::SinkComplete};
-    e.object = object;
-    out->push_back(std::move(e));
+  s.missing--;
+  if (data && index == s.hashed) {
+    s.md.update(data, payloadLen(s.size, index));
+    if (++s.hashed == s.pages) sinkComplete(object, s, out);
   }
+  if (s.hashed < s.pages && s.have.test(s.hashed) && !s.catchingUp) {
+    s.catchingUp = true;
+    catchUp_.push_back(object);
+  }
+}
+
+void PageLoop::sinkComplete(uint32_t object, Sink& s, std::vector<Event>* out) {
+  Event e{EventKind::SinkComplete};
+  e.object = object;
+  e.payload = s.md.final();
+  out->push_back(std::move(e));
+}
+
+// Called with sinkMu_ held: read back and hash up to budget bytes of the
+// pages waiting in the files of the sinks on catchUp_ (the loop comes back
+// for the rest after a look at the socket).
+void PageLoop::catchUp(size_t budget, std::vector<Event>* out) {
+  const size_t P = opts_.pageSize;
+  const uint32_t maxRun = uint32_t(std::max<size_t>(1, (256 << 10) / P));
+  static thread_local std::vector<uint8_t> buf;
+  buf.resize(size_t(maxRun) * P);
+  std::vector<uint32_t> keep;
+  for (uint32_t object : catchUp_) {
+    auto it = sinks_.find(object);
+    if (it == sinks_.end()) continue;  // closed
+    Sink& s = *it->second;
+    while (!s.failed && budget > 0 && s.hashed < s.pages && s.have.test(s.hashed)) {
+      uint32_t n = 1;
+      while (n < maxRun && s.hashed + n < s.pages && s.have.test(s.hashed + n)) n++;
+      const uint64_t off = uint64_t(s.hashed) * P;
+      const size_t want = size_t(std::min<uint64_t>(uint64_t(n) * P, s.size - off));
+      ssize_t got = pread(s.fd, buf.data(), want, off_t(off));
+      if (got != ssize_t(want)) {
+        sinkFailed(object, s, got < 0 ? errno : EIO, out);
+        break;
+      }
+      s.md.update(buf.data(), want);
+      s.hashed += n;
+      budget -= std::min(budget, want);
+      if (s.hashed == s.pages) sinkComplete(object, s, out);
+    }
+    if (!s.failed && s.hashed < s.pages && s.have.test(s.hashed)) keep.push_back(object);
+    else s.catchingUp = false;
+  }
+  catchUp_.swap(keep);
 }
 
 void PageLoop::flushWrites(std::vector<Event>* out) {
@@ -769,7 +855,8 @@ void PageLoop::flushWrites(std::vector<Event>* out) {
   if (w != ssize_t(want)) {
     sinkFailed(pend_.object, s, w < 0 ? errno : ENOSPC, out);
   } else {
-    for (uint32_t i = 0; i < pend_.count; i++) markReceived(pend_.object, s, pend_.first + i, out);
+    for (uint32_t i = 0; i < pend_.count; i++)
+      markReceived(pend_.object, s, pend_.first + i, static_cast<const uint8_t*>(pend_.iov[i].iov_base), out);
   }
   pend_.count = 0;
   pend_.sink = nullptr;

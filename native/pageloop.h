@@ -100,14 +100,22 @@ class PageLoop {
   struct ParityRun { uint32_t block, first, count; };  // parity pages first..first+count-1 of a block
   // Pages of [start, start+len) runs of an object read from fd, then the
   // parity pages of the parity runs (the fd stays owned by the caller until
-  // JobSent/JobError).
+  // JobSent/JobError). urgent: ahead of the jobs already queued. hash: a
+  // part of the object's first pass, pages in order from 0: their SHA-256
+  // is taken as they are read, and the JobSent of the job that reaches the
+  // last page carries it (payload, 32 bytes) - the content the targets got.
   void sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
                  std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity = {},
-                 bool urgent = false);  // urgent: ahead of the jobs already queued
+                 bool urgent = false, bool hash = false, bool wakeNow = true);
   // toMaster: unicast to the master learned from received packets; else multicast.
+  // wakeNow false: queued only; the owner calls wake() once for a batch of sends
   void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
-                   bool stamp = false);
+                   bool stamp = false, bool wakeNow = true);
+  void wake();  // the loop thread looks at its queues (one eventfd write until it has)
   // fd must be a fresh file already truncated to size (reads as zeros).
+  // Its SinkComplete event carries the SHA-256 of the file (payload): pages
+  // are hashed as they arrive in order, those that came ahead of a gap are
+  // read back from the file once the gap is filled.
   void openSink(uint32_t object, int fd, uint64_t size);
   // Returns pages still missing; forgets the sink (the fd stays the caller's).
   int64_t closeSink(uint32_t object);
@@ -133,6 +141,11 @@ class PageLoop {
     size_t par = 0;
     uint32_t parDone = 0;  // parity pages of the current parity run already sent
     bool urgent = false;
+    bool hash = false;
+  };
+  struct SendHash {  // a first pass being hashed (loop thread only)
+    Sha256 md;
+    uint32_t next = 0;  // pages hashed
   };
   struct Sink {
     int fd;
@@ -141,6 +154,9 @@ class PageLoop {
     Bitmap have;
     uint32_t missing;
     bool failed = false;
+    Sha256 md;            // of pages [0, hashed)
+    uint32_t hashed = 0;
+    bool catchingUp = false;  // on catchUp_: pages from hashed on are in the file
     // parity pages received for blocks not yet whole: block -> (j, bytes)
     std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, std::vector<uint8_t>>>> parity;
   };
@@ -171,11 +187,15 @@ class PageLoop {
   int receive();  // returns the size of the last recvmmsg batch
   void handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out);
   void handleParity(const Header& h, const uint8_t* payload, std::vector<Event>* out);
-  void markReceived(uint32_t object, struct Sink& s, uint32_t index, std::vector<Event>* out);
+  // data: the page's bytes if at hand (hashed now if next in order), else null
+  void markReceived(uint32_t object, struct Sink& s, uint32_t index, const uint8_t* data, std::vector<Event>* out);
+  void sinkComplete(uint32_t object, struct Sink& s, std::vector<Event>* out);
+  void catchUp(size_t budget, std::vector<Event>* out);  // with sinkMu_ held
+  static constexpr size_t kCatchUpBytes = 1 << 20;       // read back per loop turn
+  void feedHash(const Job& j, uint32_t first, uint32_t n, const uint8_t* buf, const uint32_t* lens);
   void sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out);
   void flushWrites(std::vector<Event>* out);
   void push(std::vector<Event>&& evs);
-  void wake();
   uint32_t payloadLen(uint64_t size, uint32_t page) const;
   uint32_t parityLen(uint64_t size, uint32_t block) const;  // the longest page of the block
   uint32_t blockPages(uint64_t size, uint32_t block) const;
@@ -183,6 +203,7 @@ class PageLoop {
   LoopOptions opts_;
   std::function<void()> notify_;
   int sock_ = -1, wakefd_ = -1;
+  std::atomic<bool> woken_{false};  // wakefd_ written and not yet read
   sockaddr_storage groupAddr_{};
   socklen_t groupLen_ = 0;
   sockaddr_storage masterAddr_{};
@@ -206,6 +227,8 @@ class PageLoop {
   uint16_t lastSeq_ = 0;
   std::mutex sinkMu_;
   std::unordered_map<uint32_t, std::unique_ptr<Sink>> sinks_;
+  std::vector<uint32_t> catchUp_;  // sinks whose hash waits on pages to read back (loop thread)
+  std::unordered_map<uint32_t, std::unique_ptr<SendHash>> sendHash_;  // loop thread
 
   PendingWrite pend_;  // loop thread only
   std::vector<uint8_t> blockBuf_;  // loop thread: data pages of the block parity is made from

@@ -8,6 +8,28 @@
 
 namespace mrsync {
 
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_) throw std::runtime_error("SHA-256 init failed");
+  reset();
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256::reset() {
+  if (!EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr)) throw std::runtime_error("SHA-256 init failed");
+}
+
+void Sha256::update(const uint8_t* p, size_t n) {
+  if (n) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), p, n);
+}
+
+std::string Sha256::final() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
 // HMAC_CTX is deprecated in OpenSSL 3 but it is the cheapest pre-keyed
 // HMAC there: HMAC_Init_ex(ctx, NULL, ...) re-uses the key schedule, so each
 // packet costs two SHA-256 compressions plus the data.

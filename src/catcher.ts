@@ -5,31 +5,28 @@
 // against the source hash and renames it into place. Cleans up and exits
 // when stdin closes.
 import BitSet from 'bitset';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, hashFileSync, isSegment, objectOf } from './manifest';
 import { Mirror } from './mirror';
-import { LoopEvent, NativePageLoop, native } from './native';
+import { LoopEvent, NativePageLoop, openPageLoop } from './native';
 import { display, parentOf } from './paths';
 import { Beneath } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
-  DoneCode, INCREMENTAL_HASH_MIN, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing, isAwaited, splitAwaited,
+  DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing, isAwaited, splitAwaited,
 } from './protocol';
 import { clipRuns, pagesOf, runPages } from './runs';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from './session';
-import { anonymousFile, errText, hashRange, hashRangeSync, isTempName, lstatHave, setMtime, sha256File, tempName } from './fsx';
+import { anonymousFile, errText, isTempName, lstatHave, setMtime, tempName } from './fsx';
 
 type FilePhase = 'receiving' | 'verifying' | 'awaitHash' | 'committed' | 'failed';
 
 interface FileState {
   phase: FilePhase;
   fd: number;
-  hasher: crypto.Hash | null; // big files: hashed as the contiguous prefix arrives
-  hashed: number;             // bytes fed to hasher so far
   digest?: Buffer;            // what arrived, waiting for the master's hash (awaitHash)
   tmp: Buffer | null; // name of the temp file beside the final name
   info: OpenInfo;
@@ -70,7 +67,7 @@ export class Catcher {
 
   start(): void {
     this.checkRoot();
-    this.loop = new native.PageLoop({
+    this.loop = openPageLoop({
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       session: this.p.session, sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
@@ -160,9 +157,9 @@ export class Catcher {
   private onEvent(e: LoopEvent): void {
     if (this.closed) return;
     switch (e.kind) {
-      case 'complete':
-        if (isSegment(e.object)) void this.onSegment(e.object - SEG_BASE);
-        else void this.onFileComplete(e.object);
+      case 'complete': // the native loop hashed the pages as they came: payload = SHA-256 of what arrived
+        if (isSegment(e.object)) this.onSegment(e.object - SEG_BASE, e.payload!);
+        else this.onFileComplete(e.object, e.payload!);
         return;
       case 'sinkError': {
         if (isSegment(e.object)) { emit({ t: 'fatal', msg: `cannot store the manifest: ${errnoName(e.err)}` }); return; }
@@ -232,7 +229,7 @@ export class Catcher {
     }
     const hash = f.info.hash ? null : decodeEofHash(sp.rest);
     if (hash) f.info.hash = hash;
-    if (f.phase === 'awaitHash' && f.info.hash) { f.phase = 'verifying'; void this.commit(object, f, f.digest!); }
+    if (f.phase === 'awaitHash' && f.info.hash) { f.phase = 'verifying'; this.commit(object, f, f.digest!); }
     if (!asked) return;
     f.eofSeen = true;
     if (f.phase === 'receiving') this.sendMissing(object, round);
@@ -272,8 +269,7 @@ export class Catcher {
     const info = decodeOpen(payload);
     if (!info) return;
     const entry = this.entries.get(entryOf(object));
-    const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info, hasher: info.size >= INCREMENTAL_HASH_MIN ? crypto.createHash('sha256') : null, hashed: 0 };
-    if (f.hasher) this.startHashTimer();
+    const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };
     this.files.set(object, f);
     try {
       this.tree.at(entry.path, (final, sib) => {
@@ -320,53 +316,18 @@ export class Catcher {
     this.replyDone(object, f);
   }
 
-  private hashTimer: NodeJS.Timeout | null = null;
   private statTimer: NodeJS.Timeout | null = null;
 
-  /** Every 50 ms, hash the part of each big file that has arrived contiguously (at most 16 MiB per file per tick). */
-  private startHashTimer(): void {
-    if (this.hashTimer) return;
-    this.hashTimer = setInterval(() => {
-      let busy = false;
-      for (const [object, f] of this.files) {
-        if (f.phase !== 'receiving' || !f.hasher) continue;
-        busy = true;
-        const m = this.loop.sinkMissing(object, 1);
-        if (!m) continue;
-        const prefix = m.missing === 0 ? f.info.size : Math.min(f.info.size, (m.runs[0] ?? 0) * this.p.pageSize);
-        const to = Math.min(prefix, f.hashed + (16 << 20));
-        if (to <= f.hashed) continue;
-        try {
-          hashRangeSync(f.hasher, f.fd, f.hashed, to);
-          f.hashed = to;
-        } catch { /* the completion hash reports it */ }
-      }
-      if (!busy && this.hashTimer) { clearInterval(this.hashTimer); this.hashTimer = null; }
-    }, 50);
-  }
-
-  private async onFileComplete(object: number): Promise<void> {
+  private onFileComplete(object: number, h: Buffer): void {
     const f = this.files.get(object);
     if (!f || f.phase !== 'receiving') return;
     f.phase = 'verifying';
     this.loop.closeSink(object);
-    try {
-      let h: Buffer;
-      if (f.hasher) {
-        await hashRange(f.hasher, f.fd, f.hashed, f.info.size);
-        h = f.hasher.digest();
-      } else {
-        h = await sha256File(f.fd, f.info.size);
-      }
-      if (this.closed) return;
-      if (!f.info.hash) { f.digest = h; f.phase = 'awaitHash'; return; } // the master's hash comes with its EOF
-      await this.commit(object, f, h);
-    } catch (e) {
-      this.fail(object, f, `cannot commit: ${errText(e)}`);
-    }
+    if (!f.info.hash) { f.digest = h; f.phase = 'awaitHash'; return; } // the master's hash comes with its EOF
+    this.commit(object, f, h);
   }
 
-  private async commit(object: number, f: FileState, h: Buffer): Promise<void> {
+  private commit(object: number, f: FileState, h: Buffer): void {
     const entry = this.entries.get(entryOf(object));
     try {
       if (!h.equals(f.info.hash!)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
@@ -392,13 +353,12 @@ export class Catcher {
     }
   }
 
-  private async onSegment(k: number): Promise<void> {
+  private onSegment(k: number, h: Buffer): void {
     const sg = this.segs.get(k);
     if (!sg || sg.phase !== 'receiving') return;
     sg.phase = 'verifying';
     this.loop.closeSink(SEG_BASE + k);
     try {
-      const h = await sha256File(sg.fd, sg.info.size);
       if (!sg.info.hash || !h.equals(sg.info.hash)) throw new Error('manifest segment hash mismatch');
       sg.bytes = Buffer.alloc(sg.info.size);
       fs.readSync(sg.fd, sg.bytes, 0, sg.bytes.length, 0);
@@ -692,7 +652,6 @@ export class Catcher {
       if (f.phase !== 'committed') this.discard(f, object);
     }
     for (const [, sg] of this.segs) if (sg.phase === 'receiving' || sg.phase === 'verifying') { try { fs.closeSync(sg.fd); } catch { /* closed */ } }
-    if (this.hashTimer) clearInterval(this.hashTimer);
     if (this.statTimer) clearInterval(this.statTimer);
     this.loop?.stop();
     this.mirror?.close();

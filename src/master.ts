@@ -9,15 +9,15 @@ import fs from 'node:fs';
 import { ManifestSet, SEG_BASE, ScanStep, ScanTotals, Selection, decodeManifest, entryOf, isSegment, objectOf, scanSegments } from './manifest';
 import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
-import { LoopEvent, LoopStats, NativePageLoop, native } from './native';
+import { LoopEvent, LoopStats, NativePageLoop, native, openPageLoop } from './native';
 import { display, under } from './paths';
 import {
-  CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, INCREMENTAL_HASH_MIN, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen, withAwaited,
+  CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen, withAwaited,
 } from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages, unionRuns } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams, Usage, usageNow } from './session';
-import { anonymousFile, sha256File } from './fsx';
+import { anonymousFile } from './fsx';
 import { Logger } from './log';
 import { RateControl } from './rate';
 import { NetOptions } from './options';
@@ -135,7 +135,10 @@ interface Sending {
   open?: Buffer;
   entry: number;
   openedAt: number;     // ms, first OPEN (or first page for the manifest)
-  late?: { hash: Buffer | null; eofRound: number | null }; // big files: hash computed while pages go out, sent with EOF
+  // a file's SHA-256, taken by the native sender as the first pass reads the
+  // pages (the content the targets got): known when the pass is out, before
+  // the first EOF, and sent with every EOF
+  hash: Buffer | null;
   jobsOut: number;      // native send jobs not yet reported: the fd stays open until they are
   ended: boolean;
   lastOpenNs: number;   // monoNs of the latest OPEN sent
@@ -219,7 +222,7 @@ export class Push {
 
   async run(): Promise<PushReport> {
     if (this.o.adaptive) this.rc = new RateControl({ start: this.o.rateBps, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps) });
-    this.loop = new native.PageLoop({
+    this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
       session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
@@ -556,26 +559,13 @@ export class Push {
       const before = fs.fstatSync(fd, { bigint: true });
       if (!before.isFile()) throw Object.assign(new Error('no longer a regular file'), { code: 'ECHANGED' });
       const size = Number(before.size);
-      // big files: pages go out at once; the hash is computed meanwhile and rides on the EOF
-      const late = size >= INCREMENTAL_HASH_MIN;
-      const hash = late ? null : await sha256File(fd, size);
       if (this.quit) { fs.closeSync(fd); return; }
       const live = needers.filter((n) => this.live(this.targets[n - 1]));
-      this.startFlow(obj, fd, size, live, i, { open: encodeOpen({ size, mtimeNs: before.mtimeNs, hash }), before });
+      // no hash in the OPEN: the pages go out at once, the native sender
+      // hashes them as it reads them, and the hash rides on the EOF
+      this.startFlow(obj, fd, size, live, i, { open: encodeOpen({ size, mtimeNs: before.mtimeNs, hash: null }), before });
       this.files++;
       this.bytes += size;
-      if (!late) return;
-      const s = this.flows.get(obj)!;
-      const pending: NonNullable<Sending['late']> = { hash: null, eofRound: null };
-      s.late = pending;
-      void sha256File(fd, size).then((h) => {
-        pending.hash = h;
-        if (pending.eofRound !== null && this.flows.get(obj) === s) this.sendEof(s, pending.eofRound, h);
-      }, (err) => {
-        this.loop.sendControl(Msg.Abort, obj, 0, null, false);
-        const why = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-        for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, Date.now()));
-      });
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
       const msg = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
@@ -594,7 +584,10 @@ export class Push {
     // re-send too early makes every target answer twice)
     const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity }, Date.now());
-    const s: Sending = { flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false };
+    const s: Sending = {
+      flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false,
+      hash: null,
+    };
     this.flows.set(obj, s);
     this.exec(s, flow.start(Date.now()));
   }
@@ -614,13 +607,13 @@ export class Push {
           else this.pagesFirst += n;
           this.parityPages += parityPages(a.parity);
           if (a.runs) this.log.debug('repair round', { object: obj, round: s.flow.round, pages: n, parity: parityPages(a.parity) });
-          this.queueJob(s, a.runs, a.parity);
+          this.queueJob(s, a.runs, a.parity, false, !a.runs && s.entry >= 0);
           break;
         }
         case 'eof':
           this.log.debug('eof', { object: obj, round: a.round });
-          if (s.late && !s.late.hash) { s.late.eofRound = a.round; break; } // sent when the hash is ready
-          this.sendEof(s, a.round, s.late?.hash ?? null);
+          if (s.entry >= 0 && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed'); break; }
+          this.sendEof(s, a.round, s.hash);
           break;
         case 'finished':
           this.endFlow(obj, s);
@@ -629,16 +622,24 @@ export class Push {
     }
   }
 
+  /** Give up on a file for every target still on it (they drop their temp files). */
+  private abortFlow(s: Sending, why: string): void {
+    this.loop.sendControl(Msg.Abort, s.flow.object, 0, null, false);
+    const now = Date.now();
+    for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now));
+  }
+
   private sendEof(s: Sending, round: number, hash: Buffer | null): void {
     this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.length, hash), false);
   }
 
   /** A native send job for the flow; its fd stays open until the job is reported. */
-  private queueJob(s: Sending, runs: Uint32Array | null, parity?: Uint32Array, urgent = false): number {
+  /** hash: a part of a file's first pass (its pages hashed as they are read; see Sending.hash) */
+  private queueJob(s: Sending, runs: Uint32Array | null, parity?: Uint32Array, urgent = false, hash = false): number {
     const job = this.nextJob++;
     this.jobs.set(job, s);
     s.jobsOut++;
-    this.loop.sendPages(job, s.flow.object, s.fd, s.size, runs, parity, urgent);
+    this.loop.sendPages(job, s.flow.object, s.fd, s.size, runs, parity, urgent, hash);
     return job;
   }
 
@@ -649,7 +650,7 @@ export class Push {
     s.checks = 0;
     for (let p = 0; p < pages; p += CHECK_CHUNK_PAGES) {
       const end = Math.min(pages, p + CHECK_CHUNK_PAGES);
-      const job = this.queueJob(s, Uint32Array.of(p, end - p));
+      const job = this.queueJob(s, Uint32Array.of(p, end - p), undefined, false, true);
       if (end < pages) this.checkAt.set(job, end);
     }
   }
@@ -724,21 +725,27 @@ export class Push {
       return;
     }
     if (!this.catchup) this.filesDone++;
-    if (s.before) {
-      try {
-        const after = fs.fstatSync(s.fd, { bigint: true });
-        // any write or unlink moves ctime; an unlinked file keeps its content
-        // for our open fd, so targets got the content we hashed, of a file
-        // the source no longer has
-        if (after.size !== s.before.size || after.mtimeNs !== s.before.mtimeNs || after.ctimeNs !== s.before.ctimeNs) {
-          const name = display(this.entries.path(s.entry));
-          const gone = after.nlink === 0n;
-          this.changed.push(gone ? `${name} (deleted)` : name);
-          this.log.warn(`${name}: ${gone ? 'deleted' : 'changed'} on the master while being sent`, { path: name });
-        }
-      } catch { /* closed */ }
+    const change = this.changeOf(s);
+    if (change) {
+      const name = display(this.entries.path(s.entry));
+      this.changed.push(change === 'deleted' ? `${name} (deleted)` : name);
+      this.log.warn(`${name}: ${change} on the master while being sent`, { path: name });
     }
     this.release(s);
+  }
+
+  /**
+   * Whether the source file moved since it was opened for sending: any write
+   * or unlink moves ctime. An unlinked file keeps its content for our open
+   * fd (the targets get the content read, of a file the source no longer has).
+   */
+  private changeOf(s: Sending): 'changed' | 'deleted' | null {
+    if (!s.before || s.fd < 0) return null;
+    try {
+      const after = fs.fstatSync(s.fd, { bigint: true });
+      if (after.size === s.before.size && after.mtimeNs === s.before.mtimeNs && after.ctimeNs === s.before.ctimeNs) return null;
+      return after.nlink === 0n ? 'deleted' : 'changed';
+    } catch { return null; }
   }
 
   /** Close a finished flow's file once no native send job can still read it (its number may be reused at once). */
@@ -762,6 +769,13 @@ export class Push {
         if (s.ended) { this.release(s); continue; }
         if (this.flows.get(s.flow.object) !== s) continue;
         if (e.kind === 'sent') {
+          if (e.payload) {
+            // the hash of the pages as read: if the file was written meanwhile
+            // they may be half old, half new; that hash must not let a target
+            // commit them
+            if (this.changeOf(s) === 'changed') { this.abortFlow(s, 'changed on the master while being sent, not committed'); continue; }
+            s.hash = e.payload;
+          }
           if (checkTo !== undefined) this.startCheck(s, checkTo, now);
           // the pass (its chunks and the checkpoints' repairs) is over when its last job is
           if (s.jobsOut === 0) {
@@ -770,9 +784,7 @@ export class Push {
           }
         }
         else {
-          const why = e.err === 61 /* ENODATA */ ? 'source file shrank while being sent' : `source read error (errno ${e.err})`;
-          this.loop.sendControl(Msg.Abort, s.flow.object, 0, null, false);
-          for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now));
+          this.abortFlow(s, e.err === 61 /* ENODATA */ ? 'source file shrank while being sent' : `source read error (errno ${e.err})`);
           if (s.entry >= 0) this.changed.push(display(this.entries.path(s.entry)));
         }
         continue;

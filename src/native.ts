@@ -42,6 +42,7 @@ export interface LoopEvent {
   err: number;
   /** control: CLOCK_MONOTONIC ns when the datagram was read */
   rxNs: number;
+  /** control: the datagram's payload; complete: the SHA-256 of the file; sent: the first pass's SHA-256 if the job ended it */
   payload?: Buffer;
 }
 
@@ -54,8 +55,12 @@ export interface LoopStats {
 }
 
 export interface NativePageLoop {
-  /** runs: (start, length) pairs, null = every page; parity: (block, first parity index, count) triples, sent after the runs; urgent: ahead of the jobs queued */
-  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean): void;
+  /**
+   * runs: (start, length) pairs, null = every page; parity: (block, first parity index, count) triples, sent after the
+   * runs; urgent: ahead of the jobs queued; hash: a part of the first pass (pages in order from 0), hashed as read:
+   * the 'sent' event of the job that reaches the last page carries the SHA-256 (payload)
+   */
+  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean): void;
   /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
   openSink(object: number, fd: number, size: number): void;
@@ -67,13 +72,54 @@ export interface NativePageLoop {
   stop(): void;
 }
 
+/** The addon's loop: as NativePageLoop, plus sends that only queue (defer) and the wake-up that ends them. */
+interface RawPageLoop extends NativePageLoop {
+  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean, defer?: boolean): void;
+  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean, defer?: boolean): void;
+  wake(): void;
+}
+
+/**
+ * The native loop with its wake-ups batched: the sends JavaScript queues in
+ * one turn (a batch of events, a timer) wake the loop thread once, when the
+ * turn ends, instead of once each (a context switch each, and on the master
+ * a preempted JavaScript thread).
+ */
+export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) => void): NativePageLoop {
+  const loop = new native.PageLoop(opts, onEvents);
+  let due = false;
+  const wake = (): void => { due = false; loop.wake(); };
+  const later = (): void => {
+    if (due) return;
+    due = true;
+    queueMicrotask(wake);
+  };
+  return {
+    sendPages(job, object, fd, size, runs, parity, urgent, hash) {
+      loop.sendPages(job, object, fd, size, runs, parity, urgent ?? false, hash ?? false, true);
+      later();
+    },
+    sendControl(type, object, index, payload, toMaster, stamp) {
+      loop.sendControl(type, object, index, payload, toMaster, stamp ?? false, true);
+      later();
+    },
+    openSink: (object, fd, size) => loop.openSink(object, fd, size),
+    closeSink: (object) => loop.closeSink(object),
+    sinkMissing: (object, maxRuns) => loop.sinkMissing(object, maxRuns),
+    setRate: (bps) => loop.setRate(bps),
+    stats: () => loop.stats(),
+    hasMaster: () => loop.hasMaster(),
+    stop: () => loop.stop(),
+  };
+}
+
 export interface OpenedPacket {
   error?: 'format' | 'auth';
   type: number; sender: number; session: number; object: number; index: number; payload: Buffer;
 }
 
 interface NativeModule {
-  PageLoop: new (opts: LoopOptions, onEvents: (events: LoopEvent[]) => void) => NativePageLoop;
+  PageLoop: new (opts: LoopOptions, onEvents: (events: LoopEvent[]) => void) => RawPageLoop;
   /** counter given: an --encrypt (AES-256-GCM) packet with that nonce counter */
   seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer, counter?: number): Buffer;
   open(key: Buffer, datagram: Buffer, encrypted?: boolean): OpenedPacket;

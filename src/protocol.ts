@@ -20,8 +20,6 @@ export const enum Msg {
 
 export const HASH_LEN = 32;
 
-/** Files at least this big are hashed while they are sent (master) and while they arrive (targets). */
-export const INCREMENTAL_HASH_MIN = 4 << 20;
 
 /**
  * hash null: a big file whose SHA-256 the master is still computing while

@@ -2,13 +2,13 @@
 // native loop (echoType), so the round trip measures the network. Exits when
 // stdin (the remote shell channel) closes.
 import { emit, serveChannel } from '../channel';
-import { PACKET_OVERHEAD, native } from '../native';
+import { PACKET_OVERHEAD, openPageLoop } from '../native';
 import { PROBE, validateRttSession } from './session';
 
 export function rttCatcherMain(): void {
   serveChannel((header) => {
     const p = validateRttSession(header);
-    const loop = new native.PageLoop({
+    const loop = openPageLoop({
       family: p.family, group: p.group, port: p.port, bindPort: p.port, ifname: '', ttl: p.ttl,
       loopback: p.loopback, join: true, key: Buffer.from(p.key, 'hex'), session: p.session, sender: p.sender,
       pageSize: Math.max(64, p.datagram - PACKET_OVERHEAD), rateBps: 1e9, wireOverhead: p.family === 6 ? 62 : 42,

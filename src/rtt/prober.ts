@@ -3,7 +3,7 @@
 // and times each host's answer with the native loop's own clock: the probe
 // carries its send stamp, the answer brings it back, the loop stamps arrival.
 import crypto from 'node:crypto';
-import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native } from '../native';
+import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
 import { RemoteCatcher, shq } from '../remote';
 import { Logger } from '../log';
 import { NetOptions } from '../options';
@@ -56,7 +56,7 @@ export class Prober {
 
   async run(): Promise<RttResult> {
     const t0 = Date.now();
-    this.loop = new native.PageLoop({
+    this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1, ifname: this.o.ifname,
       ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key, session: this.session, sender: 0,
       pageSize: Math.max(64, this.o.datagram - PACKET_OVERHEAD), rateBps: 10e9, wireOverhead: 42, rcvbuf: 8 << 20, sndbuf: 8 << 20,
