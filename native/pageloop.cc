@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/udp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -237,28 +238,45 @@ uint32_t PageLoop::parityLen(uint64_t size, uint32_t block) const {
   return payloadLen(size, block * fec::kBlock);  // the block's first page is its longest
 }
 
-void PageLoop::openSink(uint32_t object, int fd, uint64_t size) {
+PageLoop::Sink::~Sink() {
+  if (fd >= 0) close(fd);
+}
+
+int PageLoop::openSink(uint32_t object, int fd, uint64_t size) {
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return errno;
   uint32_t pages = uint32_t(pageCount(size));
-  std::unique_ptr<Sink> s(new Sink{fd, size, pages, Bitmap(pages), pages});
+  std::shared_ptr<Sink> s(new Sink{own, size, pages, Bitmap(pages), pages});
   std::lock_guard<std::mutex> g(sinkMu_);
   sinks_[object] = std::move(s);
+  return 0;
+}
+
+std::shared_ptr<PageLoop::Sink> PageLoop::findSink(uint32_t object) {
+  std::lock_guard<std::mutex> g(sinkMu_);
+  auto it = sinks_.find(object);
+  return it == sinks_.end() ? nullptr : it->second;
 }
 
 int64_t PageLoop::closeSink(uint32_t object) {
-  std::lock_guard<std::mutex> g(sinkMu_);
-  auto it = sinks_.find(object);
-  if (it == sinks_.end()) return -1;
-  int64_t m = it->second->missing;
-  sinks_.erase(it);
-  return m;
+  std::shared_ptr<Sink> s;
+  {
+    std::lock_guard<std::mutex> g(sinkMu_);
+    auto it = sinks_.find(object);
+    if (it == sinks_.end()) return -1;
+    s = std::move(it->second);
+    sinks_.erase(it);
+  }
+  std::lock_guard<std::mutex> g(s->mu);
+  return s->missing;
 }
 
 int64_t PageLoop::sinkMissing(uint32_t object, size_t maxRuns, std::vector<std::pair<uint32_t, uint32_t>>* runs) {
-  std::lock_guard<std::mutex> g(sinkMu_);
-  auto it = sinks_.find(object);
-  if (it == sinks_.end()) return -1;
-  if (runs && it->second->missing) *runs = it->second->have.clearRuns(maxRuns);
-  return it->second->missing;
+  std::shared_ptr<Sink> s = findSink(object);
+  if (!s) return -1;
+  std::lock_guard<std::mutex> g(s->mu);
+  if (runs && s->missing) *runs = s->have.clearRuns(maxRuns);
+  return s->missing;
 }
 
 std::vector<Event> PageLoop::takeEvents() {
@@ -380,10 +398,7 @@ void PageLoop::run() {
         active.pop_front();
       }
     }
-    if (!catchUp_.empty()) {
-      std::lock_guard<std::mutex> g(sinkMu_);
-      catchUp(kCatchUpBytes, &evs);
-    }
+    if (!catchUp_.empty()) catchUp(kCatchUpBytes, &evs);
     push(std::move(evs));
 
     // How long may we sleep? Until the bucket holds what the link carries in
@@ -620,24 +635,31 @@ int PageLoop::receive() {
     if (n <= 0) break;
     stats_.recvBatches++;
     const double rxNs = double(monoNs());
-    std::unique_lock<std::mutex> sinkLock(sinkMu_);
+    // first the checks (the tag is the costly one), then the pages
+    Header hs[kBatch];
+    bool ok[kBatch];
     for (int i = 0; i < n; i++) {
+      ok[i] = false;
       stats_.pktsRecv++;
       uint8_t* p = pool.data() + i * bufSize;
       size_t len = msgs[i].msg_len;
-      Header h;
+      Header& h = hs[i];
       if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || !decodeHeader(p, len, &h)) { stats_.badFormat++; continue; }
       // cheap checks before the tag: other sessions and our own echo
       if (h.session != opts_.session || h.sender == opts_.sender) { stats_.badSession++; continue; }
-      const uint8_t* payload = p + kHeaderLen;
       if (aead_) {
         if (h.length < kCtrLen || !aead_->open(p, len)) { stats_.badAuth++; continue; }
         h.length = uint16_t(h.length - kCtrLen);  // from here on: the plaintext
-        payload += kCtrLen;
       } else if (!auth_->verify(p, len)) {
         stats_.badAuth++;
         continue;
       }
+      ok[i] = true;
+    }
+    for (int i = 0; i < n; i++) {
+      if (!ok[i]) continue;
+      const Header& h = hs[i];
+      const uint8_t* payload = pool.data() + i * bufSize + kHeaderLen + (aead_ ? kCtrLen : 0);
       if (h.sender == 0 && !hasMaster_.load()) {
         memcpy(&masterAddr_, &from[i], msgs[i].msg_hdr.msg_namelen);
         masterLen_ = msgs[i].msg_hdr.msg_namelen;
@@ -688,7 +710,6 @@ int PageLoop::receive() {
       evs.push_back(std::move(e));
     }
     flushWrites(&evs);  // the pool is reused by the next recvmmsg
-    sinkLock.unlock();
     last = n;
     if (n < kBatch) break;
   }
@@ -696,41 +717,40 @@ int PageLoop::receive() {
   return last;
 }
 
-// Called with sinkMu_ held. Consecutive pages of one sink are gathered and
-// written with one pwritev (flushWrites); the bitmap is only updated for
-// pages that reached the file.
+// Consecutive pages of one sink are gathered and written with one pwritev
+// (flushWrites); the bitmap is only updated for pages that reached the file.
 void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
   stats_.dataRecv++;
-  auto it = sinks_.find(h.object);
-  if (it == sinks_.end()) { stats_.dataStray++; return; }
-  Sink& s = *it->second;
+  std::shared_ptr<Sink> sp = findSink(h.object);
+  if (!sp) { stats_.dataStray++; return; }
+  Sink& s = *sp;
   if (h.index >= s.pages || h.length != payloadLen(s.size, h.index)) { stats_.badFormat++; return; }
   if (s.failed || s.have.test(h.index)) { stats_.dataDup++; return; }
   // A page already queued in this batch (duplicate datagram) is a dup too.
-  if (pend_.sink == &s && h.index >= pend_.first && h.index < pend_.first + pend_.count) { stats_.dataDup++; return; }
+  if (pend_.sink == sp && h.index >= pend_.first && h.index < pend_.first + pend_.count) { stats_.dataDup++; return; }
   if (isZero(payload, h.length)) {  // the sink reads as zeros already: no write
     markReceived(h.object, s, h.index, payload, out);
     return;
   }
-  if (pend_.sink != &s || h.index != pend_.first + pend_.count || pend_.count == kMaxIov) flushWrites(out);
+  if (pend_.sink != sp || h.index != pend_.first + pend_.count || pend_.count == kMaxIov) flushWrites(out);
   if (pend_.count == 0) {
-    pend_.sink = &s;
+    pend_.sink = sp;
     pend_.object = h.object;
     pend_.first = h.index;
   }
   pend_.iov[pend_.count++] = {const_cast<uint8_t*>(payload), h.length};
 }
 
-// Called with sinkMu_ held. A parity page of a block that still lacks pages
+// A parity page of a block that still lacks pages
 // is kept; once the block has as many parity pages as missing ones, the
 // missing pages are computed from the parity and the pages already in the
 // file, written, and marked received like any other.
 void PageLoop::handleParity(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
   stats_.dataRecv++;
   stats_.parityRecv++;
-  auto it = sinks_.find(h.object);
-  if (it == sinks_.end()) { stats_.dataStray++; return; }
-  Sink& s = *it->second;
+  std::shared_ptr<Sink> sp = findSink(h.object);
+  if (!sp) { stats_.dataStray++; return; }
+  Sink& s = *sp;
   const uint32_t block = h.index >> 8, par = h.index & 0xff;
   const uint32_t kb = blockPages(s.size, block);
   if (kb == 0 || par >= fec::kMaxParity || h.length != parityLen(s.size, block)) { stats_.badFormat++; return; }
@@ -792,9 +812,12 @@ void PageLoop::sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>*
 // file (catchUp) once the gap is filled. The sink is complete when the last
 // page is hashed: its event carries the digest.
 void PageLoop::markReceived(uint32_t object, Sink& s, uint32_t index, const uint8_t* data, std::vector<Event>* out) {
-  if (!s.have.set(index)) return;
+  {
+    std::lock_guard<std::mutex> g(s.mu);
+    if (!s.have.set(index)) return;
+    s.missing--;
+  }
   stats_.dataNew++;
-  s.missing--;
   if (data && index == s.hashed) {
     s.md.update(data, payloadLen(s.size, index));
     if (++s.hashed == s.pages) sinkComplete(object, s, out);
@@ -812,7 +835,7 @@ void PageLoop::sinkComplete(uint32_t object, Sink& s, std::vector<Event>* out) {
   out->push_back(std::move(e));
 }
 
-// Called with sinkMu_ held: read back and hash up to budget bytes of the
+// Read back and hash up to budget bytes of the
 // pages waiting in the files of the sinks on catchUp_ (the loop comes back
 // for the rest after a look at the socket).
 void PageLoop::catchUp(size_t budget, std::vector<Event>* out) {
@@ -822,9 +845,9 @@ void PageLoop::catchUp(size_t budget, std::vector<Event>* out) {
   buf.resize(size_t(maxRun) * P);
   std::vector<uint32_t> keep;
   for (uint32_t object : catchUp_) {
-    auto it = sinks_.find(object);
-    if (it == sinks_.end()) continue;  // closed
-    Sink& s = *it->second;
+    std::shared_ptr<Sink> sp = findSink(object);
+    if (!sp) continue;  // closed
+    Sink& s = *sp;
     while (!s.failed && budget > 0 && s.hashed < s.pages && s.have.test(s.hashed)) {
       uint32_t n = 1;
       while (n < maxRun && s.hashed + n < s.pages && s.have.test(s.hashed + n)) n++;
@@ -859,7 +882,7 @@ void PageLoop::flushWrites(std::vector<Event>* out) {
       markReceived(pend_.object, s, pend_.first + i, static_cast<const uint8_t*>(pend_.iov[i].iov_base), out);
   }
   pend_.count = 0;
-  pend_.sink = nullptr;
+  pend_.sink.reset();
 }
 
 }  // namespace mrsync

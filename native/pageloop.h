@@ -116,7 +116,8 @@ class PageLoop {
   // Its SinkComplete event carries the SHA-256 of the file (payload): pages
   // are hashed as they arrive in order, those that came ahead of a gap are
   // read back from the file once the gap is filled.
-  void openSink(uint32_t object, int fd, uint64_t size);
+  // Returns 0, or the errno of duplicating fd.
+  int openSink(uint32_t object, int fd, uint64_t size);
   // Returns pages still missing; forgets the sink (the fd stays the caller's).
   int64_t closeSink(uint32_t object);
   // Missing-page runs of a sink and its missing count; count -1 if no sink.
@@ -147,22 +148,29 @@ class PageLoop {
     Sha256 md;
     uint32_t next = 0;  // pages hashed
   };
+  // A file being received. Its fd is the sink's own (a dup of the owner's):
+  // the owner may close its fd as soon as closeSink returns, while the loop
+  // thread still holds the sink for the datagrams at hand. The loop thread
+  // alone writes a sink's state; mu guards the bitmap and count it shares
+  // with sinkMissing and closeSink.
   struct Sink {
     int fd;
     uint64_t size;
     uint32_t pages;
     Bitmap have;
     uint32_t missing;
+    std::mutex mu;
     bool failed = false;
     Sha256 md;            // of pages [0, hashed)
     uint32_t hashed = 0;
     bool catchingUp = false;  // on catchUp_: pages from hashed on are in the file
     // parity pages received for blocks not yet whole: block -> (j, bytes)
     std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, std::vector<uint8_t>>>> parity;
+    ~Sink();
   };
   static constexpr uint32_t kMaxIov = 64;
   struct PendingWrite {  // consecutive pages of one sink awaiting one pwritev
-    struct Sink* sink = nullptr;
+    std::shared_ptr<struct Sink> sink;
     uint32_t object = 0, first = 0, count = 0;
     iovec iov[kMaxIov];
   };
@@ -190,7 +198,8 @@ class PageLoop {
   // data: the page's bytes if at hand (hashed now if next in order), else null
   void markReceived(uint32_t object, struct Sink& s, uint32_t index, const uint8_t* data, std::vector<Event>* out);
   void sinkComplete(uint32_t object, struct Sink& s, std::vector<Event>* out);
-  void catchUp(size_t budget, std::vector<Event>* out);  // with sinkMu_ held
+  void catchUp(size_t budget, std::vector<Event>* out);
+  std::shared_ptr<Sink> findSink(uint32_t object);
   static constexpr size_t kCatchUpBytes = 1 << 20;       // read back per loop turn
   void feedHash(const Job& j, uint32_t first, uint32_t n, const uint8_t* buf, const uint32_t* lens);
   void sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out);
@@ -225,8 +234,8 @@ class PageLoop {
   uint16_t dataSeq_ = 0;   // sender: running count of data datagrams (header seq)
   bool seqSeen_ = false;    // receiver: the last seq seen, for dataExpected
   uint16_t lastSeq_ = 0;
-  std::mutex sinkMu_;
-  std::unordered_map<uint32_t, std::unique_ptr<Sink>> sinks_;
+  std::mutex sinkMu_;  // guards the map (held for a lookup, never for I/O)
+  std::unordered_map<uint32_t, std::shared_ptr<Sink>> sinks_;
   std::vector<uint32_t> catchUp_;  // sinks whose hash waits on pages to read back (loop thread)
   std::unordered_map<uint32_t, std::unique_ptr<SendHash>> sendHash_;  // loop thread
 

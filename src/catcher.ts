@@ -250,7 +250,8 @@ export class Catcher {
     if (!info || info.size < 13 || info.size > 1 << 30 || k > this.nextSeg + 4096) return;
     const fd = anonymousFile();
     this.segs.set(k, { fd, info, phase: 'receiving' });
-    this.loop.openSink(object, fd, info.size);
+    const err = this.loop.openSink(object, fd, info.size);
+    if (err) { emit({ t: 'fatal', msg: `cannot store the manifest: ${errnoName(err)}` }); return; }
     this.reply(Msg.OpenOk, object, 0, null);
   }
 
@@ -287,7 +288,8 @@ export class Catcher {
       this.fail(object, f, `cannot create temp file: ${errText(e)}`);
       return;
     }
-    this.loop.openSink(object, f.fd, info.size);
+    const err = this.loop.openSink(object, f.fd, info.size);
+    if (err) { this.fail(object, f, `cannot receive: ${errnoName(err)}`); return; }
     this.reply(Msg.OpenOk, object, 0, null);
   }
 

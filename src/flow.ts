@@ -80,9 +80,15 @@ export class FileFlow {
 
   /** Targets whose answer we are waiting for now (silence counts against them). */
   waitingOn(): number[] {
-    if (this.phase === 'opening') return [...this.pending].filter((t) => !this.acked.has(t));
-    if (this.phase === 'eof') return [...this.pending].filter((t) => !this.answers.has(t));
-    return [];
+    return this.phase === 'opening' || this.phase === 'eof' ? [...this.pending].filter((t) => this.isWaitingOn(t)) : [];
+  }
+
+  /** Whether t is one of waitingOn() (without making the list: once per answer from hundreds of targets). */
+  isWaitingOn(t: number): boolean {
+    if (!this.pending.has(t)) return false;
+    if (this.phase === 'opening') return !this.acked.has(t);
+    if (this.phase === 'eof') return !this.answers.has(t);
+    return false;
   }
 
   onOpenOk(t: number, now: number): FlowAction[] {

@@ -803,7 +803,7 @@ export class Push {
       const p = e.payload ?? Buffer.alloc(0);
       switch (e.type) {
         case Msg.OpenOk:
-          if (s.lastOpenNs && e.rxNs > s.lastOpenNs && t.rttUs.length < 100_000 && s.flow.waitingOn().includes(e.sender)) {
+          if (s.lastOpenNs && e.rxNs > s.lastOpenNs && t.rttUs.length < 100_000 && s.flow.isWaitingOn(e.sender)) {
             t.rttUs.push((e.rxNs - s.lastOpenNs) / 1000);
             this.ackMs = 0.9 * this.ackMs + 0.1 * ((e.rxNs - s.lastOpenNs) / 1e6);
           }
@@ -815,7 +815,7 @@ export class Push {
         case Msg.Missing: {
           const info = decodeMissing(p, s.flow.pages);
           if (!info) break;
-          if (e.index === s.flow.round && s.flow.phase === 'eof' && s.flow.waitingOn().includes(e.sender)) t.missingPages += info.total;
+          if (e.index === s.flow.round && s.flow.phase === 'eof' && s.flow.isWaitingOn(e.sender)) t.missingPages += info.total;
           this.exec(s, s.flow.onMissing(e.sender, e.index, info, now));
           break;
         }

@@ -63,13 +63,32 @@ export interface NativePageLoop {
   sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean): void;
   /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
-  openSink(object: number, fd: number, size: number): void;
+  /** 0, or the errno of taking a descriptor of its own for fd (the sink keeps it: close fd when you like) */
+  openSink(object: number, fd: number, size: number): number;
   closeSink(object: number): number;
   sinkMissing(object: number, maxRuns: number): { missing: number; runs: Uint32Array } | null;
   setRate(bps: number): void;
   stats(): LoopStats;
   hasMaster(): boolean;
   stop(): void;
+}
+
+const KINDS: LoopEventKind[] = ['control', 'control', 'complete', 'sent', 'jobError', 'sinkError']; // native EventKind 1..5
+
+/** A batch of events as the addon packs it: EVENT_FIELDS numbers each, the payloads back to back in bytes. */
+function decodeEvents(nums: Float64Array, bytes: Buffer): LoopEvent[] {
+  const F = native.EVENT_FIELDS;
+  const out: LoopEvent[] = new Array(nums.length / F);
+  let at = 0;
+  for (let i = 0, k = 0; k < nums.length; i++, k += F) {
+    const n = nums[k + 7];
+    out[i] = {
+      kind: KINDS[nums[k]] ?? 'control', type: nums[k + 1], sender: nums[k + 2], object: nums[k + 3], index: nums[k + 4],
+      err: nums[k + 5], rxNs: nums[k + 6], payload: n >= 0 ? bytes.subarray(at, at + n) : undefined,
+    };
+    if (n > 0) at += n;
+  }
+  return out;
 }
 
 /** The addon's loop: as NativePageLoop, plus sends that only queue (defer) and the wake-up that ends them. */
@@ -86,7 +105,7 @@ interface RawPageLoop extends NativePageLoop {
  * a preempted JavaScript thread).
  */
 export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) => void): NativePageLoop {
-  const loop = new native.PageLoop(opts, onEvents);
+  const loop = new native.PageLoop(opts, (nums, bytes) => onEvents(decodeEvents(nums, bytes)));
   let due = false;
   const wake = (): void => { due = false; loop.wake(); };
   const later = (): void => {
@@ -119,7 +138,9 @@ export interface OpenedPacket {
 }
 
 interface NativeModule {
-  PageLoop: new (opts: LoopOptions, onEvents: (events: LoopEvent[]) => void) => RawPageLoop;
+  /** onEvents: a batch of events, packed (decodeEvents; use openPageLoop) */
+  PageLoop: new (opts: LoopOptions, onEvents: (nums: Float64Array, bytes: Buffer) => void) => RawPageLoop;
+  EVENT_FIELDS: number;
   /** counter given: an --encrypt (AES-256-GCM) packet with that nonce counter */
   seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer, counter?: number): Buffer;
   open(key: Buffer, datagram: Buffer, encrypted?: boolean): OpenedPacket;

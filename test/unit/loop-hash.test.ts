@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { LoopEvent, LoopOptions, native } from '../../src/native';
+import { LoopEvent, LoopOptions, native, openPageLoop } from '../../src/native';
 
 const KEY = Buffer.alloc(32, 0x17);
 const SESSION = 0x5eed1234;
@@ -52,8 +52,8 @@ async function sendAndReceive(encrypt: boolean, port: number, chunks: Array<[num
   const dst = tempFd(content.length);
   const sent: LoopEvent[] = [];
   const got: LoopEvent[] = [];
-  const target = new native.PageLoop(loopOpts(1, port, encrypt), (evs) => got.push(...evs));
-  const master = new native.PageLoop(loopOpts(0, port, encrypt), (evs) => sent.push(...evs));
+  const target = openPageLoop(loopOpts(1, port, encrypt), (evs) => got.push(...evs));
+  const master = openPageLoop(loopOpts(0, port, encrypt), (evs) => sent.push(...evs));
   target.openSink(9, dst, content.length);
   await sleep(50);
   if (!chunks) master.sendPages(1, 9, src, content.length, null, undefined, false, true);
@@ -79,7 +79,7 @@ async function outOfOrder(port: number) {
   const pages = Math.ceil(content.length / PAGE);
   const dst = tempFd(content.length);
   const got: LoopEvent[] = [];
-  const target = new native.PageLoop(loopOpts(1, port, false), (evs) => got.push(...evs));
+  const target = openPageLoop(loopOpts(1, port, false), (evs) => got.push(...evs));
   target.openSink(4, dst, content.length);
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));

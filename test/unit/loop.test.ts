@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { native } from '../../src/native';
+import { native, openPageLoop } from '../../src/native';
 
 const KEY = Buffer.alloc(32, 0x42);
 const SESSION = 0x0badf00d;
@@ -22,7 +22,7 @@ async function child(): Promise<void> {
   fs.unlinkSync(file);
   fs.ftruncateSync(fd, 2500); // three pages: 1000, 1000, 500
   const events: string[] = [];
-  const loop = new native.PageLoop({
+  const loop = openPageLoop({
     family: 4, group: '239.255.67.92', port: 47001, bindPort: 47001, ifname: 'lo', ttl: 1, loopback: true, join: true,
     key: KEY, session: SESSION, sender: 1, pageSize: PAGE, rateBps: 1e8, wireOverhead: 42, rcvbuf: 1 << 20, sndbuf: 1 << 20,
   }, (evs) => { for (const e of evs) events.push(`${e.kind}:${e.object}`); });
