@@ -439,6 +439,21 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
 }
 
+// renameAt(dirfd, from, to) -> 0, or -errno: renameat within one directory
+// (a verified O_PATH descriptor), both names single components.
+Napi::Value RenameAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsBuffer(),
+              "renameAt(dirfd, from, to)")) return env.Undefined();
+  std::string from = bufferBytes(info[1]), to = bufferBytes(info[2]);
+  auto component = [](const std::string& n) {
+    return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
+  };
+  if (!component(from) || !component(to)) return Napi::Number::New(env, -EINVAL);
+  int dfd = info[0].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(env, renameat(dfd, from.c_str(), dfd, to.c_str()) == 0 ? 0 : -errno);
+}
+
 Napi::Value MonoNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(monoNs()));
 }
@@ -523,6 +538,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("clearRuns", Napi::Function::New(env, ClearRuns));
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
+  exports.Set("renameAt", Napi::Function::New(env, RenameAt));
   exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));
   exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));
   return exports;

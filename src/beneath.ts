@@ -16,7 +16,7 @@ import { baseOf, display, isRoot, parentOf, pathProblem } from './paths';
 const { O_DIRECTORY, O_NOFOLLOW } = fs.constants;
 const O_PATH = native.O_PATH;
 
-function errnoError(errno: number, syscall: string, rel: Buffer): NodeJS.ErrnoException {
+export function errnoError(errno: number, syscall: string, rel: Buffer): NodeJS.ErrnoException {
   const code = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `E${errno}`;
   const hint = code === 'ELOOP' || code === 'EXDEV' ? 'a symlink or a path leaving the target tree is in the way' : undefined;
   return Object.assign(new Error(`${display(rel)}: ${hint ?? code}`), { code, errno: -errno, syscall, hint });
@@ -71,20 +71,22 @@ export class Beneath {
   }
 
   /**
-   * fn(p, sib): p names rel through its verified parent directory (the final
-   * component is not resolved yet; use calls that do not follow it), sib(name)
-   * a sibling of rel in that same directory (its temp file).
+   * fn(p, sib, dirfd): p names rel through its verified parent directory (the
+   * final component is not resolved yet; use calls that do not follow it),
+   * sib(name) a sibling of rel in that same directory (its temp file), dirfd
+   * that directory (O_PATH) for the *at calls that spare the kernel the walk
+   * through /proc (native.openBeneath, native.renameAt; -1 for the root).
    */
-  at<T>(rel: Buffer, fn: (p: Buffer, sib: Sibling) => T): T {
+  at<T>(rel: Buffer, fn: (p: Buffer, sib: Sibling, dirfd: number) => T): T {
     if (isRoot(rel)) {
       const sib: Sibling = () => { throw new Error('the root has no siblings'); };
-      return fn(Buffer.concat([procFd(this.fd), Buffer.from('/.')]), sib);
+      return fn(Buffer.concat([procFd(this.fd), Buffer.from('/.')]), sib, -1);
     }
     const dfd = this.openDir(parentOf(rel));
     try {
       const dir = Buffer.from(`/proc/self/fd/${dfd}/`);
       const sib: Sibling = (name) => Buffer.concat([dir, name]);
-      return fn(sib(baseOf(rel)), sib);
+      return fn(sib(baseOf(rel)), sib, dfd);
     } finally {
       fs.closeSync(dfd);
     }

@@ -10,9 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, hashFileSync, isSegment, objectOf } from './manifest';
 import { Mirror } from './mirror';
-import { LoopEvent, NativePageLoop, openPageLoop } from './native';
-import { display, parentOf } from './paths';
-import { Beneath } from './beneath';
+import { LoopEvent, NativePageLoop, native, openPageLoop } from './native';
+import { baseOf, display, parentOf } from './paths';
+
+const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+import { Beneath, errnoError } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
   DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing, isAwaited, splitAwaited,
@@ -273,14 +275,16 @@ export class Catcher {
     const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };
     this.files.set(object, f);
     try {
-      this.tree.at(entry.path, (final, sib) => {
+      this.tree.at(entry.path, (final, _sib, dirfd) => {
         if (this.p.removeFirst) {
           // -X: make room first on a nearly full disk
           const h = lstatHave(final);
           if (h && h.kind !== 'dir') fs.unlinkSync(final);
         }
         const tmp = tempName(entry.path);
-        f.fd = fs.openSync(sib(tmp), 'wx+', 0o600);
+        const fd = native.openBeneath(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0o600);
+        if (fd < 0) throw errnoError(-fd, 'open', entry.path);
+        f.fd = fd;
         f.tmp = tmp;
       });
       if (info.size > 0) fs.ftruncateSync(f.fd, info.size);
@@ -342,7 +346,10 @@ export class Catcher {
       const tmp = f.tmp!;
       if (this.displaceDir.has(object) && !this.mirror.remove(entry.path)) throw new Error('a directory that could not be removed is in the way');
       this.mirror.backupReplaced(entry.path);
-      this.tree.at(entry.path, (final, sib) => fs.renameSync(sib(tmp), final));
+      this.tree.at(entry.path, (_final, _sib, dirfd) => {
+        const r = native.renameAt(dirfd, tmp, baseOf(entry.path));
+        if (r < 0) throw errnoError(-r, 'rename', entry.path);
+      });
       f.tmp = null;
       f.phase = 'committed';
       // Done goes now if the master already asked (its EOF found us verifying);

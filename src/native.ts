@@ -152,6 +152,8 @@ interface NativeModule {
   /** openat2 beneath dirfd, no symlinks in any component: fd, or -errno. */
   openBeneath(dirfd: number, path: Buffer, flags: number, mode: number): number;
   O_PATH: number;
+  /** renameat within the directory dirfd (single-component names): 0, or -errno. */
+  renameAt(dirfd: number, from: Buffer, to: Buffer): number;
   /** The erasure code alone (tests): parity page j of up to FEC_BLOCK pages zero-padded to len. */
   fecEncode(pages: Buffer[], j: number, len: number): Buffer;
   /** The null pages rebuilt from the others and as many parity pages [j, bytes]. */
