@@ -1,7 +1,11 @@
 // Logging: human-readable lines on stderr at the chosen verbosity, and with
 // --log-file every event as one JSON line (pino) carrying the session id and,
 // for what a target said or did, its host.
-import pino from 'pino';
+import type pinoModule from 'pino';
+
+// loaded only when JSON lines are asked for (--log-file, -v 2): the biggest
+// module to load, and every run starts its catchers after loading the rest
+const loadPino = (): typeof pinoModule => require('pino') as typeof pinoModule; // eslint-disable-line @typescript-eslint/no-require-imports
 
 export type Fields = Record<string, unknown>;
 
@@ -15,9 +19,10 @@ export interface Logger {
 }
 
 export function makeLogger(verbose: number, prog: string, logFile?: string): Logger {
-  const file = logFile ? pino({ name: prog, level: 'debug', base: { pid: process.pid } }, pino.destination({ dest: logFile, sync: true, mkdir: false })) : null;
+  const pino = logFile || verbose >= 2 ? loadPino() : null;
+  const file = pino && logFile ? pino({ name: prog, level: 'debug', base: { pid: process.pid } }, pino.destination({ dest: logFile, sync: true, mkdir: false })) : null;
   let json = file;
-  const debugStream = verbose >= 2 ? pino({ name: prog, level: 'debug' }, pino.destination(2)) : null;
+  const debugStream = pino && verbose >= 2 ? pino({ name: prog, level: 'debug' }, pino.destination(2)) : null;
   const human = (lvl: string, msg: string, f?: Fields): void => {
     const host = f && typeof f.host === 'string' && !msg.startsWith(`${f.host}:`) ? `${f.host}: ` : '';
     process.stderr.write(`${prog}: ${lvl}${host}${msg}\n`);

@@ -488,9 +488,15 @@ export class Push {
     }
   }
 
+  /** Until every catcher has exited (at most 10 s; then they are killed). */
   private async waitExits(): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (this.targets.some((t) => !t.remote.exited) && Date.now() < deadline) await sleep(20);
+    let timer: NodeJS.Timeout | undefined;
+    const exits = this.targets.map((t) => new Promise<void>((r) => {
+      if (t.remote.exited) r();
+      else t.remote.once('exit', () => r());
+    }));
+    await Promise.race([Promise.all(exits), new Promise<void>((r) => { timer = setTimeout(r, 10_000); })]);
+    clearTimeout(timer);
     for (const t of this.targets) t.remote.kill();
   }
 
@@ -903,9 +909,5 @@ export class Push {
       rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps } : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },
     };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 

@@ -1,7 +1,7 @@
 // Progress while a push runs: on a terminal a live bar (cli-progress) with
 // bytes, rate, ETA, files and targets complete / behind / dropped; when stdout
 // is not a terminal a plain line every interval; with -v 0 nothing.
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import { Progress } from './master';
 import { human } from './report';
 
@@ -23,14 +23,15 @@ export class ProgressView {
 
   start(): void {
     if (this.tty) {
-      this.bar = new cliProgress.SingleBar({
+      const bars = require('cli-progress') as typeof cliProgress; // eslint-disable-line @typescript-eslint/no-require-imports -- loaded for a terminal only
+      this.bar = new bars.SingleBar({
         stream: this.out,
         format: '{bar} {percentage}% | {status}',
         barsize: 24,
         hideCursor: true,
         clearOnComplete: true,
         fps: 8,
-      }, cliProgress.Presets.shades_classic);
+      }, bars.Presets.shades_classic);
       this.bar.start(1, 0, { status: 'starting catchers' });
     }
     this.timer = setInterval(() => this.update(), this.tty ? 250 : this.intervalMs);
