@@ -88,6 +88,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     opts.encrypt = o.Get("encrypt").ToBoolean();
     if (o.Get("echoType").IsNumber()) opts.echoType = uint8_t(num("echoType"));
     if (o.Get("napUs").IsNumber()) opts.napUs = long(num("napUs"));
+    if (o.Get("napMaxUs").IsNumber()) opts.napMaxUs = long(num("napMaxUs"));
     if (o.Get("gso").IsBoolean()) opts.gso = o.Get("gso").ToBoolean();
     if (o.Get("boost").IsBoolean()) opts.boost = o.Get("boost").ToBoolean();
 

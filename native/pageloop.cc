@@ -435,12 +435,30 @@ void PageLoop::run() {
       // datagrams for one recvmmsg and one pwritev (at most napUs of delay);
       // a control message to send (the owner's wake-up) ends the nap at once.
       if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty() && catchUp_.empty()) {
-        timespec nap{0, opts_.napUs * 1000};
+        timespec nap{0, napTime() * 1000};
         pollfd wf{wakefd_, POLLIN, 0};
         ppoll(&wf, 1, &nap, nullptr);
       }
     }
   }
+}
+
+// The receive nap: napUs, or longer when datagrams come slowly (a slow link):
+// as long as about kNapBatch of them take to arrive, up to napMaxUs, so a
+// slow stream costs a wake-up per batch too and not one per few datagrams.
+// Outgoing control messages end a nap at once; incoming ones wait for it.
+long PageLoop::napTime() {
+  constexpr double kNapBatch = 24;
+  if (opts_.napMaxUs <= opts_.napUs) return opts_.napUs;
+  const double now = nowSec();
+  if (now - rateT0_ >= 0.1) {
+    const double pps = double(rxTotal_ - rateN0_) / (now - rateT0_);
+    rxPps_ = rateT0_ == 0 ? pps : 0.7 * rxPps_ + 0.3 * pps;
+    rateT0_ = now;
+    rateN0_ = rxTotal_;
+  }
+  if (rxPps_ <= 0) return opts_.napUs;
+  return std::clamp(long(kNapBatch / rxPps_ * 1e6), opts_.napUs, opts_.napMaxUs);
 }
 
 int PageLoop::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* index, const uint32_t* len, uint8_t* buf,
@@ -633,6 +651,7 @@ int PageLoop::receive() {
     }
     int n = recvmmsg(sock_, msgs, kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;
+    rxTotal_ += uint64_t(n);
     stats_.recvBatches++;
     const double rxNs = double(monoNs());
     // first the checks (the tag is the costly one), then the pages

@@ -53,6 +53,7 @@ struct LoopOptions {
   bool encrypt = false;  // AES-256-GCM payloads (wire.h, Aead) instead of HMAC tags
   uint8_t echoType = 0;  // answer datagrams of this type at once, natively (rtt catchers)
   long napUs = 0;        // receive-only nap (see run()); 0 = never nap
+  long napMaxUs = 0;     // longer naps, up to this, when datagrams arrive slowly (0 = napUs always)
   bool gso = true;       // send page batches with UDP GSO (UDP_SEGMENT) where the kernel takes it
   bool boost = false;    // sender: raise the loop thread's priority (nice -10) where allowed
 };
@@ -234,6 +235,10 @@ class PageLoop {
   uint16_t dataSeq_ = 0;   // sender: running count of data datagrams (header seq)
   bool seqSeen_ = false;    // receiver: the last seq seen, for dataExpected
   uint16_t lastSeq_ = 0;
+  uint64_t rxTotal_ = 0;    // receiver: datagrams read, and their recent rate (napTime)
+  uint64_t rateN0_ = 0;
+  double rateT0_ = 0, rxPps_ = 0;
+  long napTime();
   std::mutex sinkMu_;  // guards the map (held for a lookup, never for I/O)
   std::unordered_map<uint32_t, std::shared_ptr<Sink>> sinks_;
   std::vector<uint32_t> catchUp_;  // sinks whose hash waits on pages to read back (loop thread)

@@ -73,7 +73,7 @@ export class Catcher {
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       session: this.p.session, sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
-      wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000,
+      wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,
       encrypt: this.p.encrypt === true,
     }, (evs) => this.onEvents(evs));
     // what arrived and what should have (the master numbers its data datagrams),

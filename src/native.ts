@@ -22,6 +22,8 @@ export interface LoopOptions {
   echoType?: number;
   /** receive-only nap in microseconds so datagrams batch (catchers); 0 = never */
   napUs?: number;
+  /** up to this when datagrams arrive slowly (about 24 per nap; see native napTime) */
+  napMaxUs?: number;
   /** send page batches with UDP GSO where the kernel takes it (default true) */
   gso?: boolean;
   /** sender: raise the loop thread's priority where allowed (root) */
