@@ -507,6 +507,24 @@ export class Push {
       if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
       for (const idx of this.rc.takeSlow()) this.setAside(this.targets[idx], now);
     }
+    // silence is counted in seconds (-w): looked for every 100 ms, not at every
+    // 10 ms tick (hundreds of targets times the files in flight)
+    if (now - this.silenceCheckedAt >= 100) {
+      this.silenceCheckedAt = now;
+      this.checkSilence(now);
+    }
+    for (const [, s] of [...this.flows]) {
+      if (!this.flows.has(s.flow.object)) continue;
+      if (s.check && now >= s.check.deadline) this.finishCheck(s);
+      if (this.flows.has(s.flow.object)) this.exec(s, s.flow.tick(now));
+    }
+    this.step();
+  }
+
+  private silenceCheckedAt = 0;
+
+  /** Drop the targets silent for longer than -w: launching, planning a segment, awaited on a file, finishing. */
+  private checkSilence(now: number): void {
     const waitMs = this.o.waitSec * 1000;
     for (const t of this.targets) {
       if (t.state === 'launching' && now - t.stateSince > Math.max(waitMs, 5000)) this.failTarget(t, 'failed', `no answer from the catcher within ${this.o.waitSec} s`);
@@ -524,15 +542,12 @@ export class Push {
       }
     }
     for (const [, s] of [...this.flows]) {
-      if (!this.flows.has(s.flow.object)) continue;
+      if (!this.flows.has(s.flow.object) || now - s.flow.phaseSince <= waitMs) continue;
       for (const tid of s.flow.waitingOn()) {
         const t = this.targets[tid - 1];
         if (now - Math.max(t.lastHeard, s.flow.phaseSince) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s`);
       }
-      if (s.check && now >= s.check.deadline) this.finishCheck(s);
-      if (this.flows.has(s.flow.object)) this.exec(s, s.flow.tick(now));
     }
-    this.step();
   }
 
   private fill(): void {
