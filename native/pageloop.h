@@ -206,6 +206,7 @@ class PageLoop {
   void sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out);
   void flushWrites(std::vector<Event>* out);
   void push(std::vector<Event>&& evs);
+  long napTime();  // microseconds of the next receive nap
   uint32_t payloadLen(uint64_t size, uint32_t page) const;
   uint32_t parityLen(uint64_t size, uint32_t block) const;  // the longest page of the block
   uint32_t blockPages(uint64_t size, uint32_t block) const;
@@ -238,7 +239,6 @@ class PageLoop {
   uint64_t rxTotal_ = 0;    // receiver: datagrams read, and their recent rate (napTime)
   uint64_t rateN0_ = 0;
   double rateT0_ = 0, rxPps_ = 0;
-  long napTime();
   std::mutex sinkMu_;  // guards the map (held for a lookup, never for I/O)
   std::unordered_map<uint32_t, std::shared_ptr<Sink>> sinks_;
   std::vector<uint32_t> catchUp_;  // sinks whose hash waits on pages to read back (loop thread)

@@ -9,15 +9,13 @@
 namespace mrsync {
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_) throw std::runtime_error("SHA-256 init failed");
-  reset();
+  if (!ctx_ || !EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr)) {
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+    throw std::runtime_error("SHA-256 init failed");
+  }
 }
 
 Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
-
-void Sha256::reset() {
-  if (!EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr)) throw std::runtime_error("SHA-256 init failed");
-}
 
 void Sha256::update(const uint8_t* p, size_t n) {
   if (n) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), p, n);

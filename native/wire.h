@@ -82,14 +82,12 @@ inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
 // SHA-256 of a stream (a file's content as its pages go out or come in).
 class Sha256 {
  public:
-  static constexpr size_t kLen = 32;
   Sha256();
   ~Sha256();
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
   void update(const uint8_t* p, size_t n);
   std::string final();  // the digest; the object is spent
-  void reset();
 
  private:
   void* ctx_;

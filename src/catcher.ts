@@ -12,8 +12,6 @@ import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, hash
 import { Mirror } from './mirror';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from './native';
 import { baseOf, display, parentOf } from './paths';
-
-const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
 import { Beneath, errnoError } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
@@ -23,6 +21,8 @@ import { clipRuns, pagesOf, runPages } from './runs';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from './session';
 import { anonymousFile, errText, isTempName, lstatHave, setMtime, tempName } from './fsx';
+
+const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
 
 type FilePhase = 'receiving' | 'verifying' | 'awaitHash' | 'committed' | 'failed';
 

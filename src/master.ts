@@ -654,8 +654,11 @@ export class Push {
     this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.length, hash), false);
   }
 
-  /** A native send job for the flow; its fd stays open until the job is reported. */
-  /** hash: a part of a file's first pass (its pages hashed as they are read; see Sending.hash) */
+  /**
+   * A native send job for the flow; its fd stays open until the job is
+   * reported. hash: a part of a file's first pass (its pages hashed as they
+   * are read; see Sending.hash).
+   */
   private queueJob(s: Sending, runs: Uint32Array | null, parity?: Uint32Array, urgent = false, hash = false): number {
     const job = this.nextJob++;
     this.jobs.set(job, s);

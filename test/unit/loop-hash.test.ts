@@ -6,13 +6,13 @@
 // gap are read back from the file), as all-zero pages (never written), or
 // twice. Needs root (unshare -n); skipped, with the reason, without.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { NETNS_SKIP, childInNetns } from './netns';
 import { LoopEvent, LoopOptions, native, openPageLoop } from '../../src/native';
 
 const KEY = Buffer.alloc(32, 0x17);
@@ -117,13 +117,8 @@ async function child(): Promise<void> {
 if (process.argv.includes('--child')) {
   void child();
 } else {
-  const root = process.getuid?.() === 0;
-  test('the loop hashes the first pass it sends and every file it receives', { skip: root ? false : 'needs root for unshare -n' }, () => {
-    const r = spawnSync('unshare', ['-n', 'sh', '-c',
-      `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "${process.execPath}" "${__filename}" --child`],
-    { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  test('the loop hashes the first pass it sends and every file it receives', { skip: NETNS_SKIP }, () => {
+    const out = childInNetns(__filename, 30_000);
     for (const k of ['whole', 'sealed'] as const) {
       const o = out[k];
       assert.deepEqual(o.sent, [`sent:1:${o.want}`], `${k}: the job's event carries the hash of the pages it read`);

@@ -4,12 +4,12 @@
 // duplicate is ignored; the good pages complete the sink. Needs root
 // (unshare -n); skipped, with the reason, without.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { NETNS_SKIP, childInNetns } from './netns';
 import { native, openPageLoop } from '../../src/native';
 
 const KEY = Buffer.alloc(32, 0x42);
@@ -55,13 +55,8 @@ async function child(): Promise<void> {
 if (process.argv.includes('--child')) {
   void child();
 } else {
-  const root = process.getuid?.() === 0;
-  test('receive path: out-of-range pages and wrong lengths are dropped, duplicates ignored', { skip: root ? false : 'needs root for unshare -n' }, () => {
-    const r = spawnSync('unshare', ['-n', 'sh', '-c',
-      `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "${process.execPath}" "${__filename}" --child`],
-    { encoding: 'utf8', timeout: 20_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  test('receive path: out-of-range pages and wrong lengths are dropped, duplicates ignored', { skip: NETNS_SKIP }, () => {
+    const out = childInNetns(__filename, 20_000);
     assert.equal(out.badFormat, 4, 'four malformed pages counted');
     assert.equal(out.dataNew, 3);
     assert.equal(out.dataDup, 1);
