@@ -455,6 +455,34 @@ Napi::Value RenameAt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, renameat(dfd, from.c_str(), dfd, to.c_str()) == 0 ? 0 : -errno);
 }
 
+// lstatAt(dirfd, name, out Float64Array(10)) -> 0, or -errno: fstatat without
+// following name (a single component) in the directory dirfd. out: st_mode,
+// size, uid, gid, mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits).
+Napi::Value LstatAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() ||
+                       info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+                       info[2].As<Napi::Float64Array>().ElementLength() < 10, "lstatAt(dirfd, name, Float64Array(10))")) {
+    return env.Undefined();
+  }
+  std::string n = bufferBytes(info[1]);
+  if (n.empty() || n.find('/') != std::string::npos || n.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
+  struct stat st;
+  if (fstatat(info[0].As<Napi::Number>().Int32Value(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Napi::Number::New(env, -errno);
+  double* o = info[2].As<Napi::Float64Array>().Data();
+  o[0] = double(st.st_mode);
+  o[1] = double(st.st_size);
+  o[2] = double(st.st_uid);
+  o[3] = double(st.st_gid);
+  o[4] = double(st.st_mtim.tv_sec);
+  o[5] = double(st.st_mtim.tv_nsec);
+  o[6] = double(uint64_t(st.st_ino) >> 32);
+  o[7] = double(uint64_t(st.st_ino) & 0xffffffffu);
+  o[8] = double(uint64_t(st.st_dev) >> 32);
+  o[9] = double(uint64_t(st.st_dev) & 0xffffffffu);
+  return Napi::Number::New(env, 0);
+}
+
 Napi::Value MonoNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(monoNs()));
 }
@@ -540,6 +568,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
   exports.Set("renameAt", Napi::Function::New(env, RenameAt));
+  exports.Set("lstatAt", Napi::Function::New(env, LstatAt));
   exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));
   exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));
   return exports;

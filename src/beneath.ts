@@ -12,6 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { native } from './native';
 import { baseOf, display, isRoot, parentOf, pathProblem } from './paths';
+import { Have } from './plan';
+import { lstatHave } from './fsx';
 
 const { O_DIRECTORY, O_NOFOLLOW } = fs.constants;
 const O_PATH = native.O_PATH;
@@ -92,6 +94,14 @@ export class Beneath {
     }
   }
 
+  /**
+   * For looking up many entries in a row (a manifest segment's plan): see
+   * Lookup. Close it when the run of lookups is over.
+   */
+  lookup(): Lookup {
+    return new Lookup((rel) => this.openDir(rel), (rel) => this.at(rel, lstatHave));
+  }
+
   /** The entries of directory rel (names as bytes). */
   list(rel: Buffer): Buffer[] {
     const dfd = this.openDir(rel);
@@ -120,5 +130,54 @@ export class Beneath {
         fs.closeSync(fd);
       }
     });
+  }
+}
+
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+
+/**
+ * lstat of many entries in a row: each parent directory is opened (beneath
+ * the root, no symlinks on the way, as Beneath.at does) once and its entries
+ * are looked up through that descriptor (fstatat), one syscall per entry
+ * instead of an openat2, a walk through /proc and a close. Read-only: what
+ * it finds only decides what to ask for; every change still goes through
+ * Beneath.at. Directories are held open until close() (at most MAX_DIRS).
+ */
+export class Lookup {
+  private static readonly MAX_DIRS = 64;
+  private readonly dirs = new Map<string, number>();
+  private readonly st = new Float64Array(10);
+
+  constructor(private readonly openDir: (rel: Buffer) => number, private readonly slow: (rel: Buffer) => Have | null) {}
+
+  have(rel: Buffer): Have | null {
+    if (isRoot(rel)) return this.slow(rel);
+    const parent = parentOf(rel);
+    const key = parent.toString('latin1');
+    let dfd = this.dirs.get(key);
+    if (dfd === undefined) {
+      if (this.dirs.size >= Lookup.MAX_DIRS) this.close();
+      dfd = this.openDir(parent);
+      this.dirs.set(key, dfd);
+    }
+    const name = baseOf(rel);
+    const r = native.lstatAt(dfd, name, this.st);
+    if (r === -os.constants.errno.ENOENT) return null;
+    if (r < 0) throw errnoError(-r, 'lstat', rel);
+    const o = this.st;
+    const fmt = o[0] & S_IFMT;
+    const kind = fmt === S_IFREG ? 'file' : fmt === S_IFDIR ? 'dir' : fmt === S_IFLNK ? 'symlink' : 'other';
+    return {
+      kind, size: o[1], mode: o[0] & 0o7777, uid: o[2], gid: o[3],
+      mtimeNs: BigInt(o[4]) * 1_000_000_000n + BigInt(o[5]),
+      ino: (BigInt(o[6]) << 32n) | BigInt(o[7]), dev: (BigInt(o[8]) << 32n) | BigInt(o[9]),
+      link: kind === 'symlink' ? fs.readlinkSync(Buffer.concat([procFd(dfd), Buffer.from('/'), name]), { encoding: 'buffer' }) : undefined,
+    };
+  }
+
+  /** Forget every directory held (after this run of lookups, or when the tree was changed under them). */
+  close(): void {
+    for (const fd of this.dirs.values()) { try { fs.closeSync(fd); } catch { /* closed */ } }
+    this.dirs.clear();
   }
 }

@@ -12,7 +12,7 @@ import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, hash
 import { Mirror } from './mirror';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from './native';
 import { baseOf, display, parentOf } from './paths';
-import { Beneath, errnoError } from './beneath';
+import { Beneath, Lookup, errnoError } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
   DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing, isAwaited, splitAwaited,
@@ -416,7 +416,19 @@ export class Catcher {
 
   private safeDirs = new Set<string>(['.']);
 
+  private lookup: Lookup | null = null; // while a segment is planned
+
   private planRange(from: number, to: number): void {
+    this.lookup = this.tree.lookup();
+    try {
+      this.planEntries(from, to);
+    } finally {
+      this.lookup.close();
+      this.lookup = null;
+    }
+  }
+
+  private planEntries(from: number, to: number): void {
     for (let i = from; i < to; i++) {
       const e = this.entries.get(i);
       const key = e.path.toString('latin1');
@@ -440,6 +452,7 @@ export class Catcher {
         }
         let d: Decision = decide(e, have, po);
         if (d.do === 'conflict') {
+          this.lookup?.close(); // directories may go: look them up afresh
           if (this.sync.delete && e.kind === Kind.File && e.size > 0) {
             // the directory in the way goes when its replacement has arrived (commit)
             this.displaceDir.add(objectOf(i));
@@ -481,7 +494,8 @@ export class Catcher {
 
   /** What the target has at rel; with -n, nothing under a directory that would be made. */
   private dryHave(rel: Buffer): ReturnType<typeof lstatHave> {
-    return this.dryAbsent.has(parentOf(rel).toString('latin1')) ? null : this.tree.at(rel, lstatHave);
+    if (this.dryAbsent.has(parentOf(rel).toString('latin1'))) return null;
+    return this.lookup ? this.lookup.have(rel) : this.tree.at(rel, lstatHave);
   }
 
   /** -n: a hardlink is itemized unless the target already has it linked to its leader. */

@@ -23,10 +23,19 @@ export function lstatHave(p: Buffer): Have | null {
   };
 }
 
+// random bytes for temp names, drawn 1.5 KiB at a time (a call to the CSPRNG per file cost more than the file's rename)
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+function randomHex12(): string {
+  if (poolAt + 6 > pool.length) { pool = crypto.randomBytes(6 * 256); poolAt = 0; }
+  poolAt += 6;
+  return pool.toString('hex', poolAt - 6, poolAt);
+}
+
 /** The name of a temp file beside rel in its own directory: .NAME.mrsync.RANDOM, at most 255 bytes. */
 export function tempName(rel: Buffer): Buffer {
   const base = baseOf(rel).subarray(0, 200);
-  return Buffer.concat([Buffer.from('.'), base, Buffer.from(`.mrsync.${crypto.randomBytes(6).toString('hex')}`)]);
+  return Buffer.concat([Buffer.from('.'), base, Buffer.from(`.mrsync.${randomHex12()}`)]);
 }
 
 /** A read-write file in the temp directory with no name (unlinked at once): nothing to clean up after a crash. */

@@ -156,6 +156,8 @@ interface NativeModule {
   O_PATH: number;
   /** renameat within the directory dirfd (single-component names): 0, or -errno. */
   renameAt(dirfd: number, from: Buffer, to: Buffer): number;
+  /** fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32 bits. 0, or -errno. */
+  lstatAt(dirfd: number, name: Buffer, out: Float64Array): number;
   /** The erasure code alone (tests): parity page j of up to FEC_BLOCK pages zero-padded to len. */
   fecEncode(pages: Buffer[], j: number, len: number): Buffer;
   /** The null pages rebuilt from the others and as many parity pages [j, bytes]. */
