@@ -22,7 +22,8 @@ export function serveChannel(start: (header: unknown) => ChannelSession): void {
     session?.shutdown();
     process.exit(code);
   };
-  const timer = setTimeout(() => {
+  // a daemon's spare catcher (daemon.ts) waits for its session as long as it takes
+  const timer = process.env.MRSYNC_SPARE === '1' ? undefined : setTimeout(() => {
     emit({ t: 'fatal', msg: 'no session header on stdin within 60 s' });
     bye(2);
   }, 60_000);

@@ -47,6 +47,8 @@ cat "$WORK/out1"
 [ "$RC" = 0 ] || fail "daemon push exit $RC"
 for i in 1 2 3; do verify "$SRC" "$(disk t$i)/data"; done
 grep -q 'session .* from 198.18.0.1: into' "$WORK/daemon-t1.log" || fail "the daemon did not log the session"
+# each daemon had a catcher started ahead of the session (its spare), so the push did not wait for one
+for i in 1 2 3; do ! grep -q 'no spare catcher' "$WORK/daemon-t$i.log" || fail "t$i: the session started a cold catcher"; done
 
 # 2. a master with another key: refused at the handshake, nothing written
 push "$WORK/out2" --key-file "$OTHER" -t intruder
@@ -94,8 +96,17 @@ grep -Eq '^198.18.0.13 +FAILED .*symlink or a path leaving the target tree' "$WO
 [ -z "$(ls -A "$OUTSIDE")" ] || fail "wrote through a symlink in the daemon's root"
 verify "$SRC" "$(disk t1)/evil/deeper"
 
+# after its sessions each daemon holds one spare catcher again (and only one)
+for p in "${DAEMONS[@]}"; do
+  for _ in $(seq 1 100); do [ "$(pgrep -c -P "$p")" = 1 ] && break; sleep 0.05; done
+  [ "$(pgrep -c -P "$p")" = 1 ] || { pgrep -a -P "$p"; fail "daemon $p: not one spare catcher after its sessions"; }
+done
+SPARES=$(for p in "${DAEMONS[@]}"; do pgrep -P "$p"; done)
+! grep -q 'no spare catcher' "$WORK/daemon-t1.log" || fail "t1: a later session started a cold catcher"
+
 # SIGTERM stops a daemon cleanly
 for p in "${DAEMONS[@]}"; do kill -TERM "$p"; done
 for p in "${DAEMONS[@]}"; do wait "$p" || fail "a daemon exited $? on SIGTERM"; done
 grep -q 'SIGTERM: stopping' "$WORK/daemon-t1.log" || fail "the daemon did not log its stop"
+for c in $SPARES; do ! kill -0 "$c" 2>/dev/null || fail "spare catcher $c outlived its daemon"; done
 echo PASS
