@@ -48,8 +48,8 @@ export class Daemon {
   private readonly catcherJs = path.join(__dirname, 'cli', 'multicatcher.js');
   // a catcher started ahead of the next session (Node.js up, its code
   // loaded, waiting for a header on stdin): a push does not wait ~0.1 s of
-  // CPU per target for it to start. Made after listen() and after each
-  // session ends (not while one starts: it would compete for the CPU).
+  // CPU per target for it to start. Made after listen() and a second after
+  // each session ends (not while one starts or ends: it would compete for the CPU).
   private spare: { child: ChildProcess; onErr: (d: string) => void; onExit: () => void } | null = null;
   private closing = false;
 
@@ -184,7 +184,8 @@ export class Daemon {
       this.children.delete(child);
       this.o.log(`session ${session} from ${from}: ended (${signal ?? `exit ${code}`})`);
       sock.end();
-      this.prepareSpare();
+      // a second later: not while the master and this host finish the push
+      setTimeout(() => this.prepareSpare(), 1000).unref();
     });
   }
 }

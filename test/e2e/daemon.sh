@@ -87,6 +87,16 @@ setTimeout(() => s.destroy(), 5000);
 cat "$WORK/out4b"
 grep -q "not a path inside the daemon's root" "$WORK/out4b" || fail "the daemon did not refuse ../../outside"
 
+# after its sessions each daemon holds one spare catcher again (and only one), the next session's
+one_spare() {
+  local p
+  for p in "${DAEMONS[@]}"; do
+    for _ in $(seq 1 100); do [ "$(pgrep -c -P "$p")" = 1 ] && break; sleep 0.05; done
+    [ "$(pgrep -c -P "$p")" = 1 ] || { pgrep -a -P "$p"; fail "daemon $p: not one spare catcher after its sessions"; }
+  done
+}
+one_spare
+
 # 5. a symlink in a daemon's root that points out of it: nothing written through it
 ln -s "$OUTSIDE" "$(disk t3)/evil"
 push "$WORK/out5" --key-file "$KEY" -t evil/deeper
@@ -96,11 +106,7 @@ grep -Eq '^198.18.0.13 +FAILED .*symlink or a path leaving the target tree' "$WO
 [ -z "$(ls -A "$OUTSIDE")" ] || fail "wrote through a symlink in the daemon's root"
 verify "$SRC" "$(disk t1)/evil/deeper"
 
-# after its sessions each daemon holds one spare catcher again (and only one)
-for p in "${DAEMONS[@]}"; do
-  for _ in $(seq 1 100); do [ "$(pgrep -c -P "$p")" = 1 ] && break; sleep 0.05; done
-  [ "$(pgrep -c -P "$p")" = 1 ] || { pgrep -a -P "$p"; fail "daemon $p: not one spare catcher after its sessions"; }
-done
+one_spare
 SPARES=$(for p in "${DAEMONS[@]}"; do pgrep -P "$p"; done)
 ! grep -q 'no spare catcher' "$WORK/daemon-t1.log" || fail "t1: a later session started a cold catcher"
 
