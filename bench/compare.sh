@@ -2,9 +2,15 @@
 # Side-by-side benchmark on the simulated LAN: mrsync vs udpcast (tar pipe)
 # vs uftp, same targets, same links, same data, same run.
 #
-#   bash bench/compare.sh [-n TARGETS] [-l LINK_MBIT] [-s big,tree] [-p 0,10] [-t mrsync,udpcast,uftp]
+#   bash bench/compare.sh [-n TARGETS] [-l LINK_MBIT] [-s big,tree] [-p 0,10] [-t mrsync,mrsyncd,udpcast,uftp]
 #   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
 #   MRSYNC_RATE=auto bash bench/compare.sh ...   (mrsync finds the rate itself; default: --rate = the link)
+#
+# Tools: mrsync starts its catchers through the remote shell inside the
+# clock (as `mrsync -m hosts` does over ssh); mrsyncd pushes to standing
+# `multicatcher --daemon`s (mrsync --daemon). Receivers that stand (the
+# daemons, uftpd, udpcast's udp-receivers) are started before the clock, as
+# a fleet has them running when a push begins.
 #
 # Links: tbf at LINK on the master's uplink and on every target's switch
 # port. Loss: nftables drops that permille of UDP arriving at each target.
@@ -12,7 +18,7 @@
 # fails verification is reported as FAILED, never timed. Prints one markdown
 # table row per run. Needs root, udpcast and uftp (apt-get install udpcast uftp).
 set -euo pipefail
-N=10; LINK=200; SETS=big,tree; LOSSES=0,10; TOOLS=mrsync,udpcast,uftp
+N=10; LINK=200; SETS=big,tree; LOSSES=0,10; TOOLS=mrsync,mrsyncd,udpcast,uftp
 while getopts "n:l:s:p:t:" o; do
   case $o in n) N=$OPTARG;; l) LINK=$OPTARG;; s) SETS=$OPTARG;; p) LOSSES=$OPTARG;; t) TOOLS=$OPTARG;; *) exit 1;; esac
 done
@@ -25,6 +31,7 @@ DST="$WORK/dst"; mkdir -p "$DST"
 shape "${PFX}m" eth0 "$LINK"
 for i in $(seq 1 "$N"); do bench_target "t$i" "$DST" size=2g "$LINK"; done
 hosts=$(seq -s, -f 't%g' 1 "$N")
+ips=$(for i in $(seq 1 "$N"); do echo "198.18.0.$((10 + i))"; done | paste -sd,)
 
 # data sets, generated once per run (random content, fixed size distribution)
 mkdir -p "$WORK/big" "$WORK/tree"
@@ -53,8 +60,35 @@ verify_all() {
 ns_procs() { ip netns pids "${PFX}t$1" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$2" '$2 == n {print $1}'; }
 cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
+mrsync_rate() { [ "${MRSYNC_RATE:-fixed}" = auto ] || echo --rate "${LINK}m"; }
 run_mrsync() {
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" $( [ "${MRSYNC_RATE:-fixed}" = auto ] || echo --rate "${LINK}m") -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1
+  # shellcheck disable=SC2046
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1
+  mrsync_figures
+}
+# the standing daemons: started once, before the first mrsyncd run's clock
+KEY="$WORK/bench.key"; DAEMONS=()
+pre_mrsyncd() {
+  local i
+  if [ ${#DAEMONS[@]} = 0 ]; then
+    "$REPO/bin/multicatcher" --new-key "$KEY" > /dev/null
+    for i in $(seq 1 "$N"); do
+      in_t "$i" "$REPO/bin/multicatcher" --daemon --root "$DST" --key-file "$KEY" 2>> "$WORK/daemon-t$i.log" & DAEMONS+=($!)
+    done
+  fi
+  # each daemon listening; two seconds for its spare catcher (started as it
+  # listens and a second after each session) to be up before the clock starts
+  for i in $(seq 1 "$N"); do
+    for _ in $(seq 1 200); do ip netns exec "${PFX}t$i" ss -ltn | grep -q ':8731 ' && break; sleep 0.05; done
+  done
+  sleep 2
+}
+run_mrsyncd() {
+  # shellcheck disable=SC2046
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t . $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1
+  mrsync_figures
+}
+mrsync_figures() {
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
   FEEDBACK="$(sed -n 's/^feedback: \([0-9]*\) packets.*(\([0-9.]*\) per target per file)/\1 (\2\/target\/file)/p' "$WORK/mrsync.out")"
   # mrsync measures itself: the master process and each catcher (all threads, user + system)
@@ -70,12 +104,17 @@ cpu_per_gb() {
     | awk -v gb="$gb" '{v[NR] = $1} END {if (NR) printf "%.1f", v[int((NR + 1) / 2)] / gb}')
   echo "${s:-?} / ${r:-?}"
 }
-run_udpcast() {
-  local pids=() i
+PIDS=()
+pre_udpcast() {
+  local i
+  PIDS=()
   for i in $(seq 1 "$N"); do
-    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" sh -c "udp-receiver --interface eth0 --nokbd 2>/dev/null | tar -C '$DST' -xf -" & pids+=($!)
+    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" sh -c "udp-receiver --interface eth0 --nokbd 2>/dev/null | tar -C '$DST' -xf -" & PIDS+=($!)
   done
   sleep 0.5
+}
+run_udpcast() {
+  local pids=("${PIDS[@]}") i
   ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "tar -C '$1' -cf - . | udp-sender --interface eth0 --nokbd --min-receivers $N --max-bitrate ${LINK}m 2> '$WORK/udpcast.err'"
   # a receiver whose end-of-transfer handshake was lost can wait forever:
   # give them 10 s after the sender is done, then stop them (verification decides)
@@ -95,13 +134,17 @@ run_udpcast() {
   RESENT="$(grep -o 're-xmits=[0-9]* ([ 0-9.]*%' "$WORK/udpcast.err" | tail -1 | sed 's/.*(\s*//')"
   [ "$HUNG" = 0 ] || RESENT="$RESENT, $HUNG receiver(s) hung and were stopped 10 s after the sender"
 }
-run_uftp() {
-  local pids=() i ids=""
+pre_uftp() {
+  local i
+  PIDS=()
   for i in $(seq 1 "$N"); do
-    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" uftpd -d -q -t -I eth0 -D "$DST" -x 0 > /dev/null 2>&1 & pids+=($!)
-    ids="$ids${ids:+,}198.18.0.$((10 + i))"
+    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" uftpd -d -q -t -I eth0 -D "$DST" -x 0 > /dev/null 2>&1 & PIDS+=($!)
   done
   sleep 0.5
+}
+run_uftp() {
+  local pids=("${PIDS[@]}") i ids=""
+  for i in $(seq 1 "$N"); do ids="$ids${ids:+,}198.18.0.$((10 + i))"; done
   # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
   # run from inside the source so names arrive relative to the destination
   ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' *" > "$WORK/uftp.out" 2>&1 || true
@@ -112,6 +155,12 @@ run_uftp() {
   return 0
 }
 
+label() {
+  case $1 in
+    mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')";;
+    *) echo "$1";;
+  esac
+}
 echo "| tool | data | targets | link | loss | wall s | link efficiency | re-sent | feedback packets | CPU busy (2 cores) | CPU s/GB sender / receiver | verified |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 IFS=, read -ra sets <<< "$SETS"; IFS=, read -ra losses <<< "$LOSSES"; IFS=, read -ra tools <<< "$TOOLS"
@@ -125,6 +174,7 @@ for set in "${sets[@]}"; do
       clear_targets
       RESENT="?"; FEEDBACK="-"; CPUGB=""
       rm -rf "$WORK/cpu"; mkdir -p "$WORK/cpu"
+      if declare -F "pre_$tool" > /dev/null; then "pre_$tool"; fi
       j0=$(cpu_jiffies); t0=$(date +%s.%N)
       ok=yes
       "run_$tool" "$src" || ok="no (exit $?)"
@@ -135,7 +185,7 @@ for set in "${sets[@]}"; do
       cpu=$(echo "($j1 - $j0) / $(getconf CLK_TCK) / $wall / 2 * 100" | bc -l)
       [ -n "$CPUGB" ] || CPUGB=$(cpu_per_gb "$(echo "$bytes / 1000000000" | bc -l)")
       printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %s | %.0f%% | %s | %s |\n' \
-        "$tool$( [ "$tool" = mrsync ] && echo "${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "${FEEDBACK:--}" "$cpu" "$CPUGB" "$ok"
+        "$(label "$tool")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "${FEEDBACK:--}" "$cpu" "$CPUGB" "$ok"
     done
   done
 done
