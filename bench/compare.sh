@@ -104,15 +104,17 @@ cpu_per_gb() {
     | awk -v gb="$gb" '{v[NR] = $1} END {if (NR) printf "%.1f", v[int((NR + 1) / 2)] / gb}')
   echo "${s:-?} / ${r:-?}"
 }
+# start_receivers CMD...: CMD in every target (under /usr/bin/time, for its CPU), before the clock
 PIDS=()
-pre_udpcast() {
+start_receivers() {
   local i
   PIDS=()
   for i in $(seq 1 "$N"); do
-    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" sh -c "udp-receiver --interface eth0 --nokbd 2>/dev/null | tar -C '$DST' -xf -" & PIDS+=($!)
+    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" "$@" & PIDS+=($!)
   done
   sleep 0.5
 }
+pre_udpcast() { start_receivers sh -c "udp-receiver --interface eth0 --nokbd 2>/dev/null | tar -C '$DST' -xf -"; }
 run_udpcast() {
   local pids=("${PIDS[@]}") i
   ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "tar -C '$1' -cf - . | udp-sender --interface eth0 --nokbd --min-receivers $N --max-bitrate ${LINK}m 2> '$WORK/udpcast.err'"
@@ -134,20 +136,12 @@ run_udpcast() {
   RESENT="$(grep -o 're-xmits=[0-9]* ([ 0-9.]*%' "$WORK/udpcast.err" | tail -1 | sed 's/.*(\s*//')"
   [ "$HUNG" = 0 ] || RESENT="$RESENT, $HUNG receiver(s) hung and were stopped 10 s after the sender"
 }
-pre_uftp() {
-  local i
-  PIDS=()
-  for i in $(seq 1 "$N"); do
-    in_t "$i" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/r$i" uftpd -d -q -t -I eth0 -D "$DST" -x 0 > /dev/null 2>&1 & PIDS+=($!)
-  done
-  sleep 0.5
-}
+pre_uftp() { start_receivers sh -c "exec uftpd -d -q -t -I eth0 -D '$DST' -x 0 > /dev/null 2>&1"; }
 run_uftp() {
-  local pids=("${PIDS[@]}") i ids=""
-  for i in $(seq 1 "$N"); do ids="$ids${ids:+,}198.18.0.$((10 + i))"; done
+  local pids=("${PIDS[@]}") i
   # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
   # run from inside the source so names arrive relative to the destination
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ids' *" > "$WORK/uftp.out" 2>&1 || true
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ips' *" > "$WORK/uftp.out" 2>&1 || true
   for i in $(seq 1 "$N"); do kill $(ns_procs "$i" uftpd) 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs"

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
-import { Beneath } from '../../src/beneath';
+import { TestContext, test } from 'node:test';
+import { Beneath, Lookup } from '../../src/beneath';
 import { lstatHave, tempName, isTempName } from '../../src/fsx';
 import { native } from '../../src/native';
 
@@ -23,12 +23,22 @@ function tree(): string {
   return t;
 }
 
-test('lookup sees what lstat through Beneath.at sees, for every kind of entry', (t) => {
+/** fn(lookup, tree, root) on a fresh tree(); both closed and the tree removed after. */
+function withLookup(t: TestContext, fn: (l: Lookup, b: Beneath, root: string) => void): void {
   const root = tree();
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   const b = Beneath.open(Buffer.from(root));
   const l = b.lookup();
   try {
+    fn(l, b, root);
+  } finally {
+    l.close();
+    b.close();
+  }
+}
+
+test('lookup sees what lstat through Beneath.at sees, for every kind of entry', (t) => {
+  withLookup(t, (l, b, root) => {
     for (const rel of ['.', 'd', 'd/f', 'd/l', 'd/e', 'd/e/hard', 'top', 'out', 'd/missing', 'missing']) {
       const r = Buffer.from(rel);
       assert.deepEqual(l.have(r), b.at(r, lstatHave), rel);
@@ -42,18 +52,11 @@ test('lookup sees what lstat through Beneath.at sees, for every kind of entry', 
     assert.equal(h.ino, f.ino);
     assert.equal(h.dev, f.dev);
     assert.equal(l.have(Buffer.from('d/l'))!.link!.toString(), '../elsewhere');
-  } finally {
-    l.close();
-    b.close();
-  }
+  });
 });
 
 test('lookup goes through no symlink and out of no tree, and forgets directories on close', (t) => {
-  const root = tree();
-  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
-  const b = Beneath.open(Buffer.from(root));
-  const l = b.lookup();
-  try {
+  withLookup(t, (l, _b, root) => {
     assert.throws(() => l.have(Buffer.from('out/passwd')), (e: NodeJS.ErrnoException) => e.code === 'ELOOP');
     assert.throws(() => l.have(Buffer.from('d/l/x')), (e: NodeJS.ErrnoException) => e.code === 'ELOOP');
     assert.throws(() => l.have(Buffer.from('top/x')), (e: NodeJS.ErrnoException) => e.code === 'ENOTDIR');
@@ -64,10 +67,7 @@ test('lookup goes through no symlink and out of no tree, and forgets directories
     assert.equal(l.have(Buffer.from('d/f'))!.size, 5);
     l.close();
     assert.equal(l.have(Buffer.from('d/f')), null);
-  } finally {
-    l.close();
-    b.close();
-  }
+  });
 });
 
 test('lstatAt takes one name, no path', () => {
