@@ -24,7 +24,10 @@ while getopts "n:l:s:p:t:" o; do
 done
 source "$(dirname "$0")/../test/e2e/lib.sh"
 trap lan_down EXIT
-for c in udp-sender udp-receiver uftp uftpd rsync nft tc; do command -v $c >/dev/null || { echo "bench: needs $c" >&2; exit 1; }; done
+needs="rsync nft tc"
+[[ ",$TOOLS," == *,udpcast,* ]] && needs="$needs udp-sender udp-receiver"
+[[ ",$TOOLS," == *,uftp,* ]] && needs="$needs uftp uftpd"
+for c in $needs; do command -v $c >/dev/null || { echo "bench: needs $c (apt-get install rsync nftables udpcast uftp)" >&2; exit 1; }; done
 
 lan_up "$N"
 DST="$WORK/dst"; mkdir -p "$DST"
@@ -51,10 +54,22 @@ set_loss() {
 }
 in_t() { local i=$1; shift; nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -n -m "$@"; }
 clear_targets() { for i in $(seq 1 "$N"); do in_t "$i" find "$DST" -mindepth 1 -delete; done; }
+# verify_all SRC: every target's copy is SRC; on a difference, the rsync
+# itemization and the tool's output are kept in bench/failed/ (the work
+# directory is removed at the end)
+FAILS=0
 verify_all() {
+  local i diff bad=0 keep
   for i in $(seq 1 "$N"); do
-    [ -z "$(in_t "$i" rsync -rcn --itemize-changes "$1/" "$DST/")" ] || return 1
+    diff=$(in_t "$i" rsync -rcn --itemize-changes "$1/" "$DST/")
+    [ -z "$diff" ] && continue
+    bad=1; FAILS=$((FAILS + 1))
+    keep="$REPO/bench/failed/$(date +%Y%m%d-%H%M%S)-$FAILS"; mkdir -p "$keep"
+    echo "$diff" > "$keep/t$i.diff"
+    cp "$WORK"/*.out "$WORK"/*.err "$WORK"/daemon-t*.log "$keep/" 2>/dev/null || true
+    echo "bench: t$i differs from the source, evidence in $keep" >&2
   done
+  return $bad
 }
 # pids of the processes named NAME in target I's network namespace
 ns_procs() { ip netns pids "${PFX}t$1" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$2" '$2 == n {print $1}'; }
@@ -62,9 +77,11 @@ cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 mrsync_rate() { [ "${MRSYNC_RATE:-fixed}" = auto ] || echo --rate "${LINK}m"; }
 run_mrsync() {
+  local rc=0
   # shellcheck disable=SC2046
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
   mrsync_figures
+  return "$rc"
 }
 # the standing daemons: started once, before the first mrsyncd run's clock
 KEY="$WORK/bench.key"; DAEMONS=()
@@ -84,9 +101,11 @@ pre_mrsyncd() {
   sleep 2
 }
 run_mrsyncd() {
+  local rc=0
   # shellcheck disable=SC2046
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t . $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t . $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
   mrsync_figures
+  return "$rc"
 }
 mrsync_figures() {
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"

@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -243,6 +244,12 @@ PageLoop::Sink::~Sink() {
 }
 
 int PageLoop::openSink(uint32_t object, int fd, uint64_t size) {
+  // A sink is a file already of its size (ftruncate): zero pages are never
+  // written, and a block is read back whole to decode parity, lost tail
+  // pages included; a shorter file would read short there.
+  struct stat st;
+  if (fstat(fd, &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode) || uint64_t(st.st_size) != size) return EINVAL;
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return errno;
   uint32_t pages = uint32_t(pageCount(size));

@@ -251,6 +251,7 @@ export class Catcher {
     const info = decodeOpen(payload);
     if (!info || info.size < 13 || info.size > 1 << 30 || k > this.nextSeg + 4096) return;
     const fd = anonymousFile();
+    fs.ftruncateSync(fd, info.size); // a sink is a file of its size (pages may come last, or from parity)
     this.segs.set(k, { fd, info, phase: 'receiving' });
     const err = this.loop.openSink(object, fd, info.size);
     if (err) { emit({ t: 'fatal', msg: `cannot store the manifest: ${errnoName(err)}` }); return; }

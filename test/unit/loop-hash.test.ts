@@ -104,12 +104,43 @@ async function outOfOrder(port: number) {
   return { want: sha(content), early, got: got.map((e) => `${e.kind}:${e.object}:${e.payload?.toString('hex') ?? '-'}`), same: back.equals(content), dup: st.dataDup };
 }
 
+/**
+ * The last pages of a file lost and rebuilt from parity (the block is read
+ * back from the sink to decode): a sink must be a file already of its size,
+ * or that read comes up short; openSink refuses any other.
+ */
+async function tailByParity(port: number) {
+  const content = crypto.randomBytes(10 * PAGE + 123); // 11 pages: one block
+  const src = tempFd(content.length, content);
+  const dst = tempFd(content.length);
+  const sent: LoopEvent[] = [];
+  const got: LoopEvent[] = [];
+  const target = openPageLoop(loopOpts(1, port, false), (evs) => got.push(...evs));
+  const master = openPageLoop(loopOpts(0, port, false), (evs) => sent.push(...evs));
+  const short = tempFd(9 * PAGE);
+  const refused = target.openSink(8, short, content.length);
+  fs.closeSync(short);
+  target.openSink(9, dst, content.length);
+  await sleep(50);
+  // pages 0-8, then two parity pages for block 0 in place of pages 9 and 10
+  master.sendPages(1, 9, src, content.length, Uint32Array.of(0, 9), Uint32Array.of(0, 0, 2));
+  await until(() => sent.length >= 1 && got.length >= 1, 5000);
+  await sleep(50);
+  const st = target.stats();
+  master.stop();
+  target.stop();
+  const back = Buffer.alloc(content.length);
+  fs.readSync(dst, back, 0, back.length, 0);
+  return { want: sha(content), refused, got: got.map((e) => `${e.kind}:${e.object}:${e.payload?.toString('hex') ?? e.err ?? '-'}`), same: back.equals(content), rebuilt: st.fecRecovered };
+}
+
 async function child(): Promise<void> {
   const out = {
     whole: await sendAndReceive(false, 47011, null),
     chunked: await sendAndReceive(false, 47021, [[0, 4], [4, 3], [7, 4]]),
     sealed: await sendAndReceive(true, 47031, null),
     outOfOrder: await outOfOrder(47041),
+    tail: await tailByParity(47051),
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -133,5 +164,10 @@ if (process.argv.includes('--child')) {
     assert.deepEqual(o.got, [`complete:4:${o.want}`], 'pages ahead of the gaps read back and hashed in order');
     assert.ok(o.same);
     assert.equal(o.dup, 1, 'the second copy of page 0 is a duplicate, hashed once');
+    const t = out.tail;
+    assert.equal(t.refused, 22, 'openSink refuses a file shorter than its size (EINVAL)');
+    assert.deepEqual(t.got, [`complete:9:${t.want}`], 'the lost tail of the file rebuilt from parity');
+    assert.equal(t.rebuilt, 2);
+    assert.ok(t.same);
   });
 }
