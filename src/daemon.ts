@@ -125,6 +125,7 @@ export class Daemon {
 
   private onSession(sock: tls.TLSSocket): void {
     const from = peer(sock);
+    sock.setNoDelay(true); // a catcher's lines (needs, done) go at once, not after the master's delayed ACK (Nagle)
     if (this.children.size >= this.o.maxSessions) {
       this.o.log(`refused a session from ${from}: ${this.children.size} sessions running (--max-sessions)`);
       sock.end(fatalLine(`daemon busy: ${this.children.size} sessions running`));

@@ -138,6 +138,7 @@ export class DaemonCatcher extends CatcherChannel {
       pskCallback: () => ({ psk, identity: PSK_TLS.identity }),
       checkServerIdentity: () => undefined,
     });
+    this.sock.setNoDelay(true); // the session's lines go at once (no Nagle wait for the daemon's delayed ACK)
     this.sock.setEncoding('utf8');
     this.sock.setTimeout(connectTimeoutMs, () => {
       if (!this.secure) this.sock.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));

@@ -10,7 +10,7 @@ set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
-MRSYNC="$REPO/bin/mrsync"
+MRSYNC="${MRSYNC:-$REPO/bin/mrsync}"
 PFX=${PFX:-mr$$}
 WORK=${WORK:-$(mktemp -d /tmp/mrsync-e2e.XXXXXX)}
 export MRSYNC_TEST_HOSTS="$WORK/hosts"
