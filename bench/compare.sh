@@ -5,6 +5,7 @@
 #   bash bench/compare.sh [-n TARGETS] [-l LINK_MBIT] [-s big,tree] [-p 0,10] [-t mrsync,mrsyncd,udpcast,uftp]
 #   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
 #   MRSYNC_RATE=auto bash bench/compare.sh ...   (mrsync finds the rate itself; default: --rate = the link)
+#   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
 #
 # Tools: mrsync starts its catchers through the remote shell inside the
 # clock (as `mrsync -m hosts` does over ssh); mrsyncd pushes to standing
@@ -73,16 +74,22 @@ verify_all() {
 }
 # pids of the processes named NAME in target I's network namespace
 ns_procs() { ip netns pids "${PFX}t$1" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$2" '$2 == n {print $1}'; }
+master_procs() { ip netns pids "${PFX}m" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$1" '$2 == n {print $1}'; }
 cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 mrsync_rate() { [ "${MRSYNC_RATE:-fixed}" = auto ] || echo --rate "${LINK}m"; }
-run_mrsync() {
+# push_shell MRSYNC SRC: a push through the remote shell (catchers started inside the clock)
+push_shell() {
   local rc=0
   # shellcheck disable=SC2046
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$1" -t "$DST" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$1" -r "$NSRSH" -m "$hosts" -s "$2" -t "$DST" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
   mrsync_figures
   return "$rc"
 }
+run_mrsync() { push_shell "$MRSYNC" "$1"; }
+# mrsyncB: another build of mrsync (MRSYNC_B=/other/clone/bin/mrsync, with its
+# own catchers beside it) through the remote shell, for A/B figures in one run
+run_mrsyncB() { push_shell "${MRSYNC_B:?MRSYNC_B names the other build}" "$1"; }
 # the standing daemons: started once, before the first mrsyncd run's clock
 KEY="$WORK/bench.key"; DAEMONS=()
 pre_mrsyncd() {
@@ -152,6 +159,8 @@ run_udpcast() {
     if [ -n "$hung" ]; then HUNG=$((HUNG + 1)); kill $hung 2>/dev/null || true; fi
   done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # a sender the timeout left behind (it stopped the shell, not the pipe) holds the port for the next run
+  kill $(master_procs udp-sender) 2>/dev/null || true
   RESENT="$(grep -o 're-xmits=[0-9]* ([ 0-9.]*%' "$WORK/udpcast.err" | tail -1 | sed 's/.*(\s*//')"
   [ "$HUNG" = 0 ] || RESENT="$RESENT, $HUNG receiver(s) hung and were stopped 10 s after the sender"
 }
@@ -162,6 +171,7 @@ run_uftp() {
   # run from inside the source so names arrive relative to the destination
   ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ips' *" > "$WORK/uftp.out" 2>&1 || true
   for i in $(seq 1 "$N"); do kill $(ns_procs "$i" uftpd) 2>/dev/null || true; done
+  kill $(master_procs uftp) 2>/dev/null || true
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs"
   # uftp's exit status says little (0 if any client got any file): verification decides
@@ -170,6 +180,7 @@ run_uftp() {
 
 label() {
   case $1 in
+    mrsyncB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B})${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')";;
     *) echo "$1";;
   esac

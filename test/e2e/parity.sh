@@ -2,7 +2,7 @@
 # Parity repair: eight targets each losing 3% of datagrams (different ones).
 # A file of more than 12288 pages is repaired during its first pass too
 # (checkpoints after each chunk of 4096 pages).
-# The repair rounds send parity pages (Reed-Solomon over blocks of 64 pages)
+# The repair rounds send parity pages (Reed-Solomon over blocks of 128 pages)
 # where the targets lost different pages; each target rebuilds its own lost
 # pages from them. Every copy is exact; the pages re-sent are far fewer than
 # with --no-parity (the union of everybody's losses) in the same topology;
@@ -18,7 +18,7 @@ head -c 6000000 /dev/urandom > "$SRC/random.bin"
 # big enough for checkpoints (sent in chunks of 4096 pages, repaired during the pass)
 head -c 24000000 /dev/urandom > "$SRC/checkpoints.bin"
 # a block of zero pages in the middle (sparse on the targets), a short last block
-{ head -c 500000 /dev/urandom; head -c 400000 /dev/zero; head -c $((64 * 1436 * 3 + 100)) /dev/urandom; } > "$SRC/zeros-and-tail.bin"
+{ head -c 500000 /dev/urandom; head -c 400000 /dev/zero; head -c $((128 * 1436 * 3 + 100)) /dev/urandom; } > "$SRC/zeros-and-tail.bin"
 head -c 2000 /dev/urandom > "$SRC/two-pages.bin"
 mkdir -p "$SRC/d"; for k in $(seq 1 30); do head -c $((k * 4099)) /dev/urandom > "$SRC/d/f$k"; done
 

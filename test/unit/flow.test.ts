@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FileFlow, FlowAction } from '../../src/flow';
+import { FEC_BLOCK } from '../../src/repair';
 
 const T = { retryMs: 10, maxRetryMs: 80, sitOutRounds: 3, parity: false };
 const miss = (total: number, ...runs: number[]) => ({ total, runs: Uint32Array.from(runs) });
@@ -84,12 +85,13 @@ test('no needers: finished at once', () => {
 });
 
 test('targets that lost different pages of a block get parity pages, fresh ones each round', () => {
-  const f = new FileFlow(5, 100, [1, 2, 3], { ...T, parity: true }, 0, true);
+  const p1 = FEC_BLOCK + 6; // a page of block 1
+  const f = new FileFlow(5, FEC_BLOCK + 36, [1, 2, 3], { ...T, parity: true }, 0, true);
   assert.deepEqual(names(f.start(0)), ['pages:all']);
   assert.deepEqual(names(f.onSent(1)), ['eof:1']);
   f.onMissing(1, 1, miss(2, 3, 2), 2);         // pages 3, 4
-  f.onMissing(2, 1, miss(1, 70, 1), 2);        // page 70 (block 1)
-  assert.deepEqual(names(f.onMissing(3, 1, miss(3, 5, 3), 2)), ['pages:70,1+parity:0,0,3']);
+  f.onMissing(2, 1, miss(1, p1, 1), 2);        // block 1: one target, one page: plain
+  assert.deepEqual(names(f.onMissing(3, 1, miss(3, 5, 3), 2)), [`pages:${p1},1+parity:0,0,3`]);
   assert.equal(f.pagesResent, 4);
   assert.equal(f.parityPages, 3);
   assert.deepEqual(names(f.onSent(3)), ['eof:2']);
