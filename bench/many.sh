@@ -25,7 +25,12 @@ chmod +x "$WORK/catcher"
 hosts=$(seq -s, -f 't%g' 1 "$N")
 t0=$(date +%s.%N)
 ip netns exec "${PFX}m" /usr/bin/time -v -o "$WORK/master.time" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$SRC" -t "$DST" \
-  --remote-path "$WORK/catcher" -w 120 > "$WORK/out" 2>&1 || { tail -20 "$WORK/out"; echo "bench: mrsync failed" >&2; exit 1; }
+  --remote-path "$WORK/catcher" -w 120 > "$WORK/out" 2>&1 || {
+    rc=$?
+    # the report without its rtt histogram: errors, totals, and every target not OK
+    grep -vE '^ *[0-9]+ +[0-9]+$' "$WORK/out" | grep -vE '^198\.|^t[0-9]+ +OK ' | head -60
+    mkdir -p "$REPO/bench/failed"; cp "$WORK/out" "$REPO/bench/failed/many-$(date +%Y%m%d-%H%M%S).out"
+    echo "bench: mrsync exited $rc (its whole output kept in bench/failed/)" >&2; exit 1; }
 t1=$(date +%s.%N)
 bad=0
 for i in $(seq 1 "$N"); do
