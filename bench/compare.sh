@@ -72,20 +72,22 @@ verify_all() {
   done
   return $bad
 }
-# pids of the processes named NAME in target I's network namespace
-ns_procs() { ip netns pids "${PFX}t$1" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$2" '$2 == n {print $1}'; }
-master_procs() { ip netns pids "${PFX}m" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$1" '$2 == n {print $1}'; }
+# ns_procs HOST NAME: pids of the processes named NAME in HOST's network namespace (m, t1, ...)
+ns_procs() { ip netns pids "${PFX}$1" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$2" '$2 == n {print $1}'; }
 cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 mrsync_rate() { [ "${MRSYNC_RATE:-fixed}" = auto ] || echo --rate "${LINK}m"; }
-# push_shell MRSYNC SRC: a push through the remote shell (catchers started inside the clock)
-push_shell() {
+# mrsync_run MRSYNC ARGS...: one push from the master's namespace, bounded in
+# time, output in mrsync.out; sets its figures, returns its exit status
+mrsync_run() {
   local rc=0
   # shellcheck disable=SC2046
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$1" -r "$NSRSH" -m "$hosts" -s "$2" -t "$DST" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$@" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
   mrsync_figures
   return "$rc"
 }
+# push_shell MRSYNC SRC: a push through the remote shell (catchers started inside the clock)
+push_shell() { mrsync_run "$1" -r "$NSRSH" -m "$hosts" -s "$2" -t "$DST"; }
 run_mrsync() { push_shell "$MRSYNC" "$1"; }
 # mrsyncB: another build of mrsync (MRSYNC_B=/other/clone/bin/mrsync, with its
 # own catchers beside it) through the remote shell, for A/B figures in one run
@@ -107,13 +109,7 @@ pre_mrsyncd() {
   done
   sleep 2
 }
-run_mrsyncd() {
-  local rc=0
-  # shellcheck disable=SC2046
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$MRSYNC" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t . $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
-  mrsync_figures
-  return "$rc"
-}
+run_mrsyncd() { mrsync_run "$MRSYNC" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t .; }
 mrsync_figures() {
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
   FEEDBACK="$(sed -n 's/^feedback: \([0-9]*\) packets.*(\([0-9.]*\) per target per file)/\1 (\2\/target\/file)/p' "$WORK/mrsync.out")"
@@ -155,12 +151,12 @@ run_udpcast() {
   done
   for i in $(seq 1 "$N"); do
     local hung
-    hung=$(ns_procs "$i" udp-receiver)
+    hung=$(ns_procs "t$i" udp-receiver)
     if [ -n "$hung" ]; then HUNG=$((HUNG + 1)); kill $hung 2>/dev/null || true; fi
   done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   # a sender the timeout left behind (it stopped the shell, not the pipe) holds the port for the next run
-  kill $(master_procs udp-sender) 2>/dev/null || true
+  kill $(ns_procs m udp-sender) 2>/dev/null || true
   RESENT="$(grep -o 're-xmits=[0-9]* ([ 0-9.]*%' "$WORK/udpcast.err" | tail -1 | sed 's/.*(\s*//')"
   [ "$HUNG" = 0 ] || RESENT="$RESENT, $HUNG receiver(s) hung and were stopped 10 s after the sender"
 }
@@ -170,8 +166,8 @@ run_uftp() {
   # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
   # run from inside the source so names arrive relative to the destination
   ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ips' *" > "$WORK/uftp.out" 2>&1 || true
-  for i in $(seq 1 "$N"); do kill $(ns_procs "$i" uftpd) 2>/dev/null || true; done
-  kill $(master_procs uftp) 2>/dev/null || true
+  for i in $(seq 1 "$N"); do kill $(ns_procs "t$i" uftpd) 2>/dev/null || true; done
+  kill $(ns_procs m uftp) 2>/dev/null || true
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   RESENT="$(grep -oE 'Got [0-9]+ NAKs' "$WORK/uftp.out" | awk '{s+=$2} END {print s+0}') NAKs"
   # uftp's exit status says little (0 if any client got any file): verification decides

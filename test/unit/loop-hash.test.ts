@@ -44,16 +44,34 @@ function loopOpts(sender: number, port: number, encrypt: boolean): LoopOptions {
   };
 }
 
+/** A master loop and a target loop on port; content in a file to send (src) and a file of its size to receive into (dst). */
+function loopPair(port: number, encrypt: boolean, content: Buffer) {
+  const sent: LoopEvent[] = [];
+  const got: LoopEvent[] = [];
+  return {
+    src: tempFd(content.length, content),
+    dst: tempFd(content.length),
+    sent,
+    got,
+    target: openPageLoop(loopOpts(1, port, encrypt), (evs) => got.push(...evs)),
+    master: openPageLoop(loopOpts(0, port, encrypt), (evs) => sent.push(...evs)),
+  };
+}
+
+function readBack(fd: number, n: number): Buffer {
+  const back = Buffer.alloc(n);
+  fs.readSync(fd, back, 0, n, 0);
+  return back;
+}
+
+/** A target's event as the assertions compare it: kind, object, digest (or errno). */
+const received = (e: LoopEvent): string => `${e.kind}:${e.object}:${e.payload?.toString('hex') ?? (e.err ? `errno ${e.err}` : '-')}`;
+
 /** A master loop sends a file (first pass in jobs), a target loop receives it. */
 async function sendAndReceive(encrypt: boolean, port: number, chunks: Array<[number, number]> | null) {
   const content = crypto.randomBytes(10 * PAGE + 123);
   content.fill(0, 3 * PAGE, 4 * PAGE); // an all-zero page
-  const src = tempFd(content.length, content);
-  const dst = tempFd(content.length);
-  const sent: LoopEvent[] = [];
-  const got: LoopEvent[] = [];
-  const target = openPageLoop(loopOpts(1, port, encrypt), (evs) => got.push(...evs));
-  const master = openPageLoop(loopOpts(0, port, encrypt), (evs) => sent.push(...evs));
+  const { src, dst, sent, got, target, master } = loopPair(port, encrypt, content);
   target.openSink(9, dst, content.length);
   await sleep(50);
   if (!chunks) master.sendPages(1, 9, src, content.length, null, undefined, false, true);
@@ -62,13 +80,11 @@ async function sendAndReceive(encrypt: boolean, port: number, chunks: Array<[num
   await until(() => sent.length >= jobs && got.length >= 1, 5000);
   master.stop();
   target.stop();
-  const back = Buffer.alloc(content.length);
-  fs.readSync(dst, back, 0, back.length, 0);
   return {
     want: sha(content),
     sent: sent.map((e) => `${e.kind}:${e.index}:${e.payload ? e.payload.toString('hex') : '-'}`),
-    got: got.map((e) => `${e.kind}:${e.object}:${e.payload ? e.payload.toString('hex') : '-'}`),
-    same: back.equals(content),
+    got: got.map(received),
+    same: readBack(dst, content.length).equals(content),
   };
 }
 
@@ -99,9 +115,7 @@ async function outOfOrder(port: number) {
   const st = target.stats();
   target.stop();
   sock.close();
-  const back = Buffer.alloc(content.length);
-  fs.readSync(dst, back, 0, back.length, 0);
-  return { want: sha(content), early, got: got.map((e) => `${e.kind}:${e.object}:${e.payload?.toString('hex') ?? '-'}`), same: back.equals(content), dup: st.dataDup };
+  return { want: sha(content), early, got: got.map(received), same: readBack(dst, content.length).equals(content), dup: st.dataDup };
 }
 
 /**
@@ -111,12 +125,7 @@ async function outOfOrder(port: number) {
  */
 async function tailByParity(port: number) {
   const content = crypto.randomBytes(10 * PAGE + 123); // 11 pages: one block
-  const src = tempFd(content.length, content);
-  const dst = tempFd(content.length);
-  const sent: LoopEvent[] = [];
-  const got: LoopEvent[] = [];
-  const target = openPageLoop(loopOpts(1, port, false), (evs) => got.push(...evs));
-  const master = openPageLoop(loopOpts(0, port, false), (evs) => sent.push(...evs));
+  const { src, dst, sent, got, target, master } = loopPair(port, false, content);
   const short = tempFd(9 * PAGE);
   const refused = target.openSink(8, short, content.length);
   fs.closeSync(short);
@@ -129,9 +138,7 @@ async function tailByParity(port: number) {
   const st = target.stats();
   master.stop();
   target.stop();
-  const back = Buffer.alloc(content.length);
-  fs.readSync(dst, back, 0, back.length, 0);
-  return { want: sha(content), refused, got: got.map((e) => `${e.kind}:${e.object}:${e.payload?.toString('hex') ?? e.err ?? '-'}`), same: back.equals(content), rebuilt: st.fecRecovered };
+  return { want: sha(content), refused, got: got.map(received), same: readBack(dst, content.length).equals(content), rebuilt: st.fecRecovered };
 }
 
 async function child(): Promise<void> {
