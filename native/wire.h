@@ -1,18 +1,21 @@
 // Packet layout shared by every mrsync/rtt datagram. Network byte order.
 //
-//  0  u8  version (1)
+//  0  u8  version (2)
 //  1  u8  type            (see PacketType)
 //  2  u16 sender          0 = master, k+1 = target k
 //  4  u32 session id      random per run
 //  8  u32 object id       manifest entry (0 = the manifest itself)
 // 12  u32 index           page number, or round/sequence for commands
-// 16  u16 payload length
-// 18  u16 seq: data and parity pages, the sender's running count (mod 2^16), for loss; 0 otherwise
-// 20  ... payload ...
-// end 16-byte tag: HMAC-SHA256(session key, header || payload), truncated
+// 16  u16 seq: data and parity pages, the sender's running count (mod 2^16), for loss; 0 otherwise
+// 18  ... payload ...     (its length is the datagram's, less the 30 bytes of header and tag)
+// end 12-byte tag: HMAC-SHA256(session key, header || payload), truncated to 96 bits
 //
 // The tag covers the header so a page cannot be moved to another object,
-// index or session without the key.
+// index or session without the key. 96 bits, as IPsec's and SSH's truncated
+// HMACs (SRTP's default is 80): a forger without the key is right once in
+// 2^96 tries, each a datagram on the wire; the key lives for one session.
+// Every byte here is a byte less of the file per 1500-byte frame: version 1
+// carried a length (the datagram's own) and a 16-byte tag, 36 bytes in all.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -21,9 +24,9 @@
 
 namespace mrsync {
 
-constexpr uint8_t kVersion = 1;
-constexpr size_t kHeaderLen = 20;
-constexpr size_t kTagLen = 16;
+constexpr uint8_t kVersion = 2;
+constexpr size_t kHeaderLen = 18;
+constexpr size_t kTagLen = 12;
 constexpr size_t kOverhead = kHeaderLen + kTagLen;
 constexpr size_t kMaxDatagram = 65507;
 constexpr uint8_t kTypeData = 1;    // a page of an object: index = page number
@@ -38,7 +41,7 @@ struct Header {
   uint32_t session = 0;
   uint32_t object = 0;
   uint32_t index = 0;
-  uint16_t length = 0;
+  uint16_t length = 0;  // the payload's: not on the wire, decodeHeader sets it from the datagram size
   uint16_t seq = 0;
 };
 
@@ -58,13 +61,11 @@ inline void encodeHeader(const Header& h, uint8_t* out) {
   put32(out + 4, h.session);
   put32(out + 8, h.object);
   put32(out + 12, h.index);
-  put16(out + 16, h.length);
-  put16(out + 18, h.seq);
+  put16(out + 16, h.seq);
 }
 
 // Structural checks only (no tag): returns false for anything truncated,
-// oversized, of another version or with a length that disagrees with the
-// datagram size.
+// oversized, of another version, or not a page yet numbered.
 inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
   if (n < kOverhead || n > kMaxDatagram) return false;
   h->version = p[0];
@@ -73,10 +74,9 @@ inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
   h->session = get32(p + 4);
   h->object = get32(p + 8);
   h->index = get32(p + 12);
-  h->length = get16(p + 16);
-  h->seq = get16(p + 18);
-  if (h->version != kVersion || (!isPageType(h->type) && h->seq != 0)) return false;
-  return size_t(h->length) + kOverhead == n;
+  h->seq = get16(p + 16);
+  h->length = uint16_t(n - kOverhead);
+  return h->version == kVersion && (isPageType(h->type) || h->seq == 0);
 }
 
 // SHA-256 of a stream (a file's content as its pages go out or come in).
@@ -109,8 +109,9 @@ class Auth {
 };
 
 // --encrypt: AES-256-GCM instead of the HMAC tag. The payload on the wire is
-// an 8-byte per-sender counter followed by the ciphertext, and the 16-byte
-// tag slot holds the GCM tag over header || counter || ciphertext. The nonce
+// an 8-byte per-sender counter followed by the ciphertext, and the 12-byte
+// tag slot holds the GCM tag (96 bits, the shortest NIST SP 800-38D
+// recommends) over header || counter || ciphertext. The nonce
 // is sender (2) || counter (8) || 0 (2): unique per key, because each process
 // has its own sender id and counts up, whatever it re-sends.
 constexpr size_t kCtrLen = 8;

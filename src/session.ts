@@ -2,6 +2,7 @@
 // stdin, and the line protocol both ways on that channel.
 
 import { RuleSpec } from './filter';
+import { PACKET_OVERHEAD } from './native';
 
 /** How a target is brought in line with the source beyond the copy itself (rsync's --delete, -b, filters, -c, -n). */
 export interface SyncParams {
@@ -75,7 +76,7 @@ export function validateSession(x: unknown): SessionParams {
   num('sender', 1, 0xffff);
   num('port', 1, 65535);
   num('ttl', 0, 255);
-  num('pageSize', 64, 65507 - 36);
+  num('pageSize', 64, 65507 - PACKET_OVERHEAD);
   num('verbose', 0, 2);
   if (o.family !== 4 && o.family !== 6) throw new Error('session: bad family');
   for (const k of ['key', 'group', 'dst', 'host']) if (typeof o[k] !== 'string') throw new Error(`session: bad ${k}`);

@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Header h;
   if (decodeHeader(data, size, &h)) {
     if (size_t(h.length) + kOverhead != size) abort();
-    // random bytes must not carry a valid tag (2^-128)
+    // random bytes must not carry a valid tag (2^-96)
     if (auth.verify(data, size)) abort();
   }
   // seal the input as a payload, check verify and single-byte forgeries

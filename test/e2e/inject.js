@@ -12,11 +12,13 @@ const port = Number(portS);
 const until = Date.now() + Number(secondsS) * 1000;
 const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 const captured = [];
+// the wire format (native/wire.h): an 18-byte header, version 2, a 12-byte tag
+const VERSION = 2, HDR = 18, TAG = 12;
 const sent = { garbage: 0, otherSession: 0, forgedTag: 0, truncated: 0, oversized: 0, replayed: 0, toMaster: 0 };
 
 sock.on('message', (m, rinfo) => {
   // only the master's real packets (not our own floods)
-  if (rinfo.address === master && m.length >= 36 && m[0] === 1 && captured.length < 64) captured.push(Buffer.from(m));
+  if (rinfo.address === master && m.length >= HDR + TAG && m[0] === VERSION && captured.length < 64) captured.push(Buffer.from(m));
 });
 sock.bind(port, () => {
   sock.addMembership(group);
@@ -25,15 +27,15 @@ sock.bind(port, () => {
   tick();
 });
 
-function header(type, sender, session, object, index, len) {
-  const h = Buffer.alloc(20);
-  h[0] = 1; h[1] = type; h.writeUInt16BE(sender, 2); h.writeUInt32BE(session, 4);
-  h.writeUInt32BE(object, 8); h.writeUInt32BE(index, 12); h.writeUInt16BE(len, 16);
+function header(type, sender, session, object, index) {
+  const h = Buffer.alloc(HDR);
+  h[0] = VERSION; h[1] = type; h.writeUInt16BE(sender, 2); h.writeUInt32BE(session, 4);
+  h.writeUInt32BE(object, 8); h.writeUInt32BE(index, 12);
   return h;
 }
 function forged(type, session, object, index, payloadLen) {
   const p = crypto.randomBytes(payloadLen);
-  return Buffer.concat([header(type, 0, session, object, index, payloadLen), p, crypto.randomBytes(16)]);
+  return Buffer.concat([header(type, 0, session, object, index), p, crypto.randomBytes(TAG)]);
 }
 function send(buf, kind, to = group, toPort = port) {
   sock.send(buf, toPort, to, () => {});
@@ -54,13 +56,13 @@ function tick() {
       const session = real.readUInt32BE(4);
       const object = real.readUInt32BE(8);
       // pages and commands of this very session under a wrong key
-      send(forged(1, session, object, crypto.randomInt(200), 1436), 'forgedTag');
+      send(forged(1, session, object, crypto.randomInt(200), 1442), 'forgedTag');
       send(forged(2 + crypto.randomInt(3), session, object, 0, 48), 'forgedTag');
       // complaints to the master claiming to be targets
-      send(Buffer.concat([header(16 + crypto.randomInt(4), 1 + crypto.randomInt(3), session, object, 1, 8), crypto.randomBytes(8 + 16)]), 'toMaster', master, port - 1);
-      send(real.subarray(0, 20 + crypto.randomInt(Math.max(1, real.length - 20))), 'truncated');
+      send(Buffer.concat([header(16 + crypto.randomInt(4), 1 + crypto.randomInt(3), session, object, 1), crypto.randomBytes(8 + TAG)]), 'toMaster', master, port - 1);
+      send(real.subarray(0, HDR + crypto.randomInt(Math.max(1, real.length - HDR))), 'truncated');
       send(real, 'replayed');
-      if (i === 0) send(Buffer.concat([real.subarray(0, 20), crypto.randomBytes(30000)]), 'oversized');
+      if (i === 0) send(Buffer.concat([real.subarray(0, HDR), crypto.randomBytes(30000)]), 'oversized');
     }
   }
   setTimeout(tick, 2);

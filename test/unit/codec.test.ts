@@ -5,14 +5,17 @@ import { native } from '../../src/native';
 import { decodeDone, decodeMissing, decodeOpen, encodeDone, encodeMissing, encodeOpen } from '../../src/protocol';
 
 const KEY = Buffer.alloc(32, 1);
-// seal(KEY, session 0x01020304, sender 0, type 3 (EOF), object 7, index 9, "hi")
-const FIXTURE = '0103' + '0000' + '01020304' + '00000007' + '00000009' + '0002' + '0000' + '6869' + 'dc49934408826ee77a392023acb91415';
+// seal(KEY, session 0x01020304, sender 0, type 3 (EOF), object 7, index 9, "hi"):
+// version 2, type, sender, session, object, index, seq, payload, 96-bit tag
+const FIXTURE = '0203' + '0000' + '01020304' + '00000007' + '00000009' + '0000' + '6869' + '9d21fdd70aa843bff55c4ced';
+const OVERHEAD = 18 + 12;
 
-test('seal produces the documented layout and an HMAC-SHA256/128 tag', () => {
+test('seal produces the documented layout and an HMAC-SHA256/96 tag', () => {
   const p = native.seal(KEY, 0x01020304, 0, 3, 7, 9, Buffer.from('hi'));
   assert.equal(p.toString('hex'), FIXTURE);
-  const tag = crypto.createHmac('sha256', KEY).update(p.subarray(0, p.length - 16)).digest().subarray(0, 16);
-  assert.deepEqual(p.subarray(p.length - 16), tag);
+  assert.equal(p.length, OVERHEAD + 2);
+  const tag = crypto.createHmac('sha256', KEY).update(p.subarray(0, p.length - 12)).digest().subarray(0, 12);
+  assert.deepEqual(p.subarray(p.length - 12), tag);
 });
 
 test('open accepts the fixture and returns its fields', () => {
@@ -22,10 +25,16 @@ test('open accepts the fixture and returns its fields', () => {
   assert.equal(o.payload.toString(), 'hi');
 });
 
-test('every truncation of a packet is refused as malformed', () => {
+test('every truncation or extension of a packet is refused', () => {
+  // shorter than header and tag: malformed; longer: the tag covers the length
+  // the datagram gives the payload, so a cut or a byte more fails it
   const p = Buffer.from(FIXTURE, 'hex');
-  for (let n = 0; n < p.length; n++) assert.equal(native.open(KEY, p.subarray(0, n)).error, 'format', `length ${n}`);
-  assert.equal(native.open(KEY, Buffer.concat([p, Buffer.from([0])])).error, 'format');
+  for (let n = 0; n < p.length; n++) {
+    assert.equal(native.open(KEY, p.subarray(0, n)).error, n < OVERHEAD ? 'format' : 'auth', `length ${n}`);
+  }
+  assert.equal(native.open(KEY, Buffer.concat([p, Buffer.from([0])])).error, 'auth');
+  const long = native.seal(KEY, 1, 0, 1, 1, 0, crypto.randomBytes(1442));
+  for (const n of [OVERHEAD, 100, 1000, long.length - 1]) assert.equal(native.open(KEY, long.subarray(0, n)).error, 'auth', `length ${n}`);
 });
 
 test('every single-bit forgery is refused', () => {
@@ -82,10 +91,9 @@ test('DONE payload', () => {
 test('--encrypt packets: AES-256-GCM round trip, no plaintext on the wire, forgeries refused', () => {
   const secret = Buffer.from('the quarterly numbers, page 7');
   const p = native.seal(KEY, 9, 3, 17, 4, 2, secret, 1234);
-  assert.equal(p.length, 20 + 8 + secret.length + 16);
+  assert.equal(p.length, 18 + 8 + secret.length + 12);
   assert.equal(p.includes(secret.subarray(0, 12)), false);
-  assert.equal(p.readUInt16BE(16), 8 + secret.length, 'length counts the nonce counter');
-  assert.equal(p.readBigUInt64BE(20), 1234n, 'the counter travels in clear');
+  assert.equal(p.readBigUInt64BE(18), 1234n, 'the counter travels in clear');
   const o = native.open(KEY, p, true);
   assert.equal(o.error, undefined);
   assert.deepEqual([o.type, o.sender, o.session, o.object, o.index], [17, 3, 9, 4, 2]);
@@ -99,5 +107,5 @@ test('--encrypt packets: AES-256-GCM round trip, no plaintext on the wire, forge
   assert.equal(native.open(Buffer.alloc(32, 9), p, true).error, 'auth', 'another key');
   assert.equal(native.open(KEY, p).error, 'auth', 'not an HMAC packet');
   // same page, another counter: a different ciphertext
-  assert.notDeepEqual(native.seal(KEY, 9, 3, 17, 4, 2, secret, 1235).subarray(28, 40), p.subarray(28, 40));
+  assert.notDeepEqual(native.seal(KEY, 9, 3, 17, 4, 2, secret, 1235).subarray(26, 38), p.subarray(26, 38));
 });
