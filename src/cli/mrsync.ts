@@ -220,3 +220,6 @@ export function main(argv = process.argv): Promise<void> {
     return code;
   });
 }
+
+// run as a program (bin/mrsync), not when imported
+if (require.main === module) void main();

@@ -93,3 +93,6 @@ export function formatRtt(r: RttResult): string {
 function toJson(r: RttResult, datagram: number): object {
   return { datagramBytes: datagram, seconds: r.seconds, hosts: r.figures, failed: r.failed };
 }
+
+// run as a program (bin/rtt), not when imported
+if (require.main === module) void main();

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { progressLine } from '../../src/progress';
 
 const bin = (b: string): string => path.resolve(__dirname, '..', '..', '..', 'bin', b);
-const run = (b: string, ...args: string[]) => spawnSync(process.execPath, [bin(b), ...args], { encoding: 'utf8' });
+// the shims themselves (sh: they run node with NODE_EXTRA_CA_CERTS dropped)
+const run = (b: string, ...args: string[]) => spawnSync(bin(b), args, { encoding: 'utf8' });
 
 test('every binary has --help with options, defaults and two examples, and --version', () => {
   const want: Record<string, string[]> = {

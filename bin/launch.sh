@@ -1,0 +1,15 @@
+# Sourced by bin/mrsync, bin/multicatcher, bin/rtt and bin/rttcatcher with
+# $tool (the program) and $here (bin/, symlinks resolved) set: runs the
+# compiled build (npm install runs node-gyp and tsc) on the node in PATH.
+entry="$here/../dist/src/cli/$tool.js"
+if [ ! -f "$entry" ]; then
+  echo "$tool: not built yet: run \"npm install\" in $(cd "$here/.." && pwd)" >&2
+  exit 4
+fi
+# No certificate authorities: mrsync's one TLS channel (the daemon's) is
+# pre-shared-key only, and Node reads and parses the bundle that
+# NODE_EXTRA_CA_CERTS names as it starts, whatever it runs (90 ms of a 140 ms
+# start on the benchmark machine, where it names the system's 140 CAs). The
+# catchers a master or a daemon starts inherit the cleaned environment.
+unset NODE_EXTRA_CA_CERTS
+exec node "$entry" "$@"
