@@ -125,6 +125,10 @@ export class RemoteCatcher extends CatcherChannel {
   }
 }
 
+// one TLS context for every daemon connection of a push (one each costs
+// 0.3 ms on the benchmark machine: 60 ms for 200 targets)
+let pskContext: tls.SecureContext | null = null;
+
 /** A multicatcher --daemon on the target, over TLS 1.2 with the pre-shared key (ECDHE-PSK, ChaCha20-Poly1305). */
 export class DaemonCatcher extends CatcherChannel {
   private sock: tls.TLSSocket;
@@ -134,7 +138,7 @@ export class DaemonCatcher extends CatcherChannel {
     super();
     const addr = host.replace(/^\[(.*)\]$/, '$1');
     this.sock = tls.connect({
-      host: addr, port, ...PSK_TLS,
+      host: addr, port, secureContext: (pskContext ??= tls.createSecureContext(PSK_TLS)),
       pskCallback: () => ({ psk, identity: PSK_TLS.identity }),
       checkServerIdentity: () => undefined,
     });
