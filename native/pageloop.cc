@@ -445,9 +445,11 @@ void PageLoop::run() {
       // datagrams for one recvmmsg and one pwritev (at most napUs of delay);
       // a control message to send (the owner's wake-up) ends the nap at once.
       if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty() && catchUp_.empty()) {
-        timespec nap{0, napTime() * 1000};
-        pollfd wf{wakefd_, POLLIN, 0};
-        ppoll(&wf, 1, &nap, nullptr);
+        if (long us = napTime(); us > 0) {
+          timespec nap{0, us * 1000};
+          pollfd wf{wakefd_, POLLIN, 0};
+          ppoll(&wf, 1, &nap, nullptr);
+        }
       }
     }
   }
@@ -456,9 +458,12 @@ void PageLoop::run() {
 // The receive nap: napUs, or longer when datagrams come slowly (a slow link):
 // as long as about kNapBatch of them take to arrive, up to napMaxUs, so a
 // slow stream costs a wake-up per batch too and not one per few datagrams.
-// Outgoing control messages end a nap at once; incoming ones wait for it.
+// Outgoing control messages end a nap at once; incoming ones wait for it, so
+// below kNapMinPps (a handshake, a trickle: a wake-up each costs little) there
+// is no nap: the EOF after a small file's pages is read as it comes, not up
+// to napMaxUs later (each such wait was a file's, or a one-file push's, delay).
 long PageLoop::napTime() {
-  constexpr double kNapBatch = 24;
+  constexpr double kNapBatch = 24, kNapMinPps = 1000;
   if (opts_.napMaxUs <= opts_.napUs) return opts_.napUs;
   const double now = nowSec();
   if (now - rateT0_ >= 0.1) {
@@ -467,7 +472,7 @@ long PageLoop::napTime() {
     rateT0_ = now;
     rateN0_ = rxTotal_;
   }
-  if (rxPps_ <= 0) return opts_.napUs;
+  if (rxPps_ < kNapMinPps) return 0;
   return std::clamp(long(kNapBatch / rxPps_ * 1e6), opts_.napUs, opts_.napMaxUs);
 }
 

@@ -206,7 +206,7 @@ class PageLoop {
   void sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out);
   void flushWrites(std::vector<Event>* out);
   void push(std::vector<Event>&& evs);
-  long napTime();  // microseconds of the next receive nap
+  long napTime();  // microseconds of the next receive nap (0: none)
   uint32_t payloadLen(uint64_t size, uint32_t page) const;
   uint32_t parityLen(uint64_t size, uint32_t block) const;  // the longest page of the block
   uint32_t blockPages(uint64_t size, uint32_t block) const;
