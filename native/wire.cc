@@ -3,53 +3,70 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include <stdexcept>
 
 namespace mrsync {
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_ || !EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr)) {
-    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
-    throw std::runtime_error("SHA-256 init failed");
-  }
-}
+// The plain SHA-256 context (no EVP provider dispatch per page): one per file.
+Sha256::Sha256() : ctx_(new SHA256_CTX) { SHA256_Init(static_cast<SHA256_CTX*>(ctx_)); }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256::~Sha256() { delete static_cast<SHA256_CTX*>(ctx_); }
 
 void Sha256::update(const uint8_t* p, size_t n) {
-  if (n) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), p, n);
+  if (n) SHA256_Update(static_cast<SHA256_CTX*>(ctx_), p, n);
 }
 
 std::string Sha256::final() {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
-  return std::string(reinterpret_cast<char*>(md), len);
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256_Final(md, static_cast<SHA256_CTX*>(ctx_));
+  return std::string(reinterpret_cast<char*>(md), sizeof md);
 }
 
-// HMAC_CTX is deprecated in OpenSSL 3 but it is the cheapest pre-keyed
-// HMAC there: HMAC_Init_ex(ctx, NULL, ...) re-uses the key schedule, so each
-// packet costs two SHA-256 compressions plus the data.
+// HMAC-SHA256 (RFC 2104) on the plain SHA-256 context, keyed once: the
+// inner and outer states after the padded key are kept, and a tag is a copy
+// of each, the data, and two finals. OpenSSL 3's HMAC_CTX / EVP path does the
+// same compressions but fetches, copies and cleans EVP contexts around them
+// for every datagram: 4-5% of the whole machine in a 50-target push
+// (perf: HMAC_Final, EVP_MD_CTX_copy_ex, HMAC_Init_ex, evp_md_ctx_clear_digest).
+// The tag is checked against Node's crypto.createHmac in the codec tests.
+struct HmacKeyed {
+  SHA256_CTX inner, outer;
+};
+
 Auth::Auth(const std::string& key) {
-  HMAC_CTX* c = HMAC_CTX_new();
-  if (!c || !HMAC_Init_ex(c, key.data(), int(key.size()), EVP_sha256(), nullptr)) {
-    if (c) HMAC_CTX_free(c);
-    throw std::runtime_error("HMAC init failed");
-  }
-  ctx_ = c;
+  uint8_t k[SHA256_CBLOCK] = {0};
+  if (key.size() > sizeof k) SHA256(reinterpret_cast<const uint8_t*>(key.data()), key.size(), k);
+  else memcpy(k, key.data(), key.size());
+  uint8_t ipad[SHA256_CBLOCK], opad[SHA256_CBLOCK];
+  for (size_t i = 0; i < sizeof k; i++) { ipad[i] = k[i] ^ 0x36; opad[i] = k[i] ^ 0x5c; }
+  auto* h = new HmacKeyed;
+  SHA256_Init(&h->inner);
+  SHA256_Update(&h->inner, ipad, sizeof ipad);
+  SHA256_Init(&h->outer);
+  SHA256_Update(&h->outer, opad, sizeof opad);
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(ipad, sizeof ipad);
+  OPENSSL_cleanse(opad, sizeof opad);
+  ctx_ = h;
 }
 
-Auth::~Auth() { HMAC_CTX_free(static_cast<HMAC_CTX*>(ctx_)); }
+Auth::~Auth() {
+  OPENSSL_cleanse(ctx_, sizeof(HmacKeyed));
+  delete static_cast<HmacKeyed*>(ctx_);
+}
 
 void Auth::tag(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, uint8_t out[kTagLen]) {
-  HMAC_CTX* c = static_cast<HMAC_CTX*>(ctx_);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  HMAC_Init_ex(c, nullptr, 0, nullptr, nullptr);
-  HMAC_Update(c, a, na);
-  if (nb) HMAC_Update(c, b, nb);
-  HMAC_Final(c, md, &mdlen);
+  const HmacKeyed* h = static_cast<const HmacKeyed*>(ctx_);
+  uint8_t md[SHA256_DIGEST_LENGTH];
+  SHA256_CTX c = h->inner;
+  SHA256_Update(&c, a, na);
+  if (nb) SHA256_Update(&c, b, nb);
+  SHA256_Final(md, &c);
+  c = h->outer;
+  SHA256_Update(&c, md, sizeof md);
+  SHA256_Final(md, &c);
   memcpy(out, md, kTagLen);
 }
 
