@@ -25,7 +25,14 @@ namespace mrsync {
 namespace {
 
 constexpr int kBatch = 32;       // datagrams per sendmmsg / recvmmsg
-constexpr int kRecvRounds = 16;  // recvmmsg calls per wake before looking at sends again
+constexpr int kRecvRounds = 16;
+// At most this many datagrams per send call (one GSO send or one sendmmsg);
+// more credit goes out as more calls, back to back. Each call's datagrams
+// reach the kernel's per-CPU input backlog together (on the simulated LAN,
+// once per target sharing the machine) and it is drained when the call
+// returns: with 32 per call, 50 targets (1,600 at once) overflowed its 1,000
+// and 0.5-5% of the pages had to be re-sent (bench/RESULTS.md, session 7).
+constexpr uint32_t kSendBurst = 16;  // recvmmsg calls per wake before looking at sends again
 
 }  // namespace
 
@@ -385,7 +392,7 @@ void PageLoop::run() {
 
     if (!active.empty() && !wantOut && tokens >= pktWire) {
       Job& j = active.front();
-      uint32_t room = std::min<uint32_t>(uint32_t(kBatch), uint32_t(tokens / pktWire));
+      uint32_t room = std::min<uint32_t>(kSendBurst, uint32_t(tokens / pktWire));
       int err = 0;
       if (j.run < j.runs.size()) err = sendRunChunk(j, room, &tokens, &wantOut);
       else if (j.par < j.parity.size()) err = sendParityChunk(j, room, &tokens, &wantOut);
