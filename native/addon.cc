@@ -315,12 +315,10 @@ Napi::Value Seal(const Napi::CallbackInfo& info) {
   h.type = uint8_t(info[3].As<Napi::Number>().Uint32Value());
   h.object = info[4].As<Napi::Number>().Uint32Value();
   h.index = info[5].As<Napi::Number>().Uint32Value();
-  h.length = uint16_t(payload.size());
   const bool encrypt = info.Length() > 7 && info[7].IsNumber();  // 8th argument: AES-GCM counter
   std::string out(kHeaderLen, '\0');
   uint8_t tag[kTagLen];
   if (encrypt) {
-    h.length = uint16_t(payload.size() + kCtrLen);
     encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
     uint8_t ctr[kCtrLen];
     Aead aead(bufferBytes(info[0]));

@@ -25,14 +25,15 @@ namespace mrsync {
 namespace {
 
 constexpr int kBatch = 32;       // datagrams per sendmmsg / recvmmsg
-constexpr int kRecvRounds = 16;
+constexpr int kRecvRounds = 16;  // recvmmsg calls per wake before looking at sends again
 // At most this many datagrams per send call (one GSO send or one sendmmsg);
 // more credit goes out as more calls, back to back. Each call's datagrams
 // reach the kernel's per-CPU input backlog together (on the simulated LAN,
 // once per target sharing the machine) and it is drained when the call
 // returns: with 32 per call, 50 targets (1,600 at once) overflowed its 1,000
 // and 0.5-5% of the pages had to be re-sent (bench/RESULTS.md, session 7).
-constexpr uint32_t kSendBurst = 16;  // recvmmsg calls per wake before looking at sends again
+constexpr uint32_t kSendBurst = 16;
+static_assert(kSendBurst <= uint32_t(kBatch), "a send call's datagrams fit the batch arrays");
 
 }  // namespace
 
@@ -348,7 +349,6 @@ void PageLoop::run() {
       h.session = opts_.session;
       h.object = c.object;
       h.index = c.index;
-      h.length = uint16_t(c.payload.size() + (aead_ ? kCtrLen : 0));
       encodeHeader(h, hdr);
       if (c.stamp) {
         uint64_t t = monoNs();
@@ -498,7 +498,6 @@ int PageLoop::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* inde
     h.object = object;
     h.index = index[i];
     h.seq = uint16_t(dataSeq_ + i);
-    h.length = uint16_t(len[i] + (aead_ ? kCtrLen : 0));
     encodeHeader(h, hdrs[i]);
     int k = 0;
     iov[i][k++] = {hdrs[i], kHeaderLen};
