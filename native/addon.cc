@@ -220,10 +220,11 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
                 "sendControl(type, object, index, payload|null, toMaster)")) return env.Undefined();
     std::string payload = info[3].IsBuffer() ? bufferBytes(info[3]) : std::string();
     if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "control payload too large")) return env.Undefined();
-    loop_->sendControl(uint8_t(info[0].As<Napi::Number>().Uint32Value()), info[1].As<Napi::Number>().Uint32Value(),
-                       info[2].As<Napi::Number>().Uint32Value(), std::move(payload), info[4].ToBoolean(),
-                       info.Length() > 5 && info[5].ToBoolean(), !(info.Length() > 6 && info[6].ToBoolean()));
-    return env.Undefined();
+    bool sent = loop_->sendControl(uint8_t(info[0].As<Napi::Number>().Uint32Value()),
+                                   info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value(),
+                                   std::move(payload), info[4].ToBoolean(), info.Length() > 5 && info[5].ToBoolean(),
+                                   !(info.Length() > 6 && info[6].ToBoolean()));
+    return Napi::Boolean::New(env, sent);
   }
 
   Napi::Value OpenSink(const Napi::CallbackInfo& info) {
@@ -274,7 +275,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     STAT(pktsSent); STAT(bytesSent); STAT(dataSent); STAT(ctlSent); STAT(sendErrors);
     STAT(pktsRecv); STAT(dataExpected); STAT(dataRecv); STAT(dataNew); STAT(dataDup); STAT(dataStray);
     STAT(badAuth); STAT(badSession); STAT(badFormat); STAT(ctlRecv); STAT(recvBatches);
-    STAT(paritySent); STAT(parityRecv); STAT(fecRecovered);
+    STAT(paritySent); STAT(parityRecv); STAT(fecRecovered); STAT(lateNs); STAT(idleNs);
 #undef STAT
     return o;
   }

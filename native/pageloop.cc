@@ -86,7 +86,10 @@ void setBuf(int fd, int forceOpt, int opt, int size) {
 PageLoop::PageLoop(const LoopOptions& opts, std::function<void()> notify)
     : opts_(opts), notify_(std::move(notify)), rateBps_(opts.rateBps), gso_(opts.gso) {
   auth_.reset(new Auth(opts_.key));
-  if (opts_.encrypt) aead_.reset(new Aead(opts_.key));
+  if (opts_.encrypt) {
+    aead_.reset(new Aead(opts_.key));
+    aeadDirect_.reset(new Aead(opts_.key));
+  }
   setupSocket();
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakefd_ < 0) {
@@ -216,14 +219,59 @@ void PageLoop::sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
   if (wakeNow) wake();
 }
 
-void PageLoop::sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
+bool PageLoop::sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
                            bool stamp, bool wakeNow) {
   if (stamp && payload.size() < 8) payload.resize(8);
+  Ctl c{type, object, index, std::move(payload), toMaster, stamp};
+  // On this thread, unless some are still queued (they go first: order kept)
+  // or the socket buffer is full. The loop thread need not wake for it: on
+  // a catcher each file's OpenOk and Done cost a wake-up of the loop thread
+  // each (an eventfd write, the thread scheduled, its poll) before this.
+  if (ctlBacklog_.load() == 0 && sendCtl(c, aeadDirect_.get())) return true;
   {
     std::lock_guard<std::mutex> g(cmdMu_);
-    ctlQueue_.push_back(Ctl{type, object, index, std::move(payload), toMaster, stamp});
+    ctlQueue_.push_back(std::move(c));
+    ctlBacklog_++;
   }
   if (wakeNow) wake();
+  return false;
+}
+
+bool PageLoop::sendCtl(const Ctl& c, Aead* aead) {
+  uint8_t hdr[kHeaderLen];
+  Header h;
+  h.type = c.type;
+  h.sender = opts_.sender;
+  h.session = opts_.session;
+  h.object = c.object;
+  h.index = c.index;
+  encodeHeader(h, hdr);
+  std::string pkt(reinterpret_cast<char*>(hdr), kHeaderLen);
+  if (aead) pkt.append(kCtrLen, '\0');
+  const size_t at = pkt.size();
+  pkt += c.payload;
+  pkt.append(kTagLen, '\0');
+  uint8_t* p = reinterpret_cast<uint8_t*>(&pkt[0]);
+  if (c.stamp) {
+    uint64_t t = monoNs();
+    for (int b = 0; b < 8; b++) p[at + b] = uint8_t((t >> (56 - 8 * b)) & 0xff);
+  }
+  // sealed in the packet's own bytes: a packet turned back (EAGAIN) is sealed
+  // afresh from the plaintext when it is sent again
+  if (aead) aead->seal(hdr, ctr_.fetch_add(1), p + kHeaderLen, p + at, c.payload.size(), p + at + c.payload.size());
+  else auth_->tag(p, at + c.payload.size(), nullptr, 0, p + at + c.payload.size());
+  const sockaddr* to = reinterpret_cast<const sockaddr*>(&groupAddr_);
+  socklen_t tolen = groupLen_;
+  if (c.toMaster) {
+    if (!hasMaster_.load()) { stats_.sendErrors++; return true; }
+    to = reinterpret_cast<const sockaddr*>(&masterAddr_);
+    tolen = masterLen_;
+  }
+  ssize_t r = sendto(sock_, pkt.data(), pkt.size(), MSG_DONTWAIT, to, tolen);
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+  if (r < 0) stats_.sendErrors++;
+  else { stats_.pktsSent++; stats_.ctlSent++; stats_.bytesSent += pkt.size(); }
+  return true;
 }
 
 void PageLoop::setRate(uint64_t bps) {
@@ -339,44 +387,13 @@ void PageLoop::run() {
     }
     std::vector<Event> evs;
     // Control messages go first and are not paced: they are few and small,
-    // and a delayed EOF or ack costs a round trip for the whole group.
+    // and a delayed EOF or ack costs a round trip for the whole group. Most
+    // never come here: sendControl sends them on the caller's thread; these
+    // are the ones a full socket buffer turned back.
     while (!ctls.empty()) {
-      Ctl& c = ctls.front();
-      uint8_t hdr[kHeaderLen], tag[kTagLen];
-      Header h;
-      h.type = c.type;
-      h.sender = opts_.sender;
-      h.session = opts_.session;
-      h.object = c.object;
-      h.index = c.index;
-      encodeHeader(h, hdr);
-      if (c.stamp) {
-        uint64_t t = monoNs();
-        for (int b = 0; b < 8; b++) c.payload[b] = char((t >> (56 - 8 * b)) & 0xff);
-      }
-      std::string pkt(reinterpret_cast<char*>(hdr), kHeaderLen);
-      if (aead_) {
-        uint8_t ctr[kCtrLen];
-        aead_->seal(hdr, ctr_++, ctr, reinterpret_cast<uint8_t*>(&c.payload[0]), c.payload.size(), tag);
-        pkt.append(reinterpret_cast<char*>(ctr), kCtrLen);
-        pkt += c.payload;
-      } else {
-        pkt += c.payload;
-        auth_->tag(reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size(), nullptr, 0, tag);
-      }
-      pkt.append(reinterpret_cast<char*>(tag), kTagLen);
-      const sockaddr* to = reinterpret_cast<const sockaddr*>(&groupAddr_);
-      socklen_t tolen = groupLen_;
-      if (c.toMaster) {
-        if (!hasMaster_.load()) { stats_.sendErrors++; ctls.pop_front(); continue; }
-        to = reinterpret_cast<const sockaddr*>(&masterAddr_);
-        tolen = masterLen_;
-      }
-      ssize_t r = sendto(sock_, pkt.data(), pkt.size(), MSG_DONTWAIT, to, tolen);
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { wantOut = true; break; }
-      if (r < 0) stats_.sendErrors++;
-      else { stats_.pktsSent++; stats_.ctlSent++; stats_.bytesSent += pkt.size(); }
+      if (!sendCtl(ctls.front(), aead_.get())) { wantOut = true; break; }
       ctls.pop_front();
+      ctlBacklog_--;
     }
 
     const double rate = double(rateBps_.load()) / 8.0;  // bytes per second
@@ -387,7 +404,15 @@ void PageLoop::run() {
     // in 70 s to wake-ups later than the credit (bench/RESULTS.md).
     const double cap = std::max(rate * 0.004, pktWire * 32);
     double now = nowSec();
-    tokens = std::min(cap, tokens + (now - last) * rate);
+    const double credit = tokens + (now - last) * rate;
+    if (credit > cap && opts_.sender == 0 && rate > 0) {
+      // line time gone unused: with pages to send, this thread woke too late
+      // (a busy CPU) or the socket was full; with none, nothing was queued
+      uint64_t lost = uint64_t((credit - cap) / rate * 1e9);
+      if (active.empty()) stats_.idleNs += lost;
+      else stats_.lateNs += lost;
+    }
+    tokens = std::min(cap, credit);
     last = now;
 
     if (!active.empty() && !wantOut && tokens >= pktWire) {
@@ -503,7 +528,7 @@ int PageLoop::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* inde
     iov[i][k++] = {hdrs[i], kHeaderLen};
     if (aead_) {
       // in place: a page not sent this time is read (and sealed) again
-      aead_->seal(hdrs[i], ctr_++, ctrs[i], buf + pos, len[i], tags[i]);
+      aead_->seal(hdrs[i], ctr_.fetch_add(1), ctrs[i], buf + pos, len[i], tags[i]);
       iov[i][k++] = {ctrs[i], kCtrLen};
     } else {
       auth_->tag(hdrs[i], kHeaderLen, buf + pos, len[i], tags[i]);

@@ -54,6 +54,8 @@ export interface LoopStats {
   badAuth: number; badSession: number; badFormat: number; ctlRecv: number; recvBatches: number;
   /** parity pages sent / received, and pages rebuilt from parity (native/fec.h) */
   paritySent: number; parityRecv: number; fecRecovered: number;
+  /** sender: ns of line time unused (pacing credit beyond its cap) with pages queued (the thread woke late, the socket was full) and with none */
+  lateNs: number; idleNs: number;
 }
 
 export interface NativePageLoop {
@@ -96,7 +98,8 @@ function decodeEvents(nums: Float64Array, bytes: Buffer): LoopEvent[] {
 /** The addon's loop: as NativePageLoop, plus sends that only queue (defer) and the wake-up that ends them. */
 interface RawPageLoop extends NativePageLoop {
   sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean, defer?: boolean): void;
-  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean, defer?: boolean): void;
+  /** true: sent on this thread; false: queued for the loop thread (wake it, now or with defer at the end of the turn) */
+  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean, defer?: boolean): boolean;
   wake(): void;
 }
 
@@ -121,8 +124,7 @@ export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) 
       later();
     },
     sendControl(type, object, index, payload, toMaster, stamp) {
-      loop.sendControl(type, object, index, payload, toMaster, stamp ?? false, true);
-      later();
+      if (!loop.sendControl(type, object, index, payload, toMaster, stamp ?? false, true)) later();
     },
     openSink: (object, fd, size) => loop.openSink(object, fd, size),
     closeSink: (object) => loop.closeSink(object),

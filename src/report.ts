@@ -94,6 +94,8 @@ export function formatReport(r: PushReport, verbose = 1): string {
   lines.push(r.rate.adaptive
     ? `rate: found from feedback, ${(h[0] / 1e6).toFixed(1)} -> ${(h[h.length - 1] / 1e6).toFixed(1)} Mbit/s (peak ${(Math.max(...h) / 1e6).toFixed(1)}, cap ${(r.rate.max / 1e6).toFixed(1)}, ${h.length - 1} changes)`
     : `rate: fixed at ${(h[0] / 1e6).toFixed(1)} Mbit/s (--rate)`);
+  lines.push(`pacing: line time unused ${(r.stats.lateNs / 1e9).toFixed(2)} s with pages queued (the sender woke late or its socket was full), ` +
+    `${(r.stats.idleNs / 1e9).toFixed(2)} s with none queued`);
   const fb = r.targets.reduce((a, t) => a + t.feedback, 0);
   const flows = r.files + Math.max(1, r.segments);
   lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(1)} per target per file)`);

@@ -40,6 +40,7 @@ normalize() {
     -e 's/total time = [0-9.]+ min, [0-9.]+ min\/GB/total time = T min, T min\/GB/' \
     -e 's/ [0-9]+\.[0-9]{2}s ([^ ]+)/ Ts \1/g' \
     -e 's# Ts (docs/page([1-9]|1[0-9]|20)\.txt|big\.bin) *# Ts FILE #' \
+    -e 's/^pacing: line time unused [0-9]+\.[0-9]{2} s with pages queued (.*), [0-9]+\.[0-9]{2} s with none queued$/pacing: line time unused T s with pages queued \1, T s with none queued/' \
     -e 's/^feedback: [0-9]+ packets from ([0-9]+) targets \([0-9.]+ per target per file\)/feedback: N packets from \1 targets (F per target per file)/' \
     | awk '/^rtt histogram/{skip=1} !skip' | grep -v '^mrsync: ' | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
 }
