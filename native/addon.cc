@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -454,6 +455,57 @@ Napi::Value RenameAt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, renameat(dfd, from.c_str(), dfd, to.c_str()) == 0 ? 0 : -errno);
 }
 
+// commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final)
+// -> 0, or -(step << 16 | errno): a received temp file's last steps in one
+// call (the catcher's per-file cost is mostly calls like these): owner (if
+// chown; it clears setuid/setgid, so before the mode), mode, mtime (atime
+// now), close (always, whatever failed), then rename tmp to final within
+// dirfd (both single components). Steps: 1 fchown, 2 fchmod, 3 futimens,
+// 4 close, 5 renameat.
+Napi::Value CommitFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 10 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
+                       !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber() ||
+                       !info[8].IsBuffer() || !info[9].IsBuffer(),
+              "commitFile(fd, chown, uid, gid, mode, sec, nsec, dirfd, tmp, final)")) return env.Undefined();
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  std::string from = bufferBytes(info[8]), to = bufferBytes(info[9]);
+  auto component = [](const std::string& n) {
+    return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
+  };
+  int step = 0, err = 0;
+  auto fail = [&](int st) { if (!step) { step = st; err = errno; } };
+  if (info[1].ToBoolean() &&
+      fchown(fd, uid_t(info[2].As<Napi::Number>().Uint32Value()), gid_t(info[3].As<Napi::Number>().Uint32Value())) != 0)
+    fail(1);
+  if (!step && fchmod(fd, mode_t(info[4].As<Napi::Number>().Uint32Value() & 07777)) != 0) fail(2);
+  timespec ts[2];
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_NOW;
+  ts[1].tv_sec = time_t(info[5].As<Napi::Number>().Int64Value());
+  ts[1].tv_nsec = long(info[6].As<Napi::Number>().Int64Value());
+  if (!step && futimens(fd, ts) != 0) fail(3);
+  if (close(fd) != 0) fail(4);
+  if (!step) {
+    const int dfd = info[7].As<Napi::Number>().Int32Value();
+    if (!component(from) || !component(to)) { step = 5; err = EINVAL; }
+    else if (renameat(dfd, from.c_str(), dfd, to.c_str()) != 0) fail(5);
+  }
+  return Napi::Number::New(env, step ? -double((step << 16) | err) : 0);
+}
+
+// raiseFdLimit() -> the soft RLIMIT_NOFILE after raising it to the hard
+// limit (a catcher holds three descriptors per file in flight, and the
+// window goes to 1024 files; many systems start processes at 1024).
+Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0) getrlimit(RLIMIT_NOFILE, &r);
+  }
+  return Napi::Number::New(info.Env(), r.rlim_cur == RLIM_INFINITY ? -1 : double(r.rlim_cur));
+}
+
 // lstatAt(dirfd, name, out Float64Array(10)) -> 0, or -errno: fstatat without
 // following name (a single component) in the directory dirfd. out: st_mode,
 // size, uid, gid, mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits).
@@ -567,6 +619,8 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
   exports.Set("renameAt", Napi::Function::New(env, RenameAt));
+  exports.Set("commitFile", Napi::Function::New(env, CommitFile));
+  exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("lstatAt", Napi::Function::New(env, LstatAt));
   exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));
   exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));

@@ -95,6 +95,15 @@ export class Beneath {
   }
 
   /**
+   * rel's parent directory, verified as at() verifies it, as an O_PATH
+   * descriptor the caller closes: a received file holds it from creating its
+   * temp file to renaming it, both in that one directory.
+   */
+  parentFd(rel: Buffer): number {
+    return this.openDir(parentOf(rel));
+  }
+
+  /**
    * For looking up many entries in a row (a manifest segment's plan): see
    * Lookup. Close it when the run of lookups is over.
    */

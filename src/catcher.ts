@@ -20,18 +20,24 @@ import {
 import { clipRuns, pagesOf, runPages } from './runs';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from './session';
-import { anonymousFile, errText, isTempName, lstatHave, setMtime, tempName } from './fsx';
+import { anonymousFile, errText, isTempName, lstatHave, setMtime, splitNs, tempName } from './fsx';
 
 const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+/** native.commitFile's steps, for its errors. */
+const COMMIT_STEPS = ['fchown', 'fchmod', 'futimens', 'close', 'rename'];
+/** Manifest entries planned per turn of the event loop (drainSegments). */
+const PLAN_SLICE = 64;
 
 type FilePhase = 'receiving' | 'verifying' | 'awaitHash' | 'committed' | 'failed';
 
 interface FileState {
   phase: FilePhase;
   fd: number;
+  dirfd: number;              // its directory (O_PATH), held from the temp file's creation to its rename
   digest?: Buffer;            // what arrived, waiting for the master's hash (awaitHash)
   tmp: Buffer | null; // name of the temp file beside the final name
   info: OpenInfo;
+  entry: Entry;               // its manifest entry (decoded once, at the OPEN)
   error?: string;
   eofSeen?: boolean;  // the master has asked (EOF) and waits: a commit answers at once
 }
@@ -69,6 +75,7 @@ export class Catcher {
 
   start(): void {
     this.checkRoot();
+    native.raiseFdLimit(); // up to three descriptors per file in flight
     this.loop = openPageLoop({
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
@@ -273,21 +280,22 @@ export class Catcher {
     const info = decodeOpen(payload);
     if (!info) return;
     const entry = this.entries.get(entryOf(object));
-    const f: FileState = { phase: 'receiving', fd: -1, tmp: null, info };
+    const f: FileState = { phase: 'receiving', fd: -1, dirfd: -1, tmp: null, info, entry };
     this.files.set(object, f);
     try {
-      this.tree.at(entry.path, (final, _sib, dirfd) => {
-        if (this.p.removeFirst) {
-          // -X: make room first on a nearly full disk
+      if (this.p.removeFirst) {
+        // -X: make room first on a nearly full disk
+        this.tree.at(entry.path, (final) => {
           const h = lstatHave(final);
           if (h && h.kind !== 'dir') fs.unlinkSync(final);
-        }
-        const tmp = tempName(entry.path);
-        const fd = native.openBeneath(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0o600);
-        if (fd < 0) throw errnoError(-fd, 'open', entry.path);
-        f.fd = fd;
-        f.tmp = tmp;
-      });
+        });
+      }
+      f.dirfd = this.tree.parentFd(entry.path);
+      const tmp = tempName(entry.path);
+      const fd = native.openBeneath(f.dirfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0o600);
+      if (fd < 0) throw errnoError(-fd, 'open', entry.path);
+      f.fd = fd;
+      f.tmp = tmp;
       if (info.size > 0) fs.ftruncateSync(f.fd, info.size);
     } catch (e) {
       this.fail(object, f, `cannot create temp file: ${errText(e)}`);
@@ -313,6 +321,11 @@ export class Catcher {
       try { this.tree.at(this.entries.path(entryOf(object)), (_p, sib) => fs.unlinkSync(sib(tmp))); } catch { /* gone */ }
       f.tmp = null;
     }
+    this.closeDir(f);
+  }
+
+  private closeDir(f: FileState): void {
+    if (f.dirfd >= 0) { try { fs.closeSync(f.dirfd); } catch { /* closed */ } f.dirfd = -1; }
   }
 
   private fail(object: number, f: FileState, why: string): void {
@@ -335,23 +348,19 @@ export class Catcher {
   }
 
   private commit(object: number, f: FileState, h: Buffer): void {
-    const entry = this.entries.get(entryOf(object));
+    const entry = f.entry;
     try {
       if (!h.equals(f.info.hash!)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
-      // chown clears setuid/setgid: owner first, then mode
-      if (this.owner) fs.fchownSync(f.fd, entry.uid, entry.gid);
-      fs.fchmodSync(f.fd, entry.mode);
-      setMtime(f.fd, f.info.mtimeNs);
-      fs.closeSync(f.fd);
-      f.fd = -1;
-      const tmp = f.tmp!;
       if (this.displaceDir.has(object) && !this.mirror.remove(entry.path)) throw new Error('a directory that could not be removed is in the way');
       this.mirror.backupReplaced(entry.path);
-      this.tree.at(entry.path, (_final, _sib, dirfd) => {
-        const r = native.renameAt(dirfd, tmp, baseOf(entry.path));
-        if (r < 0) throw errnoError(-r, 'rename', entry.path);
-      });
+      // owner (it clears setuid/setgid), mode, mtime, close, rename: one call
+      const [sec, nsec] = splitNs(f.info.mtimeNs);
+      const fd = f.fd;
+      f.fd = -1; // closed by commitFile, whatever happens
+      const r = native.commitFile(fd, this.owner, entry.uid, entry.gid, entry.mode, sec, nsec, f.dirfd, f.tmp!, baseOf(entry.path));
+      if (r < 0) throw errnoError(-r & 0xffff, COMMIT_STEPS[(-r >> 16) - 1] ?? 'commit', entry.path);
       f.tmp = null;
+      this.closeDir(f);
       f.phase = 'committed';
       // Done goes now if the master already asked (its EOF found us verifying);
       // otherwise it answers the EOF that is on its way (the master sends it
@@ -382,30 +391,50 @@ export class Catcher {
     this.drainSegments();
   }
 
-  /** Decode and plan the segments that have arrived, in order; report each one's needs. */
+  private planning = false; // a segment is being planned, a slice per turn
+
+  /**
+   * Decode and plan the segments that have arrived, in order; report each
+   * one's needs. A segment is planned PLAN_SLICE entries per turn of the
+   * event loop: the OPENs and EOFs of files already on their way are answered
+   * in between (the master sends no file's pages before every target has
+   * acknowledged its OPEN), instead of waiting for thousands of lookups.
+   */
   private drainSegments(): void {
-    for (let sg = this.segs.get(this.nextSeg); sg && sg.phase === 'verified'; sg = this.segs.get(this.nextSeg)) {
-      const k = this.nextSeg;
-      let first: number;
-      let count: number;
-      try {
-        const m = decodeManifest(sg.bytes!, this.entries);
-        first = m.first;
-        count = m.length;
-      } catch (e) {
-        sg.phase = 'failed';
-        emit({ t: 'fatal', msg: (e as Error).message });
-        return;
-      }
-      sg.bytes = undefined;
-      this.planRange(first, first + count);
+    if (this.planning || this.closed) return;
+    const sg = this.segs.get(this.nextSeg);
+    if (!sg || sg.phase !== 'verified') return;
+    const k = this.nextSeg;
+    let first: number;
+    let count: number;
+    try {
+      const m = decodeManifest(sg.bytes!, this.entries);
+      first = m.first;
+      count = m.length;
+    } catch (e) {
+      sg.phase = 'failed';
+      emit({ t: 'fatal', msg: (e as Error).message });
+      return;
+    }
+    sg.bytes = undefined;
+    this.planning = true;
+    let at = first;
+    const slice = (): void => {
+      if (this.closed) return;
+      const end = Math.min(first + count, at + PLAN_SLICE);
+      this.planRange(at, end);
+      at = end;
+      if (at < first + count) { setImmediate(slice); return; }
       if (this.dry) this.flushItems();
       const mine = new BitSet();
       for (let i = first; i < first + count; i++) if (this.needs.get(objectOf(i))) mine.set(i - first, 1);
       sg.phase = 'done';
       this.nextSeg++;
+      this.planning = false;
       emit({ t: 'needs', seg: k, first, bitmap: mine.toString(16), count: mine.cardinality(), local: this.counts });
-    }
+      this.drainSegments();
+    };
+    slice();
   }
 
   private flushItems(): void {

@@ -57,11 +57,16 @@ export function isTempName(name: Buffer): boolean {
  * compares nanoseconds; so this goes through utimensat in the addon.
  */
 export function setMtime(target: Buffer | number, mtimeNs: bigint, nofollow = true): void {
-  const sec = mtimeNs / 1_000_000_000n;
-  let nsec = mtimeNs % 1_000_000_000n;
-  let s = sec;
-  if (nsec < 0n) { nsec += 1_000_000_000n; s -= 1n; }
-  native.setTimes(target, Number(s), Number(nsec), nofollow);
+  const [s, nsec] = splitNs(mtimeNs);
+  native.setTimes(target, s, nsec, nofollow);
+}
+
+/** A time in ns as [seconds, nanoseconds 0..999999999] (floor, also before 1970) for a timespec. */
+export function splitNs(ns: bigint): [number, number] {
+  let s = ns / 1_000_000_000n;
+  let n = ns % 1_000_000_000n;
+  if (n < 0n) { n += 1_000_000_000n; s -= 1n; }
+  return [Number(s), Number(n)];
 }
 
 export function errText(e: unknown): string {

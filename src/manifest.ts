@@ -45,18 +45,27 @@ export const entryOf = (object: number): number => object - 1;
 export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: number }
 
 export type ScanStep = { segment: Buffer } | { tick: true };
+/** Entries in the first manifest segment (scanSegments). */
+export const FIRST_SEGMENT = 64;
 export interface ScanTotals { skipped: string[]; bytes: number; entries: number }
 
 /**
  * Walk root (not following symlinks) into manifest segments, parents before
  * children, names in byte order; excluded entries (and everything under an
  * excluded directory) left out; with a selection, only the listed paths and
- * their parent directories. Yields a segment every segEntries entries and a
- * tick every 256 entries; answering a tick with true cuts the segment there
- * (the caller's clock says a segment has waited long enough).
+ * their parent directories. Yields segments of growing size (FIRST_SEGMENT
+ * entries, four times that, ... up to segEntries) and a tick every 256
+ * entries; answering a tick with true cuts the segment there (the caller's
+ * clock says a segment has waited long enough). The first segments are small
+ * because no file flows until every target has planned the segment that
+ * lists it: a few dozen entries are planned at once, and the files they list
+ * go out while the targets plan the next, bigger segments.
  */
-export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 4096): Generator<ScanStep, ScanTotals, boolean | undefined> {
+export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 4096,
+  firstEntries = FIRST_SEGMENT): Generator<ScanStep, ScanTotals, boolean | undefined> {
   const w = new ManifestWriter();
+  let limit = Math.min(segEntries, firstEntries);
+  const cut = (): Buffer => { limit = Math.min(segEntries, limit * 4); return w.finish(); };
   const skipped: string[] = [];
   const inodes = new Map<string, number>();
   let bytes = 0;
@@ -83,11 +92,11 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
       skipped.push(display(rel));
       return;
     }
-    if (w.length >= segEntries) {
-      yield { segment: w.finish() };
+    if (w.length >= limit) {
+      yield { segment: cut() };
     } else if (++sinceTick >= 256) {
       sinceTick = 0;
-      if ((yield { tick: true }) && w.length) yield { segment: w.finish() };
+      if ((yield { tick: true }) && w.length) yield { segment: cut() };
     }
   }
   // with a selection: 'listed' paths and the 'implied' directories above them
@@ -128,7 +137,7 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
 
 /** The whole scan at once, as one manifest (tests, small trees). */
 export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
-  const gen = scanSegments(root, o, Number.MAX_SAFE_INTEGER);
+  const gen = scanSegments(root, o, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   let seg: Buffer | null = null;
   for (;;) {
     const r = gen.next();

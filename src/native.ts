@@ -158,6 +158,14 @@ interface NativeModule {
   O_PATH: number;
   /** renameat within the directory dirfd (single-component names): 0, or -errno. */
   renameAt(dirfd: number, from: Buffer, to: Buffer): number;
+  /**
+   * A received temp file's last steps in one call: fchown (if chown), fchmod, futimens (mtime; atime now), close
+   * (always), renameat(dirfd, tmp, final). 0, or -(step << 16 | errno), step 1..5 in that order (COMMIT_STEPS).
+   */
+  /** raise the soft RLIMIT_NOFILE to the hard limit; returns it (-1: unlimited) */
+  raiseFdLimit(): number;
+  commitFile(fd: number, chown: boolean, uid: number, gid: number, mode: number, sec: number, nsec: number,
+             dirfd: number, tmp: Buffer, final: Buffer): number;
   /** fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32 bits. 0, or -errno. */
   lstatAt(dirfd: number, name: Buffer, out: Float64Array): number;
   /** The erasure code alone (tests): parity page j of up to FEC_BLOCK pages zero-padded to len. */

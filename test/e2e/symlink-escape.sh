@@ -31,8 +31,9 @@ rm -rf "$(disk t1)"/*
 set +e
 run_master -m t1 -s "$SRC2" -t "$DST" --rate 20m -w 10 > "$WORK/out2" 2>&1 &
 pid=$!
-# once pages for a/ flow, the catcher has made d/: swap it for a symlink out
-for _ in $(seq 1 200); do ls -a "$(disk t1)/a" 2>/dev/null | grep -q '\.mrsync\.' && break; sleep 0.05; done
+# once pages for a/ flow and the catcher has made d/ (planned with a later
+# manifest segment than a/'s first files): swap it for a symlink out
+for _ in $(seq 1 200); do [ -d "$(disk t1)/d" ] && ls -a "$(disk t1)/a" 2>/dev/null | grep -q '\.mrsync\.' && break; sleep 0.05; done
 [ -d "$(disk t1)/d" ] || fail "d/ was not made before the data phase"
 mv "$(disk t1)/d" "$(disk t1)/d.moved" && ln -s "$OUT2" "$(disk t1)/d"
 wait $pid

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestContext, test } from 'node:test';
 import { Beneath, Lookup } from '../../src/beneath';
-import { lstatHave, tempName, isTempName } from '../../src/fsx';
+import { lstatHave, splitNs, tempName, isTempName } from '../../src/fsx';
 import { native } from '../../src/native';
 
 function tree(): string {
@@ -93,4 +93,46 @@ test('temp names stay distinct and recognisable when drawn from the pool', () =>
     seen.add(n.toString());
   }
   assert.equal(seen.size, 2000);
+});
+
+test('commitFile: owner, mode, mtime to the ns, close and rename in one call; a failed step is named, the fd closed all the same', (t) => {
+  withLookup(t, (_l, b, root) => {
+    const rel = Buffer.from('d/new');
+    const dirfd = b.parentFd(rel);
+    t.after(() => fs.closeSync(dirfd));
+    const tmp = tempName(rel);
+    const fd = native.openBeneath(dirfd, tmp, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    assert.ok(fd >= 0);
+    fs.writeSync(fd, 'content');
+    const [sec, nsec] = splitNs(1_700_000_000_123_456_789n);
+    const me = process.getuid?.() === 0;
+    assert.equal(native.commitFile(fd, me, 12345, 54321, 0o4751, sec, nsec, dirfd, tmp, Buffer.from('new')), 0);
+    assert.throws(() => fs.fstatSync(fd), /EBADF/);
+    const st = fs.lstatSync(path.join(root, 'd/new'), { bigint: true });
+    assert.equal(fs.readFileSync(path.join(root, 'd/new'), 'utf8'), 'content');
+    assert.equal(Number(st.mode & 0o7777n), 0o4751);
+    assert.equal(st.mtimeNs, 1_700_000_000_123_456_789n);
+    if (me) assert.deepEqual([st.uid, st.gid], [12345n, 54321n]);
+    assert.ok(!fs.existsSync(path.join(root, 'd', tmp.toString('latin1'))));
+    // a directory with something in it is in the way: the rename (step 5) fails, the fd is closed, the temp stays
+    const fd2 = native.openBeneath(dirfd, tmp, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    const r = native.commitFile(fd2, false, 0, 0, 0o644, sec, nsec, dirfd, tmp, Buffer.from('e'));
+    assert.ok(r < 0);
+    assert.equal(-r >> 16, 5);
+    assert.ok([os.constants.errno.ENOTEMPTY, os.constants.errno.EISDIR, os.constants.errno.EEXIST].includes(-r & 0xffff), String(-r & 0xffff));
+    assert.throws(() => fs.fstatSync(fd2), /EBADF/);
+    assert.ok(fs.existsSync(path.join(root, 'd', tmp.toString('latin1'))));
+    // names must be single components
+    const fd3 = native.openBeneath(dirfd, Buffer.from('x3'), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    const r3 = native.commitFile(fd3, false, 0, 0, 0o644, sec, nsec, dirfd, Buffer.from('x3'), Buffer.from('../escape'));
+    assert.deepEqual([-r3 >> 16, -r3 & 0xffff], [5, os.constants.errno.EINVAL]);
+    assert.ok(!fs.existsSync(path.join(root, 'escape')));
+  });
+});
+
+test('splitNs: seconds and nanoseconds of a timespec, before 1970 too', () => {
+  assert.deepEqual(splitNs(1_700_000_000_123_456_789n), [1_700_000_000, 123_456_789]);
+  assert.deepEqual(splitNs(-1n), [-1, 999_999_999]);
+  assert.deepEqual(splitNs(-1_500_000_000n), [-2, 500_000_000]);
+  assert.deepEqual(splitNs(0n), [0, 0]);
 });

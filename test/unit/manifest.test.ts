@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Entry, Kind, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan } from '../../src/manifest';
+import { Entry, FIRST_SEGMENT, Kind, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan, scanSegments } from '../../src/manifest';
 
 function tree(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));
@@ -98,4 +98,26 @@ test('segments: a manifest in pieces reads as one; a refused segment leaves the 
   assert.deepEqual(set.toArray(), entries);
   assert.equal(set.path(3).toString(), 'd/y');
   assert.equal(set.size(2), entries[2].size);
+});
+
+test('the scan cuts small segments first, then four times bigger each, up to the limit; together they are the whole scan', () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));
+  try {
+    for (let i = 0; i < 1500; i++) fs.writeFileSync(path.join(d, `f${String(i).padStart(4, '0')}`), '');
+    const sizes = (max: number): number[] => {
+      const set = new ManifestSet();
+      const gen = scanSegments(Buffer.from(d), {}, max);
+      const out: number[] = [];
+      for (let r = gen.next(); !r.done; r = gen.next()) if ('segment' in r.value) out.push(decodeManifest(r.value.segment, set).length);
+      assert.equal(set.length, 1501); // the root and every file, in order, as scan() lists them
+      assert.deepEqual(set.path(1500), scan(Buffer.from(d)).manifest.get(1500).path);
+      return out;
+    };
+    assert.equal(FIRST_SEGMENT, 64);
+    assert.deepEqual(sizes(4096), [64, 256, 1024, 157]);
+    assert.deepEqual(sizes(300), [64, 256, 300, 300, 300, 281]);
+    assert.deepEqual(sizes(7).slice(0, 3), [7, 7, 7]);
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
 });
