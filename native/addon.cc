@@ -221,11 +221,10 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
                 "sendControl(type, object, index, payload|null, toMaster)")) return env.Undefined();
     std::string payload = info[3].IsBuffer() ? bufferBytes(info[3]) : std::string();
     if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "control payload too large")) return env.Undefined();
-    bool sent = loop_->sendControl(uint8_t(info[0].As<Napi::Number>().Uint32Value()),
-                                   info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value(),
-                                   std::move(payload), info[4].ToBoolean(), info.Length() > 5 && info[5].ToBoolean(),
-                                   !(info.Length() > 6 && info[6].ToBoolean()));
-    return Napi::Boolean::New(env, sent);
+    loop_->sendControl(uint8_t(info[0].As<Napi::Number>().Uint32Value()), info[1].As<Napi::Number>().Uint32Value(),
+                       info[2].As<Napi::Number>().Uint32Value(), std::move(payload), info[4].ToBoolean(),
+                       info.Length() > 5 && info[5].ToBoolean(), !(info.Length() > 6 && info[6].ToBoolean()));
+    return env.Undefined();
   }
 
   Napi::Value OpenSink(const Napi::CallbackInfo& info) {

@@ -110,10 +110,8 @@ class PageLoop {
                  std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity = {},
                  bool urgent = false, bool hash = false, bool wakeNow = true);
   // toMaster: unicast to the master learned from received packets; else multicast.
-  // Sent on the calling thread (true), or queued for the loop thread (false:
-  // earlier ones still queued, or the socket buffer full); wakeNow false:
-  // then the owner calls wake() once for a batch of sends.
-  bool sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
+  // wakeNow false: queued only; the owner calls wake() once for a batch of sends
+  void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
                    bool stamp = false, bool wakeNow = true);
   void wake();  // the loop thread looks at its queues (one eventfd write until it has)
   // fd must be a fresh file already truncated to size (reads as zeros).
@@ -187,8 +185,8 @@ class PageLoop {
   };
 
   void run();
-  // seal and send one control datagram on this thread (false: EAGAIN, try later)
-  bool sendCtl(const Ctl& c, Aead* aead);
+  // seal and send one control datagram (false: EAGAIN, try later)
+  bool sendCtl(const Ctl& c);
   void setupSocket();
   void drainCommands();
   // one sendmmsg of n pages (type, index, payload length) laid out back to
@@ -226,10 +224,8 @@ class PageLoop {
   socklen_t masterLen_ = 0;
   std::atomic<bool> hasMaster_{false};
   std::unique_ptr<Auth> auth_;
-  std::unique_ptr<Aead> aead_;        // --encrypt: the loop thread's
-  std::unique_ptr<Aead> aeadDirect_;  // and sendControl's (its caller's thread)
-  std::atomic<uint64_t> ctr_{0};      // AES-GCM nonce counter, shared by both: never a nonce twice
-  std::atomic<int> ctlBacklog_{0};    // control datagrams queued for the loop thread, not yet sent
+  std::unique_ptr<Aead> aead_;  // --encrypt
+  uint64_t ctr_ = 0;            // AES-GCM nonce counter, loop thread only
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;

@@ -98,8 +98,7 @@ function decodeEvents(nums: Float64Array, bytes: Buffer): LoopEvent[] {
 /** The addon's loop: as NativePageLoop, plus sends that only queue (defer) and the wake-up that ends them. */
 interface RawPageLoop extends NativePageLoop {
   sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean, defer?: boolean): void;
-  /** true: sent on this thread; false: queued for the loop thread (wake it, now or with defer at the end of the turn) */
-  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean, defer?: boolean): boolean;
+  sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean, defer?: boolean): void;
   wake(): void;
 }
 
@@ -124,7 +123,8 @@ export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) 
       later();
     },
     sendControl(type, object, index, payload, toMaster, stamp) {
-      if (!loop.sendControl(type, object, index, payload, toMaster, stamp ?? false, true)) later();
+      loop.sendControl(type, object, index, payload, toMaster, stamp ?? false, true);
+      later();
     },
     openSink: (object, fd, size) => loop.openSink(object, fd, size),
     closeSink: (object) => loop.closeSink(object),
