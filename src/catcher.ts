@@ -422,7 +422,13 @@ export class Catcher {
     const slice = (): void => {
       if (this.closed) return;
       const end = Math.min(first + count, at + PLAN_SLICE);
-      this.planRange(at, end);
+      try {
+        this.planRange(at, end); // an entry's failure is that entry's (planEntries); this is for the rest
+      } catch (e) {
+        sg.phase = 'failed';
+        emit({ t: 'fatal', msg: `internal: planning failed: ${(e as Error).stack ?? e}` });
+        return;
+      }
       at = end;
       if (at < first + count) { setImmediate(slice); return; }
       if (this.dry) this.flushItems();
