@@ -367,15 +367,20 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 }
 
 // setTimes(pathBuffer | fd, sec, nsec, nofollow): mtime to the nanosecond, atime now
+// The times for utimensat/futimens: atime now, mtime sec + nsec.
+static void nowAndMtime(timespec ts[2], const Napi::Value& sec, const Napi::Value& nsec) {
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_NOW;
+  ts[1].tv_sec = time_t(sec.As<Napi::Number>().Int64Value());
+  ts[1].tv_nsec = long(nsec.As<Napi::Number>().Int64Value());
+}
+
 Napi::Value SetTimes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (throwIf(env, info.Length() < 4 || !(info[0].IsBuffer() || info[0].IsNumber()) || !info[1].IsNumber() ||
                        !info[2].IsNumber(), "setTimes(path|fd, sec, nsec, nofollow)")) return env.Undefined();
   timespec ts[2];
-  ts[0].tv_sec = 0;
-  ts[0].tv_nsec = UTIME_NOW;
-  ts[1].tv_sec = time_t(info[1].As<Napi::Number>().Int64Value());
-  ts[1].tv_nsec = long(info[2].As<Napi::Number>().Int64Value());
+  nowAndMtime(ts, info[1], info[2]);
   int r;
   if (info[0].IsNumber()) {
     r = futimens(info[0].As<Napi::Number>().Int32Value(), ts);
@@ -439,21 +444,6 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
 }
 
-// renameAt(dirfd, from, to) -> 0, or -errno: renameat within one directory
-// (a verified O_PATH descriptor), both names single components.
-Napi::Value RenameAt(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsBuffer(),
-              "renameAt(dirfd, from, to)")) return env.Undefined();
-  std::string from = bufferBytes(info[1]), to = bufferBytes(info[2]);
-  auto component = [](const std::string& n) {
-    return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
-  };
-  if (!component(from) || !component(to)) return Napi::Number::New(env, -EINVAL);
-  int dfd = info[0].As<Napi::Number>().Int32Value();
-  return Napi::Number::New(env, renameat(dfd, from.c_str(), dfd, to.c_str()) == 0 ? 0 : -errno);
-}
-
 // commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final)
 // -> 0, or -(step << 16 | errno): a received temp file's last steps in one
 // call (the catcher's per-file cost is mostly calls like these): owner (if
@@ -479,10 +469,7 @@ Napi::Value CommitFile(const Napi::CallbackInfo& info) {
     fail(1);
   if (!step && fchmod(fd, mode_t(info[4].As<Napi::Number>().Uint32Value() & 07777)) != 0) fail(2);
   timespec ts[2];
-  ts[0].tv_sec = 0;
-  ts[0].tv_nsec = UTIME_NOW;
-  ts[1].tv_sec = time_t(info[5].As<Napi::Number>().Int64Value());
-  ts[1].tv_nsec = long(info[6].As<Napi::Number>().Int64Value());
+  nowAndMtime(ts, info[5], info[6]);
   if (!step && futimens(fd, ts) != 0) fail(3);
   if (close(fd) != 0) fail(4);
   if (!step) {
@@ -617,7 +604,6 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("clearRuns", Napi::Function::New(env, ClearRuns));
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
-  exports.Set("renameAt", Napi::Function::New(env, RenameAt));
   exports.Set("commitFile", Napi::Function::New(env, CommitFile));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("lstatAt", Napi::Function::New(env, LstatAt));

@@ -229,7 +229,6 @@ void PageLoop::sendControl(uint8_t type, uint32_t object, uint32_t index, std::s
 }
 
 bool PageLoop::sendCtl(const Ctl& c) {
-  Aead* aead = aead_.get();
   uint8_t hdr[kHeaderLen];
   Header h;
   h.type = c.type;
@@ -239,7 +238,7 @@ bool PageLoop::sendCtl(const Ctl& c) {
   h.index = c.index;
   encodeHeader(h, hdr);
   std::string pkt(reinterpret_cast<char*>(hdr), kHeaderLen);
-  if (aead) pkt.append(kCtrLen, '\0');
+  if (aead_) pkt.append(kCtrLen, '\0');
   const size_t at = pkt.size();
   pkt += c.payload;
   pkt.append(kTagLen, '\0');
@@ -250,7 +249,7 @@ bool PageLoop::sendCtl(const Ctl& c) {
   }
   // sealed in the packet's own bytes: a packet turned back (EAGAIN) is sealed
   // afresh from the plaintext when it is sent again
-  if (aead) aead->seal(hdr, ctr_++, p + kHeaderLen, p + at, c.payload.size(), p + at + c.payload.size());
+  if (aead_) aead_->seal(hdr, ctr_++, p + kHeaderLen, p + at, c.payload.size(), p + at + c.payload.size());
   else auth_->tag(p, at + c.payload.size(), nullptr, 0, p + at + c.payload.size());
   const sockaddr* to = reinterpret_cast<const sockaddr*>(&groupAddr_);
   socklen_t tolen = groupLen_;

@@ -73,22 +73,22 @@ export class Beneath {
   }
 
   /**
-   * fn(p, sib, dirfd): p names rel through its verified parent directory (the
+   * fn(p, sib): p names rel through its verified parent directory (the
    * final component is not resolved yet; use calls that do not follow it),
-   * sib(name) a sibling of rel in that same directory (its temp file), dirfd
-   * that directory (O_PATH) for the *at calls that spare the kernel the walk
-   * through /proc (native.openBeneath, native.renameAt; -1 for the root).
+   * sib(name) a sibling of rel in that same directory (its temp file). For
+   * the *at calls that spare the kernel the walk through /proc, hold the
+   * directory itself: parentFd.
    */
-  at<T>(rel: Buffer, fn: (p: Buffer, sib: Sibling, dirfd: number) => T): T {
+  at<T>(rel: Buffer, fn: (p: Buffer, sib: Sibling) => T): T {
     if (isRoot(rel)) {
       const sib: Sibling = () => { throw new Error('the root has no siblings'); };
-      return fn(Buffer.concat([procFd(this.fd), Buffer.from('/.')]), sib, -1);
+      return fn(Buffer.concat([procFd(this.fd), Buffer.from('/.')]), sib);
     }
     const dfd = this.openDir(parentOf(rel));
     try {
       const dir = Buffer.from(`/proc/self/fd/${dfd}/`);
       const sib: Sibling = (name) => Buffer.concat([dir, name]);
-      return fn(sib(baseOf(rel)), sib, dfd);
+      return fn(sib(baseOf(rel)), sib);
     } finally {
       fs.closeSync(dfd);
     }

@@ -156,14 +156,13 @@ interface NativeModule {
   /** openat2 beneath dirfd, no symlinks in any component: fd, or -errno. */
   openBeneath(dirfd: number, path: Buffer, flags: number, mode: number): number;
   O_PATH: number;
-  /** renameat within the directory dirfd (single-component names): 0, or -errno. */
-  renameAt(dirfd: number, from: Buffer, to: Buffer): number;
-  /**
-   * A received temp file's last steps in one call: fchown (if chown), fchmod, futimens (mtime; atime now), close
-   * (always), renameat(dirfd, tmp, final). 0, or -(step << 16 | errno), step 1..5 in that order (COMMIT_STEPS).
-   */
   /** raise the soft RLIMIT_NOFILE to the hard limit; returns it (-1: unlimited) */
   raiseFdLimit(): number;
+  /**
+   * A received temp file's last steps in one call: fchown (if chown), fchmod, futimens (mtime; atime now), close
+   * (always), renameat(dirfd, tmp, final) (single-component names). 0, or -(step << 16 | errno), step 1..5 in that
+   * order (COMMIT_STEPS).
+   */
   commitFile(fd: number, chown: boolean, uid: number, gid: number, mode: number, sec: number, nsec: number,
              dirfd: number, tmp: Buffer, final: Buffer): number;
   /** fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32 bits. 0, or -errno. */
