@@ -6,6 +6,7 @@
 #   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
 #   MRSYNC_RATE=auto bash bench/compare.sh ...   (mrsync finds the rate itself; default: --rate = the link)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
+#   ... -t mrsyncd,mrsyncdB   (A/B of a master-side change: B's master, this build's daemons)
 #
 # Tools: mrsync starts its catchers through the remote shell inside the
 # clock (as `mrsync -m hosts` does over ssh); mrsyncd pushes to standing
@@ -110,6 +111,9 @@ pre_mrsyncd() {
   sleep 2
 }
 run_mrsyncd() { mrsync_run "$MRSYNC" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t .; }
+# mrsyncdB: the other build's master with this build's daemons (A/B of a change on the master's side only)
+pre_mrsyncdB() { pre_mrsyncd; }
+run_mrsyncdB() { mrsync_run "${MRSYNC_B:?MRSYNC_B names the other build}" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t .; }
 mrsync_figures() {
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
   FEEDBACK="$(sed -n 's/^feedback: \([0-9]*\) packets.*(\([0-9.]*\) per target per file)/\1 (\2\/target\/file)/p' "$WORK/mrsync.out")"
@@ -177,6 +181,7 @@ run_uftp() {
 label() {
   case $1 in
     mrsyncB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B})${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
+    mrsyncdB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B}) --daemon${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')";;
     *) echo "$1";;
   esac

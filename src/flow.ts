@@ -20,6 +20,7 @@ export interface FlowTiming {
   sitOutRounds: number; // repair rounds without 10% progress before a target sits out
   parity?: boolean;     // repair with parity pages where targets lost different pages (default true)
   busyRetryMs?: number; // EOF again after this long when every awaited target said it is verifying (default 250)
+  tail?: () => boolean; // nothing left to open: EOF rounds repair with a margin (repair.ts)
 }
 
 export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean; deferred?: boolean }
@@ -49,9 +50,13 @@ export class FileFlow {
     this.phase = opened ? 'sending' : 'opening';
   }
 
-  /** What to send for the targets' answers (an EOF round's, or a checkpoint's during the first pass); counted as re-sent. */
-  repair(answers: Uint32Array[]): RepairPlan {
-    const plan = planRepair(answers, this.pages, this.nextParity, this.timing.parity !== false);
+  /**
+   * What to send for the targets' answers (an EOF round's, or a checkpoint's
+   * during the first pass: tail false, the next checkpoint or EOF asks
+   * again anyway); counted as re-sent.
+   */
+  repair(answers: Uint32Array[], tail = false): RepairPlan {
+    const plan = planRepair(answers, this.pages, this.nextParity, this.timing.parity !== false, tail);
     this.pagesResent += plan.pages;
     this.parityPages += plan.parityPages;
     return plan;
@@ -180,7 +185,7 @@ export class FileFlow {
       }
     }
     if (this.pending.size === 0) return this.finish();
-    const plan = this.repair([...this.answers.values()].map((a) => a.runs));
+    const plan = this.repair([...this.answers.values()].map((a) => a.runs), this.timing.tail?.() ?? false);
     if (plan.pages === 0) {
       // every answer said "missing" without runs; ask again
       return out.concat(this.startEof(now));

@@ -604,7 +604,8 @@ export class Push {
     // first re-send of an unanswered OPEN/EOF: 3x the targets' typical answer time (a busy target answers late; a
     // re-send too early makes every target answer twice)
     const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
-    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity }, Date.now());
+    const tail = (): boolean => this.scanDone && !this.segsWaiting.length && !this.segPlanning.size && !this.queue.length && !this.preparing;
+    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity, tail }, Date.now());
     const s: Sending = {
       flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false,
       hash: null,

@@ -118,3 +118,25 @@ test('targets that answer "wait" are not asked again at the short interval', () 
   f.onDone(1, { ok: true, message: '' }, 300);
   assert.deepEqual(names(f.onDone(2, { ok: true, message: '' }, 300)), ['finished']);
 });
+
+test('at the tail (nothing left to open), EOF rounds repair every block by parity with a margin; checkpoints never', () => {
+  let tail = false;
+  const p1 = FEC_BLOCK + 6;
+  const f = new FileFlow(5, FEC_BLOCK + 36, [1, 2, 3], { ...T, parity: true, tail: () => tail }, 0, true);
+  f.start(0);
+  // a checkpoint's repair is exact whatever the phase of the push
+  tail = true;
+  assert.equal(f.repair([Uint32Array.of(3, 2), Uint32Array.of(5, 3)]).parityPages, 3);
+  f.onSent(1);
+  f.onMissing(1, 1, miss(2, 3, 2), 2);
+  f.onMissing(2, 1, miss(1, p1, 1), 2);
+  // block 0: worst 3, two more for three targets (fresh indices after the checkpoint's 3);
+  // block 1: one page one target lost, by parity now: 1 + 2
+  assert.deepEqual(names(f.onMissing(3, 1, miss(3, 5, 3), 2)), ['pages:+parity:0,3,5,1,0,3']);
+  // not at the tail: as before (plain where one target lacks the pages)
+  tail = false;
+  f.onSent(3);
+  f.onMissing(1, 2, miss(1, 3, 1), 4);
+  f.onMissing(2, 2, miss(1, p1, 1), 4);
+  assert.deepEqual(names(f.onMissing(3, 2, miss(1, 5, 1), 4)), [`pages:${p1},1+parity:0,8,1`]);
+});
