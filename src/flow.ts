@@ -20,7 +20,7 @@ export interface FlowTiming {
   sitOutRounds: number; // repair rounds without 10% progress before a target sits out
   parity?: boolean;     // repair with parity pages where targets lost different pages (default true)
   busyRetryMs?: number; // EOF again after this long when every awaited target said it is verifying (default 250)
-  tail?: () => boolean; // nothing left to open: EOF rounds repair with a margin (repair.ts)
+  tailPageMs?: () => number; // 0 unless nothing is left to open; then a page's line time (ms): EOF rounds may repair with a margin (repair.ts)
 }
 
 export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean; deferred?: boolean }
@@ -52,11 +52,11 @@ export class FileFlow {
 
   /**
    * What to send for the targets' answers (an EOF round's, or a checkpoint's
-   * during the first pass: tail false, the next checkpoint or EOF asks
-   * again anyway); counted as re-sent.
+   * during the first pass: no margin, the next checkpoint or EOF asks again
+   * anyway); counted as re-sent.
    */
-  repair(answers: Uint32Array[], tail = false): RepairPlan {
-    const plan = planRepair(answers, this.pages, this.nextParity, this.timing.parity !== false, tail);
+  repair(answers: Uint32Array[], marginBudget = 0): RepairPlan {
+    const plan = planRepair(answers, this.pages, this.nextParity, this.timing.parity !== false, marginBudget);
     this.pagesResent += plan.pages;
     this.parityPages += plan.parityPages;
     return plan;
@@ -185,7 +185,10 @@ export class FileFlow {
       }
     }
     if (this.pending.size === 0) return this.finish();
-    const plan = this.repair([...this.answers.values()].map((a) => a.runs), this.timing.tail?.() ?? false);
+    // at the tail, a margin may cost at most the line time this round took to answer (another round's cost)
+    const pageMs = this.timing.tailPageMs?.() ?? 0;
+    const budget = pageMs > 0 ? Math.floor((now - this.phaseSince) / pageMs) : 0;
+    const plan = this.repair([...this.answers.values()].map((a) => a.runs), budget);
     if (plan.pages === 0) {
       // every answer said "missing" without runs; ask again
       return out.concat(this.startEof(now));

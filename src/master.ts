@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { ManifestSet, SEG_BASE, ScanStep, ScanTotals, Selection, decodeManifest, entryOf, isSegment, objectOf, scanSegments } from './manifest';
 import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
-import { LoopEvent, LoopStats, NativePageLoop, native, openPageLoop } from './native';
+import { LoopEvent, LoopStats, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from './native';
 import { display, under } from './paths';
 import {
   CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen, withAwaited,
@@ -598,14 +598,20 @@ export class Push {
     }
   }
 
+  /** 0 while files are left to open; at the tail, the line time of one page at the current rate (ms). */
+  private readonly tailPageMs = (): number => {
+    if (!this.scanDone || this.segsWaiting.length || this.segPlanning.size || this.queue.length || this.preparing) return 0;
+    const bps = this.rc ? this.rc.rate() : this.o.rateBps;
+    return ((this.o.pageSize + PACKET_OVERHEAD + (this.o.family === 6 ? 62 : 42)) * 8 * 1000) / bps;
+  };
+
   /** file: the OPEN payload and the stat taken when hashing; null for the manifest (no OPEN). */
   private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
                     file: { open: Buffer; before?: fs.BigIntStats }): void {
     // first re-send of an unanswered OPEN/EOF: 3x the targets' typical answer time (a busy target answers late; a
     // re-send too early makes every target answer twice)
     const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
-    const tail = (): boolean => this.scanDone && !this.segsWaiting.length && !this.segPlanning.size && !this.queue.length && !this.preparing;
-    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity, tail }, Date.now());
+    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, Date.now());
     const s: Sending = {
       flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false,
       hash: null,

@@ -10,9 +10,12 @@
 // last files' repair rounds go back and forth), a repair page lost on its way
 // costs another round, and a round costs the slowest target's answer time
 // (tens of milliseconds when the targets' CPU is busy, as at 10 targets on
-// this machine). There the plan adds a margin: every block is repaired by
+// this machine). There the plan may add a margin: every block repaired by
 // parity, with a page or two more than the worst target lacks, so that a
-// target rebuilds its block even if it loses one or two of them.
+// target rebuilds its block even if it loses one or two of them; but only
+// when those extra pages take less line time than the round just taken
+// (the caller's budget, in pages): on a slow link with quick targets another
+// round is the cheaper risk.
 import { native } from './native';
 import { runPages, unionRuns } from './runs';
 
@@ -57,14 +60,15 @@ export function tailMargin(targets: number, worst: number): number {
 /**
  * answers: each target's missing runs; pages: the object's page count;
  * nextParity: per block, the first parity index not sent yet (updated);
- * tail: add a margin against the loss of the repair itself (above).
+ * marginBudget: at the tail, how many extra pages a margin against the loss
+ * of the repair itself may cost (above); 0: none.
  */
 export function planRepair(answers: Uint32Array[], pages: number, nextParity: Map<number, number>,
-                           useParity = true, tail = false): RepairPlan {
+                           useParity = true, marginBudget = 0): RepairPlan {
   const union = unionRuns(answers);
   const unionPages = runPages(union);
   const plain: RepairPlan = { runs: union, parity: new Uint32Array(0), pages: unionPages, parityPages: 0 };
-  if (!useParity || (answers.length < 2 && !tail) || unionPages === 0) return plain;
+  if (!useParity || unionPages === 0) return plain;
 
   const worst = new Map<number, number>();
   for (const a of answers) {
@@ -74,16 +78,29 @@ export function planRepair(answers: Uint32Array[], pages: number, nextParity: Ma
   }
   const inUnion = new Map<number, number>();
   perBlock(union, (b, _, n) => inUnion.set(b, (inUnion.get(b) ?? 0) + n));
+  const parityRoom = (b: number, m: number): boolean =>
+    Math.min(FEC_BLOCK, pages - b * FEC_BLOCK) >= 2 && b < FEC_MAX_BLOCKS && (nextParity.get(b) ?? 0) + m <= FEC_MAX_PARITY;
+  // the margin, all or nothing: every block it can cover, if the budget allows
+  let tail = false;
+  if (marginBudget > 0) {
+    let extra = 0;
+    for (const b of inUnion.keys()) {
+      const w = worst.get(b) ?? 0;
+      const x = tailMargin(answers.length, w);
+      if (parityRoom(b, w + x)) extra += x;
+    }
+    tail = extra <= marginBudget;
+  }
+  if (answers.length < 2 && !tail) return plain;
 
   const parity: number[] = [];
   const byParity = new Set<number>();
   let parityPages = 0;
   for (const [b, u] of inUnion) {
-    const worstHere = worst.get(b) ?? 0;
-    const m = worstHere + (tail ? tailMargin(answers.length, worstHere) : 0);
+    const w = worst.get(b) ?? 0;
+    const m = w + (tail ? tailMargin(answers.length, w) : 0);
     const next = nextParity.get(b) ?? 0;
-    const blockPages = Math.min(FEC_BLOCK, pages - b * FEC_BLOCK);
-    if ((!tail && m >= u) || blockPages < 2 || b >= FEC_MAX_BLOCKS || next + m > FEC_MAX_PARITY) continue;
+    if ((!tail && m >= u) || !parityRoom(b, m)) continue;
     parity.push(b, next, m);
     nextParity.set(b, next + m);
     byParity.add(b);

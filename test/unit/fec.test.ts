@@ -105,24 +105,28 @@ test('ten targets that each lost a different page of a block: one parity page, n
   assert.equal(planRepair(answers, 1000, new Map(), false).pages, 10);
 });
 
-test('at the tail: parity for every block, with a margin of one (one target) or two (several), more for heavy loss', () => {
+test('at the tail: parity for every block, with a margin of one (one target) or two (several), more for heavy loss, within the budget', () => {
   assert.equal(tailMargin(1, 3), 1);
   assert.equal(tailMargin(10, 3), 2);
   assert.equal(tailMargin(10, 17), 4);
   // one target, two blocks: 1 + 1 and 9 + 2 parity pages, none plain
-  const one = planRepair([Uint32Array.of(1, 1, FEC_BLOCK + 2, 9)], 2 * FEC_BLOCK, new Map(), true, true);
+  const one = planRepair([Uint32Array.of(1, 1, FEC_BLOCK + 2, 9)], 2 * FEC_BLOCK, new Map(), true, 100);
   assert.deepEqual([...one.parity], [0, 0, 2, 1, 0, 11]);
   assert.equal(one.runs.length, 0);
   assert.equal(one.pages, 13);
+  // the margin would cost 3 pages: a budget of 2 is not enough, the plan stays exact (plain, one target)
+  const exact = planRepair([Uint32Array.of(1, 1, FEC_BLOCK + 2, 9)], 2 * FEC_BLOCK, new Map(), true, 2);
+  assert.deepEqual([...exact.runs], [1, 1, FEC_BLOCK + 2, 9]);
+  assert.equal(exact.parityPages, 0);
   // the same page lost everywhere: parity too (1 + 2)
-  const same = planRepair(Array.from({ length: 10 }, () => Uint32Array.of(7, 1)), 1000, new Map(), true, true);
+  const same = planRepair(Array.from({ length: 10 }, () => Uint32Array.of(7, 1)), 1000, new Map(), true, 100);
   assert.deepEqual([...same.parity], [0, 0, 3]);
   // a one-page object has no parity: plain; --no-parity: plain
-  assert.deepEqual([...planRepair([Uint32Array.of(0, 1)], 1, new Map(), true, true).runs], [0, 1]);
-  assert.equal(planRepair([Uint32Array.of(1, 3)], 100, new Map(), false, true).parityPages, 0);
+  assert.deepEqual([...planRepair([Uint32Array.of(0, 1)], 1, new Map(), true, 100).runs], [0, 1]);
+  assert.equal(planRepair([Uint32Array.of(1, 3)], 100, new Map(), false, 100).parityPages, 0);
   // the parity index space of a block is finite: past it, plain
   const next = new Map([[0, FEC_MAX_PARITY - 2]]);
-  assert.deepEqual([...planRepair([Uint32Array.of(1, 3)], 100, next, true, true).runs], [1, 3]);
+  assert.deepEqual([...planRepair([Uint32Array.of(1, 3)], 100, next, true, 100).runs], [1, 3]);
 });
 
 test('clipRuns keeps what lies in [from, to)', () => {

@@ -119,24 +119,31 @@ test('targets that answer "wait" are not asked again at the short interval', () 
   assert.deepEqual(names(f.onDone(2, { ok: true, message: '' }, 300)), ['finished']);
 });
 
-test('at the tail (nothing left to open), EOF rounds repair every block by parity with a margin; checkpoints never', () => {
-  let tail = false;
+test('at the tail (nothing left to open), EOF rounds repair every block by parity with a margin if it costs less line time than the round took; checkpoints never', () => {
+  let pageMs = 0;
   const p1 = FEC_BLOCK + 6;
-  const f = new FileFlow(5, FEC_BLOCK + 36, [1, 2, 3], { ...T, parity: true, tail: () => tail }, 0, true);
+  const f = new FileFlow(5, FEC_BLOCK + 36, [1, 2, 3], { ...T, parity: true, tailPageMs: () => pageMs }, 0, true);
   f.start(0);
   // a checkpoint's repair is exact whatever the phase of the push
-  tail = true;
+  pageMs = 0.01;
   assert.equal(f.repair([Uint32Array.of(3, 2), Uint32Array.of(5, 3)]).parityPages, 3);
   f.onSent(1);
   f.onMissing(1, 1, miss(2, 3, 2), 2);
   f.onMissing(2, 1, miss(1, p1, 1), 2);
-  // block 0: worst 3, two more for three targets (fresh indices after the checkpoint's 3);
-  // block 1: one page one target lost, by parity now: 1 + 2
+  // answered in 1 ms, 100 pages' line time: block 0: worst 3, two more for three
+  // targets (fresh indices after the checkpoint's 3); block 1: one page one
+  // target lost, by parity now: 1 + 2
   assert.deepEqual(names(f.onMissing(3, 1, miss(3, 5, 3), 2)), ['pages:+parity:0,3,5,1,0,3']);
-  // not at the tail: as before (plain where one target lacks the pages)
-  tail = false;
+  // the same round answered as fast, but a page takes 0.5 ms (a slow link): the 4-page margin costs more than the round
+  pageMs = 0.5;
   f.onSent(3);
   f.onMissing(1, 2, miss(1, 3, 1), 4);
   f.onMissing(2, 2, miss(1, p1, 1), 4);
   assert.deepEqual(names(f.onMissing(3, 2, miss(1, 5, 1), 4)), [`pages:${p1},1+parity:0,8,1`]);
+  // not at the tail: as before (plain where one target lacks the pages)
+  pageMs = 0;
+  f.onSent(5);
+  f.onMissing(1, 3, miss(1, 3, 1), 9);
+  f.onMissing(2, 3, miss(1, p1, 1), 9);
+  assert.deepEqual(names(f.onMissing(3, 3, miss(1, 4, 1), 9)), [`pages:${p1},1+parity:0,9,1`]);
 });
