@@ -41,11 +41,16 @@ export class RateControl {
 
   rate(): number { return this.r; }
 
-  /** A target's report: cumulative data datagrams received and expected, heard at nowMs. */
+  /**
+   * A target's report: cumulative data datagrams received and expected,
+   * heard at nowMs. The counts start at zero with the target's catcher, so
+   * its first report is judged too (from zero): with hundreds of targets each
+   * reports once a second or less often, and waiting for a second report
+   * left the start's rate unjudged for two seconds.
+   */
   stat(target: number, nowMs: number, recv: number, expected: number): void {
-    const m = this.meters.get(target);
-    this.meters.set(target, { atMs: nowMs, recv, expected, loss: m?.loss ?? null, slowCount: m?.slowCount ?? 0 });
-    if (!m) return;
+    const m = this.meters.get(target) ?? { atMs: nowMs, recv: 0, expected: 0, loss: null, slowCount: 0 };
+    this.meters.set(target, { atMs: nowMs, recv, expected, loss: m.loss, slowCount: m.slowCount });
     const want = expected - m.expected;
     if (want < 30) { this.meters.get(target)!.expected = m.expected; this.meters.get(target)!.recv = m.recv; return; } // too few to judge: keep adding
     const got = recv - m.recv;

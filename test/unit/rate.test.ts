@@ -7,7 +7,7 @@ import { RateControl } from '../../src/rate';
 
 const PKT = 1514 * 8;
 
-function simulate(capacity: number, randomLoss: number, seconds: number, max = 1e9): { rc: RateControl; rates: number[] } {
+function simulate(capacity: number, randomLoss: number, seconds: number, max = 1e9, statMs = 100): { rc: RateControl; rates: number[] } {
   const rc = new RateControl({ start: 100e6, max, min: 1e6 });
   let sent = 0;
   let recv = 0;
@@ -25,7 +25,7 @@ function simulate(capacity: number, randomLoss: number, seconds: number, max = 1
     if (queue > qmax) queue = qmax; // the rest is dropped
     for (let i = 0; i < Math.round(out); i++) if (rand() >= randomLoss) recv++;
     // expected: what the target knows from the seq of the last datagram it got (the queue is still to come)
-    if (ms % 100 === 0) rc.stat(1, ms, recv, Math.round(sent - queue));
+    if (ms % statMs === 0 && ms > 0) rc.stat(1, ms, recv, Math.round(sent - queue));
     rc.tick(ms);
     rates.push(rc.rate());
   }
@@ -73,4 +73,10 @@ test('one slow target among fast ones is set aside and does not pull the rate do
   }
   assert.deepEqual(rc.takeSlow(), [3]);
   assert.ok(rc.rate() >= 100e6, `rate ${rc.rate()}`);
+});
+
+test('the first report is judged: with a report a second (hundreds of targets), the starting rate is cut after one second, not two', () => {
+  const { rates } = simulate(20e6, 0, 3, 1e9, 1000);
+  const firstCut = rates.findIndex((r) => r < 100e6) * 10;
+  assert.ok(firstCut > 0 && firstCut <= 1100, `first cut at ${firstCut} ms`);
 });
