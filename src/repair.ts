@@ -48,10 +48,12 @@ function perBlock(runs: Uint32Array, each: (block: number, start: number, n: num
 
 /**
  * Parity pages beyond the worst target's count in a block, at the tail: one
- * for a single target, two for several (at 1% loss, 10 targets and 32
- * blocks, the chance that some target still lacks a page after the round is
- * then about 1% instead of about 40%), one more per 8 pages lacking (heavier
- * loss).
+ * for a single target, two for several, one more per 8 pages lacking
+ * (heavier loss). At 1% loss, 10 targets and a last chunk of 32 blocks,
+ * some target lacks a page after an exact round more often than not (the
+ * logged runs of bench/RESULTS.md, session 9, had two to four rounds); with
+ * two more pages a target must lose three of a block's few repair pages
+ * (about 1e-5 per target and block).
  */
 export function tailMargin(targets: number, worst: number): number {
   return (targets > 1 ? 2 : 1) + Math.floor(worst / 8);
