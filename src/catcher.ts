@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, hashFileSync, isSegment, objectOf } from './manifest';
 import { Mirror } from './mirror';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from './native';
+import { wireOverhead } from './options';
 import { baseOf, display, parentOf } from './paths';
 import { Beneath, Lookup, errnoError } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
@@ -80,7 +81,7 @@ export class Catcher {
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       session: this.p.session, sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
-      wireOverhead: this.p.family === 6 ? 62 : 42, rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,
+      wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,
       encrypt: this.p.encrypt === true,
     }, (evs) => this.onEvents(evs));
     // what arrived and what should have (the master numbers its data datagrams),

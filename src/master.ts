@@ -20,7 +20,7 @@ import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams, Usag
 import { anonymousFile } from './fsx';
 import { Logger } from './log';
 import { RateControl } from './rate';
-import { NetOptions } from './options';
+import { NetOptions, wireOverhead } from './options';
 
 export interface PushOptions extends NetOptions {
   targets: string[];
@@ -226,7 +226,7 @@ export class Push {
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
       session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
-      wireOverhead: this.o.family === 6 ? 62 : 42, rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
+      wireOverhead: wireOverhead(this.o.family), rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
       gso: feature('GSO'), boost: feature('BOOST'),
     }, (evs) => this.onEvents(evs));
     // the scan streams: segments of the manifest go out (and files they list
@@ -453,7 +453,7 @@ export class Push {
         }
       }
       this.fill();
-      if (!this.scanDone || this.segsWaiting.length || this.segPlanning.size || this.queue.length || this.flows.size || this.preparing) return;
+      if (!this.nothingLeftToOpen() || this.flows.size) return;
       const behind = this.targets.filter((t) => this.live(t) && t.deferred.length);
       if (behind.length && !this.catchup) {
         // catch-up: the set-aside targets get their deferred files, alone, at their pace
@@ -598,11 +598,16 @@ export class Push {
     }
   }
 
+  /** The scan is over and every file it found to send has been opened (the flows in flight are the last). */
+  private nothingLeftToOpen(): boolean {
+    return this.scanDone && !this.segsWaiting.length && !this.segPlanning.size && !this.queue.length && !this.preparing;
+  }
+
   /** 0 while files are left to open; at the tail, the line time of one page at the current rate (ms). */
   private readonly tailPageMs = (): number => {
-    if (!this.scanDone || this.segsWaiting.length || this.segPlanning.size || this.queue.length || this.preparing) return 0;
+    if (!this.nothingLeftToOpen()) return 0;
     const bps = this.rc ? this.rc.rate() : this.o.rateBps;
-    return ((this.o.pageSize + PACKET_OVERHEAD + (this.o.family === 6 ? 62 : 42)) * 8 * 1000) / bps;
+    return ((this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8 * 1000) / bps;
   };
 
   /** file: the OPEN payload and the stat taken when hashing; null for the manifest (no OPEN). */

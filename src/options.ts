@@ -66,6 +66,11 @@ export function defaultPageSize(family: 4 | 6, mtu: number): number {
 }
 
 export const MAX_PAGE = 65507 - PACKET_OVERHEAD;
+
+/** A datagram's bytes on the wire beyond its UDP payload, as tbf counts them: Ethernet, IP and UDP headers. */
+export function wireOverhead(family: 4 | 6): number {
+  return family === 6 ? 62 : 42;
+}
 /** Extra bytes per datagram with --encrypt: the AES-GCM nonce counter (native/wire.h kCtrLen). */
 export const ENCRYPT_OVERHEAD = 8;
 
