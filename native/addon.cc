@@ -67,7 +67,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     auto num = [&](const char* k) { return o.Get(k).As<Napi::Number>().DoubleValue(); };
     if (throwIf(env, !o.Get("key").IsBuffer() || !o.Get("group").IsString() || !o.Get("ifname").IsString(),
                 "PageLoop options: key must be a Buffer, group and ifname strings")) return;
-    for (const char* k : {"family", "port", "bindPort", "ttl", "session", "sender", "pageSize", "rateBps",
+    for (const char* k : {"family", "port", "bindPort", "ttl", "sender", "pageSize", "rateBps",
                           "wireOverhead", "rcvbuf", "sndbuf"})
       if (throwIf(env, !o.Get(k).IsNumber(), "PageLoop options: numeric field missing")) return;
     opts.family = int(num("family"));
@@ -79,7 +79,6 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     opts.loopback = o.Get("loopback").ToBoolean();
     opts.join = o.Get("join").ToBoolean();
     opts.key = bufferBytes(o.Get("key"));
-    opts.session = uint32_t(num("session"));
     opts.sender = uint16_t(num("sender"));
     opts.pageSize = uint32_t(num("pageSize"));
     opts.rateBps = uint64_t(num("rateBps"));
@@ -87,7 +86,10 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     opts.rcvbuf = int(num("rcvbuf"));
     opts.sndbuf = int(num("sndbuf"));
     opts.encrypt = o.Get("encrypt").ToBoolean();
-    if (o.Get("echoType").IsNumber()) opts.echoType = uint8_t(num("echoType"));
+    if (o.Get("echoType").IsNumber()) {
+      if (throwIf(env, num("echoType") < 1 || num("echoType") > 30, "PageLoop options: echoType 1..30")) return;
+      opts.echoType = uint8_t(num("echoType"));
+    }
     if (o.Get("napUs").IsNumber()) opts.napUs = long(num("napUs"));
     if (o.Get("napMaxUs").IsNumber()) opts.napMaxUs = long(num("napMaxUs"));
     if (o.Get("gso").IsBoolean()) opts.gso = o.Get("gso").ToBoolean();
@@ -274,7 +276,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
 #define STAT(f) o.Set(#f, Napi::Number::New(env, double(s.f.load())))
     STAT(pktsSent); STAT(bytesSent); STAT(dataSent); STAT(ctlSent); STAT(sendErrors);
     STAT(pktsRecv); STAT(dataExpected); STAT(dataRecv); STAT(dataNew); STAT(dataDup); STAT(dataStray);
-    STAT(badAuth); STAT(badSession); STAT(badFormat); STAT(ctlRecv); STAT(recvBatches);
+    STAT(badAuth); STAT(ownEcho); STAT(badFormat); STAT(ctlRecv); STAT(recvBatches);
     STAT(paritySent); STAT(parityRecv); STAT(fecRecovered); STAT(lateNs); STAT(idleNs);
 #undef STAT
     return o;
@@ -302,28 +304,28 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   bool released_ = false;
 };
 
-// seal(key, session, sender, type, object, index, payload) -> Buffer
+// seal(key, sender, type, object, index, payload[, counter]) -> Buffer
 Napi::Value Seal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 7 || !info[0].IsBuffer() || !info[6].IsBuffer(),
-              "seal(key, session, sender, type, object, index, payload)")) return env.Undefined();
-  for (int i = 1; i <= 5; i++) if (throwIf(env, !info[i].IsNumber(), "seal: numeric field")) return env.Undefined();
-  std::string payload = bufferBytes(info[6]);
+  if (throwIf(env, info.Length() < 6 || !info[0].IsBuffer() || !info[5].IsBuffer(),
+              "seal(key, sender, type, object, index, payload)")) return env.Undefined();
+  for (int i = 1; i <= 4; i++) if (throwIf(env, !info[i].IsNumber(), "seal: numeric field")) return env.Undefined();
+  if (throwIf(env, info[2].As<Napi::Number>().Uint32Value() > 31, "seal: type is 5 bits")) return env.Undefined();
+  std::string payload = bufferBytes(info[5]);
   if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "seal: payload too large")) return env.Undefined();
   Header h;
-  h.session = info[1].As<Napi::Number>().Uint32Value();
-  h.sender = uint16_t(info[2].As<Napi::Number>().Uint32Value());
-  h.type = uint8_t(info[3].As<Napi::Number>().Uint32Value());
-  h.object = info[4].As<Napi::Number>().Uint32Value();
-  h.index = info[5].As<Napi::Number>().Uint32Value();
-  const bool encrypt = info.Length() > 7 && info[7].IsNumber();  // 8th argument: AES-GCM counter
+  h.sender = uint16_t(info[1].As<Napi::Number>().Uint32Value());
+  h.type = uint8_t(info[2].As<Napi::Number>().Uint32Value());
+  h.object = info[3].As<Napi::Number>().Uint32Value();
+  h.index = info[4].As<Napi::Number>().Uint32Value();
+  const bool encrypt = info.Length() > 6 && info[6].IsNumber();  // 7th argument: AES-GCM counter
   std::string out(kHeaderLen, '\0');
   uint8_t tag[kTagLen];
   if (encrypt) {
     encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
     uint8_t ctr[kCtrLen];
     Aead aead(bufferBytes(info[0]));
-    aead.seal(reinterpret_cast<const uint8_t*>(out.data()), uint64_t(info[7].As<Napi::Number>().Int64Value()), ctr,
+    aead.seal(reinterpret_cast<const uint8_t*>(out.data()), uint64_t(info[6].As<Napi::Number>().Int64Value()), ctr,
               reinterpret_cast<uint8_t*>(&payload[0]), payload.size(), tag);
     out.append(reinterpret_cast<char*>(ctr), kCtrLen);
     out += payload;
@@ -337,7 +339,7 @@ Napi::Value Seal(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, out.data(), out.size());
 }
 
-// open(key, datagram) -> {type, sender, session, object, index, payload} or {error}
+// open(key, datagram[, encrypted]) -> {type, sender, object, index, payload} or {error}
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (throwIf(env, info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsBuffer(), "open(key, datagram)"))
@@ -359,7 +361,6 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
   o.Set("type", h.type);
   o.Set("sender", h.sender);
-  o.Set("session", Napi::Number::New(env, h.session));
   o.Set("object", Napi::Number::New(env, h.object));
   o.Set("index", Napi::Number::New(env, h.index));
   o.Set("payload", Napi::Buffer<char>::Copy(env, pkt.data() + kHeaderLen + skip, h.length));

@@ -5,7 +5,7 @@
 // that: sends queued control messages at once; sends the pages of queued
 // jobs straight from their file descriptors, paced by a token bucket;
 // receives datagrams in batches (recvmmsg), drops those that fail the
-// session or tag check, writes data pages in place (pwrite) into open sinks
+// tag check, writes data pages in place (pwrite) into open sinks
 // while keeping each sink's page bitmap, rebuilds lost pages from parity
 // pages (fec.h) when a block has enough of them, and hands everything else
 // to the owner as batched events. Plain C++: the N-API wrap lives in addon.cc.
@@ -43,7 +43,6 @@ struct LoopOptions {
   bool loopback = false;
   bool join = false;          // join the group (catchers)
   std::string key;            // session key
-  uint32_t session = 0;
   uint16_t sender = 0;        // our sender id
   uint32_t pageSize = 1436;
   uint64_t rateBps = 100000000;  // bits per second on the wire
@@ -77,7 +76,7 @@ struct Event {
 struct Stats {
   std::atomic<uint64_t> pktsSent{0}, bytesSent{0}, dataSent{0}, ctlSent{0}, sendErrors{0};
   std::atomic<uint64_t> pktsRecv{0}, dataExpected{0}, dataRecv{0}, dataNew{0}, dataDup{0}, dataStray{0};
-  std::atomic<uint64_t> badAuth{0}, badSession{0}, badFormat{0}, ctlRecv{0}, recvBatches{0};
+  std::atomic<uint64_t> badAuth{0}, ownEcho{0}, badFormat{0}, ctlRecv{0}, recvBatches{0};
   std::atomic<uint64_t> paritySent{0}, parityRecv{0}, fecRecovered{0};
   std::atomic<uint64_t> lateNs{0}, idleNs{0};  // sender: line time unused, pages queued / none queued
 };

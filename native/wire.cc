@@ -98,8 +98,8 @@ Aead::~Aead() {
 }
 
 static void nonceOf(const uint8_t* hdr, const uint8_t* ctr, uint8_t nonce[12]) {
-  nonce[0] = hdr[2];  // sender
-  nonce[1] = hdr[3];
+  nonce[0] = hdr[1];  // sender
+  nonce[1] = hdr[2];
   memcpy(nonce + 2, ctr, kCtrLen);
   nonce[10] = nonce[11] = 0;
 }

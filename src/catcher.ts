@@ -80,7 +80,7 @@ export class Catcher {
     this.loop = openPageLoop({
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
-      session: this.p.session, sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
+      sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
       wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,
       encrypt: this.p.encrypt === true,
     }, (evs) => this.onEvents(evs));
@@ -699,7 +699,7 @@ export class Catcher {
       if (!this.files.has(object)) failed.push({ entry: entryOf(object), error: abortedSet.has(object) ? 'aborted by master' : 'not delivered' });
     }
     const st = this.loop.stats();
-    const packets = { badAuth: st.badAuth, badSession: st.badSession, badFormat: st.badFormat, duplicates: st.dataDup, rebuilt: st.fecRecovered };
+    const packets = { badAuth: st.badAuth, badFormat: st.badFormat, duplicates: st.dataDup, rebuilt: st.fecRecovered };
     emit({ t: 'result', ok: failed.length === 0, failed, local: this.counts, packets, usage: usageNow() });
   }
 

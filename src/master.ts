@@ -225,7 +225,7 @@ export class Push {
     this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
-      session: this.session, sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
+      sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
       wireOverhead: wireOverhead(this.o.family), rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
       gso: feature('GSO'), boost: feature('BOOST'),
     }, (evs) => this.onEvents(evs));

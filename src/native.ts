@@ -11,7 +11,6 @@ export interface LoopOptions {
   loopback: boolean;
   join: boolean;
   key: Buffer;
-  session: number;
   sender: number;
   pageSize: number;
   rateBps: number;
@@ -51,7 +50,7 @@ export interface LoopEvent {
 export interface LoopStats {
   pktsSent: number; bytesSent: number; dataSent: number; ctlSent: number; sendErrors: number;
   pktsRecv: number; dataExpected: number; dataRecv: number; dataNew: number; dataDup: number; dataStray: number;
-  badAuth: number; badSession: number; badFormat: number; ctlRecv: number; recvBatches: number;
+  badAuth: number; ownEcho: number; badFormat: number; ctlRecv: number; recvBatches: number;
   /** parity pages sent / received, and pages rebuilt from parity (native/fec.h) */
   paritySent: number; parityRecv: number; fecRecovered: number;
   /** sender: ns of line time unused (pacing credit beyond its cap) with pages queued (the thread woke late, the socket was full) and with none */
@@ -138,7 +137,7 @@ export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) 
 
 export interface OpenedPacket {
   error?: 'format' | 'auth';
-  type: number; sender: number; session: number; object: number; index: number; payload: Buffer;
+  type: number; sender: number; object: number; index: number; payload: Buffer;
 }
 
 interface NativeModule {
@@ -146,7 +145,7 @@ interface NativeModule {
   PageLoop: new (opts: LoopOptions, onEvents: (nums: Float64Array, bytes: Buffer) => void) => RawPageLoop;
   EVENT_FIELDS: number;
   /** counter given: an --encrypt (AES-256-GCM) packet with that nonce counter */
-  seal(key: Buffer, session: number, sender: number, type: number, object: number, index: number, payload: Buffer, counter?: number): Buffer;
+  seal(key: Buffer, sender: number, type: number, object: number, index: number, payload: Buffer, counter?: number): Buffer;
   open(key: Buffer, datagram: Buffer, encrypted?: boolean): OpenedPacket;
   overhead: number;
   /** CLOCK_MONOTONIC in ns, the clock of send stamps and rxNs */

@@ -104,8 +104,8 @@ export function formatReport(r: PushReport, verbose = 1): string {
   lines.push(`${ok} of ${r.targets.length} targets OK`);
   if (r.changed.length) lines.push(`changed or deleted on the master during the send: ${r.changed.join(', ')}`);
   const d = droppedPackets(r);
-  if (d.badAuth || d.badSession || d.badFormat) {
-    lines.push(`dropped packets (master and targets): ${d.badAuth} failed authentication, ${d.badSession} other session or own echo, ${d.badFormat} malformed`);
+  if (d.badAuth || d.badFormat) {
+    lines.push(`dropped packets (master and targets): ${d.badAuth} failed authentication (forged, or another session's), ${d.badFormat} malformed`);
   }
   if (verbose >= 1) {
     const all = r.targets.flatMap((t) => t.rttUs);
@@ -140,12 +140,11 @@ function mib(kib: number): string {
 }
 
 /** Datagrams dropped unread, summed over the master and every target that reported. */
-export function droppedPackets(r: PushReport): { badAuth: number; badSession: number; badFormat: number } {
-  const sum = { badAuth: r.stats.badAuth, badSession: r.stats.badSession, badFormat: r.stats.badFormat };
+export function droppedPackets(r: PushReport): { badAuth: number; badFormat: number } {
+  const sum = { badAuth: r.stats.badAuth, badFormat: r.stats.badFormat };
   for (const t of r.targets) {
     if (!t.packets) continue;
     sum.badAuth += t.packets.badAuth;
-    sum.badSession += t.packets.badSession;
     sum.badFormat += t.packets.badFormat;
   }
   return sum;

@@ -56,7 +56,7 @@ export function usageNow(): Usage {
 }
 
 /** Datagrams a catcher dropped, by reason, and duplicates it ignored. */
-export interface PacketCounts { badAuth: number; badSession: number; badFormat: number; duplicates: number; rebuilt?: number }
+export interface PacketCounts { badAuth: number; badFormat: number; duplicates: number; rebuilt?: number }
 
 export interface LocalCounts {
   dirs: number; symlinks: number; links: number; empty: number; meta: number; kept: number; failed: number;

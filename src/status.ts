@@ -29,6 +29,9 @@ export interface StatusDoc {
     slowestFile: { path: string; seconds: number } | null;
     error: string | null;
     failedFiles: Array<{ path: string; error: string }>;
+    // otherSession: always 0 since wire version 3 (no session id on the wire:
+    // another session's datagrams fail the tag and count in badAuth); kept,
+    // as fields are only ever added
     droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
     feedbackPackets: number; // control datagrams it sent the master
     cpuSeconds: number | null; // its catcher's CPU, user + system, all threads (null: no result)
@@ -65,7 +68,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
       slowestFile: t.slowest ? { path: t.slowest.path, seconds: Math.round(t.slowest.seconds * 1000) / 1000 } : null,
       error: t.error ?? null, failedFiles: t.failures,
       droppedPackets: t.packets
-        ? { badAuth: t.packets.badAuth, otherSession: t.packets.badSession, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
+        ? { badAuth: t.packets.badAuth, otherSession: 0, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,
       feedbackPackets: t.feedback,
       cpuSeconds: t.usage ? round3(t.usage.cpuUser + t.usage.cpuSystem) : null,
@@ -79,7 +82,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
     dryRun: r.dryRun,
     changedDuringSend: r.changed,
     master: { cpuSeconds: round3(r.usage.cpuUser + r.usage.cpuSystem), maxRssKiB: r.usage.maxRssKiB },
-    droppedPackets: (({ badAuth, badSession, badFormat }) => ({ badAuth, otherSession: badSession, malformed: badFormat }))(droppedPackets(r)),
+    droppedPackets: (({ badAuth, badFormat }) => ({ badAuth, otherSession: 0, malformed: badFormat }))(droppedPackets(r)),
   };
 }
 

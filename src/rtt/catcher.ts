@@ -10,7 +10,7 @@ export function rttCatcherMain(): void {
     const p = validateRttSession(header);
     const loop = openPageLoop({
       family: p.family, group: p.group, port: p.port, bindPort: p.port, ifname: '', ttl: p.ttl,
-      loopback: p.loopback, join: true, key: Buffer.from(p.key, 'hex'), session: p.session, sender: p.sender,
+      loopback: p.loopback, join: true, key: Buffer.from(p.key, 'hex'), sender: p.sender,
       pageSize: Math.max(64, p.datagram - PACKET_OVERHEAD), rateBps: 1e9, wireOverhead: p.family === 6 ? 62 : 42,
       rcvbuf: 8 << 20, sndbuf: 1 << 20, echoType: PROBE, napUs: 0,
     }, () => { /* probes are answered natively; nothing for JS */ });

@@ -58,7 +58,7 @@ export class Prober {
     const t0 = Date.now();
     this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1, ifname: this.o.ifname,
-      ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key, session: this.session, sender: 0,
+      ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key, sender: 0,
       pageSize: Math.max(64, this.o.datagram - PACKET_OVERHEAD), rateBps: 10e9, wireOverhead: 42, rcvbuf: 8 << 20, sndbuf: 8 << 20,
       napUs: 0,
     }, (evs) => this.onEvents(evs));

@@ -1,7 +1,7 @@
 // The rtt session header (first stdin line of rttcatcher) and probe types.
 
-export const PROBE = 40;      // master -> all: payload = send stamp (8 bytes) + padding
-export const PROBE_ACK = 41;  // catcher -> master, sent natively: payload = the stamp
+export const PROBE = 24;      // master -> all: payload = send stamp (8 bytes) + padding
+export const PROBE_ACK = 25;  // catcher -> master, sent natively: payload = the stamp
 
 export interface RttSession {
   v: 1;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A hostile host on the LAN floods the group and the master's feedback port
-# during a push (garbage, other sessions, forged tags on this session's ids,
+# during a push (garbage, another session's and wire version 2's datagrams,
+# forged tags on this session's ids,
 # truncated, oversized, replayed): every target still ends exact, and the
 # report counts what was dropped.
 source "$(dirname "$0")/lib.sh"
@@ -26,8 +27,11 @@ const d = s.droppedPackets;
 console.log("dropped:", JSON.stringify(d));
 if (!(d.badAuth > 100)) throw new Error("forged tags not counted");
 if (!(d.malformed > 100)) throw new Error("malformed not counted");
-if (!(d.otherSession > 100)) throw new Error("other sessions not counted");
+// another session (its own key) fails the tag; version 2 is malformed
+const sent = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8").match(/inject: (\{.*\});/)[1]);
+if (!(d.badAuth >= sent.otherSession)) throw new Error("datagrams of another session not all refused by their tag");
+if (!(d.malformed >= sent.version2)) throw new Error("version 2 datagrams not all refused as malformed");
 for (const t of s.targets) if (!t.droppedPackets || !(t.droppedPackets.badAuth > 0)) throw new Error(t.host + " reported no forged packets");
-' "$WORK/status.json" || fail "dropped packets not reported"
+' "$WORK/status.json" "$WORK/inject.out" || fail "dropped packets not reported"
 grep -q 'dropped packets (master and targets): [1-9]' "$WORK/out" || fail "report lacks the dropped-packets line"
 echo PASS

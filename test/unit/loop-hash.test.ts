@@ -16,7 +16,6 @@ import { NETNS_SKIP, childInNetns } from './netns';
 import { LoopEvent, LoopOptions, native, openPageLoop } from '../../src/native';
 
 const KEY = Buffer.alloc(32, 0x17);
-const SESSION = 0x5eed1234;
 const PAGE = 1000;
 const GROUP = '239.255.67.93';
 const sha = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex');
@@ -39,7 +38,7 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
 function loopOpts(sender: number, port: number, encrypt: boolean): LoopOptions {
   return {
     family: 4, group: GROUP, port, bindPort: sender === 0 ? port - 1 : port, ifname: 'lo', ttl: 1, loopback: true,
-    join: sender !== 0, key: KEY, session: SESSION, sender, pageSize: PAGE, rateBps: 1e8, wireOverhead: 42,
+    join: sender !== 0, key: KEY, sender, pageSize: PAGE, rateBps: 1e8, wireOverhead: 42,
     rcvbuf: 1 << 20, sndbuf: 1 << 20, encrypt,
   };
 }
@@ -101,7 +100,7 @@ async function outOfOrder(port: number) {
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   sock.setMulticastInterface('127.0.0.1');
   const send = (i: number): Promise<void> => new Promise((r) =>
-    sock.send(native.seal(KEY, SESSION, 0, 1, 4, i, content.subarray(i * PAGE, Math.min(content.length, (i + 1) * PAGE))), port, GROUP, () => r()));
+    sock.send(native.seal(KEY, 0, 1, 4, i, content.subarray(i * PAGE, Math.min(content.length, (i + 1) * PAGE))), port, GROUP, () => r()));
   // every page but 0 and 5 first (the zero page 5 arrives late, out of order), then 5, then 0, then 0 again
   const order = [...Array(pages).keys()].filter((i) => i !== 0 && i !== 5);
   for (const i of order) { await send(i); if (i % 64 === 0) await sleep(5); }

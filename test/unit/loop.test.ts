@@ -13,7 +13,6 @@ import { NETNS_SKIP, childInNetns } from './netns';
 import { native, openPageLoop } from '../../src/native';
 
 const KEY = Buffer.alloc(32, 0x42);
-const SESSION = 0x0badf00d;
 const PAGE = 1000;
 
 async function child(): Promise<void> {
@@ -24,14 +23,14 @@ async function child(): Promise<void> {
   const events: string[] = [];
   const loop = openPageLoop({
     family: 4, group: '239.255.67.92', port: 47001, bindPort: 47001, ifname: 'lo', ttl: 1, loopback: true, join: true,
-    key: KEY, session: SESSION, sender: 1, pageSize: PAGE, rateBps: 1e8, wireOverhead: 42, rcvbuf: 1 << 20, sndbuf: 1 << 20,
+    key: KEY, sender: 1, pageSize: PAGE, rateBps: 1e8, wireOverhead: 42, rcvbuf: 1 << 20, sndbuf: 1 << 20,
   }, (evs) => { for (const e of evs) events.push(`${e.kind}:${e.object}`); });
   loop.openSink(5, fd, 2500);
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   sock.setMulticastInterface('127.0.0.1');
   const send = (b: Buffer): Promise<void> => new Promise((r) => sock.send(b, 47001, '239.255.67.92', () => r()));
-  const page = (i: number, n: number, fill: number): Buffer => native.seal(KEY, SESSION, 0, 1, 5, i, Buffer.alloc(n, fill));
+  const page = (i: number, n: number, fill: number): Buffer => native.seal(KEY, 0, 1, 5, i, Buffer.alloc(n, fill));
   await send(page(99, PAGE, 1));       // index past the end
   await send(page(3, 500, 1));         // index == pages
   await send(page(0, 999, 1));         // wrong length for page 0

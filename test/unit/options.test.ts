@@ -27,9 +27,9 @@ test('integers in range', () => {
 });
 
 test('page size fits the MTU', () => {
-  assert.equal(defaultPageSize(4, 1500), 1442);
-  assert.equal(defaultPageSize(6, 1500), 1422);
-  assert.equal(defaultPageSize(4, 9000), 8942);
+  assert.equal(defaultPageSize(4, 1500), 1447);
+  assert.equal(defaultPageSize(6, 1500), 1427);
+  assert.equal(defaultPageSize(4, 9000), 8947);
 });
 
 test('target lists: file with comments and blank lines, or a comma list', () => {
