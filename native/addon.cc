@@ -311,6 +311,8 @@ Napi::Value Seal(const Napi::CallbackInfo& info) {
               "seal(key, sender, type, object, index, payload)")) return env.Undefined();
   for (int i = 1; i <= 4; i++) if (throwIf(env, !info[i].IsNumber(), "seal: numeric field")) return env.Undefined();
   if (throwIf(env, info[2].As<Napi::Number>().Uint32Value() > 31, "seal: type is 5 bits")) return env.Undefined();
+  if (throwIf(env, isPageType(uint8_t(info[2].As<Napi::Number>().Uint32Value())) && info[1].As<Napi::Number>().Uint32Value() != 0,
+              "seal: pages are the master's (sender 0)")) return env.Undefined();
   std::string payload = bufferBytes(info[5]);
   if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "seal: payload too large")) return env.Undefined();
   Header h;

@@ -1,11 +1,12 @@
 // Packet layout shared by every mrsync/rtt datagram. Network byte order.
 //
 //  0  u8  version (3) << 5 | type (see PacketType; types are 1..31)
-//  1  u16 sender          0 = master, k+1 = target k
-//  3  u32 object id       manifest entry (0 = the manifest itself)
-//  7  u32 index           page number, or round/sequence for commands
-// 11  u16 seq: data and parity pages, the sender's running count (mod 2^16), for loss; 0 otherwise
-// 13  ... payload ...     (its length is the datagram's, less the 25 bytes of header and tag)
+//  1  u32 object id       manifest entry (0 = the manifest itself)
+//  5  u32 index           page number, or round/sequence for commands
+//  9  u16 data and parity pages (only the master sends them; sender 0):
+//         seq, the master's running count of them (mod 2^16), for loss;
+//         every other type: sender, 0 = master, k+1 = target k
+// 11  ... payload ...     (its length is the datagram's, less the 23 bytes of header and tag)
 // end 12-byte tag: HMAC-SHA256(session key, header || payload), truncated to 96 bits
 //
 // The tag covers the header so a page cannot be moved to another object or
@@ -16,10 +17,12 @@
 // the wire; the key lives for one session.
 // Every byte here is a byte less of the file per 1500-byte frame: version 1
 // carried a length (the datagram's own) and a 16-byte tag, 36 bytes in all;
-// version 2 a byte of its own for the version and a 32-bit session id (a
-// cheap test for another session's datagrams, which the tag makes anyway),
-// 30 bytes; version 3 has neither, 25 bytes: a 1447-byte page per 1500-byte
-// frame, 1447/1514 = 0.9557 of the wire as a shaper counts it (0.9524 before).
+// version 2 a byte of its own for the version, a 32-bit session id (a
+// cheap test for another session's datagrams, which the tag makes anyway)
+// and both a sender and a seq on every datagram, 30 bytes; version 3 has
+// neither the byte nor the id, and one u16 that is the seq of a page and
+// the sender of anything else: 23 bytes, a 1449-byte page per 1500-byte
+// frame, 1449/1514 = 0.9571 of the wire as a shaper counts it (0.9524).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,7 +32,7 @@
 namespace mrsync {
 
 constexpr uint8_t kVersion = 3;
-constexpr size_t kHeaderLen = 13;
+constexpr size_t kHeaderLen = 11;
 constexpr size_t kTagLen = 12;
 constexpr size_t kOverhead = kHeaderLen + kTagLen;
 constexpr size_t kMaxDatagram = 65507;
@@ -41,11 +44,11 @@ inline bool isPageType(uint8_t t) { return t == kTypeData || t == kTypeParity; }
 struct Header {
   uint8_t version = kVersion;
   uint8_t type = 0;
-  uint16_t sender = 0;
+  uint16_t sender = 0;   // not on the wire for pages: always 0, the master
   uint32_t object = 0;
   uint32_t index = 0;
   uint16_t length = 0;  // the payload's: not on the wire, decodeHeader sets it from the datagram size
-  uint16_t seq = 0;
+  uint16_t seq = 0;     // pages only; 0 for every other type
 };
 
 inline void put16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
@@ -59,24 +62,24 @@ inline uint32_t get32(const uint8_t* p) {
 
 inline void encodeHeader(const Header& h, uint8_t* out) {
   out[0] = uint8_t(h.version << 5 | (h.type & 31));
-  put16(out + 1, h.sender);
-  put32(out + 3, h.object);
-  put32(out + 7, h.index);
-  put16(out + 11, h.seq);
+  put32(out + 1, h.object);
+  put32(out + 5, h.index);
+  put16(out + 9, isPageType(h.type & 31) ? h.seq : h.sender);
 }
 
 // Structural checks only (no tag): returns false for anything truncated,
-// oversized, of another version, or not a page yet numbered.
+// oversized or of another version.
 inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
   if (n < kOverhead || n > kMaxDatagram) return false;
   h->version = p[0] >> 5;
   h->type = p[0] & 31;
-  h->sender = get16(p + 1);
-  h->object = get32(p + 3);
-  h->index = get32(p + 7);
-  h->seq = get16(p + 11);
+  h->object = get32(p + 1);
+  h->index = get32(p + 5);
+  const bool page = isPageType(h->type);
+  h->seq = page ? get16(p + 9) : 0;
+  h->sender = page ? 0 : get16(p + 9);
   h->length = uint16_t(n - kOverhead);
-  return h->version == kVersion && (isPageType(h->type) || h->seq == 0);
+  return h->version == kVersion;
 }
 
 // SHA-256 of a stream (a file's content as its pages go out or come in).

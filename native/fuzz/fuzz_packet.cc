@@ -24,7 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size >= 13) {
     Header s;
     s.type = data[0] & 31;  // 5 bits on the wire
-    s.sender = uint16_t(data[1] << 8 | data[2]);
+    // the u16 at 9 is a page's seq (its sender is the master, 0) or another type's sender
+    if (isPageType(s.type)) s.seq = uint16_t(data[1] << 8 | data[2]);
+    else s.sender = uint16_t(data[1] << 8 | data[2]);
     s.object = get32(data + 3);
     s.index = get32(data + 7) ^ data[11];
     const uint8_t* payload = data + 12;
@@ -36,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auth.tag(pkt.data(), kHeaderLen, payload, plen, pkt.data() + kHeaderLen + plen);
     Header back;
     if (!decodeHeader(pkt.data(), pkt.size(), &back) || !auth.verify(pkt.data(), pkt.size())) abort();
-    if (back.type != s.type || back.sender != s.sender || back.object != s.object ||
+    if (back.type != s.type || back.sender != s.sender || back.seq != s.seq || back.object != s.object ||
         back.index != s.index || back.length != s.length)
       abort();
     size_t at = (size_t(data[11]) * 131 + plen) % pkt.size();

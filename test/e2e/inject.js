@@ -13,9 +13,9 @@ const port = Number(portS);
 const until = Date.now() + Number(secondsS) * 1000;
 const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 const captured = [];
-// the wire format (native/wire.h): a 13-byte header whose first byte is
-// version 3 << 5 | type, a 12-byte tag
-const VERSION = 3, HDR = 13, TAG = 12;
+// the wire format (native/wire.h): an 11-byte header (version 3 << 5 | type,
+// object, index, sender or a page's seq), a 12-byte tag
+const VERSION = 3, HDR = 11, TAG = 12;
 const sent = { garbage: 0, otherSession: 0, version2: 0, forgedTag: 0, truncated: 0, oversized: 0, replayed: 0, toMaster: 0 };
 const otherKey = crypto.randomBytes(32);
 
@@ -32,8 +32,8 @@ sock.bind(port, () => {
 
 function header(type, sender, object, index) {
   const h = Buffer.alloc(HDR);
-  h[0] = (VERSION << 5) | type; h.writeUInt16BE(sender, 1);
-  h.writeUInt32BE(object, 3); h.writeUInt32BE(index, 7);
+  h[0] = (VERSION << 5) | type; h.writeUInt32BE(object, 1); h.writeUInt32BE(index, 5);
+  h.writeUInt16BE(sender, 9);
   return h;
 }
 function forged(type, object, index, payloadLen) {
@@ -68,9 +68,9 @@ function tick() {
     send(version2(1 + crypto.randomInt(20), crypto.randomInt(100), crypto.randomInt(1000), 100), 'version2');
     if (captured.length) {
       const real = captured[crypto.randomInt(captured.length)];
-      const object = real.readUInt32BE(3);
+      const object = real.readUInt32BE(1);
       // pages and commands of this very session under a wrong key
-      send(forged(1, object, crypto.randomInt(200), 1447), 'forgedTag');
+      send(forged(1, object, crypto.randomInt(200), 1449), 'forgedTag');
       send(forged(2 + crypto.randomInt(3), object, 0, 48), 'forgedTag');
       // complaints to the master claiming to be targets
       send(Buffer.concat([header(16 + crypto.randomInt(4), 1 + crypto.randomInt(3), object, 1), crypto.randomBytes(8 + TAG)]), 'toMaster', master, port - 1);

@@ -171,8 +171,8 @@ make_tree() {
   local d=$1
   mkdir -p "$d/sub/deeper" "$d/empty-dir" "$d/-dash dir"
   head -c 300000 /dev/urandom > "$d/big.bin"
-  head -c 1447 /dev/urandom > "$d/one-page.bin"
-  head -c 1448 /dev/urandom > "$d/page-and-a-byte.bin"
+  head -c 1449 /dev/urandom > "$d/one-page.bin"
+  head -c 1450 /dev/urandom > "$d/page-and-a-byte.bin"
   for i in $(seq 1 40); do head -c $((i * 997)) /dev/urandom > "$d/sub/f$i"; done
   echo "hello" > "$d/sub/deeper/hello.txt"
   : > "$d/empty-file"

@@ -6,9 +6,9 @@ import { decodeDone, decodeMissing, decodeOpen, encodeDone, encodeMissing, encod
 
 const KEY = Buffer.alloc(32, 1);
 // seal(KEY, sender 0, type 3 (EOF), object 7, index 9, "hi"):
-// version 3 << 5 | type, sender, object, index, seq, payload, 96-bit tag
-const FIXTURE = '63' + '0000' + '00000007' + '00000009' + '0000' + '6869' + '7af2c6b1bec385473c9d03a9';
-const OVERHEAD = 13 + 12;
+// version 3 << 5 | type, object, index, sender (a page's seq), payload, 96-bit tag
+const FIXTURE = '63' + '00000007' + '00000009' + '0000' + '6869' + '4974538ec220b5ad4d19ac61';
+const OVERHEAD = 11 + 12;
 
 test('seal produces the documented layout and an HMAC-SHA256/96 tag', () => {
   const p = native.seal(KEY, 0, 3, 7, 9, Buffer.from('hi'));
@@ -33,7 +33,7 @@ test('every truncation or extension of a packet is refused', () => {
     assert.equal(native.open(KEY, p.subarray(0, n)).error, n < OVERHEAD ? 'format' : 'auth', `length ${n}`);
   }
   assert.equal(native.open(KEY, Buffer.concat([p, Buffer.from([0])])).error, 'auth');
-  const long = native.seal(KEY, 0, 1, 1, 0, crypto.randomBytes(1447));
+  const long = native.seal(KEY, 0, 1, 1, 0, crypto.randomBytes(1449));
   for (const n of [OVERHEAD, 100, 1000, long.length - 1]) assert.equal(native.open(KEY, long.subarray(0, n)).error, 'auth', `length ${n}`);
 });
 
@@ -47,6 +47,15 @@ test('every single-bit forgery is refused', () => {
       assert.ok(o.error === 'auth' || o.error === 'format', `byte ${i} bit ${bit} accepted`);
     }
   }
+});
+
+test("the u16 at 9: a command's sender; pages are the master's", () => {
+  const c = native.seal(KEY, 0x1234, 17, 1, 2, Buffer.alloc(4));
+  assert.equal(c.readUInt16BE(9), 0x1234);
+  assert.equal(native.open(KEY, c).sender, 0x1234);
+  assert.throws(() => native.seal(KEY, 1, 1, 1, 0, Buffer.alloc(4)), /sender 0/);
+  const p = native.open(KEY, native.seal(KEY, 0, 5, 1, 0x102, Buffer.alloc(4)));
+  assert.deepEqual([p.type, p.sender, p.object, p.index], [5, 0, 1, 0x102]);
 });
 
 test('another version is malformed; types are 5 bits', () => {
@@ -101,9 +110,9 @@ test('DONE payload', () => {
 test('--encrypt packets: AES-256-GCM round trip, no plaintext on the wire, forgeries refused', () => {
   const secret = Buffer.from('the quarterly numbers, page 7');
   const p = native.seal(KEY, 3, 17, 4, 2, secret, 1234);
-  assert.equal(p.length, 13 + 8 + secret.length + 12);
+  assert.equal(p.length, 11 + 8 + secret.length + 12);
   assert.equal(p.includes(secret.subarray(0, 12)), false);
-  assert.equal(p.readBigUInt64BE(13), 1234n, 'the counter travels in clear');
+  assert.equal(p.readBigUInt64BE(11), 1234n, 'the counter travels in clear');
   const o = native.open(KEY, p, true);
   assert.equal(o.error, undefined);
   assert.deepEqual([o.type, o.sender, o.object, o.index], [17, 3, 4, 2]);
@@ -117,5 +126,5 @@ test('--encrypt packets: AES-256-GCM round trip, no plaintext on the wire, forge
   assert.equal(native.open(Buffer.alloc(32, 9), p, true).error, 'auth', 'another key');
   assert.equal(native.open(KEY, p).error, 'auth', 'not an HMAC packet');
   // same page, another counter: a different ciphertext
-  assert.notDeepEqual(native.seal(KEY, 3, 17, 4, 2, secret, 1235).subarray(21, 33), p.subarray(21, 33));
+  assert.notDeepEqual(native.seal(KEY, 3, 17, 4, 2, secret, 1235).subarray(19, 31), p.subarray(19, 31));
 });

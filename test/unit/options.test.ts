@@ -27,9 +27,9 @@ test('integers in range', () => {
 });
 
 test('page size fits the MTU', () => {
-  assert.equal(defaultPageSize(4, 1500), 1447);
-  assert.equal(defaultPageSize(6, 1500), 1427);
-  assert.equal(defaultPageSize(4, 9000), 8947);
+  assert.equal(defaultPageSize(4, 1500), 1449);
+  assert.equal(defaultPageSize(6, 1500), 1429);
+  assert.equal(defaultPageSize(4, 9000), 8949);
 });
 
 test('target lists: file with comments and blank lines, or a comma list', () => {
