@@ -7,6 +7,7 @@
 #   MRSYNC_RATE=auto bash bench/compare.sh ...   (mrsync finds the rate itself; default: --rate = the link)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
 #   ... -t mrsyncd,mrsyncdB   (A/B of a master-side change: B's master, this build's daemons)
+#   UFTP_BLOCK=1448 bash bench/compare.sh -t uftp ...   (uftp's block size; default 1400)
 #
 # Tools: mrsync starts its catchers through the remote shell inside the
 # clock (as `mrsync -m hosts` does over ssh); mrsyncd pushes to standing
@@ -167,9 +168,10 @@ run_udpcast() {
 pre_uftp() { start_receivers sh -c "exec uftpd -d -q -t -I eth0 -D '$DST' -x 0 > /dev/null 2>&1"; }
 run_uftp() {
   local pids=("${PIDS[@]}") i
-  # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU;
-  # run from inside the source so names arrive relative to the destination
-  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b 1400 -H '$ips' *" > "$WORK/uftp.out" 2>&1 || true
+  # -R is in kbit/s (1024-based); -b 1400 keeps datagrams under the 1500 MTU
+  # (uftp's man page: 100-200 bytes under the path MTU; UFTP_BLOCK=1448 fills
+  # the frame); run from inside the source so names arrive relative to the destination
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" sh -c "cd '$1' && uftp -I eth0 -R $((LINK * 1000000 / 1024)) -b ${UFTP_BLOCK:-1400} -H '$ips' *" > "$WORK/uftp.out" 2>&1 || true
   for i in $(seq 1 "$N"); do kill $(ns_procs "t$i" uftpd) 2>/dev/null || true; done
   kill $(ns_procs m uftp) 2>/dev/null || true
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -183,6 +185,7 @@ label() {
     mrsyncB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B})${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncdB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B}) --daemon${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')";;
+    uftp) echo "uftp${UFTP_BLOCK:+ -b $UFTP_BLOCK}";;
     *) echo "$1";;
   esac
 }
