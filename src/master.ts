@@ -16,7 +16,7 @@ import {
 } from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
 import { pagesOf, runPages, unionRuns } from './runs';
-import { CatcherLine, LocalCounts, PacketCounts, SessionParams, SyncParams, Usage, usageNow } from './session';
+import { CatcherLine, LocalCounts, PacketCounts, SESSION_VERSION, SessionParams, SyncParams, Usage, usageNow } from './session';
 import { anonymousFile } from './fsx';
 import { Logger } from './log';
 import { RateControl } from './rate';
@@ -312,7 +312,7 @@ export class Push {
       remote.on('line', (l) => this.onLine(t, l));
       remote.on('exit', () => this.onExit(t));
       const p: SessionParams = {
-        v: 1, session: this.session, key: this.key.toString('hex'), sender: idx + 1, host,
+        v: SESSION_VERSION, session: this.session, key: this.key.toString('hex'), sender: idx + 1, host,
         family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
         pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), removeFirst: this.o.removeFirst, verbose: this.o.verbose, encrypt: this.o.encrypt,
         sync: this.o.sync, statMs: STAT_MS * Math.max(1, Math.ceil(this.o.targets.length / 20)),

@@ -13,8 +13,21 @@ export interface SyncParams {
   dryRun: boolean;
 }
 
+/**
+ * The session header's version: it changes with the wire's (native/wire.h),
+ * so a catcher of another mrsync version refuses the session with a clear
+ * error instead of dropping every datagram as malformed. 2: wire version 3.
+ */
+export const SESSION_VERSION = 2;
+
+/** A catcher's answer to a session header of another version. */
+export function versionProblem(o: Record<string, unknown>, prog: string): string | null {
+  if (o.v === SESSION_VERSION) return null;
+  return `session: the master speaks protocol ${typeof o.v === 'number' ? o.v : '?'}, this ${prog} ${SESSION_VERSION} (install the same mrsync version on the master and every target)`;
+}
+
 export interface SessionParams {
-  v: 1;
+  v: typeof SESSION_VERSION;
   session: number;     // u32 session id
   key: string;         // hex, 32 bytes
   sender: number;      // this target's sender id (1..65535)
@@ -71,7 +84,9 @@ export function validateSession(x: unknown): SessionParams {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`session: bad ${k}`);
   };
-  if (!o || typeof o !== 'object' || o.v !== 1) throw new Error('session: bad version');
+  if (!o || typeof o !== 'object') throw new Error('session: bad header');
+  const vp = versionProblem(o, 'multicatcher');
+  if (vp) throw new Error(vp);
   num('session', 0, 0xffffffff);
   num('sender', 1, 0xffff);
   num('port', 1, 65535);

@@ -9,6 +9,7 @@ import { Logger } from '../log';
 import { NetOptions } from '../options';
 import { HostFigures, figures } from './stats';
 import { PROBE, PROBE_ACK, RttSession } from './session';
+import { SESSION_VERSION } from '../session';
 
 export interface RttOptions extends NetOptions {
   hosts: string[];
@@ -101,7 +102,7 @@ export class Prober {
           check();
         });
         const p: RttSession = {
-          v: 1, rtt: true, session: this.session, key: this.key.toString('hex'), sender: i + 1, host: name,
+          v: SESSION_VERSION, rtt: true, session: this.session, key: this.key.toString('hex'), sender: i + 1, host: name,
           family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
           datagram: this.o.datagram,
         };

@@ -1,10 +1,11 @@
 // The rtt session header (first stdin line of rttcatcher) and probe types.
+import { SESSION_VERSION, versionProblem } from '../session';
 
 export const PROBE = 24;      // master -> all: payload = send stamp (8 bytes) + padding
 export const PROBE_ACK = 25;  // catcher -> master, sent natively: payload = the stamp
 
 export interface RttSession {
-  v: 1;
+  v: typeof SESSION_VERSION;
   rtt: true;
   session: number;
   key: string;
@@ -24,7 +25,9 @@ export function validateRttSession(x: unknown): RttSession {
     const v = o?.[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`session: bad ${k}`);
   };
-  if (!o || typeof o !== 'object' || o.v !== 1 || o.rtt !== true) throw new Error('session: not an rtt session');
+  if (!o || typeof o !== 'object' || o.rtt !== true) throw new Error('session: not an rtt session');
+  const vp = versionProblem(o, 'rttcatcher');
+  if (vp) throw new Error(vp);
   int('session', 0, 0xffffffff);
   int('sender', 1, 0xffff);
   int('port', 1, 65535);

@@ -78,7 +78,7 @@ const { PSK_TLS, readKeyFile } = require(process.argv[1] + "/dist/src/keyfile.js
 const psk = readKeyFile(process.argv[2]);
 const s = tls.connect({ host: "198.18.0.11", port: 8731, ...PSK_TLS, checkServerIdentity: () => undefined,
   pskCallback: () => ({ psk, identity: PSK_TLS.identity }) }, () => {
-  s.write(JSON.stringify({ v: 1, dst: Buffer.from("../../outside").toString("base64"), confine: "Lw==" }) + "\n");
+  s.write(JSON.stringify({ v: 2, dst: Buffer.from("../../outside").toString("base64"), confine: "Lw==" }) + "\n");
 });
 let out = ""; s.setEncoding("utf8"); s.on("data", (d) => { out += d; });
 s.on("close", () => { process.stdout.write(out); });

@@ -3,6 +3,8 @@ import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { native } from '../../src/native';
 import { decodeDone, decodeMissing, decodeOpen, encodeDone, encodeMissing, encodeOpen } from '../../src/protocol';
+import { SESSION_VERSION, validateSession } from '../../src/session';
+import { validateRttSession } from '../../src/rtt/session';
 
 const KEY = Buffer.alloc(32, 1);
 // seal(KEY, sender 0, type 3 (EOF), object 7, index 9, "hi"):
@@ -127,4 +129,14 @@ test('--encrypt packets: AES-256-GCM round trip, no plaintext on the wire, forge
   assert.equal(native.open(KEY, p).error, 'auth', 'not an HMAC packet');
   // same page, another counter: a different ciphertext
   assert.notDeepEqual(native.seal(KEY, 3, 17, 4, 2, secret, 1235).subarray(19, 31), p.subarray(19, 31));
+});
+
+test('a session header of another protocol version is refused with what to do', () => {
+  // wire version 3 came with session header version 2: an older catcher
+  // would drop every datagram as malformed; it must say why instead
+  assert.equal(SESSION_VERSION, 2);
+  for (const v of [1, 3, undefined]) {
+    assert.throws(() => validateSession({ v }), /protocol (1|3|\?), this multicatcher 2 \(install the same mrsync version/);
+    assert.throws(() => validateRttSession({ v, rtt: true }), /protocol (1|3|\?), this rttcatcher 2 \(install the same mrsync version/);
+  }
 });
