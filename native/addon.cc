@@ -310,14 +310,14 @@ Napi::Value Seal(const Napi::CallbackInfo& info) {
   if (throwIf(env, info.Length() < 6 || !info[0].IsBuffer() || !info[5].IsBuffer(),
               "seal(key, sender, type, object, index, payload)")) return env.Undefined();
   for (int i = 1; i <= 4; i++) if (throwIf(env, !info[i].IsNumber(), "seal: numeric field")) return env.Undefined();
-  if (throwIf(env, info[2].As<Napi::Number>().Uint32Value() > 31, "seal: type is 5 bits")) return env.Undefined();
-  if (throwIf(env, isPageType(uint8_t(info[2].As<Napi::Number>().Uint32Value())) && info[1].As<Napi::Number>().Uint32Value() != 0,
-              "seal: pages are the master's (sender 0)")) return env.Undefined();
+  const uint32_t sender = info[1].As<Napi::Number>().Uint32Value(), type = info[2].As<Napi::Number>().Uint32Value();
+  if (throwIf(env, type > 31, "seal: type is 5 bits")) return env.Undefined();
+  if (throwIf(env, isPageType(uint8_t(type)) && sender != 0, "seal: pages are the master's (sender 0)")) return env.Undefined();
   std::string payload = bufferBytes(info[5]);
   if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "seal: payload too large")) return env.Undefined();
   Header h;
-  h.sender = uint16_t(info[1].As<Napi::Number>().Uint32Value());
-  h.type = uint8_t(info[2].As<Napi::Number>().Uint32Value());
+  h.sender = uint16_t(sender);
+  h.type = uint8_t(type);
   h.object = info[3].As<Napi::Number>().Uint32Value();
   h.index = info[4].As<Napi::Number>().Uint32Value();
   const bool encrypt = info.Length() > 6 && info[6].IsNumber();  // 7th argument: AES-GCM counter

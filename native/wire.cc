@@ -98,10 +98,7 @@ Aead::~Aead() {
 }
 
 static void nonceOf(const uint8_t* hdr, const uint8_t* ctr, uint8_t nonce[12]) {
-  // the sender: 0 (the master) for pages, else the u16 at 9
-  const bool page = isPageType(hdr[0] & 31);
-  nonce[0] = page ? 0 : hdr[9];
-  nonce[1] = page ? 0 : hdr[10];
+  put16(nonce, senderOf(hdr));
   memcpy(nonce + 2, ctr, kCtrLen);
   nonce[10] = nonce[11] = 0;
 }

@@ -67,6 +67,9 @@ inline void encodeHeader(const Header& h, uint8_t* out) {
   put16(out + 9, isPageType(h.type & 31) ? h.seq : h.sender);
 }
 
+// The sender of an encoded header: the master (0) for pages, else the u16 at 9.
+inline uint16_t senderOf(const uint8_t* p) { return isPageType(p[0] & 31) ? 0 : get16(p + 9); }
+
 // Structural checks only (no tag): returns false for anything truncated,
 // oversized or of another version.
 inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
@@ -75,9 +78,8 @@ inline bool decodeHeader(const uint8_t* p, size_t n, Header* h) {
   h->type = p[0] & 31;
   h->object = get32(p + 1);
   h->index = get32(p + 5);
-  const bool page = isPageType(h->type);
-  h->seq = page ? get16(p + 9) : 0;
-  h->sender = page ? 0 : get16(p + 9);
+  h->seq = isPageType(h->type) ? get16(p + 9) : 0;
+  h->sender = senderOf(p);
   h->length = uint16_t(n - kOverhead);
   return h->version == kVersion;
 }

@@ -3,6 +3,7 @@
 // stdin (the remote shell channel) closes.
 import { emit, serveChannel } from '../channel';
 import { PACKET_OVERHEAD, openPageLoop } from '../native';
+import { wireOverhead } from '../options';
 import { PROBE, validateRttSession } from './session';
 
 export function rttCatcherMain(): void {
@@ -11,7 +12,7 @@ export function rttCatcherMain(): void {
     const loop = openPageLoop({
       family: p.family, group: p.group, port: p.port, bindPort: p.port, ifname: '', ttl: p.ttl,
       loopback: p.loopback, join: true, key: Buffer.from(p.key, 'hex'), sender: p.sender,
-      pageSize: Math.max(64, p.datagram - PACKET_OVERHEAD), rateBps: 1e9, wireOverhead: p.family === 6 ? 62 : 42,
+      pageSize: Math.max(64, p.datagram - PACKET_OVERHEAD), rateBps: 1e9, wireOverhead: wireOverhead(p.family),
       rcvbuf: 8 << 20, sndbuf: 1 << 20, echoType: PROBE, napUs: 0,
     }, () => { /* probes are answered natively; nothing for JS */ });
     emit({ t: 'ready' });
