@@ -87,8 +87,15 @@ export class Daemon {
     for (const c of this.children) c.kill('SIGKILL');
   }
 
+  // A spare compiles all its code as it loads (--no-lazy), before the session
+  // that takes it: V8 otherwise compiles each function at its first call, and
+  // those first calls (the header, the first OPEN, the manifest's plan) are
+  // each a wait of the push (a 1 KiB push to a daemon: 28-43 ms from the
+  // connect to the results instead of 43-59, bench/RESULTS.md). A catcher
+  // started for a session that found no spare loads lazily (its load is then
+  // on the push's clock).
   private spawnCatcher(spare: boolean): ChildProcess {
-    return spawn(process.execPath, [this.catcherJs], {
+    return spawn(process.execPath, spare ? ['--no-lazy', this.catcherJs] : [this.catcherJs], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: spare ? { ...process.env, MRSYNC_SPARE: '1' } : process.env,
     });
