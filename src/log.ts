@@ -16,6 +16,8 @@ export interface Logger {
   debug(msg: string, f?: Fields): void;
   /** the same logger with these fields on every JSON line (e.g. the session id) */
   bind(f: Fields): void;
+  /** whether debug() writes anywhere (a caller can skip making what it would log) */
+  readonly debugging: boolean;
 }
 
 export function makeLogger(verbose: number, prog: string, logFile?: string): Logger {
@@ -39,5 +41,6 @@ export function makeLogger(verbose: number, prog: string, logFile?: string): Log
     info: (m, f) => emit('info', m, f),
     debug: (m, f) => emit('debug', m, f),
     bind: (f) => { if (file) json = file.child(f); },
+    debugging: Boolean(file || debugStream),
   };
 }

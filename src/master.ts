@@ -734,19 +734,20 @@ export class Push {
   private endFlow(obj: number, s: Sending): void {
     if (!this.flows.has(obj)) return;
     this.flows.delete(obj);
+    let shown: string | undefined; // the path as a message shows it: made once, and only for a message
+    const path = (): string => (shown ??= display(this.entries.path(s.entry)));
     for (const [t, out] of s.flow.outcomes) {
       const tg = this.targets[t - 1];
       if (isSegment(obj)) continue;
       if (out.deferred) { tg.deferred.push(obj); continue; } // set aside as slow: sent again in the catch-up
       tg.remaining--;
-      const path = display(this.entries.path(s.entry));
       if (out.ok) {
         tg.filesOk++;
         tg.bytesOk += s.size;
-        this.log.debug('file delivered', { host: tg.host, path, bytes: s.size });
+        if (this.log.debugging) this.log.debug('file delivered', { host: tg.host, path: path(), bytes: s.size });
       } else {
         tg.failures.set(obj, out.message);
-        if (this.live(tg)) this.log.warn(`${path}: ${out.message}`, { host: tg.host, path });
+        if (this.live(tg)) this.log.warn(`${path()}: ${out.message}`, { host: tg.host, path: path() });
       }
     }
     if (isSegment(obj)) {
@@ -763,7 +764,7 @@ export class Push {
     if (!this.catchup) this.filesDone++;
     const change = this.changeOf(s);
     if (change) {
-      const name = display(this.entries.path(s.entry));
+      const name = path();
       this.changed.push(change === 'deleted' ? `${name} (deleted)` : name);
       this.log.warn(`${name}: ${change} on the master while being sent`, { path: name });
     }
