@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
 import { RemoteCatcher, shq } from '../remote';
 import { Logger } from '../log';
-import { NetOptions } from '../options';
+import { NetOptions, wireOverhead } from '../options';
 import { HostFigures, figures } from './stats';
 import { PROBE, PROBE_ACK, RttSession } from './session';
 import { SESSION_VERSION } from '../session';
@@ -60,7 +60,7 @@ export class Prober {
     this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1, ifname: this.o.ifname,
       ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key, sender: 0,
-      pageSize: Math.max(64, this.o.datagram - PACKET_OVERHEAD), rateBps: 10e9, wireOverhead: 42, rcvbuf: 8 << 20, sndbuf: 8 << 20,
+      pageSize: Math.max(64, this.o.datagram - PACKET_OVERHEAD), rateBps: 10e9, wireOverhead: wireOverhead(this.o.family), rcvbuf: 8 << 20, sndbuf: 8 << 20,
       napUs: 0,
     }, (evs) => this.onEvents(evs));
     try {
