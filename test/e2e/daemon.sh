@@ -93,6 +93,8 @@ one_spare() {
   for p in "${DAEMONS[@]}"; do
     for _ in $(seq 1 100); do [ "$(pgrep -c -P "$p")" = 1 ] && break; sleep 0.05; done
     [ "$(pgrep -c -P "$p")" = 1 ] || { pgrep -a -P "$p"; fail "daemon $p: not one spare catcher after its sessions"; }
+    # compiled as it loads, before its session (a push's first calls into it are not compiled on its clock)
+    pgrep -a -P "$p" | grep -q -- ' --no-lazy ' || { pgrep -a -P "$p"; fail "daemon $p: the spare catcher was not started with --no-lazy"; }
   done
 }
 one_spare

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { progressLine } from '../../src/progress';
@@ -29,6 +31,26 @@ test('every binary has --help with options, defaults and two examples, and --ver
     const v = run(b, '--version');
     assert.equal(v.status, 0);
     assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+  }
+});
+
+test('the bin/ wrappers find the build when started through a link (npm install -g), a link to a link, or a bare name', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-bin-'));
+  try {
+    fs.symlinkSync(bin('mrsync'), path.join(dir, 'mrsync'));                // what npm install -g makes
+    fs.mkdirSync(path.join(dir, 'sub'));
+    fs.symlinkSync(path.join('..', 'mrsync'), path.join(dir, 'sub', 'm')); // relative, to a link
+    for (const p of [path.join(dir, 'mrsync'), path.join(dir, 'sub', 'm')]) {
+      const v = spawnSync(p, ['--version'], { encoding: 'utf8' });
+      assert.equal(v.status, 0, `${p}: ${v.stderr}`);
+      assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+    }
+    // sh with the script's bare name, from bin/ itself
+    const v = spawnSync('sh', ['multicatcher', '--version'], { cwd: path.dirname(bin('multicatcher')), encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
