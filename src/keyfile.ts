@@ -19,26 +19,38 @@ export const PSK_TLS = {
 
 export const MIN_KEY_CHARS = 32;
 
-/** The key in FILE as the 32-byte PSK (SHA-256 of its trimmed text). Throws UserError on every problem. */
+/**
+ * The key in FILE as the 32-byte PSK (SHA-256 of its trimmed text). Throws
+ * UserError on every problem. The file is opened once and everything is
+ * checked on that descriptor (fstat, then read): checked by path and read by
+ * path, a file swapped in between would be read unchecked. O_NONBLOCK: a
+ * FIFO put in its place is refused, not waited on.
+ */
 export function readKeyFile(file: string): Buffer {
-  let st: fs.Stats;
+  let fd: number;
   try {
-    st = fs.statSync(file);
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`key file ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
   }
-  if (!st.isFile()) throw new UserError(`key file ${file} is not a regular file`);
-  if (st.mode & 0o077) {
-    throw new UserError(`key file ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); refused: run chmod 600 ${file}`);
-  }
-  const uid = process.getuid?.() ?? 0;
-  if (st.uid !== uid && st.uid !== 0) throw new UserError(`key file ${file} belongs to uid ${st.uid}, not to you (uid ${uid}) or root; refused`);
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8').trim();
-  } catch (e) {
-    throw new UserError(`key file ${file}: ${(e as NodeJS.ErrnoException).code}`);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new UserError(`key file ${file} is not a regular file`);
+    if (st.mode & 0o077) {
+      throw new UserError(`key file ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); refused: run chmod 600 ${file}`);
+    }
+    const uid = process.getuid?.() ?? 0;
+    if (st.uid !== uid && st.uid !== 0) throw new UserError(`key file ${file} belongs to uid ${st.uid}, not to you (uid ${uid}) or root; refused`);
+    if (st.size > 4096) throw new UserError(`key file ${file} holds ${st.size} bytes; a key file is one line`);
+    try {
+      text = fs.readFileSync(fd, 'utf8').trim();
+    } catch (e) {
+      throw new UserError(`key file ${file}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+  } finally {
+    fs.closeSync(fd);
   }
   if (text.length < MIN_KEY_CHARS) {
     throw new UserError(`key file ${file} holds ${text.length} characters; a key needs at least ${MIN_KEY_CHARS} (make one with: multicatcher --new-key ${file})`);
