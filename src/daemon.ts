@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { PSK_TLS } from './keyfile';
 import { UserError } from './options';
 import { display, isRoot, pathProblem } from './paths';
-import { LINE_TAG } from './session';
+import { LINE_TAG, confinedBackupProblem } from './session';
 
 export interface DaemonOptions {
   root: string;
@@ -21,10 +21,23 @@ export interface DaemonOptions {
   port: number;
   maxSessions: number;
   log: (msg: string) => void;
+  handshakeTimeoutMs?: number; // HANDSHAKE_TIMEOUT_MS unless given (tests)
 }
 
 const HEADER_LIMIT = 64 << 10;
 const HEADER_TIMEOUT_MS = 10_000;
+/**
+ * A host without the key can open connections and never finish their TLS
+ * handshake. Each one costs a descriptor and memory until it is closed, so:
+ * a handshake not done within this is closed; at most this many are pending
+ * at once in all and from one address (a connection beyond is closed at
+ * once): a master holding the key, from another address, always finds room.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+export const MAX_PENDING = 128;
+export const MAX_PENDING_PER_PEER = 8;
+/** Refusals are logged once per address per minute, then counted: a flood does not flood the log. */
+const REFUSAL_LOG_MS = 60_000;
 
 function fatalLine(msg: string): string {
   return LINE_TAG + JSON.stringify({ t: 'fatal', msg }) + '\n';
@@ -42,8 +55,53 @@ export function checkDaemonRoot(root: string): string {
   return real;
 }
 
+/** One log line per address and reason per REFUSAL_LOG_MS; the rest are counted and summed up later. */
+class RefusalLog {
+  private seen = new Map<string, { at: number; more: number }>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly log: (msg: string) => void) {}
+
+  note(from: string, why: string): void {
+    const key = `${from}\0${why}`;
+    const now = Date.now();
+    const s = this.seen.get(key);
+    if (s && now - s.at < REFUSAL_LOG_MS) { s.more++; return; }
+    if (this.seen.size >= 4096) this.flush(); // a flood from many addresses: sum up now, keep memory bounded
+    this.seen.set(key, { at: now, more: 0 });
+    this.log(`refused a connection from ${from}: ${why}`);
+    this.timer ??= setInterval(() => this.flush(), REFUSAL_LOG_MS).unref();
+  }
+
+  private flush(): void {
+    const now = Date.now();
+    for (const [key, s] of this.seen) {
+      if (s.more) {
+        const [from, why] = key.split('\0');
+        this.log(`refused ${s.more} more connection(s) from ${from} in the last minute: ${why}`);
+        s.more = 0;
+        s.at = now;
+      } else if (now - s.at >= REFUSAL_LOG_MS) {
+        this.seen.delete(key);
+      }
+    }
+    if (!this.seen.size && this.timer) { clearInterval(this.timer); this.timer = null; }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
 export class Daemon {
   private server: tls.Server;
+  private readonly refusals: RefusalLog;
+  // connections whose TLS handshake is not done: in all, and per address
+  private pending = new Set<net.Socket>();
+  private pendingFrom = new Map<string, number>();
+  // sessions from a finished handshake to their end: reading the header, or a catcher running
+  private sessions = 0;
   private children = new Set<ChildProcess>();
   private readonly catcherJs = path.join(__dirname, 'cli', 'multicatcher.js');
   // a catcher started ahead of the next session (Node.js up, its code
@@ -54,22 +112,58 @@ export class Daemon {
   private closing = false;
 
   constructor(private readonly o: DaemonOptions) {
+    this.refusals = new RefusalLog(o.log);
     this.server = tls.createServer({
       ...PSK_TLS,
       pskIdentityHint: PSK_TLS.identity,
       pskCallback: (_sock, identity) => (identity === PSK_TLS.identity ? o.psk : null),
-      handshakeTimeout: HEADER_TIMEOUT_MS,
+      handshakeTimeout: o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
     }, (sock) => this.onSession(sock));
-    this.server.on('tlsClientError', (e, sock) => {
-      o.log(`refused a connection from ${peer(sock)}: ${/alert|mac|psk/i.test(e.message) ? 'TLS handshake failed (wrong key?)' : e.message}`);
+    // before the TLS layer sees it: a connection beyond the caps is closed at once
+    this.server.prependListener('connection', (raw: net.Socket) => this.onConnection(raw));
+    // Node leaves the socket open after a failed or timed-out handshake: it is closed here
+    this.server.on('tlsClientError', (e: NodeJS.ErrnoException, sock) => {
+      const why = e.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? `no TLS handshake within ${(o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS) / 1000} s`
+        : /alert|mac|psk|decrypt/i.test(e.message) ? 'TLS handshake failed (wrong key?)' : `TLS handshake failed: ${e.code ?? e.message}`;
+      this.refusals.note(peer(sock), why);
+      sock.destroy();
     });
   }
+
+  /** A new TCP connection: counted as pending until its handshake is done or it closes; over a cap, closed. */
+  private onConnection(raw: net.Socket): void {
+    const from = peer(raw);
+    const mine = this.pendingFrom.get(from) ?? 0;
+    if (this.pending.size >= MAX_PENDING || mine >= MAX_PENDING_PER_PEER) {
+      this.refusals.note(from, this.pending.size >= MAX_PENDING
+        ? `${MAX_PENDING} TLS handshakes pending (a flood?)` : `${MAX_PENDING_PER_PEER} TLS handshakes pending from this address`);
+      raw.destroy();
+      return;
+    }
+    this.pending.add(raw);
+    this.pendingFrom.set(from, mine + 1);
+    raw.once('close', () => this.handshakeOver(raw));
+  }
+
+  private handshakeOver(raw: net.Socket): void {
+    if (!this.pending.delete(raw)) return;
+    const from = peer(raw);
+    const n = (this.pendingFrom.get(from) ?? 1) - 1;
+    if (n > 0) this.pendingFrom.set(from, n);
+    else this.pendingFrom.delete(from);
+  }
+
+  /** The TCP port listened on (the one asked for, or the kernel's pick for 0). */
+  get port(): number { return (this.server.address() as net.AddressInfo).port; }
+
+  /** Connections whose handshake is pending, for tests and the log. */
+  get pendingHandshakes(): number { return this.pending.size; }
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', (e: NodeJS.ErrnoException) => reject(new UserError(`cannot listen on ${this.o.listen} port ${this.o.port}: ${e.code ?? e.message}`)));
       this.server.listen(this.o.port, this.o.listen, () => {
-        this.o.log(`listening on ${this.o.listen} port ${this.o.port}, root ${this.o.root}`);
+        this.o.log(`listening on ${this.o.listen} port ${this.port}, root ${this.o.root}`);
         this.prepareSpare();
         resolve();
       });
@@ -80,6 +174,8 @@ export class Daemon {
   async close(): Promise<void> {
     this.closing = true;
     this.server.close();
+    this.refusals.close();
+    for (const raw of this.pending) raw.destroy();
     if (this.spare) { const c = this.spare.child; this.spare = null; c.stdin?.end(); c.once('exit', () => this.children.delete(c)); this.children.add(c); }
     for (const c of this.children) c.stdin?.end();
     const deadline = Date.now() + 5000;
@@ -132,14 +228,26 @@ export class Daemon {
 
   private onSession(sock: tls.TLSSocket): void {
     const from = peer(sock);
+    for (const raw of this.pending) {
+      if (raw.remotePort === sock.remotePort && raw.remoteAddress === sock.remoteAddress) { this.handshakeOver(raw); break; }
+    }
     sock.setNoDelay(true); // a catcher's lines (needs, done) go at once, not after the master's delayed ACK (Nagle)
-    if (this.children.size >= this.o.maxSessions) {
-      this.o.log(`refused a session from ${from}: ${this.children.size} sessions running (--max-sessions)`);
-      sock.end(fatalLine(`daemon busy: ${this.children.size} sessions running`));
+    // sessions are counted from here (the header is still to come), not from their catcher's start:
+    // masters arriving together cannot start more than --max-sessions
+    if (this.sessions >= this.o.maxSessions) {
+      this.o.log(`refused a session from ${from}: ${this.sessions} sessions running (--max-sessions)`);
+      sock.end(fatalLine(`daemon busy: ${this.sessions} sessions running`));
       return;
     }
+    // a session ends when its connection has closed and its catcher (if one started) has exited
+    this.sessions++;
+    let ends = 1;
+    let ended = false;
+    const endOne = (): void => { if (!ended && --ends === 0) { ended = true; this.sessions--; } };
+    sock.once('close', endOne);
     let buf = Buffer.alloc(0);
     const timer = setTimeout(() => sock.destroy(), HEADER_TIMEOUT_MS);
+    sock.once('close', () => clearTimeout(timer));
     const onData = (d: Buffer): void => {
       buf = Buffer.concat([buf, d]);
       const nl = buf.indexOf(0x0a);
@@ -150,13 +258,14 @@ export class Daemon {
       clearTimeout(timer);
       sock.off('data', onData);
       sock.pause();
-      this.startCatcher(sock, from, buf.subarray(0, nl), buf.subarray(nl + 1));
+      ends++;
+      this.startCatcher(sock, from, buf.subarray(0, nl), buf.subarray(nl + 1), endOne);
     };
     sock.on('data', onData);
     sock.on('error', () => { /* close follows */ });
   }
 
-  private startCatcher(sock: tls.TLSSocket, from: string, headerLine: Buffer, rest: Buffer): void {
+  private startCatcher(sock: tls.TLSSocket, from: string, headerLine: Buffer, rest: Buffer, done: () => void): void {
     let header: Record<string, unknown>;
     let dst: Buffer;
     try {
@@ -165,9 +274,12 @@ export class Daemon {
       dst = Buffer.from(header.dst, 'base64');
       const why = isRoot(dst) ? null : pathProblem(dst);
       if (why) throw new Error(`target path ${display(dst)} is not a path inside the daemon's root (${why})`);
+      const bwhy = confinedBackupProblem(header.sync);
+      if (bwhy) throw new Error(bwhy);
     } catch (e) {
       this.o.log(`refused a session from ${from}: ${(e as Error).message}`);
       sock.end(fatalLine((e as Error).message));
+      done();
       return;
     }
     // the daemon's root, never the master's idea of it
@@ -190,6 +302,7 @@ export class Daemon {
     });
     child.on('close', (code, signal) => {
       this.children.delete(child);
+      done();
       this.o.log(`session ${session} from ${from}: ended (${signal ?? `exit ${code}`})`);
       sock.end();
       // a second later: not while the master and this host finish the push

@@ -151,13 +151,17 @@ export class DaemonCatcher extends CatcherChannel {
     this.sock.on('data', (d: string) => this.onData(d));
     this.sock.on('error', (e: NodeJS.ErrnoException) => {
       if (this.secure) { this.stderrTail += `connection to the daemon failed: ${e.code ?? e.message}`; return; }
-      const tlsFail = /alert|SSL|TLS|handshake/i.test(e.message) || e.code === 'ECONNRESET';
-      this.spawnError = tlsFail
+      // a TLS alert is the daemon refusing our key; a reset or a close without one is the daemon
+      // shedding connections (too many pending handshakes: a flood, see its log) or going away
+      const wrongKey = /alert|bad record mac|decrypt/i.test(e.message);
+      this.spawnError = wrongKey
         ? `daemon at ${host}:${port} refused the session: TLS handshake failed (not the daemon's key?)`
-        : `cannot connect to the daemon at ${host}:${port}: ${e.code ?? e.message}`;
+        : e.code === 'ECONNRESET' || e.code === 'EPIPE'
+          ? `daemon at ${host}:${port} closed the connection before the TLS handshake was done (too many connections pending there? see the daemon's log)`
+          : `cannot connect to the daemon at ${host}:${port}: ${e.code ?? e.message}`;
     });
     this.sock.on('close', () => {
-      if (!this.secure && !this.spawnError) this.spawnError = `daemon at ${host}:${port} closed the connection during the handshake (not the daemon's key?)`;
+      if (!this.secure && !this.spawnError) this.spawnError = `daemon at ${host}:${port} closed the connection before the TLS handshake was done (too many connections pending there? see the daemon's log)`;
       this.ended(this.secure && this.heard ? 0 : 1);
     });
   }

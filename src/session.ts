@@ -3,6 +3,7 @@
 
 import { RuleSpec } from './filter';
 import { PACKET_OVERHEAD } from './native';
+import { pathProblem } from './paths';
 
 /** How a target is brought in line with the source beyond the copy itself (rsync's --delete, -b, filters, -c, -n). */
 export interface SyncParams {
@@ -45,7 +46,6 @@ export interface SessionParams {
   verbose: number;
   sync?: SyncParams;
   statMs?: number;     // interval of the catcher's rate reports (the master spreads them out for many targets)
-  testDropPermille?: number; // test knob: drop this share of data pages on receipt
 }
 
 /** Lines on the catcher's stdout start with this tag; anything else (a login banner) is ignored. */
@@ -99,6 +99,10 @@ export function validateSession(x: unknown): SessionParams {
   if (o.encrypt !== undefined && typeof o.encrypt !== 'boolean') throw new Error('session: bad encrypt');
   if (o.confine !== undefined && typeof o.confine !== 'string') throw new Error('session: bad confine');
   if (o.sync !== undefined) validateSync(o.sync);
+  if (o.confine !== undefined) {
+    const why = confinedBackupProblem(o.sync);
+    if (why) throw new Error(`session: ${why}`);
+  }
   return o as unknown as SessionParams;
 }
 
@@ -109,5 +113,20 @@ function validateSync(x: unknown): void {
   for (const k of ['delete', 'checksum', 'dryRun']) if (typeof s[k] !== 'boolean') bad(k);
   if (!Array.isArray(s.filters) || !s.filters.every((r) => r && typeof r === 'object' && typeof r.include === 'boolean' && typeof r.pattern === 'string')) bad('filters');
   const b = s.backup as Record<string, unknown> | null;
-  if (b !== null && (typeof b !== 'object' || typeof b.suffix !== 'string' || b.suffix.includes('/') || (b.dir !== null && typeof b.dir !== 'string'))) bad('backup');
+  if (b !== null && (typeof b !== 'object' || typeof b.suffix !== 'string' || b.suffix.includes('/') || b.suffix.includes('\0') || (b.dir !== null && typeof b.dir !== 'string'))) bad('backup');
+  // a relative backup directory is a path inside the target tree (absolute ones only without a daemon's root)
+  if (b && typeof b.dir === 'string' && (b.dir.includes('\0') || (!b.dir.startsWith('/') && pathProblem(Buffer.from(b.dir))))) bad('backup');
 }
+
+/**
+ * Under a daemon's root every path from the master resolves beneath it: a
+ * backup directory too. Absolute, or leaving the tree: the reason; else null.
+ */
+export function confinedBackupProblem(sync: unknown): string | null {
+  const b = (sync as { backup?: { dir?: unknown } } | undefined)?.backup;
+  if (!b || b.dir === null || b.dir === undefined) return null;
+  if (typeof b.dir !== 'string') return 'bad backup directory';
+  const why = b.dir.startsWith('/') ? 'absolute' : pathProblem(Buffer.from(b.dir));
+  return why ? `backup directory ${b.dir} is not a path inside the daemon's root (${why})` : null;
+}
+

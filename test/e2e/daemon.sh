@@ -72,20 +72,27 @@ set -e
 push "$WORK/out4" --key-file "$KEY" -t ../escape
 [ "$RC" = 1 ] && grep -q "inside each daemon's root" "$WORK/out4" || { cat "$WORK/out4"; fail "master accepted -t ../escape"; }
 # ... and a hostile master holding the key that sends one anyway is refused by the daemon
-ip netns exec "${PFX}m" node -e '
+hostile() { # a header as JSON (node expression) -> what the daemon answered
+  ip netns exec "${PFX}m" node -e '
 const tls = require("tls");
 const { PSK_TLS, readKeyFile } = require(process.argv[1] + "/dist/src/keyfile.js");
 const psk = readKeyFile(process.argv[2]);
+const header = eval("(" + process.argv[3] + ")");
 const s = tls.connect({ host: "198.18.0.11", port: 8731, ...PSK_TLS, checkServerIdentity: () => undefined,
-  pskCallback: () => ({ psk, identity: PSK_TLS.identity }) }, () => {
-  s.write(JSON.stringify({ v: 2, dst: Buffer.from("../../outside").toString("base64"), confine: "Lw==" }) + "\n");
-});
+  pskCallback: () => ({ psk, identity: PSK_TLS.identity }) }, () => { s.write(JSON.stringify(header) + "\n"); });
 let out = ""; s.setEncoding("utf8"); s.on("data", (d) => { out += d; });
 s.on("close", () => { process.stdout.write(out); });
 setTimeout(() => s.destroy(), 5000);
-' "$REPO" "$KEY" > "$WORK/out4b"
+' "$REPO" "$KEY" "$1"
+}
+hostile '{ v: 2, dst: Buffer.from("../../outside").toString("base64"), confine: "Lw==" }' > "$WORK/out4b"
 cat "$WORK/out4b"
 grep -q "not a path inside the daemon's root" "$WORK/out4b" || fail "the daemon did not refuse ../../outside"
+# backups moved outside the root (--delete -b --backup-dir /outside): refused before anything is touched
+hostile '{ v: 2, dst: Buffer.from("data").toString("base64"), sync: { delete: true, checksum: false, dryRun: false, filters: [], backup: { suffix: "", dir: "'"$OUTSIDE"'" } } }' > "$WORK/out4c"
+cat "$WORK/out4c"
+grep -q "backup directory $OUTSIDE is not a path inside the daemon's root (absolute)" "$WORK/out4c" || fail "the daemon did not refuse --backup-dir $OUTSIDE"
+[ -z "$(ls -A "$OUTSIDE")" ] || fail "a hostile master's backup directory was made outside the root"
 
 # after its sessions each daemon holds one spare catcher again (and only one), the next session's
 one_spare() {
