@@ -495,9 +495,11 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r.rlim_cur == RLIM_INFINITY ? -1 : double(r.rlim_cur));
 }
 
-// lstatAt(dirfd, name, out Float64Array(10)) -> 0, or -errno: fstatat without
-// following name (a single component) in the directory dirfd. out: st_mode,
-// size, uid, gid, mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits).
+// lstatAt(dirfd, name, out Float64Array(10 or 11)) -> 0, or -errno: fstatat
+// without following name (a single component) in the directory dirfd.
+// out: st_mode, size, uid, gid,
+// mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits), and
+// st_nlink if out has room for it.
 Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() ||
@@ -510,6 +512,7 @@ Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   struct stat st;
   if (fstatat(info[0].As<Napi::Number>().Int32Value(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Napi::Number::New(env, -errno);
   double* o = info[2].As<Napi::Float64Array>().Data();
+  if (info[2].As<Napi::Float64Array>().ElementLength() >= 11) o[10] = double(st.st_nlink);
   o[0] = double(st.st_mode);
   o[1] = double(st.st_size);
   o[2] = double(st.st_uid);

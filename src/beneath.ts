@@ -14,8 +14,9 @@ import { native } from './native';
 import { baseOf, display, isRoot, parentOf, pathProblem } from './paths';
 import { Have } from './plan';
 import { lstatHave } from './fsx';
+import { hashFileSync } from './manifest';
 
-const { O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const { O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const O_PATH = native.O_PATH;
 
 export function errnoError(errno: number, syscall: string, rel: Buffer): NodeJS.ErrnoException {
@@ -109,6 +110,30 @@ export class Beneath {
    */
   lookup(): Lookup {
     return new Lookup((rel) => this.openDir(rel), (rel) => this.at(rel, lstatHave));
+  }
+
+  /**
+   * SHA-256 of regular file rel if it is still the file lookup saw (have:
+   * same inode), else null. Opened without following it and without blocking
+   * (a FIFO or symlink swapped in is not read, nor waited on), then checked
+   * on the descriptor: a path checked and then read could be another file.
+   */
+  contentHash(rel: Buffer, have: Have): Buffer | null {
+    return this.at(rel, (p) => {
+      let fd: number;
+      try {
+        fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+      } catch {
+        return null; // gone, a symlink (ELOOP), unreadable: not the same content
+      }
+      try {
+        const st = fs.fstatSync(fd, { bigint: true });
+        if (!st.isFile() || st.ino !== have.ino || st.dev !== have.dev) return null;
+        return hashFileSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
   }
 
   /** The entries of directory rel (names as bytes). */

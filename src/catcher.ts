@@ -8,7 +8,7 @@ import BitSet from 'bitset';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, hashFileSync, isSegment, objectOf } from './manifest';
+import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment, objectOf } from './manifest';
 import { Mirror } from './mirror';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from './native';
 import { wireOverhead } from './options';
@@ -485,7 +485,7 @@ export class Catcher {
         }
         const po: PlanOptions = { owner: this.owner };
         if (e.hash && have?.kind === 'file' && have.size === e.size) {
-          po.sameContent = this.tree.at(e.path, (p) => hashFileSync(p)).equals(e.hash);
+          po.sameContent = this.tree.contentHash(e.path, have)?.equals(e.hash) ?? false;
         }
         let d: Decision = decide(e, have, po);
         if (d.do === 'conflict') {

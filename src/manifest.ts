@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Filter } from './filter';
-import { display, pathProblem, under } from './paths';
+import { display, pathProblem } from './paths';
+import { SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from './source';
 
 export const enum Kind { File = 0, Dir = 1, Symlink = 2, Hardlink = 3 }
 
@@ -44,7 +45,12 @@ export const entryOf = (object: number): number => object - 1;
 
 export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: number }
 
-export type ScanStep = { segment: Buffer } | { tick: true };
+/**
+ * A segment of the manifest as scanned, with the device and inode of each of
+ * its entries (ids[2k], ids[2k+1]; 0 for all but files): what the master
+ * checks a file against when it opens it for sending (source.ts).
+ */
+export type ScanStep = { segment: Buffer; ids: BigUint64Array } | { tick: true };
 /** Entries in the first manifest segment (scanSegments). */
 export const FIRST_SEGMENT = 64;
 export interface ScanTotals { skipped: string[]; bytes: number; entries: number }
@@ -60,43 +66,62 @@ export interface ScanTotals { skipped: string[]; bytes: number; entries: number 
  * because no file flows until every target has planned the segment that
  * lists it: a few dozen entries are planned at once, and the files they list
  * go out while the targets plan the next, bigger segments.
+ *
+ * Every directory is read through a descriptor opened beneath its parent's
+ * (source.ts): a directory swapped for a symlink during the scan is not
+ * followed out of the tree. An entry gone between the listing and its lstat
+ * is left out, as if the listing had come a moment later.
  */
 export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 4096,
   firstEntries = FIRST_SEGMENT): Generator<ScanStep, ScanTotals, boolean | undefined> {
   const w = new ManifestWriter();
+  let ids: bigint[] = [];
   let limit = Math.min(segEntries, firstEntries);
-  const cut = (): Buffer => { limit = Math.min(segEntries, limit * 4); return w.finish(); };
+  const cut = (): ScanStep => {
+    limit = Math.min(segEntries, limit * 4);
+    const step = { segment: w.finish(), ids: BigUint64Array.from(ids) };
+    ids = [];
+    return step;
+  };
   const skipped: string[] = [];
   const inodes = new Map<string, number>();
   let bytes = 0;
   let sinceTick = 0;
-  function* add(rel: Buffer, abs: Buffer, st: fs.BigIntStats, flags: number): Generator<ScanStep, void, boolean | undefined> {
-    const base = { path: rel, size: 0, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs };
-    if (st.isDirectory()) {
+  function* add(rel: Buffer, dirfd: number, name: Buffer | null, st: SourceStat, flags: number): Generator<ScanStep, void, boolean | undefined> {
+    const base = { path: rel, size: 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
+    let dev = 0n, ino = 0n;
+    if (isDir(st)) {
       w.push(flags ? { ...base, kind: Kind.Dir, flags } : { ...base, kind: Kind.Dir });
-    } else if (st.isSymbolicLink()) {
-      w.push({ ...base, kind: Kind.Symlink, link: fs.readlinkSync(abs, { encoding: 'buffer' }) });
-    } else if (st.isFile()) {
+    } else if (isSymlink(st)) {
+      w.push({ ...base, kind: Kind.Symlink, link: readlinkAt(dirfd, name!) });
+    } else if (isFile(st)) {
       const key = `${st.dev}:${st.ino}`;
-      const leader = st.nlink > 1n ? inodes.get(key) : undefined;
+      const leader = st.nlink > 1 ? inodes.get(key) : undefined;
       if (leader !== undefined) {
         w.push({ ...base, kind: Kind.Hardlink, leader });
       } else {
-        if (st.nlink > 1n) inodes.set(key, w.first + w.length);
-        const e: Entry = { ...base, kind: Kind.File, size: Number(st.size) };
-        if (o.checksum) { e.flags = Flag.Hash; e.hash = hashFileSync(abs); }
+        if (st.nlink > 1) inodes.set(key, w.first + w.length);
+        const e: Entry = { ...base, kind: Kind.File, size: st.size };
+        if (o.checksum) {
+          e.flags = Flag.Hash;
+          const { fd } = openFileBeneath(dirfd, name!, st);
+          try { e.hash = hashFileSync(fd); } finally { fs.closeSync(fd); }
+        }
         w.push(e);
-        bytes += Number(st.size);
+        dev = st.dev;
+        ino = st.ino;
+        bytes += st.size;
       }
     } else {
       skipped.push(display(rel));
       return;
     }
+    ids.push(dev, ino);
     if (w.length >= limit) {
-      yield { segment: cut() };
+      yield cut();
     } else if (++sinceTick >= 256) {
       sinceTick = 0;
-      if ((yield { tick: true }) && w.length) yield { segment: cut() };
+      if ((yield { tick: true }) && w.length) yield cut();
     }
   }
   // with a selection: 'listed' paths and the 'implied' directories above them
@@ -109,28 +134,42 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
     }
   }
   const recursive = o.select?.recursive ?? true;
-  function* walk(rel: Buffer | null, abs: Buffer, whole: boolean): Generator<ScanStep, void, boolean | undefined> {
-    const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
+  function* walk(rel: Buffer | null, dirfd: number, whole: boolean): Generator<ScanStep, void, boolean | undefined> {
+    const names = listDir(dirfd).sort(Buffer.compare);
     for (const name of names) {
       const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
       const mark = whole ? 'listed' : marks.get(r.toString('latin1'));
       if (!mark) continue;
-      const a = under(abs, name);
-      const st = fs.lstatSync(a, { bigint: true });
-      const isDir = st.isDirectory();
-      if (o.filter?.excluded(r, isDir)) continue;
-      const all = isDir && (whole || (mark === 'listed' && recursive));
-      yield* add(r, a, st, all ? Flag.Whole : 0);
-      if (all) yield* walk(r, a, true);
-      else if (isDir && mark === 'implied') yield* walk(r, a, false);
+      let st: SourceStat;
+      try {
+        st = lstatAt(dirfd, name, r);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      const dir = isDir(st);
+      if (o.filter?.excluded(r, dir)) continue;
+      const all = dir && (whole || (mark === 'listed' && recursive));
+      yield* add(r, dirfd, name, st, all ? Flag.Whole : 0);
+      if (!all && !(dir && mark === 'implied')) continue;
+      const sub = openDirAt(dirfd, name, st, r);
+      try {
+        yield* walk(r, sub, all);
+      } finally {
+        fs.closeSync(sub);
+      }
     }
   }
-  const rst = fs.lstatSync(root, { bigint: true });
-  if (!rst.isDirectory()) throw new Error('source is not a directory');
-  yield* add(Buffer.from('.'), root, rst, o.select ? Flag.Implied : Flag.Whole);
-  yield* walk(null, root, !o.select);
+  const rootFd = openRoot(root);
+  try {
+    const rst = fstatOf(rootFd);
+    yield* add(Buffer.from('.'), rootFd, null, rst, o.select ? Flag.Implied : Flag.Whole);
+    yield* walk(null, rootFd, !o.select);
+  } finally {
+    fs.closeSync(rootFd);
+  }
   const entries = w.first + w.length;
-  if (w.length) yield { segment: w.finish() };
+  if (w.length) yield cut();
   if (entries > MAX_ENTRIES) throw new Error(`more than ${MAX_ENTRIES} entries`);
   return { skipped, bytes, entries };
 }

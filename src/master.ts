@@ -10,7 +10,8 @@ import { ManifestSet, SEG_BASE, ScanStep, ScanTotals, Selection, decodeManifest,
 import { Filter } from './filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { LoopEvent, LoopStats, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from './native';
-import { display, under } from './paths';
+import { display } from './paths';
+import { openFileBeneath, openRoot } from './source';
 import {
   CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen, withAwaited,
 } from './protocol';
@@ -201,6 +202,8 @@ export class Push {
   private segStarted = Date.now();
   private segs = new Map<number, { fd: number; size: number; hash: Buffer; first: number; count: number; union: BitSet.BitSet; endedAt: number }>();
   private segsWaiting: number[] = [];                  // made, not yet multicast (targets still launching)
+  private ids = new BigUint64Array(0);                 // device and inode of each file entry as scanned (2 per entry)
+  private srcFd = -1;                                  // the source root: files are opened beneath it (source.ts)
   private segPlanning = new Map<number, Set<number>>(); // segment -> targets (idx) yet to report its needs
   private started = Date.now();
   private files = 0;
@@ -221,6 +224,7 @@ export class Push {
   constructor(private readonly o: PushOptions, private readonly log: Logger) {}
 
   async run(): Promise<PushReport> {
+    this.srcFd = openRoot(this.o.src);
     if (this.o.adaptive) this.rc = new RateControl({ start: this.o.rateBps, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps) });
     this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
@@ -241,6 +245,7 @@ export class Push {
     const stats = this.loop.stats();
     this.loop.stop();
     for (const [, sg] of this.segs) if (sg.fd >= 0) { try { fs.closeSync(sg.fd); } catch { /* closed */ } }
+    fs.closeSync(this.srcFd);
     if (this.scanError) throw this.scanError;
     return this.report(stats);
   }
@@ -263,7 +268,7 @@ export class Push {
           return;
         }
         if ('segment' in r.value) {
-          this.addSegment(r.value.segment);
+          this.addSegment(r.value.segment, r.value.ids);
           if (SCAN_PAUSE_MS) { setTimeout(() => this.pumpScan(), SCAN_PAUSE_MS); return; }
         } else {
           cut = Date.now() - this.segStarted > 200;
@@ -276,8 +281,14 @@ export class Push {
     setImmediate(() => this.pumpScan());
   }
 
-  private addSegment(bytes: Buffer): void {
+  private addSegment(bytes: Buffer, ids: BigUint64Array): void {
     const m = decodeManifest(bytes, this.entries); // the master reads its manifest as the targets will
+    if (this.ids.length < 2 * (m.first + m.length)) {
+      const more = new BigUint64Array(Math.max(2 * (m.first + m.length), 2 * this.ids.length));
+      more.set(this.ids);
+      this.ids = more;
+    }
+    this.ids.set(ids, 2 * m.first);
     const k = this.segs.size;
     const fd = anonymousFile();
     fs.writeSync(fd, bytes, 0, bytes.length, 0);
@@ -573,12 +584,12 @@ export class Push {
   private async prepare(obj: number, needers: number[]): Promise<void> {
     const i = entryOf(obj);
     const e = this.entries.get(i);
-    const src = under(this.o.src, e.path);
     let fd = -1;
     try {
-      fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      const before = fs.fstatSync(fd, { bigint: true });
-      if (!before.isFile()) throw Object.assign(new Error('no longer a regular file'), { code: 'ECHANGED' });
+      // beneath the source root, no symlink followed, and the file the scan saw (source.ts)
+      const opened = openFileBeneath(this.srcFd, e.path, { dev: this.ids[2 * i], ino: this.ids[2 * i + 1], size: e.size });
+      fd = opened.fd;
+      const before = opened.st;
       const size = Number(before.size);
       if (this.quit) { fs.closeSync(fd); return; }
       const live = needers.filter((n) => this.live(this.targets[n - 1]));
@@ -589,8 +600,12 @@ export class Push {
       this.bytes += size;
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
-      const msg = `source unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      const changed = (err as NodeJS.ErrnoException).code === 'ECHANGED';
+      const code = (err as NodeJS.ErrnoException).code;
+      const msg = changed ? `${(err as Error).message} on the master, not sent`
+        : `source unreadable: ${code ?? (err as Error).message}${code === 'ELOOP' ? ' (a directory on its path replaced by a symlink?)' : ''}`;
       this.log.error(`${display(e.path)}: ${msg}`, { path: display(e.path) });
+      if (changed) this.changed.push(display(e.path));
       for (const n of needers) {
         this.targets[n - 1].failures.set(obj, msg);
         this.targets[n - 1].remaining--;

@@ -164,7 +164,10 @@ interface NativeModule {
    */
   commitFile(fd: number, chown: boolean, uid: number, gid: number, mode: number, sec: number, nsec: number,
              dirfd: number, tmp: Buffer, final: Buffer): number;
-  /** fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32 bits. 0, or -errno. */
+  /**
+   * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32
+   * bits, and nlink if out has 11 elements. 0, or -errno.
+   */
   lstatAt(dirfd: number, name: Buffer, out: Float64Array): number;
   /** The erasure code alone (tests): parity page j of up to FEC_BLOCK pages zero-padded to len. */
   fecEncode(pages: Buffer[], j: number, len: number): Buffer;

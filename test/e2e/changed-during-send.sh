@@ -38,4 +38,30 @@ grep -q 'moving: changed on the master while being sent, not committed' "$WORK/o
 cmp -s "$(disk t2)/moving" "$WORK/t2-before" || fail "t2's previous version was replaced"
 [ "$(cat "$(disk t1)/steady")" = steady ] || fail "the unchanged file was not delivered"
 ls -a "$(disk t1)" "$(disk t2)" | grep -q '\.mrsync\.' && fail "temp files left behind"
+
+# A directory of the source swapped for a symlink to a root-only directory
+# outside -s after the scan, while an earlier file is sent (a local user who
+# can write in -s): nothing from outside reaches a target (the master opens
+# every file beneath -s, no symlink followed, and checks it against the scan);
+# the files under it are named, not delivered. The outside files have the
+# same names and sizes.
+SRC2="$WORK/src2"; SECRET="$WORK/secret"
+mkdir -p "$SRC2/d" "$SECRET"
+chmod 700 "$SECRET"
+head -c 4000000 /dev/urandom > "$SRC2/a-first"
+for i in 1 2 3; do echo "public $i" > "$SRC2/d/f$i"; echo "secret $i" > "$SECRET/f$i"; done
+set +e
+run_master -m t1 -s "$SRC2" -t "$DST" --rate 20m --window 1 -w 20 > "$WORK/out2" 2>&1 &
+pid=$!
+await_temp t1 a-first
+mv "$SRC2/d" "$WORK/d-real"
+ln -s "$SECRET" "$SRC2/d"
+wait $pid
+rc=$?
+set -e
+cat "$WORK/out2"
+grep -rq secret "$(disk t1)" && fail "a file from outside -s reached t1 through the swapped directory"
+[ $rc = 2 ] || fail "swapped directory: exit $rc, want 2"
+grep -q 'd/f1: source unreadable: ELOOP' "$WORK/out2" || fail "the files under the swapped directory are not named"
+cmp -s "$SRC2/a-first" "$(disk t1)/a-first" || fail "the file sent before the swap is not exact"
 echo PASS

@@ -1,0 +1,127 @@
+// Reading the source tree on the master. A local user who can write inside
+// -s can swap a directory for a symlink at any moment; were paths opened by
+// name, the scan and the push would follow it out of the tree and send
+// whatever it points to (a root-only directory) to every target. So every
+// directory and file is opened beneath the one before it by descriptor, with
+// openat2 (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: the kernel follows no
+// symlink in any component), and what is opened is checked against what the
+// scan recorded (same inode, still a regular file of the same size), with
+// O_NONBLOCK so that a FIFO swapped in is refused instead of waited on.
+import fs from 'node:fs';
+import os from 'node:os';
+import { native } from './native';
+import { display } from './paths';
+
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
+
+export interface SourceStat {
+  mode: number;     // st_mode, type bits included
+  size: number;
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+  nlink: number;
+}
+
+export const isDir = (st: SourceStat): boolean => (st.mode & S_IFMT) === S_IFDIR;
+export const isFile = (st: SourceStat): boolean => (st.mode & S_IFMT) === S_IFREG;
+export const isSymlink = (st: SourceStat): boolean => (st.mode & S_IFMT) === S_IFLNK;
+
+/** An Error as fs would throw it, for an errno a native call returned. */
+export function sourceError(errno: number, syscall: string, rel: Buffer): NodeJS.ErrnoException {
+  const code = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `E${errno}`;
+  const why = code === 'ELOOP' || code === 'EXDEV' ? 'a symlink is in the way (a directory replaced by one?)' : code;
+  return Object.assign(new Error(`${display(rel)}: ${why}`), { code, errno: -errno, syscall });
+}
+
+const buf = new Float64Array(11);
+
+function statOf(r: number, syscall: string, rel: Buffer): SourceStat {
+  if (r < 0) throw sourceError(-r, syscall, rel);
+  const o = buf;
+  return {
+    mode: o[0], size: o[1], uid: o[2], gid: o[3], mtimeNs: BigInt(o[4]) * 1_000_000_000n + BigInt(o[5]),
+    ino: (BigInt(o[6]) << 32n) | BigInt(o[7]), dev: (BigInt(o[8]) << 32n) | BigInt(o[9]), nlink: o[10],
+  };
+}
+
+/** lstat of name (one component) in directory dirfd; rel names it in messages. */
+export function lstatAt(dirfd: number, name: Buffer, rel: Buffer): SourceStat {
+  return statOf(native.lstatAt(dirfd, name, buf), 'lstat', rel);
+}
+
+/** fstat of an open descriptor. */
+export function fstatOf(fd: number): SourceStat {
+  const st = fs.fstatSync(fd, { bigint: true });
+  return { mode: Number(st.mode), size: Number(st.size), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, ino: st.ino, dev: st.dev, nlink: Number(st.nlink) };
+}
+
+/** The source root, as the user named it (the last component is not followed: a symlink is not a directory). */
+export function openRoot(root: Buffer): number {
+  try {
+    return fs.openSync(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'ELOOP') throw new Error('source is not a directory');
+    throw e;
+  }
+}
+
+function openBeneath(dirfd: number, rel: Buffer, flags: number, syscall: string): number {
+  const fd = native.openBeneath(dirfd, rel, flags, 0);
+  if (fd < 0) throw sourceError(-fd, syscall, rel);
+  return fd;
+}
+
+/**
+ * Directory name in dirfd, opened without following any symlink, and checked
+ * to be the directory lstat saw (st): not another one swapped in since.
+ */
+export function openDirAt(dirfd: number, name: Buffer, st: SourceStat, rel: Buffer): number {
+  const fd = openBeneath(dirfd, name, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 'opendir');
+  const now = fstatOf(fd);
+  if (now.ino !== st.ino || now.dev !== st.dev) {
+    fs.closeSync(fd);
+    throw Object.assign(new Error(`${display(rel)}: replaced while being read`), { code: 'ECHANGED' });
+  }
+  return fd;
+}
+
+/** The names in an open directory (bytes; '.' and '..' left out). */
+export function listDir(dirfd: number): Buffer[] {
+  return fs.readdirSync(`/proc/self/fd/${dirfd}`, { encoding: 'buffer' });
+}
+
+/** A symlink's target: name in dirfd (readlink does not follow the last component). */
+export function readlinkAt(dirfd: number, name: Buffer): Buffer {
+  return fs.readlinkSync(Buffer.concat([Buffer.from(`/proc/self/fd/${dirfd}/`), name]), { encoding: 'buffer' });
+}
+
+/** What the scan recorded of a file, to check what is opened later against. */
+export interface Expected { dev: bigint; ino: bigint; size: number }
+
+/**
+ * Regular file rel (a clean relative path, or one component) beneath dirfd,
+ * opened for reading without following any symlink and without blocking, and
+ * checked against what the scan saw: the same inode, a regular file, the same
+ * size. A mismatch is an Error with code ECHANGED (the source changed since
+ * the scan; nothing of it is sent).
+ */
+export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { fd: number; st: fs.BigIntStats } {
+  const fd = openBeneath(dirfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 'open');
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    let why: string | null = null;
+    if (!st.isFile()) why = 'is no longer a regular file';
+    else if (st.ino !== want.ino || st.dev !== want.dev) why = 'was replaced by another file';
+    else if (Number(st.size) !== want.size) why = `changed size (${want.size} -> ${st.size} bytes)`;
+    if (why) throw Object.assign(new Error(`${why} since the scan`), { code: 'ECHANGED' });
+    return { fd, st };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}

@@ -1,0 +1,139 @@
+// Reading the source and -c's hashing on a target, against a local user who
+// swaps what they read (source.ts, Beneath.contentHash): a directory swapped
+// for a symlink out of the tree, a file for another, a FIFO.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Beneath } from '../../src/beneath';
+import { lstatHave } from '../../src/fsx';
+import { ManifestSet, decodeManifest, scanSegments } from '../../src/manifest';
+import { lstatAt, openFileBeneath, openRoot } from '../../src/source';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-source-'));
+process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+
+/** src/{a,b,c}/f{1,2} (content "public"), and outside/f{1,2} (content "secret"), same sizes */
+function tree(): { src: string; outside: string } {
+  const base = path.join(tmp, `t${n++}`);
+  const src = path.join(base, 'src');
+  const outside = path.join(base, 'outside');
+  for (const d of ['a', 'b', 'c']) {
+    fs.mkdirSync(path.join(src, d), { recursive: true });
+    for (const f of ['f1', 'f2']) fs.writeFileSync(path.join(src, d, f), 'public');
+  }
+  fs.mkdirSync(outside, { mode: 0o700 });
+  for (const f of ['f1', 'f2', 'only-outside']) fs.writeFileSync(path.join(outside, f), 'secret');
+  return { src, outside };
+}
+
+test('scan: a directory swapped for a symlink out of the tree while the scan runs is never read through', () => {
+  const { src, outside } = tree();
+  // one entry per segment: the generator stops after each entry, and the swap comes between two
+  const gen = scanSegments(Buffer.from(src), {}, 1, 1);
+  const set = new ManifestSet();
+  const paths: string[] = [];
+  let thrown: Error | null = null;
+  try {
+    for (;;) {
+      const r = gen.next();
+      if (r.done) break;
+      if (!('segment' in r.value)) continue;
+      const m = decodeManifest(r.value.segment, set);
+      for (let i = 0; i < m.length; i++) paths.push(m.path(i).toString());
+      if (paths[paths.length - 1] === 'b') { // b listed (lstat said: a directory), not yet opened
+        fs.renameSync(path.join(src, 'b'), path.join(src, 'b-real'));
+        fs.symlinkSync(outside, path.join(src, 'b'));
+      }
+    }
+  } catch (e) {
+    thrown = e as Error;
+  }
+  assert.ok(!paths.some((p) => p.includes('only-outside')), `listed from outside: ${paths.join(' ')}`);
+  assert.ok(thrown, 'the scan went on through the symlink');
+  assert.match(String((thrown as NodeJS.ErrnoException).code), /ELOOP|ECHANGED|ENOTDIR/);
+});
+
+test('scan records each file\'s inode; opening it for sending checks it against the scan', () => {
+  const { src, outside } = tree();
+  const gen = scanSegments(Buffer.from(src), {}, 1 << 20);
+  const set = new ManifestSet();
+  const ids = new Map<string, { dev: bigint; ino: bigint; size: number }>();
+  for (;;) {
+    const r = gen.next();
+    if (r.done) break;
+    if (!('segment' in r.value)) continue;
+    const m = decodeManifest(r.value.segment, set);
+    for (let i = 0; i < m.length; i++) ids.set(m.path(i).toString(), { dev: r.value.ids[2 * i], ino: r.value.ids[2 * i + 1], size: m.size(i) });
+  }
+  const root = openRoot(Buffer.from(src));
+  const open = (rel: string): string => {
+    try {
+      const { fd } = openFileBeneath(root, Buffer.from(rel), ids.get(rel)!);
+      const text = fs.readFileSync(fd, 'utf8');
+      fs.closeSync(fd);
+      return text;
+    } catch (e) {
+      return String((e as NodeJS.ErrnoException).code);
+    }
+  };
+  try {
+    assert.equal(open('a/f1'), 'public');
+    // a directory on the way swapped for a symlink out of the tree
+    fs.renameSync(path.join(src, 'a'), path.join(src, 'a-real'));
+    fs.symlinkSync(outside, path.join(src, 'a'));
+    assert.equal(open('a/f1'), 'ELOOP');
+    // the file replaced by another (same name, same size)
+    fs.renameSync(path.join(src, 'b', 'f1'), path.join(src, 'b', 'f1-old'));
+    fs.writeFileSync(path.join(src, 'b', 'f1'), 'public');
+    assert.equal(open('b/f1'), 'ECHANGED');
+    // grown since the scan
+    fs.appendFileSync(path.join(src, 'b', 'f2'), '!');
+    assert.equal(open('b/f2'), 'ECHANGED');
+    // a FIFO in its place: refused at once, not waited on
+    fs.rmSync(path.join(src, 'c', 'f1'));
+    spawnSync('mkfifo', [path.join(src, 'c', 'f1')]);
+    const t0 = Date.now();
+    assert.equal(open('c/f1'), 'ECHANGED');
+    assert.ok(Date.now() - t0 < 1000);
+    // the file itself a symlink now
+    fs.rmSync(path.join(src, 'c', 'f2'));
+    fs.symlinkSync(path.join(outside, 'f2'), path.join(src, 'c', 'f2'));
+    assert.equal(open('c/f2'), 'ELOOP');
+    assert.throws(() => lstatAt(root, Buffer.from('nope'), Buffer.from('nope')), { code: 'ENOENT' });
+  } finally {
+    fs.closeSync(root);
+  }
+});
+
+test('-c on a target: a file swapped after the lookup is not hashed (a FIFO is not waited on, a symlink not followed)', () => {
+  const { src, outside } = tree();
+  const t = Beneath.open(Buffer.from(src));
+  try {
+    const sha = (s: string): Buffer => crypto.createHash('sha256').update(s).digest();
+    const have = t.at(Buffer.from('a/f1'), lstatHave)!;
+    assert.deepEqual(t.contentHash(Buffer.from('a/f1'), have), sha('public'));
+    // replaced by a symlink to a file outside with the content the manifest names
+    fs.rmSync(path.join(src, 'a', 'f1'));
+    fs.symlinkSync(path.join(outside, 'f1'), path.join(src, 'a', 'f1'));
+    assert.equal(t.contentHash(Buffer.from('a/f1'), have), null);
+    // replaced by a FIFO
+    const h2 = t.at(Buffer.from('a/f2'), lstatHave)!;
+    fs.rmSync(path.join(src, 'a', 'f2'));
+    spawnSync('mkfifo', [path.join(src, 'a', 'f2')]);
+    const t0 = Date.now();
+    assert.equal(t.contentHash(Buffer.from('a/f2'), h2), null);
+    assert.ok(Date.now() - t0 < 1000);
+    // replaced by another regular file
+    const h3 = t.at(Buffer.from('b/f1'), lstatHave)!;
+    fs.renameSync(path.join(src, 'b', 'f1'), path.join(src, 'b', 'x'));
+    fs.writeFileSync(path.join(src, 'b', 'f1'), 'public');
+    assert.equal(t.contentHash(Buffer.from('b/f1'), h3), null);
+  } finally {
+    t.close();
+  }
+});
