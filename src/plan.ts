@@ -56,7 +56,14 @@ export function decide(e: Entry, h: Have | null, o: PlanOptions): Decision {
     case Kind.File:
       if (h && h.kind === 'dir') return { do: 'conflict', why: 'a directory is in the way' };
       if (h && h.kind === 'file' && h.size === e.size && (o.sameContent ?? h.mtimeNs === e.mtimeNs)) {
-        return metaSame(e, h, o, true) ? { do: 'keep' } : { do: 'meta' };
+        if (metaSame(e, h, o, true)) return { do: 'keep' };
+        // Whoever owns the file on the target chose its content (and may hold
+        // it open for writing): a local user who plants one with the source's
+        // size and mtime (or content) would have it chown'ed to the source's
+        // owner, setuid bits and all. Where the owner changes, the file is
+        // made afresh instead (a temp file, checked, renamed over it).
+        if (o.owner && (h.uid !== e.uid || h.gid !== e.gid)) return e.size === 0 ? { do: 'empty' } : { do: 'data' };
+        return { do: 'meta' };
       }
       return e.size === 0 ? { do: 'empty' } : { do: 'data' };
   }

@@ -76,7 +76,12 @@ test('decide: carrying out any decision leaves the entry as the source has it, o
     if (d.do === 'data') {
       assert.equal(e.kind, Kind.File);
       assert.ok(e.size > 0, 'an empty file is never sent');
-      assert.ok(!h || h.kind !== 'file' || h.size !== e.size || (same === undefined ? h.mtimeNs !== e.mtimeNs : !same), 'data only when the content may differ');
+      assert.ok(!h || h.kind !== 'file' || h.size !== e.size || (same === undefined ? h.mtimeNs !== e.mtimeNs : !same)
+        || (owner && (h.uid !== e.uid || h.gid !== e.gid)), 'data only when the content may differ, or its owner would change');
+    }
+    if (d.do === 'meta' && e.kind === Kind.File && owner) {
+      // a file is never chown'ed to another owner in place: its content would be the old owner's choice (an empty one is made afresh)
+      assert.ok(h && h.uid === e.uid && h.gid === e.gid, 'meta on a file whose owner changes');
     }
     if (d.do === 'meta') assert.ok(h && h.kind === (e.kind === Kind.Dir ? 'dir' : e.kind === Kind.Symlink ? 'symlink' : 'file'), 'metadata only on the same kind');
     if (e.kind === Kind.Dir) assert.ok(d.do === 'keep' || d.do === 'meta' || d.do === 'mkdir');
