@@ -53,6 +53,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       InstanceMethod("setRate", &LoopWrap::SetRate),
       InstanceMethod("stats", &LoopWrap::GetStats),
       InstanceMethod("hasMaster", &LoopWrap::HasMaster),
+      InstanceMethod("localPort", &LoopWrap::LocalPort),
       InstanceMethod("stop", &LoopWrap::Stop),
       InstanceMethod("wake", &LoopWrap::Wake),
     });
@@ -94,6 +95,8 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     if (o.Get("napMaxUs").IsNumber()) opts.napMaxUs = long(num("napMaxUs"));
     if (o.Get("gso").IsBoolean()) opts.gso = o.Get("gso").ToBoolean();
     if (o.Get("boost").IsBoolean()) opts.boost = o.Get("boost").ToBoolean();
+    if (o.Get("master").IsString()) opts.master = o.Get("master").As<Napi::String>().Utf8Value();
+    if (o.Get("masterPort").IsNumber()) opts.masterPort = int(num("masterPort"));
 
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "mrsync-pageloop", 0, 1,
                                           [this](Napi::Env) { Unref(); });
@@ -284,6 +287,11 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
 
   Napi::Value HasMaster(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), loop_ && loop_->hasMaster());
+  }
+
+  Napi::Value LocalPort(const Napi::CallbackInfo& info) {
+    if (!Live(info.Env())) return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), loop_->localPort());
   }
 
   Napi::Value Wake(const Napi::CallbackInfo& info) {
@@ -526,6 +534,20 @@ Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+// multicastSource(family, group, port, ifname) -> the address datagrams to the group leave from (pageloop.h)
+Napi::Value MulticastSource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsString(),
+              "multicastSource(family, group, port, ifname)")) return env.Undefined();
+  try {
+    return Napi::String::New(env, multicastSource(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::String>().Utf8Value(),
+                                                  info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::String>().Utf8Value()));
+  } catch (const LoopError& e) {
+    throwLoopError(env, e);
+    return env.Undefined();
+  }
+}
+
 Napi::Value MonoNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(monoNs()));
 }
@@ -607,6 +629,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("seal", Napi::Function::New(env, Seal));
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("monoNs", Napi::Function::New(env, MonoNs));
+  exports.Set("multicastSource", Napi::Function::New(env, MulticastSource));
   exports.Set("clearRuns", Napi::Function::New(env, ClearRuns));
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));

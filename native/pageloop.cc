@@ -41,17 +41,6 @@ static_assert(kSendBurst <= uint32_t(kBatch), "a send call's datagrams fit the b
 
 namespace {
 
-// Sinks are fresh files truncated to size, so they read as zeros already:
-// an all-zero page needs no write, and a sparse source stays sparse.
-bool isZero(const uint8_t* p, size_t n) {
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t v = 0;
-    memcpy(&v, p + i, std::min<size_t>(8, n - i));
-    if (v) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 uint64_t monoNs() {
@@ -86,7 +75,7 @@ void setBuf(int fd, int forceOpt, int opt, int size) {
 }  // namespace
 
 PageLoop::PageLoop(const LoopOptions& opts, std::function<void()> notify)
-    : opts_(opts), notify_(std::move(notify)), rateBps_(opts.rateBps), gso_(opts.gso) {
+    : opts_(opts), paging_{opts.pageSize}, notify_(std::move(notify)), rateBps_(opts.rateBps), gso_(opts.gso) {
   auth_.reset(new Auth(opts_.key));
   if (opts_.encrypt) aead_.reset(new Aead(opts_.key));
   setupSocket();
@@ -144,6 +133,19 @@ void PageLoop::setupSocket() {
         setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL", false);
 #endif
       }
+      if (!opts_.master.empty()) {
+        sockaddr_in6 m6{};
+        m6.sin6_family = AF_INET6;
+        m6.sin6_port = htons(uint16_t(opts_.masterPort));
+        if (inet_pton(AF_INET6, opts_.master.c_str(), &m6.sin6_addr) != 1) {
+          errno = EINVAL;
+          fail("EMASTER", "inet_pton", "bad master address '" + opts_.master + "'");
+        }
+        memcpy(&masterAddr_, &m6, sizeof m6);
+        masterLen_ = sizeof m6;
+        masterScope_ = IN6_IS_ADDR_LINKLOCAL(&m6.sin6_addr);
+        hasMaster_.store(true);
+      }
       if (ifindex) setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_IF, int(ifindex), "IPV6_MULTICAST_IF", true);
       setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, opts_.ttl, "IPV6_MULTICAST_HOPS", true);
       setInt(sock_, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, opts_.loopback ? 1 : 0, "IPV6_MULTICAST_LOOP", true);
@@ -163,6 +165,18 @@ void PageLoop::setupSocket() {
       }
       memcpy(&groupAddr_, &g, sizeof g);
       groupLen_ = sizeof g;
+      if (!opts_.master.empty()) {
+        sockaddr_in m4{};
+        m4.sin_family = AF_INET;
+        m4.sin_port = htons(uint16_t(opts_.masterPort));
+        if (inet_pton(AF_INET, opts_.master.c_str(), &m4.sin_addr) != 1) {
+          errno = EINVAL;
+          fail("EMASTER", "inet_pton", "bad master address '" + opts_.master + "'");
+        }
+        memcpy(&masterAddr_, &m4, sizeof m4);
+        masterLen_ = sizeof m4;
+        hasMaster_.store(true);
+      }
       ip_mreqn m{};
       m.imr_multiaddr = g.sin_addr;
       m.imr_address.s_addr = htonl(INADDR_ANY);
@@ -183,6 +197,54 @@ void PageLoop::setupSocket() {
     sock_ = -1;
     throw;
   }
+}
+
+int PageLoop::localPort() const {
+  sockaddr_storage a{};
+  socklen_t n = sizeof a;
+  if (getsockname(sock_, reinterpret_cast<sockaddr*>(&a), &n) != 0) return -1;
+  return a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&a)->sin6_port)
+                                 : ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port);
+}
+
+std::string multicastSource(int family, const std::string& group, int port, const std::string& ifname) {
+  const bool v6 = family == 6;
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("ESOCKET", "socket", "cannot create UDP socket");
+  unsigned ifindex = ifname.empty() ? 0 : if_nametoindex(ifname.c_str());
+  char text[INET6_ADDRSTRLEN] = "";
+  sockaddr_storage a{};
+  socklen_t n = sizeof a;
+  int rc;
+  if (v6) {
+    if (ifindex) setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex);
+    sockaddr_in6 g{};
+    g.sin6_family = AF_INET6;
+    g.sin6_port = htons(uint16_t(port));
+    g.sin6_scope_id = ifindex;
+    rc = inet_pton(AF_INET6, group.c_str(), &g.sin6_addr) == 1 ? connect(fd, reinterpret_cast<sockaddr*>(&g), sizeof g) : -1;
+  } else {
+    if (ifindex) {
+      ip_mreqn m{};
+      m.imr_ifindex = int(ifindex);
+      setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m);
+    }
+    sockaddr_in g{};
+    g.sin_family = AF_INET;
+    g.sin_port = htons(uint16_t(port));
+    rc = inet_pton(AF_INET, group.c_str(), &g.sin_addr) == 1 ? connect(fd, reinterpret_cast<sockaddr*>(&g), sizeof g) : -1;
+  }
+  if (rc == 0) rc = getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  if (rc == 0) {
+    const void* addr = v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&a)->sin6_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&a)->sin_addr);
+    inet_ntop(v6 ? AF_INET6 : AF_INET, addr, text, sizeof text);
+  }
+  int err = errno;
+  close(fd);
+  errno = err;
+  if (rc != 0) fail("EROUTE", "connect", "no route to multicast group " + group);
+  return text;
 }
 
 void PageLoop::start() {
@@ -253,7 +315,7 @@ bool PageLoop::sendCtl(const Ctl& c) {
   const sockaddr* to = reinterpret_cast<const sockaddr*>(&groupAddr_);
   socklen_t tolen = groupLen_;
   if (c.toMaster) {
-    if (!hasMaster_.load()) { stats_.sendErrors++; return true; }
+    if (!hasMaster_.load() || masterScope_) { stats_.sendErrors++; return true; }
     to = reinterpret_cast<const sockaddr*>(&masterAddr_);
     tolen = masterLen_;
   }
@@ -269,67 +331,11 @@ void PageLoop::setRate(uint64_t bps) {
   wake();
 }
 
-uint32_t PageLoop::payloadLen(uint64_t size, uint32_t page) const {
-  uint64_t off = uint64_t(page) * opts_.pageSize;
-  if (off >= size) return 0;
-  return uint32_t(std::min<uint64_t>(opts_.pageSize, size - off));
-}
 
-uint32_t PageLoop::blockPages(uint64_t size, uint32_t block) const {
-  uint64_t pages = pageCount(size);
-  uint64_t first = uint64_t(block) * fec::kBlock;
-  return first >= pages ? 0 : uint32_t(std::min<uint64_t>(fec::kBlock, pages - first));
-}
-
-uint32_t PageLoop::parityLen(uint64_t size, uint32_t block) const {
-  return payloadLen(size, block * fec::kBlock);  // the block's first page is its longest
-}
-
-PageLoop::Sink::~Sink() {
-  if (fd >= 0) close(fd);
-}
-
-int PageLoop::openSink(uint32_t object, int fd, uint64_t size) {
-  // A sink is a file already of its size (ftruncate): zero pages are never
-  // written, and a block is read back whole to decode parity, lost tail
-  // pages included; a shorter file would read short there.
-  struct stat st;
-  if (fstat(fd, &st) != 0) return errno;
-  if (!S_ISREG(st.st_mode) || uint64_t(st.st_size) != size) return EINVAL;
-  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (own < 0) return errno;
-  uint32_t pages = uint32_t(pageCount(size));
-  std::shared_ptr<Sink> s(new Sink{own, size, pages, Bitmap(pages), pages});
-  std::lock_guard<std::mutex> g(sinkMu_);
-  sinks_[object] = std::move(s);
-  return 0;
-}
-
-std::shared_ptr<PageLoop::Sink> PageLoop::findSink(uint32_t object) {
-  std::lock_guard<std::mutex> g(sinkMu_);
-  auto it = sinks_.find(object);
-  return it == sinks_.end() ? nullptr : it->second;
-}
-
-int64_t PageLoop::closeSink(uint32_t object) {
-  std::shared_ptr<Sink> s;
-  {
-    std::lock_guard<std::mutex> g(sinkMu_);
-    auto it = sinks_.find(object);
-    if (it == sinks_.end()) return -1;
-    s = std::move(it->second);
-    sinks_.erase(it);
-  }
-  std::lock_guard<std::mutex> g(s->mu);
-  return s->missing;
-}
-
+int PageLoop::openSink(uint32_t object, int fd, uint64_t size) { return recv_.openSink(object, fd, size); }
+int64_t PageLoop::closeSink(uint32_t object) { return recv_.closeSink(object); }
 int64_t PageLoop::sinkMissing(uint32_t object, size_t maxRuns, std::vector<std::pair<uint32_t, uint32_t>>* runs) {
-  std::shared_ptr<Sink> s = findSink(object);
-  if (!s) return -1;
-  std::lock_guard<std::mutex> g(s->mu);
-  if (runs && s->missing) *runs = s->have.clearRuns(maxRuns);
-  return s->missing;
+  return recv_.sinkMissing(object, maxRuns, runs);
 }
 
 std::vector<Event> PageLoop::takeEvents() {
@@ -440,7 +446,7 @@ void PageLoop::run() {
         active.pop_front();
       }
     }
-    if (!catchUp_.empty()) catchUp(kCatchUpBytes, &evs);
+    if (recv_.catchingUp()) recv_.catchUp(Receiver::kCatchUpBytes, &evs);
     push(std::move(evs));
 
     // How long may we sleep? Until the bucket holds what the link carries in
@@ -455,7 +461,7 @@ void PageLoop::run() {
       ts.tv_nsec = long((need - double(ts.tv_sec)) * 1e9);
       tsp = &ts;
     }
-    if (!catchUp_.empty()) {  // hashes to finish: look at the socket and come back
+    if (recv_.catchingUp()) {  // hashes to finish: look at the socket and come back
       ts = {0, 0};
       tsp = &ts;
     }
@@ -476,7 +482,7 @@ void PageLoop::run() {
       // receive and drained the queue, nap so the kernel batches the next
       // datagrams for one recvmmsg and one pwritev (at most napUs of delay);
       // a control message to send (the owner's wake-up) ends the nap at once.
-      if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty() && catchUp_.empty()) {
+      if (opts_.napUs > 0 && n > 0 && n < kBatch && active.empty() && ctls.empty() && !recv_.catchingUp()) {
         if (long us = napTime(); us > 0) {
           timespec nap{0, us * 1000};
           pollfd wf{wakefd_, POLLIN, 0};
@@ -599,18 +605,6 @@ int PageLoop::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* inde
   return sent;
 }
 
-// The kb data pages of a block of fd, each zero-padded to a whole page (what
-// parity is computed over): 0, an errno, or ENODATA if the file is shorter.
-int PageLoop::readBlock(int fd, uint64_t size, uint32_t block, uint32_t kb, std::vector<uint8_t>* buf) const {
-  const size_t P = opts_.pageSize;
-  const uint64_t off = uint64_t(block) * fec::kBlock * P;
-  const uint64_t want = std::min<uint64_t>(uint64_t(kb) * P, size - off);
-  buf->assign(size_t(kb) * P, 0);
-  ssize_t got = pread(fd, buf->data(), want, off_t(off));
-  if (got < 0) return errno;
-  return uint64_t(got) == want ? 0 : ENODATA;
-}
-
 int PageLoop::sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut) {
   auto [start, len] = j.runs[j.run];
   uint32_t n = std::min<uint32_t>(room, len - j.done);
@@ -619,7 +613,7 @@ int PageLoop::sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut)
   uint64_t want = 0;
   for (uint32_t i = 0; i < n; i++) {
     idx[i] = first + i;
-    lens[i] = payloadLen(j.size, first + i);
+    lens[i] = paging_.payloadLen(j.size, first + i);
     want += lens[i];
   }
   static thread_local std::vector<uint8_t> buf;
@@ -650,17 +644,17 @@ void PageLoop::feedHash(const Job& j, uint32_t first, uint32_t n, const uint8_t*
 
 int PageLoop::sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantOut) {
   const ParityRun& pr = j.parity[j.par];
-  const uint32_t kb = blockPages(j.size, pr.block);
+  const uint32_t kb = paging_.blockPages(j.size, pr.block);
   if (kb == 0 || pr.block >= fec::kMaxBlocks || uint64_t(pr.first) + pr.count > fec::kMaxParity) return EINVAL;
   const size_t P = opts_.pageSize;
   if (blockJob_ != int64_t(j.id) || blockNo_ != pr.block) {
-    if (int err = readBlock(j.fd, j.size, pr.block, kb, &blockBuf_)) return err;
+    if (int err = paging_.readBlock(j.fd, j.size, pr.block, kb, &blockBuf_)) return err;
     blockJob_ = j.id;
     blockNo_ = pr.block;
   }
   const uint8_t* data[fec::kBlock];
   for (uint32_t i = 0; i < kb; i++) data[i] = blockBuf_.data() + size_t(i) * P;
-  const uint32_t plen = parityLen(j.size, pr.block);
+  const uint32_t plen = paging_.parityLen(j.size, pr.block);
   uint32_t n = std::min<uint32_t>(room, pr.count - j.parDone);
   static thread_local std::vector<uint8_t> buf;
   buf.resize(size_t(kBatch) * P);
@@ -725,10 +719,14 @@ int PageLoop::receive() {
       if (!ok[i]) continue;
       const Header& h = hs[i];
       const uint8_t* payload = pool.data() + i * bufSize + kHeaderLen + (aead_ ? kCtrLen : 0);
-      if (h.sender == 0 && !hasMaster_.load()) {
-        memcpy(&masterAddr_, &from[i], msgs[i].msg_hdr.msg_namelen);
-        masterLen_ = msgs[i].msg_hdr.msg_namelen;
-        hasMaster_.store(true);
+      if (masterScope_ && h.sender == 0 && from[i].ss_family == AF_INET6) {
+        // a link-local master address names no interface: ours is the one its datagrams arrive on
+        auto* f6 = reinterpret_cast<sockaddr_in6*>(&from[i]);
+        auto* m6 = reinterpret_cast<sockaddr_in6*>(&masterAddr_);
+        if (memcmp(&f6->sin6_addr, &m6->sin6_addr, sizeof m6->sin6_addr) == 0) {
+          m6->sin6_scope_id = f6->sin6_scope_id;
+          masterScope_ = false;
+        }
       }
       if (isPageType(h.type)) {
         // the master numbers its data datagrams: how many should have come (loss = 1 - recv/expected)
@@ -737,8 +735,7 @@ int PageLoop::receive() {
           uint16_t d = uint16_t(h.seq - lastSeq_);
           if (d != 0 && d < 32768) { stats_.dataExpected += d; lastSeq_ = h.seq; }
         }
-        if (h.type == kTypeData) handleData(h, payload, &evs);
-        else handleParity(h, payload, &evs);
+        recv_.page(h, payload, &evs);
         continue;
       }
       stats_.ctlRecv++;
@@ -773,180 +770,12 @@ int PageLoop::receive() {
       e.payload.assign(reinterpret_cast<const char*>(payload), h.length);
       evs.push_back(std::move(e));
     }
-    flushWrites(&evs);  // the pool is reused by the next recvmmsg
+    recv_.flush(&evs);  // the pool is reused by the next recvmmsg
     last = n;
     if (n < kBatch) break;
   }
   push(std::move(evs));
   return last;
-}
-
-// Consecutive pages of one sink are gathered and written with one pwritev
-// (flushWrites); the bitmap is only updated for pages that reached the file.
-void PageLoop::handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
-  stats_.dataRecv++;
-  std::shared_ptr<Sink> sp = findSink(h.object);
-  if (!sp) { stats_.dataStray++; return; }
-  Sink& s = *sp;
-  if (h.index >= s.pages || h.length != payloadLen(s.size, h.index)) { stats_.badFormat++; return; }
-  if (s.failed || s.have.test(h.index)) { stats_.dataDup++; return; }
-  // A page already queued in this batch (duplicate datagram) is a dup too.
-  if (pend_.sink == sp && h.index >= pend_.first && h.index < pend_.first + pend_.count) { stats_.dataDup++; return; }
-  if (isZero(payload, h.length)) {  // the sink reads as zeros already: no write
-    markReceived(h.object, s, h.index, payload, out);
-    return;
-  }
-  if (pend_.sink != sp || h.index != pend_.first + pend_.count || pend_.count == kMaxIov) flushWrites(out);
-  if (pend_.count == 0) {
-    pend_.sink = sp;
-    pend_.object = h.object;
-    pend_.first = h.index;
-  }
-  pend_.iov[pend_.count++] = {const_cast<uint8_t*>(payload), h.length};
-}
-
-// A parity page of a block that still lacks pages
-// is kept; once the block has as many parity pages as missing ones, the
-// missing pages are computed from the parity and the pages already in the
-// file, written, and marked received like any other.
-void PageLoop::handleParity(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
-  stats_.dataRecv++;
-  stats_.parityRecv++;
-  std::shared_ptr<Sink> sp = findSink(h.object);
-  if (!sp) { stats_.dataStray++; return; }
-  Sink& s = *sp;
-  const uint32_t block = h.index >> 8, par = h.index & 0xff;
-  const uint32_t kb = blockPages(s.size, block);
-  if (kb == 0 || par >= fec::kMaxParity || h.length != parityLen(s.size, block)) { stats_.badFormat++; return; }
-  if (s.failed) { stats_.dataDup++; return; }
-  if (pend_.count) flushWrites(out);  // the block as the file has it
-  if (s.failed) return;
-  const uint32_t first = block * fec::kBlock;
-  std::vector<uint32_t> missing;
-  for (uint32_t i = 0; i < kb; i++)
-    if (!s.have.test(first + i)) missing.push_back(i);
-  auto& kept = s.parity[block];
-  bool dup = missing.empty();
-  for (auto& k : kept) dup = dup || k.first == par;
-  if (dup) {
-    stats_.dataDup++;
-    if (missing.empty()) s.parity.erase(block);
-    return;
-  }
-  kept.emplace_back(par, std::vector<uint8_t>(payload, payload + h.length));
-  if (kept.size() < missing.size()) return;
-
-  const size_t P = opts_.pageSize, plen = h.length;
-  std::vector<uint8_t> blk;
-  if (int err = readBlock(s.fd, s.size, block, kb, &blk)) {
-    sinkFailed(h.object, s, err == ENODATA ? EIO : err, out);  // short: our own file lost pages
-    return;
-  }
-  uint8_t* data[fec::kBlock];
-  for (uint32_t i = 0; i < kb; i++) data[i] = blk.data() + size_t(i) * P;
-  std::vector<std::pair<uint32_t, const uint8_t*>> use;
-  for (size_t r = 0; r < missing.size(); r++) use.emplace_back(kept[r].first, kept[r].second.data());
-  if (!fec::recover(data, kb, missing, use, plen)) { stats_.badFormat++; s.parity.erase(block); return; }
-  for (uint32_t i : missing) {
-    uint32_t page = first + i, len = payloadLen(s.size, page);
-    if (!isZero(data[i], len)) {
-      ssize_t w = pwrite(s.fd, data[i], len, off_t(uint64_t(page) * P));
-      if (w != ssize_t(len)) {
-        sinkFailed(h.object, s, w < 0 ? errno : ENOSPC, out);
-        return;
-      }
-    }
-    stats_.fecRecovered++;
-    markReceived(h.object, s, page, data[i], out);
-  }
-  s.parity.erase(block);
-}
-
-void PageLoop::sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out) {
-  s.failed = true;
-  s.parity.clear();
-  Event e{EventKind::SinkError};
-  e.object = object;
-  e.err = err;
-  out->push_back(std::move(e));
-}
-
-// The file's SHA-256 follows the pages in order: the next page is hashed
-// from the datagram; pages that came ahead of a gap are read back from the
-// file (catchUp) once the gap is filled. The sink is complete when the last
-// page is hashed: its event carries the digest.
-void PageLoop::markReceived(uint32_t object, Sink& s, uint32_t index, const uint8_t* data, std::vector<Event>* out) {
-  {
-    std::lock_guard<std::mutex> g(s.mu);
-    if (!s.have.set(index)) return;
-    s.missing--;
-  }
-  stats_.dataNew++;
-  if (data && index == s.hashed) {
-    s.md.update(data, payloadLen(s.size, index));
-    if (++s.hashed == s.pages) sinkComplete(object, s, out);
-  }
-  if (s.hashed < s.pages && s.have.test(s.hashed) && !s.catchingUp) {
-    s.catchingUp = true;
-    catchUp_.push_back(object);
-  }
-}
-
-void PageLoop::sinkComplete(uint32_t object, Sink& s, std::vector<Event>* out) {
-  Event e{EventKind::SinkComplete};
-  e.object = object;
-  e.payload = s.md.final();
-  out->push_back(std::move(e));
-}
-
-// Read back and hash up to budget bytes of the
-// pages waiting in the files of the sinks on catchUp_ (the loop comes back
-// for the rest after a look at the socket).
-void PageLoop::catchUp(size_t budget, std::vector<Event>* out) {
-  const size_t P = opts_.pageSize;
-  const uint32_t maxRun = uint32_t(std::max<size_t>(1, (256 << 10) / P));
-  static thread_local std::vector<uint8_t> buf;
-  buf.resize(size_t(maxRun) * P);
-  std::vector<uint32_t> keep;
-  for (uint32_t object : catchUp_) {
-    std::shared_ptr<Sink> sp = findSink(object);
-    if (!sp) continue;  // closed
-    Sink& s = *sp;
-    while (!s.failed && budget > 0 && s.hashed < s.pages && s.have.test(s.hashed)) {
-      uint32_t n = 1;
-      while (n < maxRun && s.hashed + n < s.pages && s.have.test(s.hashed + n)) n++;
-      const uint64_t off = uint64_t(s.hashed) * P;
-      const size_t want = size_t(std::min<uint64_t>(uint64_t(n) * P, s.size - off));
-      ssize_t got = pread(s.fd, buf.data(), want, off_t(off));
-      if (got != ssize_t(want)) {
-        sinkFailed(object, s, got < 0 ? errno : EIO, out);
-        break;
-      }
-      s.md.update(buf.data(), want);
-      s.hashed += n;
-      budget -= std::min(budget, want);
-      if (s.hashed == s.pages) sinkComplete(object, s, out);
-    }
-    if (!s.failed && s.hashed < s.pages && s.have.test(s.hashed)) keep.push_back(object);
-    else s.catchingUp = false;
-  }
-  catchUp_.swap(keep);
-}
-
-void PageLoop::flushWrites(std::vector<Event>* out) {
-  if (pend_.count == 0) return;
-  Sink& s = *pend_.sink;
-  size_t want = 0;
-  for (uint32_t i = 0; i < pend_.count; i++) want += pend_.iov[i].iov_len;
-  ssize_t w = pwritev(s.fd, pend_.iov, int(pend_.count), off_t(uint64_t(pend_.first) * opts_.pageSize));
-  if (w != ssize_t(want)) {
-    sinkFailed(pend_.object, s, w < 0 ? errno : ENOSPC, out);
-  } else {
-    for (uint32_t i = 0; i < pend_.count; i++)
-      markReceived(pend_.object, s, pend_.first + i, static_cast<const uint8_t*>(pend_.iov[i].iov_base), out);
-  }
-  pend_.count = 0;
-  pend_.sink.reset();
 }
 
 }  // namespace mrsync

@@ -26,9 +26,11 @@
 #include <utility>
 #include <vector>
 
-#include "bitmap.h"
 #include <stdexcept>
 
+#include "events.h"
+#include "pages.h"
+#include "receiver.h"
 #include "wire.h"
 
 namespace mrsync {
@@ -53,6 +55,11 @@ struct LoopOptions {
   uint8_t echoType = 0;  // answer datagrams of this type at once, natively (rtt catchers)
   long napUs = 0;        // receive-only nap (see run()); 0 = never nap
   long napMaxUs = 0;     // longer naps, up to this, when datagrams arrive slowly (0 = napUs always)
+  // catchers: where feedback goes (the master's address and port, from the
+  // session header); never learned from datagrams, which anyone can replay
+  // from another address. "" = no feedback (rtt catchers answer natively)
+  std::string master;
+  int masterPort = 0;
   bool gso = true;       // send page batches with UDP GSO (UDP_SEGMENT) where the kernel takes it
   bool boost = false;    // sender: raise the loop thread's priority (nice -10) where allowed
 };
@@ -60,26 +67,13 @@ struct LoopOptions {
 // CLOCK_MONOTONIC in nanoseconds: the clock of send stamps and receive times.
 uint64_t monoNs();
 
-enum class EventKind : uint8_t { Control = 1, SinkComplete = 2, JobSent = 3, JobError = 4, SinkError = 5 };
+// The source address this host's datagrams to group:port take (through
+// ifname if given, else as routed): what the targets see the master send
+// from, and where they send feedback. A connected UDP socket's local
+// address; nothing is sent. Throws LoopError.
+std::string multicastSource(int family, const std::string& group, int port, const std::string& ifname);
 
-struct Event {
-  EventKind kind;
-  uint8_t type = 0;
-  uint16_t sender = 0;
-  uint32_t object = 0;
-  uint32_t index = 0;
-  int err = 0;
-  double rxNs = 0;  // when the datagram was read (monoNs)
-  std::string payload;
-};
 
-struct Stats {
-  std::atomic<uint64_t> pktsSent{0}, bytesSent{0}, dataSent{0}, ctlSent{0}, sendErrors{0};
-  std::atomic<uint64_t> pktsRecv{0}, dataExpected{0}, dataRecv{0}, dataNew{0}, dataDup{0}, dataStray{0};
-  std::atomic<uint64_t> badAuth{0}, ownEcho{0}, badFormat{0}, ctlRecv{0}, recvBatches{0};
-  std::atomic<uint64_t> paritySent{0}, parityRecv{0}, fecRecovered{0};
-  std::atomic<uint64_t> lateNs{0}, idleNs{0};  // sender: line time unused, pages queued / none queued
-};
 
 class LoopError : public std::runtime_error {
  public:
@@ -108,7 +102,7 @@ class PageLoop {
   void sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
                  std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity = {},
                  bool urgent = false, bool hash = false, bool wakeNow = true);
-  // toMaster: unicast to the master learned from received packets; else multicast.
+  // toMaster: unicast to the master (LoopOptions.master); else multicast.
   // wakeNow false: queued only; the owner calls wake() once for a batch of sends
   void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,
                    bool stamp = false, bool wakeNow = true);
@@ -125,11 +119,12 @@ class PageLoop {
   int64_t sinkMissing(uint32_t object, size_t maxRuns, std::vector<std::pair<uint32_t, uint32_t>>* runs);
   void setRate(uint64_t bps);
   bool hasMaster() const { return hasMaster_.load(); }
+  int localPort() const;  // the UDP port the socket is bound to
 
   std::vector<Event> takeEvents();
   const Stats& stats() const { return stats_; }
   uint32_t pageSize() const { return opts_.pageSize; }
-  uint64_t pageCount(uint64_t size) const { return (size + opts_.pageSize - 1) / opts_.pageSize; }
+  uint64_t pageCount(uint64_t size) const { return paging_.pageCount(size); }
 
  private:
   struct Job {
@@ -148,32 +143,6 @@ class PageLoop {
   struct SendHash {  // a first pass being hashed (loop thread only)
     Sha256 md;
     uint32_t next = 0;  // pages hashed
-  };
-  // A file being received. Its fd is the sink's own (a dup of the owner's):
-  // the owner may close its fd as soon as closeSink returns, while the loop
-  // thread still holds the sink for the datagrams at hand. The loop thread
-  // alone writes a sink's state; mu guards the bitmap and count it shares
-  // with sinkMissing and closeSink.
-  struct Sink {
-    int fd;
-    uint64_t size;
-    uint32_t pages;
-    Bitmap have;
-    uint32_t missing;
-    std::mutex mu;
-    bool failed = false;
-    Sha256 md;            // of pages [0, hashed)
-    uint32_t hashed = 0;
-    bool catchingUp = false;  // on catchUp_: pages from hashed on are in the file
-    // parity pages received for blocks not yet whole: block -> (j, bytes)
-    std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, std::vector<uint8_t>>>> parity;
-    ~Sink();
-  };
-  static constexpr uint32_t kMaxIov = 64;
-  struct PendingWrite {  // consecutive pages of one sink awaiting one pwritev
-    std::shared_ptr<struct Sink> sink;
-    uint32_t object = 0, first = 0, count = 0;
-    iovec iov[kMaxIov];
   };
   struct Ctl {
     uint8_t type;
@@ -194,26 +163,13 @@ class PageLoop {
                      uint32_t n, double* tokens, bool* wantOut);
   int sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);     // 0 or an errno
   int sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);  // 0 or an errno
-  int readBlock(int fd, uint64_t size, uint32_t block, uint32_t kb, std::vector<uint8_t>* buf) const;
   int receive();  // returns the size of the last recvmmsg batch
-  void handleData(const Header& h, const uint8_t* payload, std::vector<Event>* out);
-  void handleParity(const Header& h, const uint8_t* payload, std::vector<Event>* out);
-  // data: the page's bytes if at hand (hashed now if next in order), else null
-  void markReceived(uint32_t object, struct Sink& s, uint32_t index, const uint8_t* data, std::vector<Event>* out);
-  void sinkComplete(uint32_t object, struct Sink& s, std::vector<Event>* out);
-  void catchUp(size_t budget, std::vector<Event>* out);
-  std::shared_ptr<Sink> findSink(uint32_t object);
-  static constexpr size_t kCatchUpBytes = 1 << 20;       // read back per loop turn
   void feedHash(const Job& j, uint32_t first, uint32_t n, const uint8_t* buf, const uint32_t* lens);
-  void sinkFailed(uint32_t object, Sink& s, int err, std::vector<Event>* out);
-  void flushWrites(std::vector<Event>* out);
   void push(std::vector<Event>&& evs);
   long napTime();  // microseconds of the next receive nap (0: none)
-  uint32_t payloadLen(uint64_t size, uint32_t page) const;
-  uint32_t parityLen(uint64_t size, uint32_t block) const;  // the longest page of the block
-  uint32_t blockPages(uint64_t size, uint32_t block) const;
 
   LoopOptions opts_;
+  Paging paging_;
   std::function<void()> notify_;
   int sock_ = -1, wakefd_ = -1;
   std::atomic<bool> woken_{false};  // wakefd_ written and not yet read
@@ -222,6 +178,7 @@ class PageLoop {
   sockaddr_storage masterAddr_{};
   socklen_t masterLen_ = 0;
   std::atomic<bool> hasMaster_{false};
+  bool masterScope_ = false;  // IPv6 link-local master: its scope (our interface) is taken from its first datagram
   std::unique_ptr<Auth> auth_;
   std::unique_ptr<Aead> aead_;  // --encrypt
   uint64_t ctr_ = 0;            // AES-GCM nonce counter, loop thread only
@@ -241,12 +198,8 @@ class PageLoop {
   uint64_t rxTotal_ = 0;    // receiver: datagrams read, and their recent rate (napTime)
   uint64_t rateN0_ = 0;
   double rateT0_ = 0, rxPps_ = 0;
-  std::mutex sinkMu_;  // guards the map (held for a lookup, never for I/O)
-  std::unordered_map<uint32_t, std::shared_ptr<Sink>> sinks_;
-  std::vector<uint32_t> catchUp_;  // sinks whose hash waits on pages to read back (loop thread)
   std::unordered_map<uint32_t, std::unique_ptr<SendHash>> sendHash_;  // loop thread
 
-  PendingWrite pend_;  // loop thread only
   std::vector<uint8_t> blockBuf_;  // loop thread: data pages of the block parity is made from
   int64_t blockJob_ = -1;  // job id the cached block belongs to
   uint32_t blockNo_ = 0;
@@ -255,6 +208,7 @@ class PageLoop {
   std::vector<Event> events_;
 
   Stats stats_;
+  Receiver recv_{paging_, stats_};  // the sinks (catchers)
 };
 
 }  // namespace mrsync

@@ -16,9 +16,10 @@ import { baseOf, display, parentOf } from './paths';
 import { Beneath, Lookup, errnoError } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
-  DoneCode, MISSING_PACKETS_PER_ROUND, Msg, OpenInfo, RUNS_PER_PACKET, decodeCheck, decodeEofHash, decodeOpen, encodeDone, encodeMissing, isAwaited, splitAwaited,
+  DoneCode, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited,
 } from './protocol';
-import { clipRuns, pagesOf, runPages } from './runs';
+import { MAX_PAGES, clipRuns, pagesOf, runPages } from './runs';
+import { MasterVerifier } from './signing';
 import { emit, serveChannel } from './channel';
 import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from './session';
 import { anonymousFile, errText, isTempName, lstatHave, setMtime, splitNs, tempName } from './fsx';
@@ -37,8 +38,8 @@ interface FileState {
   dirfd: number;              // its directory (O_PATH), held from the temp file's creation to its rename
   digest?: Buffer;            // what arrived, waiting for the master's hash (awaitHash)
   tmp: Buffer | null; // name of the temp file beside the final name
-  info: OpenInfo;
-  entry: Entry;               // its manifest entry (decoded once, at the OPEN)
+  hash: Buffer | null;        // the master's SHA-256 of the file, from a signed Sums
+  entry: Entry;               // its manifest entry (decoded once, at the OPEN): size, owner, mode, mtime
   error?: string;
   eofSeen?: boolean;  // the master has asked (EOF) and waits: a commit answers at once
 }
@@ -49,7 +50,13 @@ export class Catcher {
   private tree!: Beneath; // every step on the target goes through this (beneath.ts)
   private readonly owner = process.getuid?.() === 0;
   // manifest segments, as they arrive (objects SEG_BASE + k), planned in order
-  private segs = new Map<number, { fd: number; info: OpenInfo; phase: 'receiving' | 'verifying' | 'verified' | 'done' | 'failed'; bytes?: Buffer }>();
+  private segs = new Map<number, { fd: number; size: number; hash: Buffer; phase: 'receiving' | 'verifying' | 'verified' | 'done' | 'failed'; bytes?: Buffer }>();
+  // segments' size and hash as the master's channel line gave them, and OPENs that came before their line
+  private segLines = new Map<number, { size: number; hash: Buffer }>();
+  private segOpens = new Set<number>();
+  // signed file hashes for files not opened yet (a set-aside target gets them before its catch-up's OPEN)
+  private sums = new Map<number, Buffer>();
+  private readonly verifier: MasterVerifier;
   private nextSeg = 0;
   private entries = new ManifestSet();
   private needs = new BitSet(); // objects whose data this target needs
@@ -68,6 +75,7 @@ export class Catcher {
     this.root = Buffer.from(p.dst, 'base64');
     this.sync = p.sync ?? { delete: false, backup: null, filters: [], checksum: false, dryRun: false };
     this.dry = this.sync.dryRun;
+    this.verifier = new MasterVerifier(p.signKey);
   }
 
   private item(code: string, rel: Buffer, tail = ''): void {
@@ -82,7 +90,7 @@ export class Catcher {
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
       wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,
-      encrypt: this.p.encrypt === true,
+      encrypt: this.p.encrypt === true, master: this.p.master, masterPort: this.p.masterPort,
     }, (evs) => this.onEvents(evs));
     // what arrived and what should have (the master numbers its data datagrams),
     // for the master's rate control: every statMs while data arrives, from a
@@ -181,8 +189,9 @@ export class Catcher {
         if (e.sender !== 0) return;
         if (e.type === Msg.Open) this.onOpen(e.object, e.payload!);
         else if (e.type === Msg.Eof) this.onEof(e.object, e.index, e.payload);
+        else if (e.type === Msg.Sums) this.onSums(e.index, e.payload);
         else if (e.type === Msg.Check) this.onCheck(e.object, e.index, e.payload);
-        else if (e.type === Msg.Abort) this.onAbort(e.object);
+        else if (e.type === Msg.Abort && abortSigned(e.object, e.payload, this.verifier)) this.onAbort(e.object);
         return;
       default:
         return;
@@ -210,7 +219,7 @@ export class Catcher {
   private onCheck(object: number, k: number, payload: Buffer | undefined): void {
     const f = this.files.get(object);
     if (!f || f.phase !== 'receiving') return;
-    const c = decodeCheck(payload, pagesOf(f.info.size, this.p.pageSize));
+    const c = decodeCheck(payload, pagesOf(f.entry.size, this.p.pageSize));
     const m = c && this.loop.sinkMissing(object, RUNS_PER_PACKET * MISSING_PACKETS_PER_ROUND);
     if (!c || !m) return;
     const runs = clipRuns(m.runs, c.from, c.to);
@@ -237,18 +246,33 @@ export class Catcher {
       if (asked && this.needs.get(object)) this.reply(Msg.Done, object, 0, encodeDone({ code: DoneCode.Failed, message: 'not opened' }));
       return;
     }
-    const hash = f.info.hash ? null : decodeEofHash(sp.rest);
-    if (hash) f.info.hash = hash;
-    if (f.phase === 'awaitHash' && f.info.hash) { f.phase = 'verifying'; this.commit(object, f, f.digest!); }
     if (!asked) return;
     f.eofSeen = true;
     if (f.phase === 'receiving') this.sendMissing(object, round);
-    else if (f.phase === 'verifying' || f.phase === 'awaitHash') this.reply(Msg.Wait, object, round, null);
+    else if (f.phase === 'awaitHash') this.reply(Msg.NeedSum, object, round, null); // its Sums was lost
+    else if (f.phase === 'verifying') this.reply(Msg.Wait, object, round, null);
     else this.replyDone(object, f);
   }
 
-  /** A manifest segment: into an unlinked temp file (nothing to clean up after a crash). */
-  private onSegmentOpen(object: number, payload: Buffer): void {
+  /** The master's signed hashes: a file waiting for its hash is committed now; others keep theirs for later. */
+  private onSums(index: number, payload: Buffer | undefined): void {
+    const sums = decodeSums(payload, index, this.verifier);
+    if (!sums) return; // not the master's: whoever else holds the session key has no say in what is committed
+    for (const [object, hash] of sums) {
+      if (!this.needs.get(object)) continue;
+      const f = this.files.get(object);
+      if (!f) { this.sums.set(object, hash); continue; }
+      if (f.phase === 'committed' || f.phase === 'failed') continue;
+      f.hash = hash; // the latest: a catch-up's first pass may have read the file anew
+      if (f.phase === 'awaitHash') { f.phase = 'verifying'; this.commit(object, f, f.digest!); }
+    }
+  }
+
+  /**
+   * A manifest segment's OPEN. Its size and hash come over this target's own
+   * channel (onSegmentLine); an OPEN that overtakes its line waits for it.
+   */
+  private onSegmentOpen(object: number): void {
     const k = object - SEG_BASE;
     const have = this.segs.get(k);
     if (have) {
@@ -256,12 +280,26 @@ export class Catcher {
       else this.reply(Msg.OpenOk, object, 0, null);
       return;
     }
-    const info = decodeOpen(payload);
-    if (!info || info.size < 13 || info.size > 1 << 30 || k > this.nextSeg + 4096) return;
+    if (this.segLines.has(k)) this.openSegment(k);
+    else if (k <= this.nextSeg + 4096) this.segOpens.add(k);
+  }
+
+  /** The master's line for segment k: what it holds. */
+  onSegmentLine(k: unknown, size: unknown, hash: unknown): void {
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || typeof size !== 'number' || !Number.isInteger(size)
+      || size < 13 || size > 1 << 30 || typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash) || this.segLines.has(k)) return;
+    this.segLines.set(k, { size, hash: Buffer.from(hash, 'hex') });
+    if (this.segOpens.delete(k)) this.openSegment(k);
+  }
+
+  /** A manifest segment into an unlinked temp file (nothing to clean up after a crash), then OpenOk. */
+  private openSegment(k: number): void {
+    const { size, hash } = this.segLines.get(k)!;
+    const object = SEG_BASE + k;
     const fd = anonymousFile();
-    fs.ftruncateSync(fd, info.size); // a sink is a file of its size (pages may come last, or from parity)
-    this.segs.set(k, { fd, info, phase: 'receiving' });
-    const err = this.loop.openSink(object, fd, info.size);
+    fs.ftruncateSync(fd, size); // a sink is a file of its size (pages may come last, or from parity)
+    this.segs.set(k, { fd, size, hash, phase: 'receiving' });
+    const err = this.loop.openSink(object, fd, size);
     if (err) { emit({ t: 'fatal', msg: `cannot store the manifest: ${errnoName(err)}` }); return; }
     this.reply(Msg.OpenOk, object, 0, null);
   }
@@ -269,8 +307,7 @@ export class Catcher {
   private onOpen(object: number, whole: Buffer): void {
     const sp = splitAwaited(whole);
     if (!sp || !isAwaited(sp.awaited, this.p.sender)) return; // the master has my answer
-    const payload = sp.rest;
-    if (isSegment(object)) { this.onSegmentOpen(object, payload); return; }
+    if (isSegment(object)) { this.onSegmentOpen(object); return; }
     if (!this.needs.get(object)) return;
     const existing = this.files.get(object);
     if (existing) {
@@ -278,11 +315,12 @@ export class Catcher {
       else this.reply(Msg.OpenOk, object, 0, null);
       return;
     }
-    const info = decodeOpen(payload);
-    if (!info) return;
+    // what arrives is the manifest's entry: its size, owner, mode and mtime (the OPEN only names it)
     const entry = this.entries.get(entryOf(object));
-    const f: FileState = { phase: 'receiving', fd: -1, dirfd: -1, tmp: null, info, entry };
+    const f: FileState = { phase: 'receiving', fd: -1, dirfd: -1, tmp: null, hash: this.sums.get(object) ?? null, entry };
+    this.sums.delete(object);
     this.files.set(object, f);
+    if (pagesOf(entry.size, this.p.pageSize) > MAX_PAGES) { this.fail(object, f, `too big for pages of ${this.p.pageSize} bytes`); return; }
     try {
       if (this.p.removeFirst) {
         // -X: make room first on a nearly full disk
@@ -297,12 +335,12 @@ export class Catcher {
       if (fd < 0) throw errnoError(-fd, 'open', entry.path);
       f.fd = fd;
       f.tmp = tmp;
-      if (info.size > 0) fs.ftruncateSync(f.fd, info.size);
+      if (entry.size > 0) fs.ftruncateSync(f.fd, entry.size);
     } catch (e) {
       this.fail(object, f, `cannot create temp file: ${errText(e)}`);
       return;
     }
-    const err = this.loop.openSink(object, f.fd, info.size);
+    const err = this.loop.openSink(object, f.fd, entry.size);
     if (err) { this.fail(object, f, `cannot receive: ${errnoName(err)}`); return; }
     this.reply(Msg.OpenOk, object, 0, null);
   }
@@ -344,18 +382,18 @@ export class Catcher {
     if (!f || f.phase !== 'receiving') return;
     f.phase = 'verifying';
     this.loop.closeSink(object);
-    if (!f.info.hash) { f.digest = h; f.phase = 'awaitHash'; return; } // the master's hash comes with its EOF
+    if (!f.hash) { f.digest = h; f.phase = 'awaitHash'; return; } // the master's hash comes in a signed Sums
     this.commit(object, f, h);
   }
 
   private commit(object: number, f: FileState, h: Buffer): void {
     const entry = f.entry;
     try {
-      if (!h.equals(f.info.hash!)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
+      if (!h.equals(f.hash!)) { this.fail(object, f, 'content hash mismatch (source changed during send?)'); return; }
       if (this.displaceDir.has(object) && !this.mirror.remove(entry.path)) throw new Error('a directory that could not be removed is in the way');
       this.mirror.backupReplaced(entry.path);
       // owner (it clears setuid/setgid), mode, mtime, close, rename: one call
-      const [sec, nsec] = splitNs(f.info.mtimeNs);
+      const [sec, nsec] = splitNs(entry.mtimeNs);
       const fd = f.fd;
       f.fd = -1; // closed by commitFile, whatever happens
       const r = native.commitFile(fd, this.owner, entry.uid, entry.gid, entry.mode, sec, nsec, f.dirfd, f.tmp!, baseOf(entry.path));
@@ -379,8 +417,8 @@ export class Catcher {
     sg.phase = 'verifying';
     this.loop.closeSink(SEG_BASE + k);
     try {
-      if (!sg.info.hash || !h.equals(sg.info.hash)) throw new Error('manifest segment hash mismatch');
-      sg.bytes = Buffer.alloc(sg.info.size);
+      if (!h.equals(sg.hash)) throw new Error('manifest segment hash mismatch');
+      sg.bytes = Buffer.alloc(sg.size);
       fs.readSync(sg.fd, sg.bytes, 0, sg.bytes.length, 0);
       fs.closeSync(sg.fd);
       sg.phase = 'verified';
@@ -737,6 +775,7 @@ export function catcherMain(): void {
       line: (m) => {
         const msg = m as MasterLine;
         if (msg && msg.t === 'finish') c.finish(Array.isArray(msg.aborted) ? msg.aborted : []);
+        else if (msg && msg.t === 'segment') c.onSegmentLine(msg.k, msg.size, msg.hash);
       },
       shutdown: () => c.shutdown(),
     };

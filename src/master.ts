@@ -13,15 +13,16 @@ import { LoopEvent, LoopStats, NativePageLoop, PACKET_OVERHEAD, native, openPage
 import { display } from './paths';
 import { openFileBeneath, openRoot } from './source';
 import {
-  CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, Msg, decodeDone, decodeMissing, encodeCheck, encodeOpen, withAwaited,
+  CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, Msg, decodeDone, decodeMissing, encodeAbort, encodeCheck, encodeSums, sumsPerDatagram, withAwaited,
 } from './protocol';
 import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
-import { pagesOf, runPages, unionRuns } from './runs';
+import { MAX_PAGES, pagesOf, runPages, unionRuns } from './runs';
 import { CatcherLine, LocalCounts, PacketCounts, SESSION_VERSION, SessionParams, SyncParams, Usage, usageNow } from './session';
 import { anonymousFile } from './fsx';
 import { Logger } from './log';
 import { RateControl } from './rate';
-import { NetOptions, wireOverhead } from './options';
+import { NetOptions, UserError, wireOverhead } from './options';
+import { MasterSigner } from './signing';
 
 export interface PushOptions extends NetOptions {
   targets: string[];
@@ -133,7 +134,6 @@ interface Sending {
   fd: number;
   size: number;
   before?: fs.BigIntStats;
-  open?: Buffer;
   entry: number;
   openedAt: number;     // ms, first OPEN (or first page for the manifest)
   // a file's SHA-256, taken by the native sender as the first pass reads the
@@ -184,6 +184,10 @@ export class Push {
   private skipped: string[] = [];
   private changed: string[] = [];
   private readonly key = crypto.randomBytes(32);
+  private readonly signer = new MasterSigner(); // signs what targets commit by (signing.ts)
+  private sumsOut = new Map<number, Buffer>();  // files' SHA-256s to go out in the next signed Sums
+  private sumsSent = 0;
+  private masterAddr = '';                      // where our datagrams leave from: the targets' feedback goes there
   private readonly session = crypto.randomBytes(4).readUInt32BE(0);
   // launch: catchers starting (the scan runs meanwhile); data: manifest segments, plans and file
   // data interleaved, while the scan goes on; finish: results; done
@@ -224,6 +228,11 @@ export class Push {
   constructor(private readonly o: PushOptions, private readonly log: Logger) {}
 
   async run(): Promise<PushReport> {
+    try {
+      this.masterAddr = native.multicastSource(this.o.family, this.o.group, this.o.port, this.o.ifname);
+    } catch (e) {
+      throw new UserError(`${(e as Error).message}: name the interface with -I`);
+    }
     this.srcFd = openRoot(this.o.src);
     if (this.o.adaptive) this.rc = new RateControl({ start: this.o.rateBps, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps) });
     this.loop = openPageLoop({
@@ -327,6 +336,7 @@ export class Push {
         family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
         pageSize: this.o.pageSize, dst: this.o.dst.toString('base64'), removeFirst: this.o.removeFirst, verbose: this.o.verbose, encrypt: this.o.encrypt,
         sync: this.o.sync, statMs: STAT_MS * Math.max(1, Math.ceil(this.o.targets.length / 20)),
+        master: this.masterAddr, masterPort: this.loop.localPort(), signKey: this.signer.publicKey,
       };
       remote.start(p);
     });
@@ -408,7 +418,7 @@ export class Push {
       this.quit = true;
       this.log.error(`quitting at the first dropped target (-q)`);
       for (const [obj, s] of this.flows) {
-        this.loop.sendControl(Msg.Abort, obj, 0, null, false);
+        this.sendAbort(obj);
         this.endFlow(obj, s);
       }
       this.queue = [];
@@ -445,9 +455,12 @@ export class Push {
       while (this.segsWaiting.length) {
         const k = this.segsWaiting.shift()!;
         const sg = this.segs.get(k)!;
-        const needers = this.targets.filter((t) => t.state === 'ready' || t.state === 'active').map((t) => t.idx + 1);
-        this.segPlanning.set(k, new Set(needers.map((n) => n - 1)));
-        this.startFlow(SEG_BASE + k, sg.fd, sg.size, needers, -1, { open: encodeOpen({ size: sg.size, mtimeNs: 0n, hash: sg.hash }) });
+        const planners = this.targets.filter((t) => t.state === 'ready' || t.state === 'active');
+        this.segPlanning.set(k, new Set(planners.map((t) => t.idx)));
+        // what the segment holds, over each target's own channel: no other holder of the session key can say otherwise
+        const line = { t: 'segment' as const, k, size: sg.size, hash: sg.hash.toString('hex') };
+        for (const t of planners) t.remote.send(line);
+        this.startFlow(SEG_BASE + k, sg.fd, sg.size, planners.map((t) => t.idx + 1), -1);
       }
       // a segment every live target has planned: its files join the queue
       for (const [k, waiting] of this.segPlanning) {
@@ -593,16 +606,21 @@ export class Push {
       const size = Number(before.size);
       if (this.quit) { fs.closeSync(fd); return; }
       const live = needers.filter((n) => this.live(this.targets[n - 1]));
-      // no hash in the OPEN: the pages go out at once, the native sender
-      // hashes them as it reads them, and the hash rides on the EOF
-      this.startFlow(obj, fd, size, live, i, { open: encodeOpen({ size, mtimeNs: before.mtimeNs, hash: null }), before });
+      if (pagesOf(size, this.o.pageSize) > MAX_PAGES) {
+        throw Object.assign(new Error(`too big: more than ${MAX_PAGES} pages of ${this.o.pageSize} bytes (raise --page-size)`), { code: 'EFBIG' });
+      }
+      // the OPEN names the file only (its size and metadata are the manifest's): the pages go out at once, the
+      // native sender hashes them as it reads them, and the hash goes out in a signed Sums before the EOF
+      this.startFlow(obj, fd, size, live, i, before);
       this.files++;
       this.bytes += size;
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
       const changed = (err as NodeJS.ErrnoException).code === 'ECHANGED';
+      const big = (err as NodeJS.ErrnoException).code === 'EFBIG';
       const code = (err as NodeJS.ErrnoException).code;
       const msg = changed ? `${(err as Error).message} on the master, not sent`
+        : big ? (err as Error).message
         : `source unreadable: ${code ?? (err as Error).message}${code === 'ELOOP' ? ' (a directory on its path replaced by a symlink?)' : ''}`;
       this.log.error(`${display(e.path)}: ${msg}`, { path: display(e.path) });
       if (changed) this.changed.push(display(e.path));
@@ -625,15 +643,14 @@ export class Push {
     return ((this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8 * 1000) / bps;
   };
 
-  /** file: the OPEN payload and the stat taken when hashing; null for the manifest (no OPEN). */
-  private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number,
-                    file: { open: Buffer; before?: fs.BigIntStats }): void {
+  /** before: a file's stat when it was opened (to tell a change during the send); none for a manifest segment. */
+  private startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: fs.BigIntStats): void {
     // first re-send of an unanswered OPEN/EOF: 3x the targets' typical answer time (a busy target answers late; a
     // re-send too early makes every target answer twice)
     const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, Date.now());
     const s: Sending = {
-      flow, fd, size, entry, open: file?.open, before: file?.before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false,
+      flow, fd, size, entry, before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false,
       hash: null,
     };
     this.flows.set(obj, s);
@@ -646,7 +663,7 @@ export class Push {
       switch (a.a) {
         case 'open':
           s.lastOpenNs = native.monoNs();
-          this.loop.sendControl(Msg.Open, obj, 0, withAwaited(s.flow.waitingOn(), this.targets.length, s.open ?? null), false);
+          this.loop.sendControl(Msg.Open, obj, 0, withAwaited(s.flow.waitingOn(), this.targets.length, null), false);
           break;
         case 'pages': {
           if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && feature('CHECK')) { this.sendChunks(s); break; }
@@ -661,7 +678,7 @@ export class Push {
         case 'eof':
           this.log.debug('eof', { object: obj, round: a.round });
           if (s.entry >= 0 && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed'); break; }
-          this.sendEof(s, a.round, s.hash);
+          this.sendEof(s, a.round);
           break;
         case 'finished':
           this.endFlow(obj, s);
@@ -670,15 +687,36 @@ export class Push {
     }
   }
 
+  /** Tell every target to drop what it has of obj (signed: no other target can make it do so). */
+  private sendAbort(obj: number): void {
+    this.loop.sendControl(Msg.Abort, obj, 0, encodeAbort(obj, this.signer), false);
+  }
+
+  /**
+   * The SHA-256s of first passes just out go in signed Sums datagrams, as
+   * many to a datagram as fit, ahead of the EOFs queued after them: what a
+   * target commits a file by comes from the master alone (signing.ts).
+   */
+  private flushSums(): void {
+    if (!this.sumsOut.size) return;
+    const all = [...this.sumsOut];
+    this.sumsOut.clear();
+    const per = sumsPerDatagram(this.o.pageSize);
+    for (let i = 0; i < all.length; i += per) {
+      const index = this.sumsSent++;
+      this.loop.sendControl(Msg.Sums, 0, index, encodeSums(all.slice(i, i + per), index, this.signer), false);
+    }
+  }
+
   /** Give up on a file for every target still on it (they drop their temp files). */
   private abortFlow(s: Sending, why: string): void {
-    this.loop.sendControl(Msg.Abort, s.flow.object, 0, null, false);
+    this.sendAbort(s.flow.object);
     const now = Date.now();
     for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now));
   }
 
-  private sendEof(s: Sending, round: number, hash: Buffer | null): void {
-    this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.length, hash), false);
+  private sendEof(s: Sending, round: number): void {
+    this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.length, null), false);
   }
 
   /**
@@ -810,6 +848,14 @@ export class Push {
 
   private onEvents(evs: LoopEvent[]): void {
     const now = Date.now();
+    // first the hashes of first passes that ended: signed and sent before the EOFs this batch makes
+    for (const e of evs) {
+      if (e.kind !== 'sent' || !e.payload) continue;
+      const s = this.jobs.get(e.index);
+      if (!s || s.ended || this.flows.get(s.flow.object) !== s || s.entry < 0) continue;
+      if (this.changeOf(s) !== 'changed') this.sumsOut.set(s.flow.object, Buffer.from(e.payload));
+    }
+    this.flushSums();
     for (const e of evs) {
       if (e.kind === 'sent' || e.kind === 'jobError') {
         const s = this.jobs.get(e.index);
@@ -884,10 +930,15 @@ export class Push {
         case Msg.Wait:
           s.flow.onWait(e.sender, e.index, now);
           break;
+        case Msg.NeedSum:
+          // its Sums was lost: once more (every target asking in this batch gets the one)
+          if (s.hash && s.flow.isWaitingOn(e.sender)) this.sumsOut.set(s.flow.object, s.hash);
+          break;
         default:
           break;
       }
     }
+    this.flushSums();
     this.step();
   }
 

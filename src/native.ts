@@ -29,6 +29,9 @@ export interface LoopOptions {
   boost?: boolean;
   /** AES-256-GCM payloads instead of HMAC tags (--encrypt); 8 more bytes per datagram */
   encrypt?: boolean;
+  /** catchers: where feedback goes (the session header's master address and port); never learned from datagrams */
+  master?: string;
+  masterPort?: number;
 }
 
 export type LoopEventKind = 'control' | 'complete' | 'sent' | 'jobError' | 'sinkError';
@@ -73,6 +76,8 @@ export interface NativePageLoop {
   setRate(bps: number): void;
   stats(): LoopStats;
   hasMaster(): boolean;
+  /** the UDP port the loop's socket is bound to */
+  localPort(): number;
   stop(): void;
 }
 
@@ -131,6 +136,7 @@ export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) 
     setRate: (bps) => loop.setRate(bps),
     stats: () => loop.stats(),
     hasMaster: () => loop.hasMaster(),
+    localPort: () => loop.localPort(),
     stop: () => loop.stop(),
   };
 }
@@ -150,6 +156,8 @@ interface NativeModule {
   overhead: number;
   /** CLOCK_MONOTONIC in ns, the clock of send stamps and rxNs */
   monoNs(): number;
+  /** The address datagrams to group:port leave this host from (through ifname, or as routed); nothing is sent. Throws (code EROUTE) without a route. */
+  multicastSource(family: 4 | 6, group: string, port: number, ifname: string): string;
   /** Runs of clear bits in an LSB-first bitmap, and how many bits are set (native Bitmap). */
   clearRuns(bitmap: Buffer, nbits: number, maxRuns: number): { runs: Uint32Array; count: number };
   /** openat2 beneath dirfd, no symlinks in any component: fd, or -errno. */

@@ -1,5 +1,6 @@
 // Message types and payload codecs of the control messages. The packet
 // header and tag are native (native/wire.h); these are the payloads JS reads.
+import { MasterSigner, MasterVerifier, SIGNATURE_LEN } from './signing';
 
 export const enum Msg {
   Data = 1,
@@ -9,6 +10,7 @@ export const enum Msg {
   Abort = 4,     // object = file id: drop the partial file
   // (5 is a parity page, native/fec.h)
   Check = 6,     // object = file id; index = checkpoint k; payload u32 from, u32 to: what is missing in [from, to)?
+  Sums = 7,      // object 0; index = a running count; payload: files' SHA-256s, signed by the master (encodeSums)
   // target -> master (unicast)
   OpenOk = 16,   // object = file id
   Missing = 17,  // object = file id; index = round; payload MissingInfo
@@ -16,31 +18,11 @@ export const enum Msg {
   Wait = 19,     // object = file id: still verifying, do not count me silent
   Stat = 20,     // object 0; payload u64 data datagrams received, u64 expected (from the master's seq), cumulative
   CheckMissing = 21, // object = file id; index = checkpoint k; payload MissingInfo within [from, to)
+  NeedSum = 22,  // object = file id: every page is here, its signed SHA-256 is not (a Sums was lost): send it again
 }
 
 export const HASH_LEN = 32;
 
-
-/**
- * hash null: a big file whose SHA-256 the master is still computing while
- * its pages go out; it comes with the EOF (payload: the 32-byte hash).
- */
-export interface OpenInfo { size: number; mtimeNs: bigint; hash: Buffer | null }
-
-export function encodeOpen(o: OpenInfo): Buffer {
-  const b = Buffer.alloc(16 + (o.hash ? HASH_LEN : 0));
-  b.writeBigUInt64BE(BigInt(o.size), 0);
-  b.writeBigInt64BE(o.mtimeNs, 8);
-  o.hash?.copy(b, 16, 0, HASH_LEN);
-  return b;
-}
-
-export function decodeOpen(b: Buffer): OpenInfo | null {
-  if (b.length !== 16 + HASH_LEN && b.length !== 16) return null;
-  const size = b.readBigUInt64BE(0);
-  if (size > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return { size: Number(size), mtimeNs: b.readBigInt64BE(8), hash: b.length === 16 ? null : Buffer.from(b.subarray(16)) };
-}
 
 /**
  * OPEN and EOF payloads start with who must answer: u16 n, then n bytes of
@@ -71,9 +53,48 @@ export function isAwaited(awaited: Buffer, target: number): boolean {
   return target >= 1 && i < awaited.length && (awaited[i] & (1 << ((target - 1) & 7))) !== 0;
 }
 
-/** EOF payload (after the awaited bitmap): empty, or the file's SHA-256 when the OPEN went out without it. */
-export function decodeEofHash(b: Buffer | undefined): Buffer | null {
-  return b && b.length === HASH_LEN ? Buffer.from(b) : null;
+/**
+ * Sums: the SHA-256 of files whose first pass is out, the master's word on
+ * what each target may commit. u8 n, then n times (u32 object, 32 bytes),
+ * then the master's Ed25519 signature over them (signing.ts), so that no
+ * other holder of the session key (another target) can say otherwise.
+ */
+export const SUM_LEN = 4 + HASH_LEN;
+
+/** How many sums fit a datagram of payload bytes. */
+export function sumsPerDatagram(payload: number): number {
+  return Math.max(1, Math.min(255, Math.floor((payload - 1 - SIGNATURE_LEN) / SUM_LEN)));
+}
+
+export function encodeSums(sums: ReadonlyArray<readonly [number, Buffer]>, index: number, signer: MasterSigner): Buffer {
+  const body = Buffer.alloc(1 + sums.length * SUM_LEN);
+  body.writeUInt8(sums.length, 0);
+  sums.forEach(([object, hash], k) => {
+    body.writeUInt32BE(object, 1 + k * SUM_LEN);
+    hash.copy(body, 5 + k * SUM_LEN, 0, HASH_LEN);
+  });
+  return Buffer.concat([body, signer.sign(Msg.Sums, 0, index, body)]);
+}
+
+/** The sums of a Sums payload if the master signed it; null otherwise (malformed, forged, or another session's key). */
+export function decodeSums(b: Buffer | undefined, index: number, verifier: MasterVerifier): Array<[number, Buffer]> | null {
+  if (!b || b.length < 1 + SIGNATURE_LEN) return null;
+  const n = b[0];
+  if (n === 0 || b.length !== 1 + n * SUM_LEN + SIGNATURE_LEN) return null;
+  const body = b.subarray(0, 1 + n * SUM_LEN);
+  if (!verifier.verify(Msg.Sums, 0, index, body, b.subarray(body.length))) return null;
+  const out: Array<[number, Buffer]> = [];
+  for (let k = 0; k < n; k++) out.push([body.readUInt32BE(1 + k * SUM_LEN), Buffer.from(body.subarray(5 + k * SUM_LEN, 5 + k * SUM_LEN + HASH_LEN))]);
+  return out;
+}
+
+/** An Abort's payload: the master's signature (a forged Abort would make a target drop a file it is receiving). */
+export function encodeAbort(object: number, signer: MasterSigner): Buffer {
+  return signer.sign(Msg.Abort, object, 0, Buffer.alloc(0));
+}
+
+export function abortSigned(object: number, payload: Buffer | undefined, verifier: MasterVerifier): boolean {
+  return !!payload && verifier.verify(Msg.Abort, object, 0, Buffer.alloc(0), payload);
 }
 
 /** Missing pages: total count, then (start, length) runs; possibly only a prefix of the runs. */

@@ -24,6 +24,9 @@ export function runPages(runs: Uint32Array): number {
   return n;
 }
 
+/** Pages per file at most (native kMaxPages: a parity page names its block of 128 in 24 bits). */
+export const MAX_PAGES = 2 ** 31;
+
 export function pagesOf(size: number, pageSize: number): number {
   return Math.ceil(size / pageSize);
 }

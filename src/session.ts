@@ -15,11 +15,13 @@ export interface SyncParams {
 }
 
 /**
- * The session header's version: it changes with the wire's (native/wire.h),
- * so a catcher of another mrsync version refuses the session with a clear
- * error instead of dropping every datagram as malformed. 2: wire version 3.
+ * The session header's version, the protocol's: a catcher of another mrsync
+ * version refuses the session with a clear error instead of misreading it.
+ * 2: wire version 3. 3: the master's address, its signing key and the
+ * manifest segments' hashes come over the channel; files' hashes in signed
+ * Sums datagrams; OPEN and EOF carry no file metadata.
  */
-export const SESSION_VERSION = 2;
+export const SESSION_VERSION = 3;
 
 /** A catcher's answer to a session header of another version. */
 export function versionProblem(o: Record<string, unknown>, prog: string): string | null {
@@ -46,6 +48,9 @@ export interface SessionParams {
   verbose: number;
   sync?: SyncParams;
   statMs?: number;     // interval of the catcher's rate reports (the master spreads them out for many targets)
+  master: string;      // the master's address as its datagrams leave it: where feedback goes (never learned from datagrams)
+  masterPort: number;  // and its port
+  signKey: string;     // hex of the master's Ed25519 public key: Sums and Abort are signed with it (signing.ts)
 }
 
 /** Lines on the catcher's stdout start with this tag; anything else (a login banner) is ignored. */
@@ -76,7 +81,10 @@ export interface LocalCounts {
   deleted?: number; backedUp?: number;
 }
 
-export type MasterLine = { t: 'finish'; aborted: number[] };
+export type MasterLine =
+  | { t: 'finish'; aborted: number[] }
+  // manifest segment k's size and SHA-256 (hex), before its multicast OPEN: only the master can say what it holds
+  | { t: 'segment'; k: number; size: number; hash: string };
 
 export function validateSession(x: unknown): SessionParams {
   const o = x as Record<string, unknown>;
@@ -93,8 +101,10 @@ export function validateSession(x: unknown): SessionParams {
   num('ttl', 0, 255);
   num('pageSize', 64, 65507 - PACKET_OVERHEAD);
   num('verbose', 0, 2);
+  num('masterPort', 1, 65535);
   if (o.family !== 4 && o.family !== 6) throw new Error('session: bad family');
-  for (const k of ['key', 'group', 'dst', 'host']) if (typeof o[k] !== 'string') throw new Error(`session: bad ${k}`);
+  for (const k of ['key', 'group', 'dst', 'host', 'master']) if (typeof o[k] !== 'string') throw new Error(`session: bad ${k}`);
+  if (typeof o.signKey !== 'string' || !/^[0-9a-f]{64}$/.test(o.signKey)) throw new Error('session: bad signKey');
   if (!/^[0-9a-f]{64}$/.test(o.key as string)) throw new Error('session: bad key');
   if (o.encrypt !== undefined && typeof o.encrypt !== 'boolean') throw new Error('session: bad encrypt');
   if (o.confine !== undefined && typeof o.confine !== 'string') throw new Error('session: bad confine');

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { native } from '../../src/native';
-import { decodeDone, decodeMissing, decodeOpen, encodeDone, encodeMissing, encodeOpen } from '../../src/protocol';
+import { abortSigned, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeDone, encodeMissing, encodeSums, sumsPerDatagram } from '../../src/protocol';
+import { MasterSigner, MasterVerifier } from '../../src/signing';
 import { SESSION_VERSION, validateSession } from '../../src/session';
 import { validateRttSession } from '../../src/rtt/session';
 
@@ -80,15 +81,30 @@ test('an oversized datagram is refused', () => {
   assert.equal(native.open(KEY, Buffer.alloc(70000)).error, 'format');
 });
 
-test('OPEN payload round-trips and rejects wrong lengths', () => {
-  const info = { size: 5_000_000_000, mtimeNs: 1_700_000_000_123_456_789n, hash: crypto.randomBytes(32) };
-  const b = encodeOpen(info);
-  assert.equal(b.length, 48);
-  assert.deepEqual(decodeOpen(b), info);
-  assert.equal(decodeOpen(b.subarray(0, 47)), null);
-  const huge = Buffer.from(b);
-  huge.writeBigUInt64BE(1n << 60n, 0);
-  assert.equal(decodeOpen(huge), null);
+test('Sums payload: n sums of (object, SHA-256) and the master\'s Ed25519 signature; 38 to a 1,449-byte page', () => {
+  const signer = new MasterSigner();
+  const v = new MasterVerifier(signer.publicKey);
+  const sums: Array<[number, Buffer]> = [[1, crypto.randomBytes(32)], [0xefffffff, crypto.randomBytes(32)]];
+  const b = encodeSums(sums, 7, signer);
+  assert.equal(b.length, 1 + 2 * 36 + 64);
+  assert.equal(b[0], 2);
+  assert.equal(b.readUInt32BE(1), 1);
+  assert.deepEqual(b.subarray(5, 37), sums[0][1]);
+  assert.deepEqual(decodeSums(b, 7, v), sums);
+  assert.equal(decodeSums(b.subarray(0, b.length - 1), 7, v), null, 'truncated');
+  assert.equal(decodeSums(Buffer.concat([b, Buffer.alloc(1)]), 7, v), null, 'extended');
+  assert.equal(sumsPerDatagram(1449), 38);
+  assert.ok(1 + 38 * 36 + 64 <= 1449);
+  assert.throws(() => new MasterVerifier('00'), /bad signKey/);
+});
+
+test('Abort is signed: another holder of the session key cannot make a target drop a file', () => {
+  const signer = new MasterSigner();
+  const v = new MasterVerifier(signer.publicKey);
+  assert.equal(abortSigned(12, encodeAbort(12, signer), v), true);
+  assert.equal(abortSigned(13, encodeAbort(12, signer), v), false, 'another file');
+  assert.equal(abortSigned(12, encodeAbort(12, new MasterSigner()), v), false, 'another key');
+  assert.equal(abortSigned(12, Buffer.alloc(0), v), false, 'unsigned');
 });
 
 test('MISSING payload: runs inside the file only, never more than the total', () => {
@@ -132,11 +148,11 @@ test('--encrypt packets: AES-256-GCM round trip, no plaintext on the wire, forge
 });
 
 test('a session header of another protocol version is refused with what to do', () => {
-  // wire version 3 came with session header version 2: an older catcher
-  // would drop every datagram as malformed; it must say why instead
-  assert.equal(SESSION_VERSION, 2);
-  for (const v of [1, 3, undefined]) {
-    assert.throws(() => validateSession({ v }), /protocol (1|3|\?), this multicatcher 2 \(install the same mrsync version/);
-    assert.throws(() => validateRttSession({ v, rtt: true }), /protocol (1|3|\?), this rttcatcher 2 \(install the same mrsync version/);
+  // version 3: the master's address, signing key and segment hashes in the header and channel; an older
+  // catcher would misread the session, so it must say why it refuses instead
+  assert.equal(SESSION_VERSION, 3);
+  for (const v of [1, 2, 4, undefined]) {
+    assert.throws(() => validateSession({ v }), /protocol (1|2|4|\?), this multicatcher 3 \(install the same mrsync version/);
+    assert.throws(() => validateRttSession({ v, rtt: true }), /protocol (1|2|4|\?), this rttcatcher 3 \(install the same mrsync version/);
   }
 });

@@ -26,6 +26,12 @@ async function child(): Promise<void> {
     key: KEY, sender: 1, pageSize: PAGE, rateBps: 1e8, wireOverhead: 42, rcvbuf: 1 << 20, sndbuf: 1 << 20,
   }, (evs) => { for (const e of evs) events.push(`${e.kind}:${e.object}`); });
   loop.openSink(5, fd, 2500);
+  // more than 2^31 pages: page numbers (and parity blocks, 24 bits of 128 pages) would wrap
+  const bigFd = fs.openSync(`${file}-big`, 'w+');
+  fs.unlinkSync(`${file}-big`);
+  fs.ftruncateSync(bigFd, 2 ** 31 * PAGE + 1);
+  const tooBig = loop.openSink(6, bigFd, 2 ** 31 * PAGE + 1);
+  fs.closeSync(bigFd);
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   sock.setMulticastInterface('127.0.0.1');
@@ -46,7 +52,7 @@ async function child(): Promise<void> {
   loop.stop();
   sock.close();
   process.stdout.write(JSON.stringify({
-    badFormat: st.badFormat, dataNew: st.dataNew, dataDup: st.dataDup, events,
+    badFormat: st.badFormat, dataNew: st.dataNew, dataDup: st.dataDup, events, tooBig,
     bytes: [data[0], data[999], data[1000], data[1999], data[2000], data[2499]],
   }) + '\n');
 }
@@ -58,6 +64,7 @@ if (process.argv.includes('--child')) {
     const out = childInNetns(__filename, 20_000);
     assert.equal(out.badFormat, 4, 'four malformed pages counted');
     assert.equal(out.dataNew, 3);
+    assert.equal(out.tooBig, os.constants.errno.EFBIG, 'a sink of more than 2^31 pages');
     assert.equal(out.dataDup, 1);
     assert.deepEqual(out.events, ['complete:5']);
     assert.deepEqual(out.bytes, [0xaa, 0xaa, 0xcc, 0xcc, 0xdd, 0xdd]);
