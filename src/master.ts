@@ -142,6 +142,7 @@ interface Sending {
   hash: Buffer | null;
   jobsOut: number;      // native send jobs not yet reported: the fd stays open until they are
   ended: boolean;
+  passing: boolean;     // a file's first pass not hashed yet (counted in Push.firstPasses)
   lastOpenNs: number;   // monoNs of the latest OPEN sent
   checks?: number;      // checkpoints asked so far
   check?: Checkpoint | null;
@@ -150,6 +151,8 @@ interface Sending {
 /** A checkpoint being answered: per target, what it lacks of the pages sent so far (complete when its runs cover its total). */
 interface Checkpoint { k: number; deadline: number; answers: Map<number, { total: number; runs: Uint32Array }> }
 
+/** How long files' hashes wait to fill a signed Sums datagram (flushSums). */
+const SUMS_WAIT_MS = 10;
 /** How long a checkpoint waits for the targets' answers before repairing what it was told (the rest waits for EOF). */
 const CHECK_WAIT_MS = 100;
 
@@ -186,7 +189,11 @@ export class Push {
   private readonly key = crypto.randomBytes(32);
   private readonly signer = new MasterSigner(); // signs what targets commit by (signing.ts)
   private sumsOut = new Map<number, Buffer>();  // files' SHA-256s to go out in the next signed Sums
+  private sumsSince = 0;                        // when the oldest of them was queued (ms)
+  private sumsNow = false;                      // a target waits for one (NeedSum): out at once
   private sumsSent = 0;
+  private heldEofs = new Map<number, number>(); // file -> round of its EOF, held until its Sums is out
+  private firstPasses = 0;                      // file flows whose first pass is not hashed yet
   private masterAddr = '';                      // where our datagrams leave from: the targets' feedback goes there
   private readonly session = crypto.randomBytes(4).readUInt32BE(0);
   // launch: catchers starting (the scan runs meanwhile); data: manifest segments, plans and file
@@ -542,6 +549,7 @@ export class Push {
       if (s.check && now >= s.check.deadline) this.finishCheck(s);
       if (this.flows.has(s.flow.object)) this.exec(s, s.flow.tick(now));
     }
+    this.flushSums(now);
     this.step();
   }
 
@@ -650,10 +658,11 @@ export class Push {
     const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, Date.now());
     const s: Sending = {
-      flow, fd, size, entry, before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false,
+      flow, fd, size, entry, before, openedAt: Date.now(), lastOpenNs: 0, jobsOut: 0, ended: false, passing: entry >= 0,
       hash: null,
     };
     this.flows.set(obj, s);
+    if (s.passing) this.firstPasses++;
     this.exec(s, flow.start(Date.now()));
   }
 
@@ -678,7 +687,9 @@ export class Push {
         case 'eof':
           this.log.debug('eof', { object: obj, round: a.round });
           if (s.entry >= 0 && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed'); break; }
-          this.sendEof(s, a.round);
+          // a file's EOF follows its signed hash: a target answers it with Done, not NeedSum
+          if (this.sumsOut.has(obj)) this.heldEofs.set(obj, a.round);
+          else this.sendEof(s, a.round);
           break;
         case 'finished':
           this.endFlow(obj, s);
@@ -692,19 +703,39 @@ export class Push {
     this.loop.sendControl(Msg.Abort, obj, 0, encodeAbort(obj, this.signer), false);
   }
 
+  /** A file's SHA-256 for the next signed Sums; now: a target is waiting for it. */
+  private queueSum(obj: number, hash: Buffer, now: number, urgent = false): void {
+    if (!this.sumsOut.size) this.sumsSince = now;
+    this.sumsOut.set(obj, hash);
+    if (urgent) this.sumsNow = true;
+  }
+
   /**
-   * The SHA-256s of first passes just out go in signed Sums datagrams, as
-   * many to a datagram as fit, ahead of the EOFs queued after them: what a
-   * target commits a file by comes from the master alone (signing.ts).
+   * The SHA-256s of first passes go out in signed Sums datagrams, up to 38
+   * to a datagram (signing.ts: what a target commits a file by comes from
+   * the master alone), then the EOFs held for them. A signature costs the
+   * master ~30 us and every target ~70 us to check, so sums wait to fill a
+   * datagram, at most SUMS_WAIT_MS (the files' EOFs wait with them; the
+   * window keeps the link busy meanwhile), and go at once when no first
+   * pass is left to add one, or a target asked for one again.
    */
-  private flushSums(): void {
+  private flushSums(now: number): void {
     if (!this.sumsOut.size) return;
+    const per = sumsPerDatagram(this.o.pageSize);
+    if (this.sumsOut.size < per && !this.sumsNow && this.firstPasses > 0 && now - this.sumsSince < SUMS_WAIT_MS) return;
     const all = [...this.sumsOut];
     this.sumsOut.clear();
-    const per = sumsPerDatagram(this.o.pageSize);
+    this.sumsNow = false;
     for (let i = 0; i < all.length; i += per) {
       const index = this.sumsSent++;
       this.loop.sendControl(Msg.Sums, 0, index, encodeSums(all.slice(i, i + per), index, this.signer), false);
+    }
+    for (const [obj] of all) {
+      const round = this.heldEofs.get(obj);
+      if (round === undefined) continue;
+      this.heldEofs.delete(obj);
+      const s = this.flows.get(obj);
+      if (s && s.flow.phase === 'eof' && s.flow.round === round) this.sendEof(s, round);
     }
   }
 
@@ -787,6 +818,8 @@ export class Push {
   private endFlow(obj: number, s: Sending): void {
     if (!this.flows.has(obj)) return;
     this.flows.delete(obj);
+    this.passed(s);
+    this.heldEofs.delete(obj);
     let shown: string | undefined; // the path as a message shows it: made once, and only for a message
     const path = (): string => (shown ??= display(this.entries.path(s.entry)));
     for (const [t, out] of s.flow.outcomes) {
@@ -848,14 +881,6 @@ export class Push {
 
   private onEvents(evs: LoopEvent[]): void {
     const now = Date.now();
-    // first the hashes of first passes that ended: signed and sent before the EOFs this batch makes
-    for (const e of evs) {
-      if (e.kind !== 'sent' || !e.payload) continue;
-      const s = this.jobs.get(e.index);
-      if (!s || s.ended || this.flows.get(s.flow.object) !== s || s.entry < 0) continue;
-      if (this.changeOf(s) !== 'changed') this.sumsOut.set(s.flow.object, Buffer.from(e.payload));
-    }
-    this.flushSums();
     for (const e of evs) {
       if (e.kind === 'sent' || e.kind === 'jobError') {
         const s = this.jobs.get(e.index);
@@ -872,7 +897,9 @@ export class Push {
             // they may be half old, half new; that hash must not let a target
             // commit them
             if (this.changeOf(s) === 'changed') { this.abortFlow(s, 'changed on the master while being sent, not committed'); continue; }
-            s.hash = e.payload;
+            s.hash = Buffer.from(e.payload);
+            this.passed(s);
+            this.queueSum(s.flow.object, s.hash, now);
           }
           if (checkTo !== undefined) this.startCheck(s, checkTo, now);
           // the pass (its chunks and the checkpoints' repairs) is over when its last job is
@@ -932,14 +959,21 @@ export class Push {
           break;
         case Msg.NeedSum:
           // its Sums was lost: once more (every target asking in this batch gets the one)
-          if (s.hash && s.flow.isWaitingOn(e.sender)) this.sumsOut.set(s.flow.object, s.hash);
+          if (s.hash && s.flow.isWaitingOn(e.sender)) this.queueSum(s.flow.object, s.hash, now, true);
           break;
         default:
           break;
       }
     }
-    this.flushSums();
+    this.flushSums(now);
     this.step();
+  }
+
+  /** A file's first pass is hashed, or its flow ended without: one first pass fewer to wait for. */
+  private passed(s: Sending): void {
+    if (!s.passing) return;
+    s.passing = false;
+    this.firstPasses--;
   }
 
   // ---- progress ----
