@@ -1,43 +1,19 @@
-// Thin N-API wrap of PageLoop and the packet codec. Options are validated in
-// TypeScript (src/native.ts); here we only check types.
-#define NAPI_VERSION 8
-#include <napi.h>
-
-#include <fcntl.h>
-#include <linux/openat2.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
+// The N-API wrap of the socket loop (PageLoop, pageloop.h): options in,
+// batches of events out through one thread-safe function, and the few
+// module-level values the loader needs. Options are validated in TypeScript
+// (src/native.ts); here we only check types. File-system calls are in
+// fsops.cc, test probes in probes.cc.
 #include <atomic>
 #include <cstring>
 #include <memory>
 
 #include "fec.h"
+#include "napi_util.h"
 #include "pageloop.h"
 
 using namespace mrsync;
 
 namespace {
-
-bool throwIf(Napi::Env env, bool bad, const char* msg) {
-  if (bad) Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-  return bad;
-}
-
-void throwLoopError(Napi::Env env, const LoopError& e) {
-  Napi::Error err = Napi::Error::New(env, e.what());
-  err.Set("code", Napi::String::New(env, e.code));
-  err.Set("syscall", Napi::String::New(env, e.syscall));
-  err.Set("errno", Napi::Number::New(env, e.err));
-  err.ThrowAsJavaScriptException();
-}
-
-std::string bufferBytes(const Napi::Value& v) {
-  auto b = v.As<Napi::Buffer<char>>();
-  return std::string(b.Data(), b.Length());
-}
 
 constexpr size_t kEventFields = 8;  // kind, type, sender, object, index, err, rxNs, payload length (-1: none)
 
@@ -312,228 +288,6 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   bool released_ = false;
 };
 
-// seal(key, sender, type, object, index, payload[, counter]) -> Buffer
-Napi::Value Seal(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 6 || !info[0].IsBuffer() || !info[5].IsBuffer(),
-              "seal(key, sender, type, object, index, payload)")) return env.Undefined();
-  for (int i = 1; i <= 4; i++) if (throwIf(env, !info[i].IsNumber(), "seal: numeric field")) return env.Undefined();
-  const uint32_t sender = info[1].As<Napi::Number>().Uint32Value(), type = info[2].As<Napi::Number>().Uint32Value();
-  if (throwIf(env, type > 31, "seal: type is 5 bits")) return env.Undefined();
-  if (throwIf(env, isPageType(uint8_t(type)) && sender != 0, "seal: pages are the master's (sender 0)")) return env.Undefined();
-  std::string payload = bufferBytes(info[5]);
-  if (throwIf(env, payload.size() > kMaxDatagram - kOverhead, "seal: payload too large")) return env.Undefined();
-  Header h;
-  h.sender = uint16_t(sender);
-  h.type = uint8_t(type);
-  h.object = info[3].As<Napi::Number>().Uint32Value();
-  h.index = info[4].As<Napi::Number>().Uint32Value();
-  const bool encrypt = info.Length() > 6 && info[6].IsNumber();  // 7th argument: AES-GCM counter
-  std::string out(kHeaderLen, '\0');
-  uint8_t tag[kTagLen];
-  if (encrypt) {
-    encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
-    uint8_t ctr[kCtrLen];
-    Aead aead(bufferBytes(info[0]));
-    aead.seal(reinterpret_cast<const uint8_t*>(out.data()), uint64_t(info[6].As<Napi::Number>().Int64Value()), ctr,
-              reinterpret_cast<uint8_t*>(&payload[0]), payload.size(), tag);
-    out.append(reinterpret_cast<char*>(ctr), kCtrLen);
-    out += payload;
-  } else {
-    encodeHeader(h, reinterpret_cast<uint8_t*>(&out[0]));
-    out += payload;
-    Auth auth(bufferBytes(info[0]));
-    auth.tag(reinterpret_cast<const uint8_t*>(out.data()), out.size(), nullptr, 0, tag);
-  }
-  out.append(reinterpret_cast<char*>(tag), kTagLen);
-  return Napi::Buffer<char>::Copy(env, out.data(), out.size());
-}
-
-// open(key, datagram[, encrypted]) -> {type, sender, object, index, payload} or {error}
-Napi::Value Open(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsBuffer(), "open(key, datagram)"))
-    return env.Undefined();
-  std::string pkt = bufferBytes(info[1]);
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(pkt.data());
-  Napi::Object o = Napi::Object::New(env);
-  Header h;
-  if (!decodeHeader(p, pkt.size(), &h)) { o.Set("error", "format"); return o; }
-  size_t skip = 0;
-  if (info.Length() > 2 && info[2].ToBoolean()) {  // encrypted session
-    Aead aead(bufferBytes(info[0]));
-    if (h.length < kCtrLen || !aead.open(reinterpret_cast<uint8_t*>(&pkt[0]), pkt.size())) { o.Set("error", "auth"); return o; }
-    skip = kCtrLen;
-    h.length = uint16_t(h.length - kCtrLen);
-  } else {
-    Auth auth(bufferBytes(info[0]));
-    if (!auth.verify(p, pkt.size())) { o.Set("error", "auth"); return o; }
-  }
-  o.Set("type", h.type);
-  o.Set("sender", h.sender);
-  o.Set("object", Napi::Number::New(env, h.object));
-  o.Set("index", Napi::Number::New(env, h.index));
-  o.Set("payload", Napi::Buffer<char>::Copy(env, pkt.data() + kHeaderLen + skip, h.length));
-  return o;
-}
-
-// setTimes(pathBuffer | fd, sec, nsec, nofollow): mtime to the nanosecond, atime now
-// The times for utimensat/futimens: atime now, mtime sec + nsec.
-static void nowAndMtime(timespec ts[2], const Napi::Value& sec, const Napi::Value& nsec) {
-  ts[0].tv_sec = 0;
-  ts[0].tv_nsec = UTIME_NOW;
-  ts[1].tv_sec = time_t(sec.As<Napi::Number>().Int64Value());
-  ts[1].tv_nsec = long(nsec.As<Napi::Number>().Int64Value());
-}
-
-Napi::Value SetTimes(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 4 || !(info[0].IsBuffer() || info[0].IsNumber()) || !info[1].IsNumber() ||
-                       !info[2].IsNumber(), "setTimes(path|fd, sec, nsec, nofollow)")) return env.Undefined();
-  timespec ts[2];
-  nowAndMtime(ts, info[1], info[2]);
-  int r;
-  if (info[0].IsNumber()) {
-    r = futimens(info[0].As<Napi::Number>().Int32Value(), ts);
-  } else {
-    std::string p = bufferBytes(info[0]);
-    if (throwIf(env, p.find('\0') != std::string::npos, "setTimes: NUL in path")) return env.Undefined();
-    r = utimensat(AT_FDCWD, p.c_str(), ts, info[3].ToBoolean() ? AT_SYMLINK_NOFOLLOW : 0);
-  }
-  if (r != 0) {
-    int e = errno;
-    Napi::Error err = Napi::Error::New(env, std::string("utimensat: ") + strerror(e));
-    err.Set("code", Napi::String::New(env, e == ENOENT ? "ENOENT" : e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : e == EROFS ? "EROFS" : "EIO"));
-    err.Set("errno", Napi::Number::New(env, e));
-    err.Set("syscall", Napi::String::New(env, "utimensat"));
-    err.ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
-}
-
-// clearRuns(bitmapBytes, nbits, maxRuns) -> Uint32Array of (start, length)
-// pairs of clear bits; bit i is byte i/8, bit i%8 (LSB first).
-Napi::Value ClearRuns(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 3 || !info[0].IsBuffer() || !info[1].IsNumber() || !info[2].IsNumber(),
-              "clearRuns(bitmap, nbits, maxRuns)")) return env.Undefined();
-  auto b = info[0].As<Napi::Buffer<uint8_t>>();
-  uint32_t nbits = info[1].As<Napi::Number>().Uint32Value();
-  if (throwIf(env, (uint64_t(nbits) + 7) / 8 > b.Length(), "clearRuns: bitmap shorter than nbits")) return env.Undefined();
-  Bitmap bm(nbits);
-  for (uint32_t i = 0; i < nbits; i++)
-    if (b.Data()[i >> 3] & (1u << (i & 7))) bm.set(i);
-  auto runs = bm.clearRuns(info[2].As<Napi::Number>().Uint32Value());
-  Napi::Uint32Array a = Napi::Uint32Array::New(env, runs.size() * 2);
-  for (size_t i = 0; i < runs.size(); i++) { a[2 * i] = runs[i].first; a[2 * i + 1] = runs[i].second; }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("runs", a);
-  o.Set("count", Napi::Number::New(env, bm.count()));
-  return o;
-}
-
-// openBeneath(dirfd, pathBuffer, flags, mode) -> fd, or -errno. openat2 with
-// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: the path may
-// not leave dirfd's tree and no component may be a symlink, checked by the
-// kernel at the moment of the call (a symlink swapped in meanwhile is ELOOP).
-Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() ||
-                       !info[3].IsNumber(), "openBeneath(dirfd, path, flags, mode)")) return env.Undefined();
-  std::string p = bufferBytes(info[1]);
-  if (p.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
-  open_how how{};
-  how.flags = uint64_t(uint32_t(info[2].As<Napi::Number>().Int32Value())) | O_CLOEXEC;
-  how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? uint64_t(info[3].As<Napi::Number>().Uint32Value() & 07777) : 0;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = -1;
-  // EAGAIN: a concurrent rename made the kernel unsure; retry a bounded number of times
-  for (int tries = 0; tries < 16; tries++) {
-    fd = syscall(SYS_openat2, info[0].As<Napi::Number>().Int32Value(), p.c_str(), &how, sizeof how);
-    if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
-  }
-  return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
-}
-
-// commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final)
-// -> 0, or -(step << 16 | errno): a received temp file's last steps in one
-// call (the catcher's per-file cost is mostly calls like these): owner (if
-// chown; it clears setuid/setgid, so before the mode), mode, mtime (atime
-// now), close (always, whatever failed), then rename tmp to final within
-// dirfd (both single components). Steps: 1 fchown, 2 fchmod, 3 futimens,
-// 4 close, 5 renameat.
-Napi::Value CommitFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 10 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
-                       !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber() ||
-                       !info[8].IsBuffer() || !info[9].IsBuffer(),
-              "commitFile(fd, chown, uid, gid, mode, sec, nsec, dirfd, tmp, final)")) return env.Undefined();
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  std::string from = bufferBytes(info[8]), to = bufferBytes(info[9]);
-  auto component = [](const std::string& n) {
-    return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
-  };
-  int step = 0, err = 0;
-  auto fail = [&](int st) { if (!step) { step = st; err = errno; } };
-  if (info[1].ToBoolean() &&
-      fchown(fd, uid_t(info[2].As<Napi::Number>().Uint32Value()), gid_t(info[3].As<Napi::Number>().Uint32Value())) != 0)
-    fail(1);
-  if (!step && fchmod(fd, mode_t(info[4].As<Napi::Number>().Uint32Value() & 07777)) != 0) fail(2);
-  timespec ts[2];
-  nowAndMtime(ts, info[5], info[6]);
-  if (!step && futimens(fd, ts) != 0) fail(3);
-  if (close(fd) != 0) fail(4);
-  if (!step) {
-    const int dfd = info[7].As<Napi::Number>().Int32Value();
-    if (!component(from) || !component(to)) { step = 5; err = EINVAL; }
-    else if (renameat(dfd, from.c_str(), dfd, to.c_str()) != 0) fail(5);
-  }
-  return Napi::Number::New(env, step ? -double((step << 16) | err) : 0);
-}
-
-// raiseFdLimit() -> the soft RLIMIT_NOFILE after raising it to the hard
-// limit (a catcher holds three descriptors per file in flight, and the
-// window goes to 1024 files; many systems start processes at 1024).
-Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &r) != 0) getrlimit(RLIMIT_NOFILE, &r);
-  }
-  return Napi::Number::New(info.Env(), r.rlim_cur == RLIM_INFINITY ? -1 : double(r.rlim_cur));
-}
-
-// lstatAt(dirfd, name, out Float64Array(10 or 11)) -> 0, or -errno: fstatat
-// without following name (a single component) in the directory dirfd.
-// out: st_mode, size, uid, gid,
-// mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits), and
-// st_nlink if out has room for it.
-Napi::Value LstatAt(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() ||
-                       info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-                       info[2].As<Napi::Float64Array>().ElementLength() < 10, "lstatAt(dirfd, name, Float64Array(10))")) {
-    return env.Undefined();
-  }
-  std::string n = bufferBytes(info[1]);
-  if (n.empty() || n.find('/') != std::string::npos || n.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
-  struct stat st;
-  if (fstatat(info[0].As<Napi::Number>().Int32Value(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Napi::Number::New(env, -errno);
-  double* o = info[2].As<Napi::Float64Array>().Data();
-  if (info[2].As<Napi::Float64Array>().ElementLength() >= 11) o[10] = double(st.st_nlink);
-  o[0] = double(st.st_mode);
-  o[1] = double(st.st_size);
-  o[2] = double(st.st_uid);
-  o[3] = double(st.st_gid);
-  o[4] = double(st.st_mtim.tv_sec);
-  o[5] = double(st.st_mtim.tv_nsec);
-  o[6] = double(uint64_t(st.st_ino) >> 32);
-  o[7] = double(uint64_t(st.st_ino) & 0xffffffffu);
-  o[8] = double(uint64_t(st.st_dev) >> 32);
-  o[9] = double(uint64_t(st.st_dev) & 0xffffffffu);
-  return Napi::Number::New(env, 0);
-}
-
 // multicastSource(family, group, port, ifname) -> the address datagrams to the group leave from (pageloop.h)
 Napi::Value MulticastSource(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -552,91 +306,15 @@ Napi::Value MonoNs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(monoNs()));
 }
 
-// The erasure code on its own, for tests: fecEncode(pages, j, len) -> the
-// parity page j of pages (each zero-padded to len bytes).
-Napi::Value FecEncode(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 3 || !info[0].IsArray() || !info[1].IsNumber() || !info[2].IsNumber(),
-              "fecEncode(pages, parityIndex, len)")) return env.Undefined();
-  auto arr = info[0].As<Napi::Array>();
-  uint32_t kb = arr.Length(), j = info[1].As<Napi::Number>().Uint32Value();
-  size_t len = info[2].As<Napi::Number>().Uint32Value();
-  if (throwIf(env, kb == 0 || kb > fec::kBlock || j >= fec::kMaxParity || len == 0 || len > 65536, "fecEncode: out of range"))
-    return env.Undefined();
-  std::vector<std::string> pages(kb);
-  for (uint32_t i = 0; i < kb; i++) {
-    if (throwIf(env, !arr.Get(i).IsBuffer(), "fecEncode: pages must be Buffers")) return env.Undefined();
-    pages[i] = bufferBytes(arr.Get(i));
-    if (throwIf(env, pages[i].size() > len, "fecEncode: page longer than len")) return env.Undefined();
-    pages[i].resize(len, '\0');
-  }
-  std::vector<const uint8_t*> ptr(kb);
-  for (uint32_t i = 0; i < kb; i++) ptr[i] = reinterpret_cast<const uint8_t*>(pages[i].data());
-  auto out = Napi::Buffer<uint8_t>::New(env, len);
-  fec::encode(ptr.data(), kb, j, out.Data(), len);
-  return out;
-}
-
-// fecRecover(pages (Buffer|null)[], parity [[j, Buffer]], len) -> the null
-// pages rebuilt, in order; needs as many parity pages as nulls.
-Napi::Value FecRecover(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 3 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsNumber(),
-              "fecRecover(pages, parity, len)")) return env.Undefined();
-  auto arr = info[0].As<Napi::Array>();
-  auto par = info[1].As<Napi::Array>();
-  uint32_t kb = arr.Length();
-  size_t len = info[2].As<Napi::Number>().Uint32Value();
-  if (throwIf(env, kb == 0 || kb > fec::kBlock || len == 0 || len > 65536, "fecRecover: out of range")) return env.Undefined();
-  std::vector<std::string> pages(kb);
-  std::vector<uint32_t> missing;
-  for (uint32_t i = 0; i < kb; i++) {
-    Napi::Value v = arr.Get(i);
-    if (v.IsBuffer()) pages[i] = bufferBytes(v);
-    else missing.push_back(i);
-    if (throwIf(env, pages[i].size() > len, "fecRecover: page longer than len")) return env.Undefined();
-    pages[i].resize(len, '\0');
-  }
-  std::vector<std::string> pbytes(par.Length());
-  std::vector<std::pair<uint32_t, const uint8_t*>> use;
-  for (uint32_t r = 0; r < par.Length() && use.size() < missing.size(); r++) {
-    Napi::Value pv = par.Get(r);
-    if (throwIf(env, !pv.IsArray(), "fecRecover: parity entries are [j, Buffer]")) return env.Undefined();
-    auto pair = pv.As<Napi::Array>();
-    if (throwIf(env, !pair.Get(0u).IsNumber() || !pair.Get(1u).IsBuffer(), "fecRecover: parity entries are [j, Buffer]"))
-      return env.Undefined();
-    pbytes[r] = bufferBytes(pair.Get(1u));
-    if (throwIf(env, pbytes[r].size() != len, "fecRecover: parity page length must be len")) return env.Undefined();
-    use.emplace_back(pair.Get(0u).As<Napi::Number>().Uint32Value(), reinterpret_cast<const uint8_t*>(pbytes[r].data()));
-  }
-  if (throwIf(env, use.size() < missing.size(), "fecRecover: fewer parity pages than missing pages")) return env.Undefined();
-  std::vector<uint8_t*> ptr(kb);
-  for (uint32_t i = 0; i < kb; i++) ptr[i] = reinterpret_cast<uint8_t*>(&pages[i][0]);
-  if (throwIf(env, !fec::recover(ptr.data(), kb, missing, use, len), "fecRecover: bad parity indices")) return env.Undefined();
-  Napi::Array out = Napi::Array::New(env, missing.size());
-  for (size_t c = 0; c < missing.size(); c++)
-    out.Set(uint32_t(c), Napi::Buffer<char>::Copy(env, pages[missing[c]].data(), len));
-  return out;
-}
-
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
-  exports.Set("fecEncode", Napi::Function::New(env, FecEncode));
-  exports.Set("fecRecover", Napi::Function::New(env, FecRecover));
   exports.Set("FEC_BLOCK", Napi::Number::New(env, double(fec::kBlock)));
   exports.Set("FEC_MAX_PARITY", Napi::Number::New(env, double(fec::kMaxParity)));
   exports.Set("PageLoop", LoopWrap::Init(env));
   exports.Set("EVENT_FIELDS", Napi::Number::New(env, double(kEventFields)));
-  exports.Set("seal", Napi::Function::New(env, Seal));
-  exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("monoNs", Napi::Function::New(env, MonoNs));
   exports.Set("multicastSource", Napi::Function::New(env, MulticastSource));
-  exports.Set("clearRuns", Napi::Function::New(env, ClearRuns));
-  exports.Set("setTimes", Napi::Function::New(env, SetTimes));
-  exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
-  exports.Set("commitFile", Napi::Function::New(env, CommitFile));
-  exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
-  exports.Set("lstatAt", Napi::Function::New(env, LstatAt));
-  exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));
+  initFsOps(env, exports);
+  initProbes(env, exports);
   exports.Set("overhead", Napi::Number::New(env, double(kOverhead)));
   return exports;
 }

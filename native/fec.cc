@@ -1,6 +1,9 @@
 #include "fec.h"
 
+#include <atomic>
 #include <cstring>
+#include <string>
+#include <vector>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define MRSYNC_X86 1
@@ -80,13 +83,26 @@ __attribute__((target("ssse3"))) void mulAddSsse3(uint8_t* dst, const uint8_t* s
   mulAddScalar(dst + i, src + i, row, n - i);
 }
 
-using MulAddFn = void (*)(uint8_t*, const uint8_t*, const uint8_t*, size_t);
-MulAddFn pick() {
-  if (__builtin_cpu_supports("avx2")) return mulAddAvx2;
-  if (__builtin_cpu_supports("ssse3")) return mulAddSsse3;
-  return mulAddScalar;
-}
 #endif
+
+using MulAddFn = void (*)(uint8_t*, const uint8_t*, const uint8_t*, size_t);
+
+// The kernels this CPU can run, best first: AVX2, SSSE3, then scalar.
+struct Kernel { const char* name; MulAddFn fn; };
+std::vector<Kernel> usable() {
+  std::vector<Kernel> k;
+#ifdef MRSYNC_X86
+  if (__builtin_cpu_supports("avx2")) k.push_back({"avx2", mulAddAvx2});
+  if (__builtin_cpu_supports("ssse3")) k.push_back({"ssse3", mulAddSsse3});
+#endif
+  k.push_back({"scalar", mulAddScalar});
+  return k;
+}
+
+std::atomic<MulAddFn>& current() {
+  static std::atomic<MulAddFn> fn{usable().front().fn};
+  return fn;
+}
 
 }  // namespace
 
@@ -96,13 +112,22 @@ uint8_t coef(uint32_t j, uint32_t i) { return T().inv[uint8_t((kBlock + j) ^ i)]
 
 void mulAdd(uint8_t* dst, const uint8_t* src, uint8_t c, size_t n) {
   if (c == 0) return;
-  const uint8_t* row = T().mul[c];
-#ifdef MRSYNC_X86
-  static const MulAddFn fn = pick();
-  fn(dst, src, row, n);
-#else
-  mulAddScalar(dst, src, row, n);
-#endif
+  current().load(std::memory_order_relaxed)(dst, src, T().mul[c], n);
+}
+
+std::vector<std::string> kernels() {
+  std::vector<std::string> out;
+  for (const Kernel& k : usable()) out.push_back(k.name);
+  return out;
+}
+
+bool useKernel(const std::string& name) {
+  for (const Kernel& k : usable()) {
+    if (name != k.name) continue;
+    current().store(k.fn);
+    return true;
+  }
+  return false;
 }
 
 void encode(const uint8_t* const* data, uint32_t kb, uint32_t j, uint8_t* out, size_t len) {

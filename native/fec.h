@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <utility>
+#include <string>
 #include <vector>
 
 namespace mrsync {
@@ -33,6 +34,13 @@ uint8_t coef(uint32_t j, uint32_t i);
 
 // dst ^= c * src over n bytes (SIMD where the CPU has it).
 void mulAdd(uint8_t* dst, const uint8_t* src, uint8_t c, size_t n);
+
+// The multiply-add kernels this CPU can run ("avx2", "ssse3", "scalar"),
+// the one used by default first. useKernel switches to one (false if this
+// CPU cannot run it): tests run each, since a machine with AVX2 would never
+// run the others.
+std::vector<std::string> kernels();
+bool useKernel(const std::string& name);
 
 // Parity page j (< kMaxParity) over kb (<= kBlock) data pages of len bytes each.
 void encode(const uint8_t* const* data, uint32_t kb, uint32_t j, uint8_t* out, size_t len);

@@ -183,6 +183,10 @@ interface NativeModule {
   fecRecover(pages: Array<Buffer | null>, parity: Array<[number, Buffer]>, len: number): Buffer[];
   FEC_BLOCK: number;
   FEC_MAX_PARITY: number;
+  /** The erasure code's multiply-add kernels this CPU can run ('avx2', 'ssse3', 'scalar'), the default first (tests). */
+  fecKernels(): string[];
+  /** Use that kernel from now on; false if this CPU cannot run it (tests run each). */
+  fecUseKernel(name: string): boolean;
   /** utimensat/futimens: atime now, mtime exact; path bytes or an fd. Throws an errno Error. */
   setTimes(target: Buffer | number, sec: number, nsec: number, nofollow: boolean): void;
 }

@@ -4,7 +4,7 @@
 // pages, and plain pages elsewhere.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { native } from '../../src/native';
 import { FEC_BLOCK, FEC_MAX_PARITY, planRepair, tailMargin } from '../../src/repair';
@@ -12,7 +12,13 @@ import { clipRuns, unionRuns } from '../../src/runs';
 
 const RUNS = Number(process.env.PROP_RUNS ?? 300);
 
-test('any e lost pages of a block come back from any e parity pages', () => {
+// every kernel this CPU can run, each against the scalar one: a machine with AVX2 would otherwise never
+// run SSSE3's or the scalar tail
+const KERNELS = native.fecKernels();
+
+for (const kernel of KERNELS) test(`any e lost pages of a block come back from any e parity pages (${kernel})`, () => {
+  assert.ok(native.fecUseKernel(kernel));
+  after(() => native.fecUseKernel(KERNELS[0]));
   fc.assert(fc.property(
     fc.integer({ min: 1, max: FEC_BLOCK }), fc.integer({ min: 1, max: 300 }), fc.nat(), fc.nat(),
     (kb, len, lossSeed, paritySeed) => {
@@ -32,6 +38,26 @@ test('any e lost pages of a block come back from any e parity pages', () => {
         assert.deepEqual(got[c], want, `page ${i} of ${kb}`);
       });
     }), { numRuns: RUNS });
+  native.fecUseKernel(KERNELS[0]);
+});
+
+test('every kernel gives the scalar kernel\'s parity, at every length (SIMD bodies and tails)', () => {
+  assert.deepEqual(KERNELS.slice(-1), ['scalar']);
+  assert.equal(native.fecUseKernel('no-such'), false);
+  const pages = Array.from({ length: 20 }, () => randomBytes(200));
+  try {
+    for (let len = 1; len <= 200; len++) {
+      native.fecUseKernel('scalar');
+      const cut = pages.map((p) => p.subarray(0, len));
+      const want = [0, 1, 77].map((j) => native.fecEncode(cut, j, len));
+      for (const k of KERNELS) {
+        native.fecUseKernel(k);
+        [0, 1, 77].forEach((j, c) => assert.deepEqual(native.fecEncode(cut, j, len), want[c], `${k}, length ${len}, parity ${j}`));
+      }
+    }
+  } finally {
+    native.fecUseKernel(KERNELS[0]);
+  }
 });
 
 test('the code is systematic and linear: parity of zeros is zero, a lone page scales', () => {

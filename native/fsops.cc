@@ -1,0 +1,165 @@
+// File-system calls the catcher and the master's source reader make beneath
+// a directory descriptor, and the few that need nanoseconds or batching:
+// openat2 with no symlink followed, fstatat into a typed array, a received
+// file's last steps in one call, utimensat to the nanosecond.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "napi_util.h"
+
+namespace mrsync {
+
+namespace {
+
+// setTimes(pathBuffer | fd, sec, nsec, nofollow): mtime to the nanosecond, atime now
+// The times for utimensat/futimens: atime now, mtime sec + nsec.
+void nowAndMtime(timespec ts[2], const Napi::Value& sec, const Napi::Value& nsec) {
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_NOW;
+  ts[1].tv_sec = time_t(sec.As<Napi::Number>().Int64Value());
+  ts[1].tv_nsec = long(nsec.As<Napi::Number>().Int64Value());
+}
+
+Napi::Value SetTimes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 4 || !(info[0].IsBuffer() || info[0].IsNumber()) || !info[1].IsNumber() ||
+                       !info[2].IsNumber(), "setTimes(path|fd, sec, nsec, nofollow)")) return env.Undefined();
+  timespec ts[2];
+  nowAndMtime(ts, info[1], info[2]);
+  int r;
+  if (info[0].IsNumber()) {
+    r = futimens(info[0].As<Napi::Number>().Int32Value(), ts);
+  } else {
+    std::string p = bufferBytes(info[0]);
+    if (throwIf(env, p.find('\0') != std::string::npos, "setTimes: NUL in path")) return env.Undefined();
+    r = utimensat(AT_FDCWD, p.c_str(), ts, info[3].ToBoolean() ? AT_SYMLINK_NOFOLLOW : 0);
+  }
+  if (r != 0) {
+    int e = errno;
+    Napi::Error err = Napi::Error::New(env, std::string("utimensat: ") + strerror(e));
+    err.Set("code", Napi::String::New(env, e == ENOENT ? "ENOENT" : e == EPERM ? "EPERM" : e == EACCES ? "EACCES" : e == EROFS ? "EROFS" : "EIO"));
+    err.Set("errno", Napi::Number::New(env, e));
+    err.Set("syscall", Napi::String::New(env, "utimensat"));
+    err.ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// openBeneath(dirfd, pathBuffer, flags, mode) -> fd, or -errno. openat2 with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: the path may
+// not leave dirfd's tree and no component may be a symlink, checked by the
+// kernel at the moment of the call (a symlink swapped in meanwhile is ELOOP).
+Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() ||
+                       !info[3].IsNumber(), "openBeneath(dirfd, path, flags, mode)")) return env.Undefined();
+  std::string p = bufferBytes(info[1]);
+  if (p.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
+  open_how how{};
+  how.flags = uint64_t(uint32_t(info[2].As<Napi::Number>().Int32Value())) | O_CLOEXEC;
+  how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? uint64_t(info[3].As<Napi::Number>().Uint32Value() & 07777) : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = -1;
+  // EAGAIN: a concurrent rename made the kernel unsure; retry a bounded number of times
+  for (int tries = 0; tries < 16; tries++) {
+    fd = syscall(SYS_openat2, info[0].As<Napi::Number>().Int32Value(), p.c_str(), &how, sizeof how);
+    if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
+  }
+  return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
+}
+
+// commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final)
+// -> 0, or -(step << 16 | errno): a received temp file's last steps in one
+// call (the catcher's per-file cost is mostly calls like these): owner (if
+// chown; it clears setuid/setgid, so before the mode), mode, mtime (atime
+// now), close (always, whatever failed), then rename tmp to final within
+// dirfd (both single components). Steps: 1 fchown, 2 fchmod, 3 futimens,
+// 4 close, 5 renameat.
+Napi::Value CommitFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 10 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
+                       !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber() ||
+                       !info[8].IsBuffer() || !info[9].IsBuffer(),
+              "commitFile(fd, chown, uid, gid, mode, sec, nsec, dirfd, tmp, final)")) return env.Undefined();
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  std::string from = bufferBytes(info[8]), to = bufferBytes(info[9]);
+  auto component = [](const std::string& n) {
+    return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
+  };
+  int step = 0, err = 0;
+  auto fail = [&](int st) { if (!step) { step = st; err = errno; } };
+  if (info[1].ToBoolean() &&
+      fchown(fd, uid_t(info[2].As<Napi::Number>().Uint32Value()), gid_t(info[3].As<Napi::Number>().Uint32Value())) != 0)
+    fail(1);
+  if (!step && fchmod(fd, mode_t(info[4].As<Napi::Number>().Uint32Value() & 07777)) != 0) fail(2);
+  timespec ts[2];
+  nowAndMtime(ts, info[5], info[6]);
+  if (!step && futimens(fd, ts) != 0) fail(3);
+  if (close(fd) != 0) fail(4);
+  if (!step) {
+    const int dfd = info[7].As<Napi::Number>().Int32Value();
+    if (!component(from) || !component(to)) { step = 5; err = EINVAL; }
+    else if (renameat(dfd, from.c_str(), dfd, to.c_str()) != 0) fail(5);
+  }
+  return Napi::Number::New(env, step ? -double((step << 16) | err) : 0);
+}
+
+// raiseFdLimit() -> the soft RLIMIT_NOFILE after raising it to the hard
+// limit (a catcher holds three descriptors per file in flight, and the
+// window goes to 1024 files; many systems start processes at 1024).
+Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0) getrlimit(RLIMIT_NOFILE, &r);
+  }
+  return Napi::Number::New(info.Env(), r.rlim_cur == RLIM_INFINITY ? -1 : double(r.rlim_cur));
+}
+
+// lstatAt(dirfd, name, out Float64Array(10 or 11)) -> 0, or -errno: fstatat
+// without following name (a single component) in the directory dirfd.
+// out: st_mode, size, uid, gid,
+// mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits), and
+// st_nlink if out has room for it.
+Napi::Value LstatAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() ||
+                       info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+                       info[2].As<Napi::Float64Array>().ElementLength() < 10, "lstatAt(dirfd, name, Float64Array(10))")) {
+    return env.Undefined();
+  }
+  std::string n = bufferBytes(info[1]);
+  if (n.empty() || n.find('/') != std::string::npos || n.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
+  struct stat st;
+  if (fstatat(info[0].As<Napi::Number>().Int32Value(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Napi::Number::New(env, -errno);
+  double* o = info[2].As<Napi::Float64Array>().Data();
+  if (info[2].As<Napi::Float64Array>().ElementLength() >= 11) o[10] = double(st.st_nlink);
+  o[0] = double(st.st_mode);
+  o[1] = double(st.st_size);
+  o[2] = double(st.st_uid);
+  o[3] = double(st.st_gid);
+  o[4] = double(st.st_mtim.tv_sec);
+  o[5] = double(st.st_mtim.tv_nsec);
+  o[6] = double(uint64_t(st.st_ino) >> 32);
+  o[7] = double(uint64_t(st.st_ino) & 0xffffffffu);
+  o[8] = double(uint64_t(st.st_dev) >> 32);
+  o[9] = double(uint64_t(st.st_dev) & 0xffffffffu);
+  return Napi::Number::New(env, 0);
+}
+
+}  // namespace
+
+void initFsOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("setTimes", Napi::Function::New(env, SetTimes));
+  exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
+  exports.Set("commitFile", Napi::Function::New(env, CommitFile));
+  exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
+  exports.Set("lstatAt", Napi::Function::New(env, LstatAt));
+  exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));
+}
+
+}  // namespace mrsync
