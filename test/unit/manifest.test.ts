@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Entry, FIRST_SEGMENT, Kind, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan, scanSegments } from '../../src/manifest';
+import { Entry, FIRST_SEGMENT, Kind, ManifestError, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan, scanSegments } from '../../src/manifest';
 
 function tree(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));
@@ -74,6 +74,55 @@ test('impossible counts, truncation and trailing bytes are refused', () => {
   const badMagic = Buffer.from(good);
   badMagic[0] ^= 1;
   assert.throws(() => decodeManifest(badMagic), /magic/);
+});
+
+// Every entry type and flag, as bytes on the wire (manifest.ts: magic "MRSM", version 3, first entry,
+// count; per entry kind, flags, mode, uid, gid, size, mtime, path length, path, then a symlink's target,
+// a hardlink's leader, a hash). Built by hand here, so a change to the encoding shows.
+const GOLDEN_ENTRIES: Entry[] = [
+  { path: Buffer.from('.'), kind: Kind.Dir, size: 0, mode: 0o755, uid: 0, gid: 0, mtimeNs: 1n, flags: 1 },
+  { path: Buffer.from('a'), kind: Kind.File, size: 3, mode: 0o4755, uid: 1, gid: 2, mtimeNs: -1n, flags: 2, hash: Buffer.alloc(32, 0xab) },
+  { path: Buffer.from('d'), kind: Kind.Dir, size: 0, mode: 0o700, uid: 0, gid: 0, mtimeNs: 0n, flags: 1 },
+  { path: Buffer.from('d/s'), kind: Kind.Symlink, size: 0, mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, link: Buffer.from('../a') },
+  { path: Buffer.from('h'), kind: Kind.Hardlink, size: 0, mode: 0o4755, uid: 1, gid: 2, mtimeNs: -1n, leader: 1 },
+];
+const hex = (...parts: string[]): string => parts.join('');
+const entryHex = (kind: number, flags: number, mode: number, uid: number, gid: number, size: number, mtime: bigint, p: string): string =>
+  hex(kind.toString(16).padStart(2, '0'), flags.toString(16).padStart(2, '0'), mode.toString(16).padStart(8, '0'),
+    uid.toString(16).padStart(8, '0'), gid.toString(16).padStart(8, '0'), size.toString(16).padStart(16, '0'),
+    BigInt.asUintN(64, mtime).toString(16).padStart(16, '0'), p.length.toString(16).padStart(4, '0'), Buffer.from(p).toString('hex'));
+const GOLDEN = hex(
+  '4d52534d', '03', '00000000', '00000005',
+  entryHex(1, 1, 0o755, 0, 0, 0, 1n, '.'),
+  entryHex(0, 2, 0o4755, 1, 2, 3, -1n, 'a'), 'ab'.repeat(32),
+  entryHex(1, 1, 0o700, 0, 0, 0, 0n, 'd'),
+  entryHex(2, 0, 0o777, 0, 0, 0, 0n, 'd/s'), '0004', Buffer.from('../a').toString('hex'),
+  entryHex(3, 0, 0o4755, 1, 2, 0, -1n, 'h'), '00000001',
+);
+
+test('golden manifest bytes: every entry type and flag encodes as documented and decodes back', () => {
+  const b = encodeManifest(GOLDEN_ENTRIES);
+  assert.equal(b.toString('hex'), GOLDEN);
+  const back = decodeManifest(Buffer.from(GOLDEN, 'hex')).toArray();
+  assert.deepEqual(back.map((e) => [e.path.toString(), e.kind, e.flags ?? 0, e.mode, e.size, e.mtimeNs, e.link?.toString(), e.leader, e.hash?.toString('hex')]),
+    GOLDEN_ENTRIES.map((e) => [e.path.toString(), e.kind, e.flags ?? 0, e.mode, e.size, e.mtimeNs, e.link?.toString(), e.leader, e.hash?.toString('hex')]));
+});
+
+test('golden manifest: every truncation is refused as a bad manifest (a hardlink\'s leader and a hash included)', () => {
+  const g = Buffer.from(GOLDEN, 'hex');
+  for (let n = 0; n < g.length; n++) {
+    assert.throws(() => decodeManifest(g.subarray(0, n)), (e: Error) => e instanceof ManifestError, `prefix ${n} of ${g.length}`);
+  }
+});
+
+test('flags only where they mean something: Hash on files, Whole and Implied on directories', () => {
+  const root = GOLDEN_ENTRIES[0];
+  const dirWithHash = { ...GOLDEN_ENTRIES[2], flags: 1 | 2, hash: Buffer.alloc(32) };
+  const linkWithHash = { ...GOLDEN_ENTRIES[3], path: Buffer.from('s'), flags: 2, hash: Buffer.alloc(32) };
+  const fileWhole = { ...GOLDEN_ENTRIES[1], flags: 1 };
+  for (const bad of [dirWithHash, linkWithHash, fileWhole]) {
+    assert.throws(() => decodeManifest(encodeManifest([root, bad])), (e: Error) => e instanceof ManifestError && /flags/.test(e.message), bad.path.toString());
+  }
 });
 
 test('segments: a manifest in pieces reads as one; a refused segment leaves the set as it was', () => {
