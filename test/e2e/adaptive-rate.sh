@@ -29,6 +29,8 @@ run_rc "$WORK/out2" -m t1,t2 -s "$SRC" -t "$DST" -w 20 --max-rate 8m
 grep -Eq '^rate: found from feedback, 8\.0 -> [0-9.]+ Mbit/s \(peak 8\.0, cap 8\.0' "$WORK/out2" || { cat "$WORK/out2"; fail "--max-rate 8m not kept"; }
 # --rate fixes it; both together is bad input
 run_rc "$WORK/out3" -m t1,t2 -s "$SRC" -t "$DST" -w 20 --rate 15m
+[ "$RC" = 0 ] || { cat "$WORK/out3"; fail "--rate 15m exit $RC"; }
+for i in 1 2; do cmp "$SRC/small.bin" "$(disk t$i)/small.bin" || fail "--rate 15m: t$i's small.bin differs"; done
 grep -q '^rate: fixed at 15.0 Mbit/s' "$WORK/out3" || { cat "$WORK/out3"; fail "--rate 15m not fixed"; }
 run_rc "$WORK/out4" -m t1,t2 -s "$SRC" -t "$DST" --rate 15m --max-rate 20m
 [ "$RC" = 1 ] && grep -q 'give one of them' "$WORK/out4" || { cat "$WORK/out4"; fail "--rate with --max-rate accepted"; }

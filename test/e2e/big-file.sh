@@ -14,7 +14,7 @@ truncate -s $((4 * 1024 * 1024 * 1024 + 1234567)) "$f"
 head -c 1000000 /dev/urandom | dd of="$f" conv=notrunc status=none
 head -c 3000000 /dev/urandom | dd of="$f" bs=1 seek=$((4 * 1024 * 1024 * 1024 - 1000000)) conv=notrunc status=none
 head -c 5000 /dev/urandom | dd of="$f" bs=1 seek=$((4 * 1024 * 1024 * 1024 + 1234567 - 5000)) conv=notrunc status=none
-run_master -m t1 -s "$SRC" -t "$DST" --rate 4g -w 30 > "$WORK/out" 2>&1 || { cat "$WORK/out"; fail "exit $?"; }
+run_master -m t1 -s "$SRC" -t "$DST" --rate 4g -w 30 > "$WORK/out" 2>&1 || { rc=$?; cat "$WORK/out"; fail "exit $rc"; }
 cat "$WORK/out"
 cmp "$f" "$(disk t1)/huge.img" || fail "content differs"
 verify "$SRC" "$(disk t1)"

@@ -24,7 +24,7 @@ cut_when_flowing() {
 cut_when_flowing &
 cpid=$!
 start=$(date +%s)
-run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 20m -w 30 > "$WORK/out" 2>&1 || { cat "$WORK/out"; fail "exit $? with -w 30"; }
+run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 20m -w 30 > "$WORK/out" 2>&1 || { rc=$?; cat "$WORK/out"; fail "exit $rc with -w 30"; }
 wait $cpid
 took=$(( $(date +%s) - start ))
 grep -v '^ *[0-9]* [0-9]*$' "$WORK/out"

@@ -15,7 +15,7 @@ push() {
   ip netns exec "${PFX}x" timeout 60 node "$E2E_DIR/sniff.js" 239.255.67.92 8888 198.18.0.1 6 "$MARK" > "$WORK/sniff.$1" &
   local sp=$!
   sleep 0.5
-  run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 100m -w 20 "${@:2}" > "$WORK/out.$1" 2>&1 || { cat "$WORK/out.$1"; fail "$1 push exit $?"; }
+  run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 100m -w 20 "${@:2}" > "$WORK/out.$1" 2>&1 || { rc=$?; cat "$WORK/out.$1"; fail "$1 push exit $rc"; }
   wait $sp
   cat "$WORK/sniff.$1"
   for i in 1 2; do verify "$SRC" "$(disk t$i)"; done

@@ -25,7 +25,7 @@ verify "$SRC" "$(disk t2)"
 $T1 cmp -s "$DST/data.bin" "$WORK/old.bin" || fail "t1's old version was damaged"
 $T1 ls -a "$DST" | grep -q '\.mrsync\.' && fail "temp file left on t1"
 
-run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 20 -X > "$WORK/out2" 2>&1 || { cat "$WORK/out2"; fail "-X run exit $?"; }
+run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 20 -X > "$WORK/out2" 2>&1 || { rc=$?; cat "$WORK/out2"; fail "-X run exit $rc"; }
 cat "$WORK/out2"
 $T1 cmp "$DST/data.bin" "$SRC/data.bin" || fail "-X did not deliver"
 $T1 rsync -aHn --itemize-changes --checksum "$SRC/" "$DST/" | grep . && fail "t1 differs after -X"

@@ -15,7 +15,7 @@ head -c 8000000 /dev/urandom > "$SRC/payload.bin"
 ip netns exec "${PFX}x" timeout 60 node "$E2E_DIR/inject.js" 239.255.67.92 8888 198.18.0.1 8 > "$WORK/inject.out" 2>&1 &
 ipid=$!
 sleep 0.5
-run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 40m -w 20 --status-file "$WORK/status.json" > "$WORK/out" 2>&1 || { cat "$WORK/out"; fail "exit $?"; }
+run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 40m -w 20 --status-file "$WORK/status.json" > "$WORK/out" 2>&1 || { rc=$?; cat "$WORK/out"; fail "exit $rc"; }
 wait $ipid || true
 cat "$WORK/inject.out"
 grep -v '^ *[0-9]* [0-9]*$' "$WORK/out"

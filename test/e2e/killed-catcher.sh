@@ -38,7 +38,7 @@ echo "t2 had completed $have of 30 small files"
 ls -a "$(disk t2)" | grep -q '^\.zbig\.bin\.mrsync\.' || fail "the SIGKILLed catcher left no temp file (the test lost its point)"
 
 # the re-run sends t2 exactly what it lacks, and nothing to the others
-run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 100m -w 10 > "$WORK/out2" 2>&1 || { cat "$WORK/out2"; fail "re-run exit $?"; }
+run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --rate 100m -w 10 > "$WORK/out2" 2>&1 || { rc=$?; cat "$WORK/out2"; fail "re-run exit $rc"; }
 cat "$WORK/out2"
 grep -Eq "^t2 +OK +$((31 - have)) " "$WORK/out2" || fail "re-run did not send t2 exactly the $((31 - have)) files it lacked"
 grep -Eq '^t1 +OK +0 ' "$WORK/out2" || fail "re-run sent t1 files"

@@ -151,14 +151,27 @@ await_temp() {
   local _
   for _ in $(seq 1 200); do ls -a "$(disk "$1")" | grep -q "$pat" && return 0; sleep 0.05; done
   echo "await_temp: no temp file on $1 after 10 s" >&2
+  return 1
 }
 
-# verify SRC DIR: DIR is an exact copy of SRC (content, perms, times, links)
+# verify SRC DIR: DIR is an exact copy of SRC (content, perms, times, links,
+# and nothing more: --delete itemizes what DIR has and SRC does not)
 verify() {
+  local out
+  out=$(rsync -aHn --delete --itemize-changes --checksum "$1/" "$2/")
+  if [ -n "$out" ]; then
+    echo "verify $2 against $1 FAILED:" >&2
+    echo "$out" >&2
+    return 1
+  fi
+}
+
+# verify_has SRC DIR: DIR holds an exact copy of everything in SRC (it may hold more)
+verify_has() {
   local out
   out=$(rsync -aHn --itemize-changes --checksum "$1/" "$2/")
   if [ -n "$out" ]; then
-    echo "verify $2 against $1 FAILED:" >&2
+    echo "verify_has $2 against $1 FAILED:" >&2
     echo "$out" >&2
     return 1
   fi

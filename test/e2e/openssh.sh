@@ -41,7 +41,7 @@ for i in 1 2; do
   [ $ok = 1 ] || { cat "$WORK/sshd.t$i.log" >&2; fail "sshd on t$i does not answer"; }
 done
 
-ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -r "$SSH" -m 198.18.0.11,198.18.0.12 -s "$SRC" -t "$DST" --rate 300m -w 20 > "$WORK/out" 2>&1 || { cat "$WORK/out"; fail "exit $?"; }
+ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -r "$SSH" -m 198.18.0.11,198.18.0.12 -s "$SRC" -t "$DST" --rate 300m -w 20 > "$WORK/out" 2>&1 || { rc=$?; cat "$WORK/out"; fail "exit $rc"; }
 cat "$WORK/out"
 grep -q '2 of 2 targets OK' "$WORK/out" || fail "not all OK"
 for i in 1 2; do verify "$SRC" "$(disk t$i)"; done

@@ -28,7 +28,7 @@ resent() { sed -n 's/.* + \([0-9]*\) re-sent .*/\1/p' "$1"; }
 push() {  # push OUT ARGS...: one push to every target, checked
   local out=$1; shift
   run_master -m "$HOSTS" -s "$SRC" -t "$DST" --rate 200m -w 30 --page-size 1436 "$@" > "$out" 2>&1 \
-    || { cat "$out"; fail "push $* exited $?"; }
+    || { rc=$?; cat "$out"; fail "push $* exited $rc"; }
   cat "$out"
   grep -q "$N of $N targets OK" "$out" || fail "not every target OK ($*)"
   local i; for i in $(seq 1 $N); do verify "$SRC" "$(disk t$i)"; done

@@ -10,7 +10,7 @@ mkdir -p "$WORK/dst"
 for i in 1 2 3; do host_mounts "t$i" "$WORK/dst" >/dev/null; done
 rtt() { ip netns exec "${PFX}m" timeout 120 "$RTT" -r "$NSRSH" "$@"; }
 
-rtt -m t1 -n 1000 > "$WORK/one" 2>&1 || { cat "$WORK/one"; fail "single host exit $?"; }
+rtt -m t1 -n 1000 > "$WORK/one" 2>&1 || { rc=$?; cat "$WORK/one"; fail "single host exit $rc"; }
 cat "$WORK/one"
 head -4 "$WORK/one" | diff - <(printf 'Missing pages =          0 ( 0.00%%) out of total pages = 1000\nrtt histogram\nmsec counts\n---- --------\n') || fail "original header differs"
 total=$(awk '/^---- --------$/{on=1; next} on && /^ *[0-9]+ [0-9]+$/ {s+=$2} /^$/{on=0} END{print s}' "$WORK/one")
@@ -19,7 +19,7 @@ grep -Eq '^t1: min [0-9.]+ us  p50 [0-9.]+ us  p90 [0-9.]+ us  p99 [0-9.]+ us  m
 
 loss t2 10 7900
 loss t3 50 7900
-rtt -m t1,t2,t3 -n 2000 -i 0.5 --json > "$WORK/three.json" 2> "$WORK/three.err" || { cat "$WORK/three.err"; fail "three hosts exit $?"; }
+rtt -m t1,t2,t3 -n 2000 -i 0.5 --json > "$WORK/three.json" 2> "$WORK/three.err" || { rc=$?; cat "$WORK/three.err"; fail "three hosts exit $rc"; }
 node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 const by = Object.fromEntries(r.hosts.map((h) => [h.host, h]));

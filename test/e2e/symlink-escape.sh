@@ -15,7 +15,7 @@ head -c 5000 /dev/urandom > "$SRC/etc/blob"
 host_mounts t1 "$DST" >/dev/null
 ln -s "$OUTSIDE" "$(disk t1)/etc"
 echo original > "$OUTSIDE/passwd"
-run_master -m t1 -s "$SRC" -t "$DST" --rate 300m -w 10 > "$WORK/out" 2>&1 || { cat "$WORK/out"; fail "exit $?"; }
+run_master -m t1 -s "$SRC" -t "$DST" --rate 300m -w 10 > "$WORK/out" 2>&1 || { rc=$?; cat "$WORK/out"; fail "exit $rc"; }
 cat "$WORK/out"
 [ "$(cat "$OUTSIDE/passwd")" = original ] || fail "wrote through the planted symlink"
 [ ! -e "$OUTSIDE/blob" ] || fail "created a file through the planted symlink"
@@ -46,7 +46,7 @@ cat "$WORK/out2"
 grep -q 'symlink or a path leaving the target tree' "$WORK/out2" || fail "the report does not say why"
 # a re-run replaces the symlink with a directory and completes
 rm -rf "$(disk t1)/d.moved"
-run_master -m t1 -s "$SRC2" -t "$DST" --rate 300m -w 10 > "$WORK/out3" 2>&1 || { cat "$WORK/out3"; fail "re-run exit $?"; }
+run_master -m t1 -s "$SRC2" -t "$DST" --rate 300m -w 10 > "$WORK/out3" 2>&1 || { rc=$?; cat "$WORK/out3"; fail "re-run exit $rc"; }
 [ -z "$(ls -A "$OUT2")" ] || fail "the re-run wrote outside"
 verify "$SRC2" "$(disk t1)"
 echo PASS

@@ -77,7 +77,7 @@ test("a packet under another key (another session's) is refused", () => {
 });
 
 test('an oversized datagram is refused', () => {
-  assert.throws(() => native.seal(KEY, 0, 1, 1, 0, Buffer.alloc(65507)));
+  assert.throws(() => native.seal(KEY, 0, 1, 1, 0, Buffer.alloc(65507)), /payload too large/);
   assert.equal(native.open(KEY, Buffer.alloc(70000)).error, 'format');
 });
 
@@ -93,6 +93,9 @@ test('Sums payload: n sums of (object, SHA-256) and the master\'s Ed25519 signat
   assert.deepEqual(decodeSums(b, 7, v), sums);
   assert.equal(decodeSums(b.subarray(0, b.length - 1), 7, v), null, 'truncated');
   assert.equal(decodeSums(Buffer.concat([b, Buffer.alloc(1)]), 7, v), null, 'extended');
+  // another holder of the session key signs with a key of its own: refused
+  assert.equal(decodeSums(encodeSums(sums, 7, new MasterSigner()), 7, v), null, 'signed by another key');
+  assert.equal(decodeSums(b, 8, v), null, 'moved to another index');
   assert.equal(sumsPerDatagram(1449), 38);
   assert.ok(1 + 38 * 36 + 64 <= 1449);
   assert.throws(() => new MasterVerifier('00'), /bad signKey/);

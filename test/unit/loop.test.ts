@@ -1,8 +1,9 @@
-// The native loop's receive path, in a private network namespace on lo: an
-// authenticated datagram with a page index past the end, or a length that
-// does not match its page, is dropped and counted, and never written; a
-// duplicate is ignored; the good pages complete the sink. Needs root
-// (unshare -n); skipped, with the reason, without.
+// The native loop's receive path, in a private network namespace on lo: data
+// and parity pages under another key are dropped unread; an authenticated
+// page with an index past the end, or a length that does not match its page
+// (data or parity), is dropped and counted, and never written; a duplicate is
+// ignored; a lost page is rebuilt from a parity page; the good pages complete
+// the sink. Needs root (unshare -n); skipped, with the reason, without.
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -41,10 +42,18 @@ async function child(): Promise<void> {
   await send(page(3, 500, 1));         // index == pages
   await send(page(0, 999, 1));         // wrong length for page 0
   await send(page(2, 1000, 1));        // wrong length for the last page
+  // pages under another key (another session's, or forged): dropped before anything reads them
+  const OTHER = Buffer.alloc(32, 0x43);
+  await send(native.seal(OTHER, 0, 1, 5, 1, Buffer.alloc(PAGE, 0xee)));
+  const truth = [Buffer.alloc(PAGE, 0xaa), Buffer.alloc(PAGE, 0xcc), Buffer.alloc(500, 0xdd)];
+  const parity = native.fecEncode(truth, 0, PAGE); // block 0, parity page 0: rebuilds any one lost page of the block
+  await send(native.seal(OTHER, 0, 5, 5, 0, parity));
+  await send(native.seal(KEY, 0, 5, 5, 0, parity.subarray(0, 999))); // a parity page of the wrong length
   await send(page(0, PAGE, 0xaa));
   await send(page(0, PAGE, 0xbb));     // duplicate of page 0 (other content): ignored
-  await send(page(1, PAGE, 0xcc));
   await send(page(2, 500, 0xdd));
+  // page 1 never comes: the parity page rebuilds it
+  await send(native.seal(KEY, 0, 5, 5, 0, parity));
   await new Promise((r) => setTimeout(r, 300));
   const st = loop.stats();
   const data = Buffer.alloc(2500);
@@ -52,7 +61,7 @@ async function child(): Promise<void> {
   loop.stop();
   sock.close();
   process.stdout.write(JSON.stringify({
-    badFormat: st.badFormat, dataNew: st.dataNew, dataDup: st.dataDup, events, tooBig,
+    badFormat: st.badFormat, badAuth: st.badAuth, dataNew: st.dataNew, dataDup: st.dataDup, fecRecovered: st.fecRecovered, events, tooBig,
     bytes: [data[0], data[999], data[1000], data[1999], data[2000], data[2499]],
   }) + '\n');
 }
@@ -60,9 +69,11 @@ async function child(): Promise<void> {
 if (process.argv.includes('--child')) {
   void child();
 } else {
-  test('receive path: out-of-range pages and wrong lengths are dropped, duplicates ignored', { skip: NETNS_SKIP }, () => {
+  test('receive path: pages under another key, out of range or of the wrong length (data or parity) are dropped, duplicates ignored, a lost page rebuilt from parity', { skip: NETNS_SKIP }, () => {
     const out = childInNetns(__filename, 20_000);
-    assert.equal(out.badFormat, 4, 'four malformed pages counted');
+    assert.equal(out.badFormat, 5, 'four malformed data pages and a parity page of the wrong length counted');
+    assert.equal(out.badAuth, 2, 'a data and a parity page under another key');
+    assert.equal(out.fecRecovered, 1, 'page 1 rebuilt from parity');
     assert.equal(out.dataNew, 3);
     assert.equal(out.tooBig, os.constants.errno.EFBIG, 'a sink of more than 2^31 pages');
     assert.equal(out.dataDup, 1);

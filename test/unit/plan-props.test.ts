@@ -44,12 +44,18 @@ function after(e: Entry, h: Have | null, d: ReturnType<typeof decide>, owner: bo
     case 'conflict': return 'conflict';
     case 'keep': return h!;
     case 'link': return { kind: 'file' };
-    default: {
+    case 'meta': // in place: what is there keeps its kind, size (content) and link target; mode, owner, mtime are set
+      return { kind: h!.kind, size: h!.size, link: h!.link, mode: e.kind === Kind.Symlink ? h!.mode : e.mode,
+        uid: owner ? e.uid : h!.uid, gid: owner ? e.gid : h!.gid, mtimeNs: e.mtimeNs };
+    default: { // made afresh from the source (and, for data, its content from the master)
       const kind = e.kind === Kind.Dir ? 'dir' : e.kind === Kind.Symlink ? 'symlink' : 'file';
-      return { kind, size: e.size, mode: e.kind === Kind.Symlink ? h?.mode : e.mode, uid: owner ? e.uid : h?.uid, mtimeNs: e.mtimeNs, link: e.link };
+      return { kind, size: e.size, mode: e.kind === Kind.Symlink ? h?.mode : e.mode, uid: owner ? e.uid : h?.uid, gid: owner ? e.gid : h?.gid,
+        mtimeNs: e.mtimeNs, link: e.link };
     }
   }
 }
+
+const kindOf = (e: Entry): Have['kind'] => (e.kind === Kind.Dir ? 'dir' : e.kind === Kind.Symlink ? 'symlink' : 'file');
 
 test('decide: carrying out any decision leaves the entry as the source has it, or is a conflict with a directory', () => {
   fc.assert(fc.property(entryArb, haveArb, fc.boolean(), fc.option(fc.boolean(), { nil: undefined }), (e, h, owner, sameContent) => {
@@ -60,6 +66,17 @@ test('decide: carrying out any decision leaves the entry as the source has it, o
       assert.equal(h?.kind, 'dir', 'only a directory in the way is a conflict');
       assert.notEqual(e.kind, Kind.Dir);
       return;
+    }
+    if (e.kind !== Kind.Hardlink) {
+      // what the target has afterwards is what the source has
+      assert.equal(r.kind, kindOf(e), `${d.do}: kind`);
+      if (e.kind === Kind.File) assert.equal(r.size, e.size, `${d.do}: size`);
+      if (e.kind === Kind.Symlink) assert.ok(r.link?.equals(e.link!), `${d.do}: link target`);
+      else assert.equal(r.mode, e.mode, `${d.do}: mode`);
+      if (owner) assert.deepEqual([r.uid, r.gid], [e.uid, e.gid], `${d.do}: owner`);
+      if (e.kind !== Kind.Dir) assert.equal(r.mtimeNs, e.mtimeNs, `${d.do}: mtime`); // a directory's is set after its contents
+      // content: kept or fixed in place only where it is the source's (same size and mtime, or -c said so)
+      if (e.kind === Kind.File && (d.do === 'keep' || d.do === 'meta')) assert.ok(same ?? h!.mtimeNs === e.mtimeNs, `${d.do} of other content`);
     }
     if (d.do === 'keep') {
       assert.ok(h, 'keep needs something there');

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Does the suite still bite? Each mutation below breaks the code on purpose
+// in one small way (a literal replacement in one file), rebuilds, runs the
+// one test that must catch it, and puts the file back. Exits 1 if a mutation
+// no longer applies (the code moved: update it here) or if its test passes
+// with the mutation in place. Needs a built clone, and root (some of the
+// tests run in a private network namespace); a few minutes.
+//
+//   node test/mutations.js          every mutation
+//   node test/mutations.js 3 7      only these (numbered as listed)
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const MUTATIONS = [
+  ['--delete acts in directories only partly listed', 'src/mirror.ts',
+    'entries.kind(i) === Kind.Dir && (entries.flags(i) & Flag.Whole)', 'entries.kind(i) === Kind.Dir', 'mirror.test.js'],
+  ['data and parity pages accepted without their tag', 'native/pageloop.cc',
+    '} else if (!auth_->verify(p, len)) {', '} else if (!isPageType(h.type) && !auth_->verify(p, len)) {', 'loop.test.js'],
+  ["a parity page's length not checked", 'native/receiver.cc',
+    ' || h.length != paging_.parityLen(s.size, block)) {', ') {', 'loop.test.js'],
+  ["a hardlink's leader read past the end of the manifest", 'src/manifest.ts',
+    "      if (o + 4 > b.length) bad('truncated');\n      const leader", '      const leader', 'manifest.test.js'],
+  ['the hash flag accepted on any entry', 'src/manifest.ts',
+    "if (flags & Flag.Hash && kind !== Kind.File) bad('flags');", '', 'manifest.test.js'],
+  ['a dropped target does not give exit 3', 'src/report.ts',
+    "if (r.quit || r.targets.some((t) => t.state === 'DROPPED' || t.state === 'UNREACHABLE')) return 3;",
+    "if (r.quit || r.targets.some((t) => t.state === 'UNREACHABLE')) return 3;", 'report.test.js'],
+  ["the SSSE3 kernel's tail one byte short", 'native/fec.cc',
+    '  mulAddScalar(dst + i, src + i, row, n - i);\n}\n\n#endif', '  mulAddScalar(dst + i, src + i, row, n - i - (n > i));\n}\n\n#endif', 'fec.test.js'],
+  ["a planted file chown'ed in place", 'src/plan.ts',
+    "if (o.owner && (h.uid !== e.uid || h.gid !== e.gid)) return e.size === 0 ? { do: 'empty' } : { do: 'data' };", '', 'plan.test.js'],
+  ["Sums taken without the master's signature", 'src/protocol.ts',
+    '  if (!verifier.verify(Msg.Sums, 0, index, body, b.subarray(body.length))) return null;\n', '', 'codec.test.js'],
+  ["a daemon's session may back up outside its root", 'src/session.ts',
+    '  if (o.confine !== undefined) {\n    const why', '  if (false) {\n    const why', 'daemon.test.js'],
+  ['a key file read by path after it was checked', 'src/keyfile.ts',
+    "text = fs.readFileSync(fd, 'utf8').trim();", "text = fs.readFileSync(file, 'utf8').trim();", 'keyfile.test.js'],
+  ['a source file sent without checking it is the one scanned', 'src/source.ts',
+    "    if (why) throw Object.assign(new Error(`${why} since the scan`), { code: 'ECHANGED' });\n", '', 'source.test.js'],
+  ['the scan reading a directory by path', 'src/manifest.ts',
+    'const sub = openDirAt(dirfd, name, st, r);', "const sub = fs.openSync(`/proc/self/fd/${dirfd}/${name.toString('latin1')}`, 'r');", 'source.test.js'],
+];
+
+const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+const build = (file) => (file.startsWith('native/') ? run('npx', ['node-gyp', 'build']) : run('npx', ['tsc', '-p', 'tsconfig.json']));
+const only = process.argv.slice(2).map(Number);
+let bad = 0;
+MUTATIONS.forEach(([name, file, text, repl, test], i) => {
+  const k = i + 1;
+  if (only.length && !only.includes(k)) return;
+  const abs = path.join(root, file);
+  const orig = fs.readFileSync(abs, 'utf8');
+  if (orig.split(text).length !== 2) { console.log(`${k}. ${name}: DOES NOT APPLY (${file} changed: update it in test/mutations.js)`); bad = 1; return; }
+  try {
+    fs.writeFileSync(abs, orig.replace(text, () => repl));
+    const b = build(file);
+    if (b.status !== 0) { console.log(`${k}. ${name}: does not build\n${(b.stdout + b.stderr).split('\n').slice(-8).join('\n')}`); bad = 1; return; }
+    const t = run(process.execPath, ['--test', path.join('dist', 'test', 'unit', test)]);
+    if (t.status === 0) { console.log(`${k}. ${name}: NOT CAUGHT by ${test}`); bad = 1; }
+    else console.log(`${k}. ${name}: caught by ${test}`);
+  } finally {
+    fs.writeFileSync(abs, orig);
+    build(file);
+  }
+});
+process.exit(bad);
