@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { NetOptions, UserError, parseGroup, parseIntIn, resolveInterface } from '../options';
-import { splitCommand } from '../remote';
+import { splitCommand } from '../channel/remote';
 
 /** Print e as one line and return the exit status: 0 help/version, 1 bad input, 4 anything else. */
 export function errorExit(prog: string, e: unknown): number {

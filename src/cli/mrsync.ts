@@ -2,20 +2,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { makeLogger } from '../log';
-import { Push, PushOptions } from '../master';
+import { makeLogger } from '../operator/log';
+import { Push, PushOptions } from '../master/push';
 import { ENCRYPT_OVERHEAD, MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
-import { ProgressView } from '../progress';
-import { exitCode, formatReport } from '../report';
-import { statusDoc, writeStatusFile } from '../status';
+import { ProgressView } from '../operator/progress';
+import { exitCode, formatReport } from '../operator/report';
+import { statusDoc, writeStatusFile } from '../operator/status';
 import { Raw, VERSION, addNetOptions, netOptions, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
-import { readKeyFile } from '../keyfile';
-import { pathProblem } from '../paths';
-import { Filter, RuleSpec, rulesFromText } from '../filter';
-import { Selection } from '../manifest';
-import { filesFrom, globList, singleFile } from '../selection';
-import { SyncParams } from '../session';
+import { readKeyFile } from '../channel/keyfile';
+import { pathProblem } from '../wire/paths';
+import { Filter, RuleSpec, rulesFromText } from '../wire/filter';
+import { Selection } from '../wire/manifest';
+import { filesFrom, globList, singleFile } from '../master/selection';
+import { SyncParams } from '../wire/session';
 
 function program(rules: RuleSpec[]): Command {
   const rule = (include: boolean) => (pattern: string): RuleSpec[] => { rules.push({ include, pattern }); return rules; };

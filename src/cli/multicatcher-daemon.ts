@@ -1,7 +1,7 @@
 // multicatcher --daemon / --new-key: a standing daemon that masters reach with a shared key.
 import { Command } from 'commander';
-import { Daemon, checkDaemonRoot } from '../daemon';
-import { newKeyFile, readKeyFile } from '../keyfile';
+import { Daemon, checkDaemonRoot } from '../channel/daemon';
+import { newKeyFile, readKeyFile } from '../channel/keyfile';
 import { UserError, parseIntIn } from '../options';
 import { VERSION, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';

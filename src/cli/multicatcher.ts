@@ -1,6 +1,6 @@
 // multicatcher: started by mrsync on each target through the remote shell,
 // or standing as a daemon (--daemon) that masters reach with a shared key.
-import { catcherMain } from '../catcher';
+import { catcherMain } from '../catcher/catcher';
 import { catcherCli } from './catcher-cli';
 import { DAEMON_PORT } from './daemon-port';
 

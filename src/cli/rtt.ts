@@ -1,7 +1,7 @@
 // rtt: probe links with multicast pages and print round-trip histograms.
 import fs from 'node:fs';
 import { Command } from 'commander';
-import { makeLogger } from '../log';
+import { makeLogger } from '../operator/log';
 import { UserError, interfaceMtu, parseIntIn, parseTargets } from '../options';
 import { Prober, RttResult } from '../rtt/prober';
 import { detailReport, originalReport, tableHeader, tableRow } from '../rtt/stats';

@@ -1,7 +1,7 @@
 // rttcatcher: joins the group and answers every probe at once from the
 // native loop (echoType), so the round trip measures the network. Exits when
 // stdin (the remote shell channel) closes.
-import { emit, serveChannel } from '../channel';
+import { emit, serveChannel } from '../channel/serve';
 import { PACKET_OVERHEAD, openPageLoop } from '../native';
 import { wireOverhead } from '../options';
 import { PROBE, validateRttSession } from './session';

@@ -4,12 +4,12 @@
 // carries its send stamp, the answer brings it back, the loop stamps arrival.
 import crypto from 'node:crypto';
 import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
-import { RemoteCatcher, shq } from '../remote';
-import { Logger } from '../log';
+import { RemoteCatcher, shq } from '../channel/remote';
+import { Logger } from '../operator/log';
 import { NetOptions, wireOverhead } from '../options';
 import { HostFigures, figures } from './stats';
 import { PROBE, PROBE_ACK, RttSession } from './session';
-import { SESSION_VERSION } from '../session';
+import { SESSION_VERSION } from '../wire/session';
 
 export interface RttOptions extends NetOptions {
   hosts: string[];

@@ -1,5 +1,5 @@
 // The rtt session header (first stdin line of rttcatcher) and probe types.
-import { SESSION_VERSION, versionProblem } from '../session';
+import { SESSION_VERSION, versionProblem } from '../wire/session';
 
 export const PROBE = 24;      // master -> all: payload = send stamp (8 bytes) + padding
 export const PROBE_ACK = 25;  // catcher -> master, sent natively: payload = the stamp

@@ -75,7 +75,7 @@ push "$WORK/out4" --key-file "$KEY" -t ../escape
 hostile() { # a header as JSON (node expression) -> what the daemon answered
   ip netns exec "${PFX}m" node -e '
 const tls = require("tls");
-const { PSK_TLS, readKeyFile } = require(process.argv[1] + "/dist/src/keyfile.js");
+const { PSK_TLS, readKeyFile } = require(process.argv[1] + "/dist/src/channel/keyfile.js");
 const psk = readKeyFile(process.argv[2]);
 const header = eval("(" + process.argv[3] + ")");
 const s = tls.connect({ host: "198.18.0.11", port: 8731, ...PSK_TLS, checkServerIdentity: () => undefined,

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { native } from '../../src/native';
-import { abortSigned, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeDone, encodeMissing, encodeSums, sumsPerDatagram } from '../../src/protocol';
-import { MasterSigner, MasterVerifier } from '../../src/signing';
-import { SESSION_VERSION, validateSession } from '../../src/session';
+import { abortSigned, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeDone, encodeMissing, encodeSums, sumsPerDatagram } from '../../src/wire/protocol';
+import { MasterSigner, MasterVerifier } from '../../src/wire/signing';
+import { SESSION_VERSION, validateSession } from '../../src/wire/session';
 import { validateRttSession } from '../../src/rtt/session';
 
 const KEY = Buffer.alloc(32, 1);

@@ -11,9 +11,9 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { test } from 'node:test';
 import { NETNS_SKIP, childInNetns } from './netns';
-import { Daemon, MAX_PENDING_PER_PEER } from '../../src/daemon';
-import { PSK_TLS } from '../../src/keyfile';
-import { validateSession } from '../../src/session';
+import { Daemon, MAX_PENDING_PER_PEER } from '../../src/channel/daemon';
+import { PSK_TLS } from '../../src/channel/keyfile';
+import { validateSession } from '../../src/wire/session';
 
 const PSK = Buffer.alloc(32, 7);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

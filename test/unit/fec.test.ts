@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { native } from '../../src/native';
-import { FEC_BLOCK, FEC_MAX_PARITY, planRepair, tailMargin } from '../../src/repair';
-import { clipRuns, unionRuns } from '../../src/runs';
+import { FEC_BLOCK, FEC_MAX_PARITY, planRepair, tailMargin } from '../../src/master/repair';
+import { clipRuns, unionRuns } from '../../src/wire/runs';
 
 const RUNS = Number(process.env.PROP_RUNS ?? 300);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Filter, RuleSpec, rulesFromText } from '../../src/filter';
+import { Filter, RuleSpec, rulesFromText } from '../../src/wire/filter';
 
 const ex = (...p: string[]): RuleSpec[] => p.map((pattern) => ({ include: false, pattern }));
 const inc = (pattern: string): RuleSpec => ({ include: true, pattern });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FileFlow, FlowAction } from '../../src/flow';
-import { FEC_BLOCK } from '../../src/repair';
+import { FileFlow, FlowAction } from '../../src/master/flow';
+import { FEC_BLOCK } from '../../src/master/repair';
 
 const T = { retryMs: 10, maxRetryMs: 80, sitOutRounds: 3, parity: false };
 const miss = (total: number, ...runs: number[]) => ({ total, runs: Uint32Array.from(runs) });

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Entry, Kind, ManifestError, decodeManifest, encodeManifest } from '../../src/manifest';
+import { Entry, Kind, ManifestError, decodeManifest, encodeManifest } from '../../src/wire/manifest';
 import { native } from '../../src/native';
-import { pathProblem } from '../../src/paths';
-import { decodeCheck, decodeDone, decodeMissing, decodeSums, encodeCheck, encodeSums, isAwaited, splitAwaited, withAwaited } from '../../src/protocol';
-import { MasterSigner, MasterVerifier } from '../../src/signing';
-import { validateSession } from '../../src/session';
+import { pathProblem } from '../../src/wire/paths';
+import { decodeCheck, decodeDone, decodeMissing, decodeSums, encodeCheck, encodeSums, isAwaited, splitAwaited, withAwaited } from '../../src/wire/protocol';
+import { MasterSigner, MasterVerifier } from '../../src/wire/signing';
+import { validateSession } from '../../src/wire/session';
 import { validateRttSession } from '../../src/rtt/session';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10000);

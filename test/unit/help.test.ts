@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { progressLine } from '../../src/progress';
+import { progressLine } from '../../src/operator/progress';
 
 const bin = (b: string): string => path.resolve(__dirname, '..', '..', '..', 'bin', b);
 // the shims themselves (sh: they run node with NODE_EXTRA_CA_CERTS dropped)

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { newKeyFile, readKeyFile } from '../../src/keyfile';
+import { newKeyFile, readKeyFile } from '../../src/channel/keyfile';
 import { UserError } from '../../src/options';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-key-'));

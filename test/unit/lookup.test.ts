@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestContext, test } from 'node:test';
-import { Beneath, Lookup } from '../../src/beneath';
-import { lstatHave, splitNs, tempName, isTempName } from '../../src/fsx';
+import { Beneath, Lookup } from '../../src/catcher/beneath';
+import { lstatHave, splitNs, tempName, isTempName } from '../../src/catcher/fsx';
 import { native } from '../../src/native';
 
 function tree(): string {

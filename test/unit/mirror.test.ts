@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Beneath } from '../../src/beneath';
-import { scan } from '../../src/manifest';
-import { Mirror } from '../../src/mirror';
-import { SyncParams } from '../../src/session';
+import { Beneath } from '../../src/catcher/beneath';
+import { scan } from '../../src/wire/manifest';
+import { Mirror } from '../../src/catcher/mirror';
+import { SyncParams } from '../../src/wire/session';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-mirror-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { baseOf, display, parentOf, pathProblem, under } from '../../src/paths';
+import { baseOf, display, parentOf, pathProblem, under } from '../../src/wire/paths';
 
 test('clean relative names pass, everything else is named', () => {
   const ok = ['.', 'a', 'a/b', '-x', 'name with spaces', 'a/.hidden', 'a/..b', '...'];

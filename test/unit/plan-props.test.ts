@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Beneath } from '../../src/beneath';
-import { Filter, RuleSpec } from '../../src/filter';
-import { Entry, Kind, scan } from '../../src/manifest';
-import { Mirror } from '../../src/mirror';
-import { Have, decide, itemCode } from '../../src/plan';
+import { Beneath } from '../../src/catcher/beneath';
+import { Filter, RuleSpec } from '../../src/wire/filter';
+import { Entry, Kind, scan } from '../../src/wire/manifest';
+import { Mirror } from '../../src/catcher/mirror';
+import { Have, decide, itemCode } from '../../src/catcher/plan';
 
 const RUNS = Number(process.env.PROP_RUNS ?? 300);
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Entry, Kind } from '../../src/manifest';
-import { Have, decide } from '../../src/plan';
+import { Entry, Kind } from '../../src/wire/manifest';
+import { Have, decide } from '../../src/catcher/plan';
 
 const e = (kind: Kind, extra: Partial<Entry> = {}): Entry => ({
   path: Buffer.from('x'), kind, size: kind === Kind.File ? 10 : 0, mode: 0o644, uid: 1, gid: 2, mtimeNs: 100n, ...extra,

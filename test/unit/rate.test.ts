@@ -3,7 +3,7 @@
 // target every 100 ms.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RateControl } from '../../src/rate';
+import { RateControl } from '../../src/master/rate';
 
 const PKT = 1514 * 8;
 

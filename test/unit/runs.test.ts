@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pagesOf, runPages, unionRuns } from '../../src/runs';
+import { pagesOf, runPages, unionRuns } from '../../src/wire/runs';
 
 test('union merges overlapping and touching runs', () => {
   const u = unionRuns([Uint32Array.from([0, 2, 10, 5]), Uint32Array.from([1, 3, 15, 1, 30, 1])]);

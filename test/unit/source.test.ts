@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Beneath } from '../../src/beneath';
-import { lstatHave } from '../../src/fsx';
-import { ManifestSet, decodeManifest, scanSegments } from '../../src/manifest';
-import { lstatAt, openFileBeneath, openRoot } from '../../src/source';
+import { Beneath } from '../../src/catcher/beneath';
+import { lstatHave } from '../../src/catcher/fsx';
+import { ManifestSet, decodeManifest, scanSegments } from '../../src/wire/manifest';
+import { lstatAt, openFileBeneath, openRoot } from '../../src/master/source';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-source-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -6,11 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Beneath } from './beneath';
-import { Filter } from './filter';
+import { Filter } from '../wire/filter';
 import { errText, lstatHave } from './fsx';
-import { EntryView, Flag, Kind } from './manifest';
-import { baseOf, display, isRoot, parentOf } from './paths';
-import { SyncParams } from './session';
+import { EntryView, Flag, Kind } from '../wire/manifest';
+import { baseOf, display, isRoot, parentOf } from '../wire/paths';
+import { SyncParams } from '../wire/session';
 
 export interface MirrorEvents {
   item(line: string): void;            // an itemized change (-n, and the log)

@@ -2,8 +2,8 @@
 // the file has acked, pages, EOF rounds collecting missing-page runs, repair
 // with their union, until every such target is done, dropped or sat out.
 // No I/O here: events in, actions out, so it is tested without a network.
-import { MissingInfo } from './protocol';
-import { unionRuns } from './runs';
+import { MissingInfo } from '../wire/protocol';
+import { unionRuns } from '../wire/runs';
 import { RepairPlan, planRepair } from './repair';
 
 export type Phase = 'opening' | 'sending' | 'eof' | 'finished';

@@ -16,8 +16,8 @@
 // when those extra pages take less line time than the round just taken
 // (the caller's budget, in pages): on a slow link with quick targets another
 // round is the cheaper risk.
-import { native } from './native';
-import { runPages, unionRuns } from './runs';
+import { native } from '../native';
+import { runPages, unionRuns } from '../wire/runs';
 
 export const FEC_BLOCK: number = native.FEC_BLOCK;
 export const FEC_MAX_PARITY: number = native.FEC_MAX_PARITY;

@@ -10,11 +10,11 @@
 // that directory and never follow the final component.
 import fs from 'node:fs';
 import os from 'node:os';
-import { native } from './native';
-import { baseOf, display, isRoot, parentOf, pathProblem } from './paths';
+import { native } from '../native';
+import { baseOf, display, isRoot, parentOf, pathProblem } from '../wire/paths';
 import { Have } from './plan';
 import { lstatHave } from './fsx';
-import { hashFileSync } from './manifest';
+import { hashFileSync } from '../wire/manifest';
 
 const { O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const O_PATH = native.O_PATH;

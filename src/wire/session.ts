@@ -2,7 +2,7 @@
 // stdin, and the line protocol both ways on that channel.
 
 import { RuleSpec } from './filter';
-import { PACKET_OVERHEAD } from './native';
+import { PACKET_OVERHEAD } from '../native';
 import { pathProblem } from './paths';
 
 /** How a target is brought in line with the source beyond the copy itself (rsync's --delete, -b, filters, -c, -n). */

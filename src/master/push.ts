@@ -6,23 +6,23 @@
 import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { ManifestSet, SEG_BASE, ScanStep, ScanTotals, Selection, decodeManifest, entryOf, isSegment, objectOf, scanSegments } from './manifest';
-import { Filter } from './filter';
+import { ManifestSet, SEG_BASE, ScanStep, ScanTotals, Selection, decodeManifest, entryOf, isSegment, objectOf, scanSegments } from '../wire/manifest';
+import { Filter } from '../wire/filter';
 import { FileFlow, FlowAction, FlowTiming } from './flow';
-import { LoopEvent, LoopStats, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from './native';
-import { display } from './paths';
+import { LoopEvent, LoopStats, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
+import { display } from '../wire/paths';
 import { openFileBeneath, openRoot } from './source';
 import {
   CHECK_CHUNK_PAGES, CHECK_MIN_PAGES, DoneCode, Msg, decodeDone, decodeMissing, encodeAbort, encodeCheck, encodeSums, sumsPerDatagram, withAwaited,
-} from './protocol';
-import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from './remote';
-import { MAX_PAGES, pagesOf, runPages, unionRuns } from './runs';
-import { CatcherLine, LocalCounts, PacketCounts, SESSION_VERSION, SessionParams, SyncParams, Usage, usageNow } from './session';
-import { anonymousFile } from './fsx';
-import { Logger } from './log';
+} from '../wire/protocol';
+import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from '../channel/remote';
+import { MAX_PAGES, pagesOf, runPages, unionRuns } from '../wire/runs';
+import { CatcherLine, LocalCounts, PacketCounts, SESSION_VERSION, SessionParams, SyncParams, Usage, usageNow } from '../wire/session';
+import { anonymousFile } from '../catcher/fsx';
+import { Logger } from '../operator/log';
 import { RateControl } from './rate';
-import { NetOptions, UserError, wireOverhead } from './options';
-import { MasterSigner } from './signing';
+import { NetOptions, UserError, wireOverhead } from '../options';
+import { MasterSigner } from '../wire/signing';
 
 export interface PushOptions extends NetOptions {
   targets: string[];

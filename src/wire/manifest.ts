@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Filter } from './filter';
 import { display, pathProblem } from './paths';
-import { SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from './source';
+import { SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from '../master/source';
 
 export const enum Kind { File = 0, Dir = 1, Symlink = 2, Hardlink = 3 }
 

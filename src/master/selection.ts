@@ -2,10 +2,10 @@
 // rsync's --files-from (with parsyncfp's --trim), or a single file given as -s.
 import fs from 'node:fs';
 import path from 'node:path';
-import { componentGlob } from './filter';
-import { Selection } from './manifest';
-import { UserError } from './options';
-import { display, pathProblem, under } from './paths';
+import { componentGlob } from '../wire/filter';
+import { Selection } from '../wire/manifest';
+import { UserError } from '../options';
+import { display, pathProblem, under } from '../wire/paths';
 
 /** Normalize a listed path to a clean relative one: leading '/' and './', '//' and '.' components go. Null if it climbs out. */
 function clean(p: Buffer): Buffer | null {

@@ -1,7 +1,7 @@
 // The final report: the original multicaster's summary, then one row per
 // target, then (-v 1 and up) the round-trip histogram of the targets' acks.
-import { PushReport } from './master';
-import { msHistogram } from './rtt/stats';
+import { PushReport } from '../master/push';
+import { msHistogram } from '../rtt/stats';
 
 export function human(bytes: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

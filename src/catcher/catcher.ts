@@ -8,20 +8,20 @@ import BitSet from 'bitset';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment, objectOf } from './manifest';
+import { Entry, Flag, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment, objectOf } from '../wire/manifest';
 import { Mirror } from './mirror';
-import { LoopEvent, NativePageLoop, native, openPageLoop } from './native';
-import { wireOverhead } from './options';
-import { baseOf, display, parentOf } from './paths';
+import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
+import { wireOverhead } from '../options';
+import { baseOf, display, parentOf } from '../wire/paths';
 import { Beneath, Lookup, errnoError } from './beneath';
 import { Decision, PlanOptions, decide, itemCode } from './plan';
 import {
   DoneCode, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited,
-} from './protocol';
-import { MAX_PAGES, clipRuns, pagesOf, runPages } from './runs';
-import { MasterVerifier } from './signing';
-import { emit, serveChannel } from './channel';
-import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from './session';
+} from '../wire/protocol';
+import { MAX_PAGES, clipRuns, pagesOf, runPages } from '../wire/runs';
+import { MasterVerifier } from '../wire/signing';
+import { emit, serveChannel } from '../channel/serve';
+import { LocalCounts, MasterLine, SessionParams, SyncParams, usageNow, validateSession } from '../wire/session';
 import { anonymousFile, errText, isTempName, lstatHave, setMtime, splitNs, tempName } from './fsx';
 
 const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;

@@ -10,9 +10,9 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { PSK_TLS } from './keyfile';
-import { UserError } from './options';
-import { display, isRoot, pathProblem } from './paths';
-import { LINE_TAG, confinedBackupProblem } from './session';
+import { UserError } from '../options';
+import { display, isRoot, pathProblem } from '../wire/paths';
+import { LINE_TAG, confinedBackupProblem } from '../wire/session';
 
 export interface DaemonOptions {
   root: string;
@@ -103,7 +103,7 @@ export class Daemon {
   // sessions from a finished handshake to their end: reading the header, or a catcher running
   private sessions = 0;
   private children = new Set<ChildProcess>();
-  private readonly catcherJs = path.join(__dirname, 'cli', 'multicatcher.js');
+  private readonly catcherJs = path.join(__dirname, '..', 'cli', 'multicatcher.js');
   // a catcher started ahead of the next session (Node.js up, its code
   // loaded, waiting for a header on stdin): a push does not wait ~0.1 s of
   // CPU per target for it to start. Made after listen() and a second after

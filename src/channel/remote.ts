@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
 import { PSK_TLS } from './keyfile';
-import { CatcherLine, LINE_TAG, MasterLine } from './session';
+import { CatcherLine, LINE_TAG, MasterLine } from '../wire/session';
 
 /** Split an --rsh value the way rsync splits -e: whitespace, with '' and "" quoting. */
 export function splitCommand(s: string): string[] {

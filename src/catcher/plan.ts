@@ -1,6 +1,6 @@
 // What a target must do for one manifest entry, decided from its own lstat.
 // Pure: the catcher (catcher.ts) carries the decisions out.
-import { Entry, Kind } from './manifest';
+import { Entry, Kind } from '../wire/manifest';
 
 export interface Have {
   kind: 'file' | 'dir' | 'symlink' | 'other';

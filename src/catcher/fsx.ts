@@ -3,9 +3,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { native } from './native';
+import { native } from '../native';
 import { Have } from './plan';
-import { baseOf } from './paths';
+import { baseOf } from '../wire/paths';
 
 export function lstatHave(p: Buffer): Have | null {
   let st: fs.BigIntStats;

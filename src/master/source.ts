@@ -9,8 +9,8 @@
 // O_NONBLOCK so that a FIFO swapped in is refused instead of waited on.
 import fs from 'node:fs';
 import os from 'node:os';
-import { native } from './native';
-import { display } from './paths';
+import { native } from '../native';
+import { display } from '../wire/paths';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;

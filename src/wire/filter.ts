@@ -9,7 +9,7 @@
 // the whole path when anchored. Matching is on bytes (latin1), like rsync's.
 // An excluded directory is not descended into: on the master nothing under it
 // is sent, and on a target nothing under it is deleted.
-import { UserError } from './options';
+import { UserError } from '../options';
 
 export interface RuleSpec { include: boolean; pattern: string }
 

@@ -3,7 +3,7 @@
 // the session; stdin closing, a signal or a broken stdout ends the process
 // after the session's cleanup. Lines out are tagged JSON (session.ts).
 import readline from 'node:readline';
-import { CatcherLine, LINE_TAG } from './session';
+import { CatcherLine, LINE_TAG } from '../wire/session';
 
 export function emit(line: CatcherLine): void {
   process.stdout.write(LINE_TAG + JSON.stringify(line) + '\n');
