@@ -1,5 +1,4 @@
 // What every command-line tool does with an error: one line, an exit code.
-import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { NetOptions, UserError, parseGroup, parseIntIn, resolveInterface } from '../options';

@@ -5,7 +5,7 @@ import { makeLogger } from '../operator/log';
 import { UserError, interfaceMtu, parseIntIn, parseTargets } from '../options';
 import { Prober, RttResult } from '../rtt/prober';
 import { detailReport, originalReport, tableHeader, tableRow } from '../rtt/stats';
-import { Raw, VERSION, addNetOptions, netOptions, runCommand } from './common';
+import { VERSION, addNetOptions, netOptions, runCommand } from './common';
 
 function program(): Command {
   const cmd = new Command('rtt')

@@ -125,3 +125,15 @@ export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { f
     throw e;
   }
 }
+
+/**
+ * Why a file could not be sent, as the report says it: changed since the
+ * scan (it counts among the files that changed), too big, or unreadable.
+ */
+export function sendFailure(err: unknown): { message: string; changed: boolean } {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECHANGED') return { message: `${(err as Error).message} on the master, not sent`, changed: true };
+  if (code === 'EFBIG') return { message: (err as Error).message, changed: false };
+  const hint = code === 'ELOOP' ? ' (a directory on its path replaced by a symlink?)' : '';
+  return { message: `source unreadable: ${code ?? (err as Error).message}${hint}`, changed: false };
+}

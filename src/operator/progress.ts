@@ -2,7 +2,7 @@
 // bytes, rate, ETA, files and targets complete / behind / dropped; when stdout
 // is not a terminal a plain line every interval; with -v 0 nothing.
 import type cliProgress from 'cli-progress';
-import { Progress } from '../master/push';
+import { Progress } from '../master/summary';
 import { human } from './report';
 
 export function progressLine(p: Progress, rateBps: number): string {

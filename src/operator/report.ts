@@ -1,6 +1,6 @@
 // The final report: the original multicaster's summary, then one row per
 // target, then (-v 1 and up) the round-trip histogram of the targets' acks.
-import { PushReport } from '../master/push';
+import { PushReport } from '../master/summary';
 import { msHistogram } from '../rtt/stats';
 
 export function human(bytes: number): string {

@@ -3,7 +3,7 @@
 // The shape is stable: fields are only ever added. Documented in README.md.
 import fs from 'node:fs';
 import path from 'node:path';
-import { PushReport } from '../master/push';
+import { PushReport } from '../master/summary';
 import { droppedPackets } from './report';
 
 export const STATUS_VERSION = 1;

@@ -360,11 +360,8 @@ export function decodeManifest(b: Buffer, set?: ManifestSet): Manifest {
     offs[n] = o;
     const kind = b.readUInt8(o) as Kind;
     const flags = b.readUInt8(o + 1);
-    const mode = b.readUInt32BE(o + 2);
-    const uid = b.readUInt32BE(o + 6);
-    const gid = b.readUInt32BE(o + 10);
+    const mode = b.readUInt32BE(o + 2); // uid at 6, gid at 10 and mtime at 22: any value is valid
     const size = b.readBigUInt64BE(o + 14);
-    const mtimeNs = b.readBigInt64BE(o + 22);
     const plen = b.readUInt16BE(o + 30);
     o += FIXED;
     if (kind > Kind.Hardlink) bad('entry type');

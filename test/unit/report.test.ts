@@ -2,7 +2,7 @@
 // lines for them (a fabricated PushReport; no push runs).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PushReport, TargetReport } from '../../src/master/push';
+import { PushReport, TargetReport } from '../../src/master/summary';
 import { exitCode, formatReport } from '../../src/operator/report';
 
 function target(host: string, state: TargetReport['state'], extra: Partial<TargetReport> = {}): TargetReport {

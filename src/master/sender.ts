@@ -1,0 +1,406 @@
+// The sending side of a push: the files in flight (each a FileFlow, flow.ts;
+// window.ts opens them), the native send jobs that carry their pages, the
+// signed hashes (sums.ts) and checkpoints (checkpoints.ts), and what each
+// target got. It runs the flows' actions and takes the targets' answers
+// (events.ts) back to the flows.
+import fs from 'node:fs';
+import os from 'node:os';
+import { NativePageLoop, PACKET_OVERHEAD, native } from '../native';
+import { Logger } from '../operator/log';
+import { wireOverhead } from '../options';
+import { SEG_BASE, isSegment } from '../wire/manifest';
+import { CHECK_MIN_PAGES, DoneCode, DoneInfo, Msg, decodeMissing, encodeAbort, withAwaited } from '../wire/protocol';
+import { pagesOf, runPages } from '../wire/runs';
+import { display } from '../wire/paths';
+import { MasterSigner } from '../wire/signing';
+import { Checkpoint, Checkpoints } from './checkpoints';
+import { MasterEvents } from './events';
+import { FileFlow, FlowAction, FlowTiming } from './flow';
+import { RateControl } from './rate';
+import { Segments } from './segments';
+import { SumsOut } from './sums';
+import { Target, Targets } from './targets';
+
+const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
+
+/**
+ * Data-path features on by default; MRSYNC_GSO=0 (UDP GSO), MRSYNC_BOOST=0
+ * (the sending thread's priority) and MRSYNC_CHECK=0 (checkpoints) turn one
+ * off, to measure what it brings (bench/RESULTS.md).
+ */
+export function feature(name: 'GSO' | 'BOOST' | 'CHECK'): boolean {
+  return process.env[`MRSYNC_${name}`] !== '0';
+}
+
+function parityPages(p: Uint32Array | undefined): number {
+  let n = 0;
+  if (p) for (let i = 2; i < p.length; i += 3) n += p[i];
+  return n;
+}
+
+/** A file (or manifest segment) in flight. */
+export interface Sending {
+  flow: FileFlow;
+  fd: number;
+  size: number;
+  before?: fs.BigIntStats; // a file's stat when it was opened (a change during the send is told by it)
+  entry: number;           // its manifest entry; -1 for a manifest segment
+  openedAt: number;        // ms, first OPEN
+  // a file's SHA-256, taken by the native sender as the first pass reads the
+  // pages (the content the targets got): known when the pass is out, and sent
+  // in a signed Sums before the first EOF
+  hash: Buffer | null;
+  jobsOut: number;         // native send jobs not yet reported: the fd stays open until they are
+  ended: boolean;
+  passing: boolean;        // a file's first pass not hashed yet (counted in Sender.firstPasses)
+  lastOpenNs: number;      // monoNs of the latest OPEN sent
+  checks?: number;         // checkpoints asked so far (checkpoints.ts)
+  check?: Checkpoint | null;
+}
+
+export interface SenderOptions { pageSize: number; window: number; parity: boolean; family: 4 | 6; rateBps: number }
+
+/** The push's side of the sender: what it learns as files end. */
+export interface SenderEvents {
+  /** A manifest segment's multicast ended (outcomes: who has it). */
+  segmentEnded(k: number, failed: Array<[Target, string]>): void;
+  /** Each turn's end: the push looks at its phases. */
+  step(): void;
+}
+
+export class Sender implements MasterEvents {
+  readonly flows = new Map<number, Sending>();
+  private jobs = new Map<number, Sending>(); // native send job -> the flow that queued it
+  private nextJob = 1;
+  private firstPasses = 0;                   // file flows whose first pass is not hashed yet
+  private ackMs = 0;                         // smoothed time from an OPEN to a target's ack (ms)
+  private readonly sums: SumsOut;
+  private readonly checks: Checkpoints<Sending>;
+  quit = false;
+  catchup = false;                           // the set-aside targets' catch-up round: files done are not counted again
+  // what was sent
+  pagesFirst = 0; pagesResent = 0; parityPages = 0; filesDone = 0;
+  readonly changed: string[] = [];           // source files that changed while being sent
+
+  /** tail(): nothing is left to open (the flows in flight are the last): repair rounds may carry a margin. */
+  constructor(private readonly loop: NativePageLoop, private readonly log: Logger, private readonly o: SenderOptions,
+    private readonly targets: Targets, private readonly segs: Segments, private readonly signer: MasterSigner,
+    private readonly rc: RateControl | null, private readonly ev: SenderEvents, private readonly tail: () => boolean) {
+    this.sums = new SumsOut(loop, signer, o.pageSize);
+    this.checks = new Checkpoints<Sending>(loop, log, (s, runs, parity, urgent, pass) => this.queueJob(s, runs, parity, urgent, pass),
+      (pages, parity) => { this.pagesResent += pages; this.parityPages += parity; });
+  }
+
+  get pagesChecked(): number { return this.checks.pages; }
+  get sumsSent(): number { return this.sums.sent; }
+
+  /** The window has room for another file. */
+  get room(): boolean {
+    return !this.quit && this.flows.size < this.o.window;
+  }
+
+  /** A manifest segment goes out like a file, to the targets that will plan it. */
+  sendSegment(k: number, needers: number[]): void {
+    const sg = this.segs.segs.get(k)!;
+    this.startFlow(SEG_BASE + k, sg.fd, sg.size, needers, -1);
+  }
+
+  /** 0 while files are left to open; at the tail, the line time of one page at the current rate (ms). */
+  private readonly tailPageMs = (): number => {
+    if (!this.tail()) return 0;
+    const bps = this.rc ? this.rc.rate() : this.o.rateBps;
+    return ((this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8 * 1000) / bps;
+  };
+
+  /** A flow for obj to the targets needers (ids), its pages read from fd; before: a file's stat when opened. */
+  startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: fs.BigIntStats): void {
+    // first re-send of an unanswered OPEN/EOF: 3x the targets' typical answer time (a busy target answers late; a
+    // re-send too early makes every target answer twice)
+    const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
+    const now = Date.now();
+    const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, now);
+    const s: Sending = { flow, fd, size, entry, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: entry >= 0, hash: null };
+    this.flows.set(obj, s);
+    if (s.passing) this.firstPasses++;
+    this.exec(s, flow.start(now));
+  }
+
+  // ---- a flow's actions ----
+
+  private exec(s: Sending, actions: FlowAction[]): void {
+    const obj = s.flow.object;
+    for (const a of actions) {
+      switch (a.a) {
+        case 'open':
+          s.lastOpenNs = native.monoNs();
+          this.loop.sendControl(Msg.Open, obj, 0, withAwaited(s.flow.waitingOn(), this.targets.list.length, null), false);
+          break;
+        case 'pages': {
+          if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && feature('CHECK')) {
+            this.pagesFirst += s.flow.pages;
+            this.checks.firstPass(s);
+            break;
+          }
+          const n = a.runs ? runPages(a.runs) + parityPages(a.parity) : s.flow.pages;
+          if (a.runs) this.pagesResent += n;
+          else this.pagesFirst += n;
+          this.parityPages += parityPages(a.parity);
+          if (a.runs) this.log.debug('repair round', { object: obj, round: s.flow.round, pages: n, parity: parityPages(a.parity) });
+          this.queueJob(s, a.runs, a.parity, false, !a.runs && s.entry >= 0);
+          break;
+        }
+        case 'eof':
+          this.log.debug('eof', { object: obj, round: a.round });
+          if (s.entry >= 0 && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed'); break; }
+          if (!this.sums.holdEof(obj, a.round)) this.sendEof(s, a.round);
+          break;
+        case 'finished':
+          this.endFlow(obj, s);
+          break;
+      }
+    }
+  }
+
+  private sendEof(s: Sending, round: number): void {
+    this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.list.length, null), false);
+  }
+
+  /** Tell every target to drop what it has of obj (signed: no other target can make it do so). */
+  private sendAbort(obj: number): void {
+    this.loop.sendControl(Msg.Abort, obj, 0, encodeAbort(obj, this.signer), false);
+  }
+
+  /** Give up on a file for every target still on it (they drop their temp files). */
+  private abortFlow(s: Sending, why: string): void {
+    this.sendAbort(s.flow.object);
+    const now = Date.now();
+    for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now));
+  }
+
+  /**
+   * A native send job for the flow; its fd stays open until the job is
+   * reported. firstPass: a part of a file's first pass (its pages hashed as
+   * they are read; see Sending.hash).
+   */
+  private queueJob(s: Sending, runs: Uint32Array | null, parity: Uint32Array | undefined, urgent: boolean, firstPass: boolean): number {
+    const job = this.nextJob++;
+    this.jobs.set(job, s);
+    s.jobsOut++;
+    this.loop.sendPages(job, s.flow.object, s.fd, s.size, runs, parity, urgent, firstPass);
+    return job;
+  }
+
+  private endFlow(obj: number, s: Sending): void {
+    if (!this.flows.has(obj)) return;
+    this.flows.delete(obj);
+    this.passed(s);
+    this.sums.forget(obj);
+    if (isSegment(obj)) {
+      this.release(s);
+      const failed: Array<[Target, string]> = [];
+      for (const [t, out] of s.flow.outcomes) if (!out.ok) failed.push([this.targets.list[t - 1], out.message]);
+      this.ev.segmentEnded(obj - SEG_BASE, failed);
+      return;
+    }
+    let shown: string | undefined; // the path as a message shows it: made once, and only for a message
+    const path = (): string => (shown ??= display(this.segs.entries.path(s.entry)));
+    for (const [t, out] of s.flow.outcomes) {
+      const tg = this.targets.list[t - 1];
+      if (out.deferred) { tg.deferred.push(obj); continue; } // set aside as slow: sent again in the catch-up
+      tg.remaining--;
+      if (out.ok) {
+        tg.filesOk++;
+        tg.bytesOk += s.size;
+        if (this.log.debugging) this.log.debug('file delivered', { host: tg.host, path: path(), bytes: s.size });
+      } else {
+        tg.failures.set(obj, out.message);
+        if (this.targets.live(tg)) this.log.warn(`${path()}: ${out.message}`, { host: tg.host, path: path() });
+      }
+    }
+    if (!this.catchup) this.filesDone++;
+    const change = this.changeOf(s);
+    if (change) {
+      const name = path();
+      this.changed.push(change === 'deleted' ? `${name} (deleted)` : name);
+      this.log.warn(`${name}: ${change} on the master while being sent`, { path: name });
+    }
+    this.release(s);
+  }
+
+  /**
+   * Whether the source file moved since it was opened for sending: any write
+   * or unlink moves ctime. An unlinked file keeps its content for our open
+   * fd (the targets get the content read, of a file the source no longer has).
+   */
+  private changeOf(s: Sending): 'changed' | 'deleted' | null {
+    if (!s.before || s.fd < 0) return null;
+    try {
+      const after = fs.fstatSync(s.fd, { bigint: true });
+      if (after.size === s.before.size && after.mtimeNs === s.before.mtimeNs && after.ctimeNs === s.before.ctimeNs) return null;
+      return after.nlink === 0n ? 'deleted' : 'changed';
+    } catch { return null; }
+  }
+
+  /** Close a finished flow's file once no native send job can still read it (its number may be reused at once). */
+  private release(s: Sending): void {
+    s.ended = true;
+    if (s.jobsOut === 0 && s.fd >= 0) { fs.closeSync(s.fd); s.fd = -1; }
+  }
+
+  /** A file's first pass is hashed, or its flow ended without: one first pass fewer to wait for. */
+  private passed(s: Sending): void {
+    if (!s.passing) return;
+    s.passing = false;
+    this.firstPasses--;
+  }
+
+  // ---- targets leaving, set aside, quitting ----
+
+  /** t is out of the run: no flow waits for it any more. */
+  dropTarget(t: Target, why: string, now: number): void {
+    for (const [, s] of [...this.flows]) this.exec(s, s.flow.drop(t.idx + 1, why, now));
+  }
+
+  /** t is set aside as slow: its files are deferred to the catch-up. */
+  setAside(t: Target, now: number): void {
+    for (const [obj, s] of [...this.flows]) {
+      if (isSegment(obj) || !s.flow.pending.has(t.idx + 1)) continue;
+      this.exec(s, s.flow.setAside(t.idx + 1, now));
+    }
+  }
+
+  /** -q at the first drop: every file in flight is aborted, nothing more is opened. */
+  quitAll(): void {
+    this.quit = true;
+    for (const [obj, s] of [...this.flows]) {
+      this.sendAbort(obj);
+      this.endFlow(obj, s);
+    }
+  }
+
+  /** Every 10 ms: checkpoints due, flows' re-sends, hashes that waited long enough. */
+  tick(now: number): void {
+    for (const [, s] of [...this.flows]) {
+      if (!this.flows.has(s.flow.object)) continue;
+      this.checks.due(s, now);
+      if (this.flows.has(s.flow.object)) this.exec(s, s.flow.tick(now));
+    }
+    this.flushSums(now);
+  }
+
+  /** Targets a flow has waited on longer than waitMs: [target, since when]. */
+  *awaited(now: number, waitMs: number): Generator<[Target, number]> {
+    for (const [, s] of this.flows) {
+      if (now - s.flow.phaseSince <= waitMs) continue;
+      for (const tid of s.flow.waitingOn()) yield [this.targets.list[tid - 1], s.flow.phaseSince];
+    }
+  }
+
+  private flushSums(now: number): void {
+    this.sums.flush(now, this.firstPasses, (obj, round) => {
+      const s = this.flows.get(obj);
+      if (s && s.flow.phase === 'eof' && s.flow.round === round) this.sendEof(s, round);
+    });
+  }
+
+  // ---- the native loop's events (events.ts) ----
+
+  /** End of a batch of events. */
+  batchEnded(now: number): void {
+    this.flushSums(now);
+    this.ev.step();
+  }
+
+  jobEnded(job: number, hash: Buffer | null, errno: number | null, now: number): void {
+    const s = this.jobs.get(job);
+    this.jobs.delete(job);
+    if (!s) return;
+    s.jobsOut--;
+    const current = !s.ended && this.flows.get(s.flow.object) === s;
+    if (s.ended) this.release(s);
+    if (!current || errno !== null) {
+      this.checks.jobEnded(s, job, false, now);
+      if (current) {
+        this.abortFlow(s, errno === os.constants.errno.ENODATA ? 'source file shrank while being sent' : `source read error (errno ${errno})`);
+        if (s.entry >= 0) this.changed.push(display(this.segs.entries.path(s.entry)));
+      }
+      return;
+    }
+    if (hash) {
+      // the hash of the pages as read: if the file was written meanwhile they may be half old, half new; that
+      // hash must not let a target commit them
+      if (this.changeOf(s) === 'changed') {
+        this.checks.jobEnded(s, job, false, now);
+        this.abortFlow(s, 'changed on the master while being sent, not committed');
+        return;
+      }
+      s.hash = hash;
+      this.passed(s);
+      this.sums.queue(s.flow.object, hash, now);
+    }
+    this.checks.jobEnded(s, job, true, now);
+    // the pass (its chunks and the checkpoints' repairs) is over when its last job is
+    if (s.jobsOut === 0) {
+      if (s.check) this.checks.finish(s);
+      if (s.jobsOut === 0) this.exec(s, s.flow.onSent(now));
+    }
+  }
+
+  heard(sender: number, now: number): boolean {
+    const t = this.targets.bySender(sender);
+    if (!t || !this.targets.live(t)) return false;
+    t.lastHeard = now;
+    t.feedback++;
+    return true;
+  }
+
+  stat(sender: number, received: number, expected: number, now: number): void {
+    this.rc?.stat(sender - 1, now, received, expected);
+  }
+
+  openOk(sender: number, object: number, rxNs: number, now: number): void {
+    const s = this.flows.get(object);
+    if (!s) return;
+    const t = this.targets.list[sender - 1];
+    if (s.lastOpenNs && rxNs > s.lastOpenNs && t.rttUs.length < 100_000 && s.flow.isWaitingOn(sender)) {
+      t.rttUs.push((rxNs - s.lastOpenNs) / 1000);
+      this.ackMs = 0.9 * this.ackMs + 0.1 * ((rxNs - s.lastOpenNs) / 1e6);
+    }
+    this.exec(s, s.flow.onOpenOk(sender, now));
+  }
+
+  missing(sender: number, object: number, round: number, payload: Buffer, now: number): void {
+    const s = this.flows.get(object);
+    if (!s) return;
+    const info = decodeMissing(payload, s.flow.pages);
+    if (!info) return;
+    if (round === s.flow.round && s.flow.phase === 'eof' && s.flow.isWaitingOn(sender)) this.targets.list[sender - 1].missingPages += info.total;
+    this.exec(s, s.flow.onMissing(sender, round, info, now));
+  }
+
+  checkMissing(sender: number, object: number, k: number, payload: Buffer): void {
+    const s = this.flows.get(object);
+    if (s) this.checks.answer(s, sender, k, payload);
+  }
+
+  done(sender: number, object: number, d: DoneInfo, now: number): void {
+    const s = this.flows.get(object);
+    if (!s) return;
+    const t = this.targets.list[sender - 1];
+    if (d.code === DoneCode.Ok && s.entry >= 0 && s.flow.pending.has(sender)) {
+      const secs = (now - s.openedAt) / 1000;
+      if (!t.slowest || secs > t.slowest.seconds) t.slowest = { path: display(this.segs.entries.path(s.entry)), seconds: secs };
+    }
+    this.exec(s, s.flow.onDone(sender, { ok: d.code === DoneCode.Ok, message: d.message }, now));
+  }
+
+  wait(sender: number, object: number, round: number, now: number): void {
+    this.flows.get(object)?.flow.onWait(sender, round, now);
+  }
+
+  needSum(sender: number, object: number, now: number): void {
+    // its Sums was lost: once more (every target asking in this batch gets the one)
+    const s = this.flows.get(object);
+    if (s?.hash && s.flow.isWaitingOn(sender)) this.sums.queue(object, s.hash, now, true);
+  }
+}

@@ -1,0 +1,63 @@
+// What a push reports when it ends: per target and in total (operator/
+// formats it for people and for the status file), and the figures a progress
+// line shows while it runs.
+import { LoopStats } from '../native';
+import { LocalCounts, PacketCounts, Usage } from '../wire/session';
+
+export interface FileFailure { path: string; error: string }
+
+export interface TargetReport {
+  host: string;
+  state: 'OK' | 'FAILED' | 'DROPPED' | 'UNREACHABLE';
+  filesSent: number;     // files whose data this target received and committed
+  bytesSent: number;
+  needed: number;        // files with data this target needed
+  missingPages: number;  // pages it asked for again
+  local?: LocalCounts;
+  failures: FileFailure[];
+  error?: string;
+  slowest: { path: string; seconds: number } | null;
+  rttUs: number[];
+  packets: PacketCounts | null; // what the target's catcher dropped (from its result)
+  usage: Usage | null;           // its catcher's CPU and peak RSS (from its result)
+  feedback: number;              // control datagrams it sent the master
+  slow: boolean;                 // was set aside as slow and caught up after the others
+  items?: string[];              // -n: what would change, rsync --itemize-changes style
+  wouldSend?: { files: number; bytes: number }; // -n
+}
+
+export interface Progress {
+  phase: string;
+  seconds: number;
+  bytesTotal: number;
+  bytesSent: number;
+  filesTotal: number;
+  filesDone: number;
+  targets: number;
+  complete: number;
+  behind: number;
+  dropped: number;
+}
+
+export interface PushReport {
+  targets: TargetReport[];
+  entries: number;
+  files: number;        // data files multicast
+  bytes: number;        // their bytes, once
+  pagesSent: number;    // data pages on the wire, first sends
+  pagesResent: number;  // plain and parity
+  parityPages: number;  // of which parity
+  pagesChecked: number; // of which sent at checkpoints, during the first pass of big files
+  seconds: number;
+  skipped: string[];
+  changed: string[];    // source files that changed while being sent
+  stats: LoopStats;
+  usage: Usage;         // the master's own CPU (all threads) and peak RSS
+  quit: boolean;
+  session: string;
+  pageSize: number;
+  started: number;   // ms since the epoch
+  dryRun: boolean;
+  segments: number;  // manifest segments multicast
+  rate: { adaptive: boolean; history: number[]; max: number }; // bits/s: where it started and each change
+}

@@ -1,0 +1,170 @@
+// The targets of a push: each one's channel to its catcher, its state from
+// launch to its result, what it needs, and what it received. The push
+// (push.ts) moves them along; the sender (sender.ts) counts what they got.
+import BitSet from 'bitset';
+import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from '../channel/remote';
+import { Logger } from '../operator/log';
+import { CatcherLine, LocalCounts, MasterLine, SessionParams } from '../wire/session';
+import { TargetReport } from './summary';
+
+export type TargetState = 'launching' | 'ready' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped';
+
+export interface Target {
+  idx: number;          // its sender id on the wire is idx + 1
+  host: string;
+  remote: CatcherChannel;
+  state: TargetState;
+  lastHeard: number;
+  stateSince: number;
+  needs: BitSet.BitSet | null;
+  result?: Extract<CatcherLine, { t: 'result' }>;
+  local?: LocalCounts;
+  error?: string;
+  filesOk: number;
+  remaining: number;    // files it needs whose flow has not ended for it yet
+  bytesOk: number;
+  missingPages: number;
+  failures: Map<number, string>;
+  slowest: { path: string; seconds: number } | null;
+  rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
+  items: string[];      // -n: itemized changes
+  feedback: number;     // control datagrams received from it (OPEN_OK, MISSING, WAIT, DONE)
+  slow: boolean;        // set aside: far behind the others; its files are deferred to the catch-up
+  wasSlow: boolean;
+  deferred: number[];   // objects to send it in the catch-up
+}
+
+export interface TargetEvents {
+  line(t: Target, l: CatcherLine): void;
+  exit(t: Target): void;
+}
+
+export interface Launch {
+  hosts: string[];
+  rsh: string[];
+  remotePath: string;
+  daemon?: { port: number; psk: Buffer };
+}
+
+export class Targets {
+  readonly list: Target[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  /** Start a catcher on every host (all at once), each handed header(idx, host) as its session. */
+  launch(o: Launch, header: (idx: number, host: string) => SessionParams, ev: TargetEvents): void {
+    const cmd = shq(o.remotePath);
+    o.hosts.forEach((host, idx) => {
+      const remote = o.daemon ? new DaemonCatcher(host, o.daemon.port, o.daemon.psk) : new RemoteCatcher(host, o.rsh, cmd);
+      const now = Date.now();
+      const t: Target = {
+        idx, host, remote, state: 'launching', lastHeard: now, stateSince: now, needs: null,
+        filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [],
+        feedback: 0, slow: false, wasSlow: false, deferred: [],
+      };
+      this.list.push(t);
+      remote.on('line', (l) => { t.lastHeard = Date.now(); ev.line(t, l); });
+      remote.on('exit', () => ev.exit(t));
+      remote.start(header(idx, host));
+    });
+  }
+
+  /** The target whose datagrams carry this sender id, if any. */
+  bySender(sender: number): Target | undefined {
+    return sender >= 1 && sender <= this.list.length ? this.list[sender - 1] : undefined;
+  }
+
+  live(t: Target): boolean {
+    return t.state !== 'failed' && t.state !== 'dropped';
+  }
+
+  setState(t: Target, s: TargetState): void {
+    t.state = s;
+    t.stateSince = Date.now();
+    this.log.debug(`state ${s}`, { host: t.host });
+  }
+
+  /** Mark t failed or dropped and end its channel (killed if it lingers); false if it already was. */
+  fail(t: Target, state: 'failed' | 'dropped', why: string): boolean {
+    if (!this.live(t)) return false;
+    t.error = why;
+    this.setState(t, state);
+    this.log.error(why, { host: t.host, state });
+    t.remote.close();
+    setTimeout(() => t.remote.kill(), 2000).unref();
+    return true;
+  }
+
+  /** A catcher's log line, labelled with its host. */
+  relayLog(t: Target, l: Extract<CatcherLine, { t: 'log' }>): void {
+    if (l.level === 'error') this.log.error(l.msg, { host: t.host, from: 'catcher' });
+    else if (l.level === 'warn') this.log.warn(l.msg, { host: t.host, from: 'catcher' });
+    else this.log.debug(l.msg, { host: t.host, from: 'catcher' });
+  }
+
+  send(t: Target, m: MasterLine): void {
+    t.remote.send(m);
+  }
+
+  closeAll(): void {
+    for (const t of this.list) t.remote.close();
+  }
+
+  /** Until every catcher has exited (at most 10 s; then they are killed). */
+  async waitExits(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const exits = this.list.map((t) => new Promise<void>((r) => {
+      if (t.remote.exited) r();
+      else t.remote.once('exit', () => r());
+    }));
+    await Promise.race([Promise.all(exits), new Promise<void>((r) => { timer = setTimeout(r, 10_000); })]);
+    clearTimeout(timer);
+    for (const t of this.list) t.remote.kill();
+  }
+
+  /** Launching or finishing targets silent past their budget (-w; at least 5 s to start). */
+  silent(now: number, waitMs: number): Array<[Target, string]> {
+    const out: Array<[Target, string]> = [];
+    for (const t of this.list) {
+      if (t.state === 'launching' && now - t.stateSince > Math.max(waitMs, 5000)) out.push([t, `no answer from the catcher within ${waitMs / 1000} s`]);
+      if (t.state === 'finishing' && now - Math.max(t.lastHeard, t.stateSince) > waitMs) out.push([t, `silent for ${waitMs / 1000} s while finishing`]);
+    }
+    return out;
+  }
+
+  /** Progress: targets complete (every file they need is through), behind, and out of the run. */
+  counts(settled: boolean): { complete: number; behind: number; dropped: number } {
+    let complete = 0, behind = 0, dropped = 0;
+    for (const t of this.list) {
+      if (!this.live(t)) dropped++;
+      else if (settled && t.needs !== null && t.remaining <= 0) complete++;
+      else behind++;
+    }
+    return { complete, behind, dropped };
+  }
+
+  /** The report's row for t. path(entry) names an entry; size(object) is a file's bytes (for -n). */
+  report(t: Target, path: (entry: number) => string, entries: number, dryRun: boolean, size: (object: number) => number): TargetReport {
+    const failures: TargetReport['failures'] = [];
+    for (const [obj, error] of t.failures) failures.push({ path: path(obj - 1), error });
+    if (t.result) {
+      for (const f of t.result.failed) {
+        if (t.failures.has(f.entry + 1) || f.entry >= entries) continue;
+        failures.push({ path: path(f.entry), error: f.error });
+      }
+    }
+    let state: TargetReport['state'] = 'OK';
+    if (t.state === 'failed') state = t.remote.heard ? 'FAILED' : 'UNREACHABLE';
+    else if (t.state === 'dropped') state = 'DROPPED';
+    else if (failures.length || !t.result || !t.result.ok) state = 'FAILED';
+    return {
+      host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
+      missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
+      packets: t.result?.packets ?? null, usage: t.result?.usage ?? null, feedback: t.feedback, slow: t.wasSlow,
+      ...(dryRun ? {
+        items: t.items,
+        wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + size(o), 0) },
+      } : {}),
+    };
+  }
+}

@@ -1,0 +1,112 @@
+// Which files go out, and when: the queue of files some target needs (in
+// manifest order, as segments are planned), opened one by one while the
+// window of files in flight has room, beneath the source root and checked
+// against the scan (source.ts); and the catch-up round of the targets set
+// aside as slow.
+import fs from 'node:fs';
+import { Logger } from '../operator/log';
+import { entryOf } from '../wire/manifest';
+import { display } from '../wire/paths';
+import { MAX_PAGES, pagesOf } from '../wire/runs';
+import { Segments } from './segments';
+import { Sender } from './sender';
+import { openFileBeneath, sendFailure } from './source';
+import { Target, Targets } from './targets';
+
+export class Window {
+  private queue: number[] = [];              // files still to open, in order
+  private at = 0;                            // the next of them
+  private catchupNeeders = new Map<number, number[]>();
+  files = 0;                                 // files opened and sent
+  bytes = 0;
+  filesPlanned = 0;                          // files some target needs, as planned so far
+  bytesPlanned = 0;
+
+  constructor(private readonly sender: Sender, private readonly targets: Targets, private readonly segs: Segments,
+    private readonly srcFd: number, private readonly pageSize: number, private readonly log: Logger) {}
+
+  /** Files that a segment's plan says some target needs: they join the queue. */
+  plan(objects: number[]): void {
+    for (const obj of objects) {
+      this.queue.push(obj);
+      this.filesPlanned++;
+      this.bytesPlanned += this.segs.entries.size(entryOf(obj));
+    }
+  }
+
+  /** The set-aside targets get their deferred files, alone, at their pace. */
+  startCatchup(behind: Target[]): void {
+    this.sender.catchup = true;
+    for (const t of behind) {
+      this.log.info(`catching up ${t.deferred.length} files`, { host: t.host });
+      t.slow = false;
+      for (const obj of t.deferred) {
+        if (!this.catchupNeeders.has(obj)) { this.catchupNeeders.set(obj, []); this.queue.push(obj); }
+        this.catchupNeeders.get(obj)!.push(t.idx + 1);
+      }
+      t.deferred = [];
+    }
+  }
+
+  /** The scan is over and every file it found to send has been opened (the flows in flight are the last). */
+  nothingLeftToOpen(): boolean {
+    return this.segs.settled && this.at >= this.queue.length;
+  }
+
+  /** -q: nothing more is opened. */
+  clear(): void {
+    this.queue = [];
+    this.at = 0;
+  }
+
+  /** Open files while the window has room. */
+  fill(): void {
+    while (this.sender.room && this.at < this.queue.length) {
+      const obj = this.queue[this.at++];
+      if (this.at > 4096 && this.at * 2 > this.queue.length) { this.queue = this.queue.slice(this.at); this.at = 0; }
+      let needers: number[];
+      if (this.sender.catchup) {
+        needers = (this.catchupNeeders.get(obj) ?? []).filter((n) => this.targets.live(this.targets.list[n - 1]));
+      } else {
+        needers = [];
+        for (const t of this.targets.list) {
+          if (t.state !== 'active' || !t.needs?.get(obj)) continue;
+          if (t.slow) t.deferred.push(obj); // set aside: it gets this one in the catch-up
+          else needers.push(t.idx + 1);
+        }
+      }
+      if (needers.length) this.open(obj, needers);
+    }
+  }
+
+  /** Open a file beneath the source root, checked against the scan (source.ts), and start its flow. */
+  private open(obj: number, needers: number[]): void {
+    const i = entryOf(obj);
+    const e = this.segs.entries.get(i);
+    let fd = -1;
+    try {
+      const opened = openFileBeneath(this.srcFd, e.path, { dev: this.segs.ids[2 * i], ino: this.segs.ids[2 * i + 1], size: e.size });
+      fd = opened.fd;
+      const size = Number(opened.st.size);
+      if (pagesOf(size, this.pageSize) > MAX_PAGES) {
+        throw Object.assign(new Error(`too big: more than ${MAX_PAGES} pages of ${this.pageSize} bytes (raise --page-size)`), { code: 'EFBIG' });
+      }
+      const live = needers.filter((n) => this.targets.live(this.targets.list[n - 1]));
+      // the OPEN names the file only (its size and metadata are the manifest's): the pages go out at once, the
+      // native sender hashes them as it reads them, and the hash goes out in a signed Sums before the EOF
+      this.sender.startFlow(obj, fd, size, live, i, opened.st);
+      this.files++;
+      this.bytes += size;
+    } catch (err) {
+      if (fd >= 0) fs.closeSync(fd);
+      const f = sendFailure(err);
+      const name = display(e.path);
+      this.log.error(`${name}: ${f.message}`, { path: name });
+      if (f.changed) this.sender.changed.push(name);
+      for (const n of needers) {
+        this.targets.list[n - 1].failures.set(obj, f.message);
+        this.targets.list[n - 1].remaining--;
+      }
+    }
+  }
+}
