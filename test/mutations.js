@@ -42,6 +42,8 @@ const MUTATIONS = [
     "    if (why) throw Object.assign(new Error(`${why} since the scan`), { code: 'ECHANGED' });\n", '', 'source.test.js'],
   ['the scan reading a directory by path', 'src/manifest.ts',
     'const sub = openDirAt(dirfd, name, st, r);', "const sub = fs.openSync(`/proc/self/fd/${dirfd}/${name.toString('latin1')}`, 'r');", 'source.test.js'],
+  ['a received file committed whatever its hash', 'src/catcher/receipt.ts',
+    "    if (!digest.equals(f.hash!)) return this.failed(object, 'content hash mismatch (source changed during send?)');\n", '', 'receipt.test.js'],
 ];
 
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });

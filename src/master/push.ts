@@ -232,7 +232,7 @@ export class Push {
         if (t.state !== 'active' && t.state !== 'ready') continue;
         this.targets.setState(t, 'finishing');
         t.lastHeard = now;
-        this.targets.send(t, { t: 'finish', aborted: [] });
+        this.targets.send(t, { t: 'finish' });
       }
     }
     if (this.phase === 'finish') {

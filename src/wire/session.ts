@@ -82,7 +82,7 @@ export interface LocalCounts {
 }
 
 export type MasterLine =
-  | { t: 'finish'; aborted: number[] }
+  | { t: 'finish' }
   // manifest segment k's size and SHA-256 (hex), before its multicast OPEN: only the master can say what it holds
   | { t: 'segment'; k: number; size: number; hash: string };
 

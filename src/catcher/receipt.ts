@@ -1,0 +1,237 @@
+// The catcher's receipt machine: what it does as a file or a manifest
+// segment arrives, one event at a time, with no I/O (the catcher carries out
+// its actions and feeds back their results), so it is tested without sockets
+// or files, as flow.ts is on the master side.
+//
+// A file: the master's OPEN (if this target needs it and is asked) makes a
+// temp file and a sink; the pages arrive natively, which hash them in order;
+// when the last one is in, the digest is checked against the master's signed
+// hash (a Sums, which may come before or after) and the file is committed
+// (owner, mode, times, rename), or fails. An EOF is answered with what is
+// missing, NeedSum (every page is here, the signed hash is not), or Done.
+// A manifest segment: its size and hash come over this target's own channel
+// (a 'segment' line); its OPEN waits for that line; once complete and
+// checked, the catcher plans it.
+import { SEG_BASE } from '../wire/manifest';
+import { DoneCode, Msg } from '../wire/protocol';
+
+export type FilePhase = 'receiving' | 'awaitHash' | 'committing' | 'committed' | 'failed';
+export type SegmentPhase = 'receiving' | 'verified' | 'done' | 'failed';
+
+export type ReceiptAction =
+  | { a: 'reply'; type: Msg.OpenOk | Msg.Wait | Msg.NeedSum; object: number; index: number }
+  | { a: 'done'; object: number; ok: boolean; code: DoneCode; message: string } // a Done datagram
+  | { a: 'missing'; object: number; round: number }                 // the sink's missing runs (Wait if none)
+  | { a: 'checkMissing'; object: number; k: number; from: number; to: number }
+  | { a: 'create'; object: number }           // make the temp file and its sink: then created() or failed()
+  | { a: 'commit'; object: number }           // checked: commit it, then committed() or failed()
+  | { a: 'discard'; object: number }          // close its sink, remove its temp file
+  | { a: 'openSegment'; k: number; size: number } // the segment's sink: then segmentOpened() or fatal
+  | { a: 'plan'; k: number }                  // a segment checked: decode and plan it
+  | { a: 'fatal'; msg: string };
+
+interface FileReceipt {
+  phase: FilePhase;
+  hash: Buffer | null;   // the master's SHA-256, from a signed Sums
+  digest?: Buffer;       // what arrived, while the hash is awaited
+  eofSeen: boolean;      // the master asked (EOF): a commit answers at once
+  error?: string;
+}
+
+interface SegmentReceipt { phase: SegmentPhase; size: number; hash: Buffer }
+
+/** Segments more than this far ahead of the one being planned are ignored (a bound on what a forged OPEN can make us hold). */
+const SEGMENTS_AHEAD = 4096;
+
+export class Receipt {
+  private files = new Map<number, FileReceipt>();
+  private sums = new Map<number, Buffer>();    // signed hashes of files not opened yet (a set-aside target's)
+  private segs = new Map<number, SegmentReceipt>();
+  private segLines = new Map<number, { size: number; hash: Buffer }>();
+  private segOpens = new Set<number>();        // OPENs that came before their channel line
+  nextSeg = 0;                                 // the next segment to plan
+
+  /** needs(object): whether this target needs the file's data (its plan said so). */
+  constructor(private readonly needs: (object: number) => boolean) {}
+
+  phase(object: number): FilePhase | undefined { return this.files.get(object)?.phase; }
+  segmentPhase(k: number): SegmentPhase | undefined { return this.segs.get(k)?.phase; }
+
+  // ---- files ----
+
+  /** The master's OPEN of object; asked: this target is among those it awaits. */
+  open(object: number, asked: boolean): ReceiptAction[] {
+    if (!asked) return []; // the master has my answer
+    if (object >= SEG_BASE) return this.openSegment(object - SEG_BASE);
+    if (!this.needs(object)) return [];
+    const f = this.files.get(object);
+    if (f) return f.phase === 'committed' || f.phase === 'failed' ? [this.doneOf(object, f)] : [{ a: 'reply', type: Msg.OpenOk, object, index: 0 }];
+    this.files.set(object, { phase: 'receiving', hash: this.sums.get(object) ?? null, eofSeen: false });
+    this.sums.delete(object);
+    return [{ a: 'create', object }];
+  }
+
+  /** The temp file and sink of object exist: the OPEN is acknowledged. */
+  created(object: number): ReceiptAction[] {
+    return this.files.get(object)?.phase === 'receiving' ? [{ a: 'reply', type: Msg.OpenOk, object, index: 0 }] : [];
+  }
+
+  /** An EOF of round; asked: this target is among those it awaits. */
+  eof(object: number, round: number, asked: boolean): ReceiptAction[] {
+    if (object >= SEG_BASE) return asked ? this.segmentEof(object, round) : [];
+    const f = this.files.get(object);
+    if (!f) return asked && this.needs(object) ? [{ a: 'done', object, ok: false, code: DoneCode.Failed, message: 'not opened' }] : [];
+    if (!asked) return [];
+    f.eofSeen = true;
+    switch (f.phase) {
+      case 'receiving': return [{ a: 'missing', object, round }];
+      case 'awaitHash': return [{ a: 'reply', type: Msg.NeedSum, object, index: round }]; // its Sums was lost
+      case 'committing': return [{ a: 'reply', type: Msg.Wait, object, index: round }];
+      default: return [this.doneOf(object, f)];
+    }
+  }
+
+  /** The master's signed hashes (already checked): a file waiting for its hash is checked now. */
+  sumsIn(sums: Array<[number, Buffer]>): ReceiptAction[] {
+    const out: ReceiptAction[] = [];
+    for (const [object, hash] of sums) {
+      if (!this.needs(object)) continue;
+      const f = this.files.get(object);
+      if (!f) { this.sums.set(object, hash); continue; }
+      if (f.phase !== 'receiving' && f.phase !== 'awaitHash') continue;
+      f.hash = hash; // the latest: a catch-up's first pass may have read the file anew
+      if (f.phase === 'awaitHash') out.push(...this.check(object, f, f.digest!));
+    }
+    return out;
+  }
+
+  /** Every page of object is in; digest: their SHA-256. */
+  complete(object: number, digest: Buffer): ReceiptAction[] {
+    if (object >= SEG_BASE) return this.segmentComplete(object - SEG_BASE, digest);
+    const f = this.files.get(object);
+    if (!f || f.phase !== 'receiving') return [];
+    if (!f.hash) { f.digest = digest; f.phase = 'awaitHash'; return []; }
+    return this.check(object, f, digest);
+  }
+
+  /** A checkpoint k of a big file asks what is missing of [from, to). */
+  checkpoint(object: number, k: number, from: number, to: number): ReceiptAction[] {
+    return this.files.get(object)?.phase === 'receiving' ? [{ a: 'checkMissing', object, k, from, to }] : [];
+  }
+
+  /** The master's (signed) Abort: the file is dropped, unless it is committed. */
+  abort(object: number): ReceiptAction[] {
+    const f = this.files.get(object);
+    if (!f || f.phase === 'committed') return [];
+    this.files.delete(object);
+    return [{ a: 'discard', object }];
+  }
+
+  committed(object: number): ReceiptAction[] {
+    const f = this.files.get(object);
+    if (!f || f.phase !== 'committing') return [];
+    f.phase = 'committed';
+    // Done goes now if the master already asked (its EOF found us committing);
+    // otherwise it answers the EOF that is on its way (the master sends it
+    // after the last page): one Done per file, not one that crosses the EOF
+    // and another in reply to it
+    return f.eofSeen ? [this.doneOf(object, f)] : [];
+  }
+
+  /** object failed on this target (temp file, write, commit, hash): its temp file goes, the master is told. */
+  failed(object: number, why: string): ReceiptAction[] {
+    const f = this.files.get(object);
+    if (!f || f.phase === 'committed' || f.phase === 'failed') return [];
+    f.phase = 'failed';
+    f.error = why;
+    return [{ a: 'discard', object }, this.doneOf(object, f)];
+  }
+
+  /** The sink of object could not be written. */
+  sinkError(object: number, errno: string): ReceiptAction[] {
+    if (object >= SEG_BASE) return [{ a: 'fatal', msg: `cannot store the manifest: ${errno}` }];
+    return this.failed(object, `write failed: ${errno}`);
+  }
+
+  /** Files opened and not committed, with why (for the result); every one not committed (to discard at the end). */
+  unfinished(): Array<[number, string]> {
+    const out: Array<[number, string]> = [];
+    for (const [object, f] of this.files) if (f.phase !== 'committed') out.push([object, f.error ?? 'not delivered']);
+    return out;
+  }
+
+  opened(object: number): boolean { return this.files.has(object); }
+
+  private check(object: number, f: FileReceipt, digest: Buffer): ReceiptAction[] {
+    if (!digest.equals(f.hash!)) return this.failed(object, 'content hash mismatch (source changed during send?)');
+    f.phase = 'committing';
+    return [{ a: 'commit', object }];
+  }
+
+  private doneOf(object: number, f: FileReceipt): ReceiptAction {
+    const ok = f.phase === 'committed';
+    return { a: 'done', object, ok, code: ok ? DoneCode.Ok : DoneCode.Failed, message: f.error ?? '' };
+  }
+
+  // ---- manifest segments ----
+
+  /** The master's line for segment k: what it holds. */
+  segmentLine(k: number, size: number, hash: Buffer): ReceiptAction[] {
+    if (this.segLines.has(k)) return [];
+    this.segLines.set(k, { size, hash });
+    return this.segOpens.delete(k) ? this.startSegment(k) : [];
+  }
+
+  /** The segment's sink exists: the OPEN is acknowledged. */
+  segmentOpened(k: number): ReceiptAction[] {
+    return this.segs.get(k)?.phase === 'receiving' ? [{ a: 'reply', type: Msg.OpenOk, object: SEG_BASE + k, index: 0 }] : [];
+  }
+
+  /** Segment k is planned (its needs reported). */
+  segmentPlanned(k: number): void {
+    const sg = this.segs.get(k);
+    if (sg) sg.phase = 'done';
+    if (k === this.nextSeg) this.nextSeg++;
+  }
+
+  /** Segment k could not be decoded or planned. */
+  segmentFailed(k: number): void {
+    const sg = this.segs.get(k);
+    if (sg) sg.phase = 'failed';
+  }
+
+  private openSegment(k: number): ReceiptAction[] {
+    const sg = this.segs.get(k);
+    if (sg) {
+      return sg.phase === 'done' || sg.phase === 'failed'
+        ? [{ a: 'done', object: SEG_BASE + k, ok: sg.phase === 'done', code: sg.phase === 'done' ? DoneCode.Ok : DoneCode.Failed, message: '' }]
+        : [{ a: 'reply', type: Msg.OpenOk, object: SEG_BASE + k, index: 0 }];
+    }
+    if (this.segLines.has(k)) return this.startSegment(k);
+    if (k <= this.nextSeg + SEGMENTS_AHEAD) this.segOpens.add(k);
+    return [];
+  }
+
+  private startSegment(k: number): ReceiptAction[] {
+    const { size, hash } = this.segLines.get(k)!;
+    this.segs.set(k, { phase: 'receiving', size, hash });
+    return [{ a: 'openSegment', k, size }];
+  }
+
+  private segmentEof(object: number, round: number): ReceiptAction[] {
+    const sg = this.segs.get(object - SEG_BASE);
+    if (!sg) return [];
+    if (sg.phase === 'receiving') return [{ a: 'missing', object, round }];
+    if (sg.phase === 'verified') return [{ a: 'reply', type: Msg.Wait, object, index: round }];
+    const ok = sg.phase === 'done';
+    return [{ a: 'done', object, ok, code: ok ? DoneCode.Ok : DoneCode.Failed, message: ok ? '' : 'bad manifest' }];
+  }
+
+  private segmentComplete(k: number, digest: Buffer): ReceiptAction[] {
+    const sg = this.segs.get(k);
+    if (!sg || sg.phase !== 'receiving') return [];
+    if (!digest.equals(sg.hash)) { sg.phase = 'failed'; return [{ a: 'fatal', msg: 'manifest segment hash mismatch' }]; }
+    sg.phase = 'verified';
+    return [{ a: 'plan', k }];
+  }
+}

@@ -1,0 +1,91 @@
+// The file-system side of receiving a file: a temp file beside the final
+// name (.NAME.mrsync.RANDOM, created O_EXCL beneath the target root) with
+// its directory held open from creation to rename, then, once its content is
+// checked, its last steps in one native call (owner, mode, mtime, close,
+// rename over the final name); or its removal. receipt.ts decides when.
+import fs from 'node:fs';
+import { native } from '../native';
+import { Entry } from '../wire/manifest';
+import { baseOf } from '../wire/paths';
+import { Beneath, errnoError } from './beneath';
+import { lstatHave, splitNs, tempName } from './fsx';
+import { Mirror } from './mirror';
+
+const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+/** native.commitFile's steps, for its errors. */
+const COMMIT_STEPS = ['fchown', 'fchmod', 'futimens', 'close', 'rename'];
+
+interface Incoming {
+  entry: Entry;
+  fd: number;     // the temp file
+  dirfd: number;  // its directory (O_PATH), held from the temp file's creation to its rename
+  tmp: Buffer;    // its name there
+}
+
+export class Receiving {
+  private files = new Map<number, Incoming>();
+
+  constructor(private readonly tree: Beneath, private readonly mirror: Mirror, private readonly owner: boolean,
+    private readonly removeFirst: boolean) {}
+
+  /** A temp file for entry (object), of its size; its fd, to give the native sink. Throws with the reason. */
+  create(object: number, entry: Entry): number {
+    if (this.removeFirst) {
+      // -X: make room first on a nearly full disk
+      this.tree.at(entry.path, (final) => {
+        const h = lstatHave(final);
+        if (h && h.kind !== 'dir') fs.unlinkSync(final);
+      });
+    }
+    const dirfd = this.tree.parentFd(entry.path);
+    const tmp = tempName(entry.path);
+    const fd = native.openBeneath(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0o600);
+    if (fd < 0) {
+      fs.closeSync(dirfd);
+      throw errnoError(-fd, 'open', entry.path);
+    }
+    this.files.set(object, { entry, fd, dirfd, tmp });
+    try {
+      if (entry.size > 0) fs.ftruncateSync(fd, entry.size);
+    } catch (e) {
+      this.discard(object);
+      throw e;
+    }
+    return fd;
+  }
+
+  /**
+   * The checked content goes to its final name: the old version backed up
+   * (-b), a directory in the way removed (displace: --delete), owner (it
+   * clears setuid/setgid), mode, mtime, close and rename in one call. Throws
+   * with the reason (the temp file is then removed by discard()).
+   */
+  commit(object: number, displace: boolean): void {
+    const f = this.files.get(object)!;
+    const entry = f.entry;
+    if (displace && !this.mirror.remove(entry.path)) throw new Error('a directory that could not be removed is in the way');
+    this.mirror.backupReplaced(entry.path);
+    const [sec, nsec] = splitNs(entry.mtimeNs);
+    const fd = f.fd;
+    f.fd = -1; // closed by commitFile, whatever happens
+    const r = native.commitFile(fd, this.owner, entry.uid, entry.gid, entry.mode, sec, nsec, f.dirfd, f.tmp, baseOf(entry.path));
+    if (r < 0) throw errnoError(-r & 0xffff, COMMIT_STEPS[(-r >> 16) - 1] ?? 'commit', entry.path);
+    this.files.delete(object);
+    fs.closeSync(f.dirfd);
+  }
+
+  /** Remove the temp file of object (if any) and let go of its descriptors. */
+  discard(object: number): void {
+    const f = this.files.get(object);
+    if (!f) return;
+    this.files.delete(object);
+    if (f.fd >= 0) { try { fs.closeSync(f.fd); } catch { /* closed */ } }
+    try { fs.unlinkSync(Buffer.concat([Buffer.from(`/proc/self/fd/${f.dirfd}/`), f.tmp])); } catch { /* gone */ }
+    try { fs.closeSync(f.dirfd); } catch { /* closed */ }
+  }
+
+  /** Every temp file still here (the catcher is ending). */
+  discardAll(): void {
+    for (const object of [...this.files.keys()]) this.discard(object);
+  }
+}

@@ -1,0 +1,164 @@
+// The catcher's receipt machine (catcher/receipt.ts), without sockets or
+// files: example sequences, then random ones (fast-check), with the catcher's
+// side played as it does it (create, commit and their results).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { Receipt, ReceiptAction } from '../../src/catcher/receipt';
+import { SEG_BASE } from '../../src/wire/manifest';
+import { DoneCode, Msg } from '../../src/wire/protocol';
+
+const RUNS = Number(process.env.PROP_RUNS ?? 300);
+const H = Buffer.alloc(32, 1);      // the master's hash of the file
+const OTHER = Buffer.alloc(32, 2);  // another (an older pass's, or of pages another holder of the key forged)
+const F = 5;                        // a file this target needs
+const N = 6;                        // one it does not
+
+function machine(): Receipt {
+  return new Receipt((o) => o === F);
+}
+
+const kinds = (acts: ReceiptAction[]): string[] => acts.map((a) => (a.a === 'reply' ? `reply:${a.type}` : a.a === 'done' ? `done:${a.ok}` : a.a));
+
+test('a file: OPEN makes it, the hash and the pages in either order commit it, the EOF gets Done', () => {
+  const r = machine();
+  assert.deepEqual(kinds(r.open(F, true)), ['create']);
+  assert.deepEqual(kinds(r.created(F)), [`reply:${Msg.OpenOk}`]);
+  assert.deepEqual(kinds(r.open(F, true)), [`reply:${Msg.OpenOk}`], 'a repeated OPEN is acked again');
+  assert.deepEqual(kinds(r.complete(F, H)), [], 'every page, no hash yet: wait for it');
+  assert.deepEqual(kinds(r.eof(F, 1, true)), [`reply:${Msg.NeedSum}`], 'its Sums was lost: ask');
+  assert.deepEqual(kinds(r.sumsIn([[F, H]])), ['commit']);
+  assert.deepEqual(kinds(r.committed(F)), ['done:true'], 'the EOF asked already: Done now');
+  assert.deepEqual(kinds(r.eof(F, 2, true)), ['done:true']);
+  assert.deepEqual(r.unfinished(), []);
+
+  const s = machine();
+  s.sumsIn([[F, H]]); // before the OPEN (a set-aside target's catch-up)
+  s.open(F, true);
+  s.created(F);
+  assert.deepEqual(kinds(s.eof(F, 1, true)), ['missing']);
+  assert.deepEqual(kinds(s.complete(F, H)), ['commit']);
+  assert.deepEqual(kinds(s.committed(F)), ['done:true']);
+});
+
+test('content that is not the master\'s fails; a file not needed or not asked is left alone', () => {
+  const r = machine();
+  r.open(F, true);
+  r.created(F);
+  r.sumsIn([[F, H]]);
+  assert.deepEqual(kinds(r.complete(F, OTHER)), ['discard', 'done:false']);
+  assert.match(r.unfinished()[0][1], /content hash mismatch/);
+  assert.deepEqual(kinds(r.eof(F, 1, true)), ['done:false']);
+  assert.deepEqual(r.open(N, true), []);
+  assert.deepEqual(r.eof(N, 1, true), []);
+  assert.deepEqual(r.sumsIn([[N, H]]), []);
+  const s = machine();
+  assert.deepEqual(s.open(F, false), [], 'not awaited: the master has my answer');
+  assert.deepEqual(kinds(s.eof(F, 1, true)), ['done:false'], 'asked about a file never opened');
+});
+
+test('an Abort drops a file being received, never a committed one; a write error fails it', () => {
+  const r = machine();
+  r.open(F, true);
+  r.created(F);
+  assert.deepEqual(kinds(r.abort(F)), ['discard']);
+  assert.equal(r.opened(F), false);
+  r.open(F, true);
+  r.created(F);
+  assert.deepEqual(kinds(r.sinkError(F, 'ENOSPC')), ['discard', 'done:false']);
+  assert.match(r.unfinished()[0][1], /write failed: ENOSPC/);
+  const c = machine();
+  c.sumsIn([[F, H]]);
+  c.open(F, true);
+  c.created(F);
+  c.complete(F, H);
+  c.committed(F);
+  assert.deepEqual(c.abort(F), []);
+  assert.equal(c.phase(F), 'committed');
+});
+
+test('a manifest segment waits for its channel line; only the hash from the channel lets it be planned', () => {
+  const r = machine();
+  assert.deepEqual(r.open(SEG_BASE, true), [], 'OPEN before the line: held');
+  assert.deepEqual(kinds(r.segmentLine(0, 100, H)), ['openSegment']);
+  assert.deepEqual(kinds(r.segmentOpened(0)), [`reply:${Msg.OpenOk}`]);
+  assert.deepEqual(kinds(r.eof(SEG_BASE, 1, true)), ['missing']);
+  assert.deepEqual(kinds(r.complete(SEG_BASE, H)), ['plan']);
+  assert.deepEqual(kinds(r.eof(SEG_BASE, 2, true)), [`reply:${Msg.Wait}`], 'being planned');
+  r.segmentPlanned(0);
+  assert.equal(r.nextSeg, 1);
+  assert.deepEqual(kinds(r.eof(SEG_BASE, 3, true)), ['done:true']);
+  assert.deepEqual(kinds(r.segmentLine(1, 100, H)), [], 'no OPEN yet');
+  assert.deepEqual(kinds(r.open(SEG_BASE + 1, true)), ['openSegment']);
+  r.segmentOpened(1);
+  assert.deepEqual(kinds(r.complete(SEG_BASE + 1, OTHER)), ['fatal'], 'not what the channel said');
+  assert.equal(r.segmentPhase(1), 'failed');
+  assert.deepEqual(kinds(r.open(SEG_BASE + 1, true)), ['done:false']);
+  assert.deepEqual(r.open(SEG_BASE + 9999, true), [], 'far ahead: not held');
+});
+
+type Ev =
+  | { e: 'open'; asked: boolean } | { e: 'eof'; asked: boolean } | { e: 'sums'; good: boolean } | { e: 'complete'; good: boolean }
+  | { e: 'abort' } | { e: 'sinkError' } | { e: 'noise' };
+
+const evArb: fc.Arbitrary<Ev> = fc.oneof(
+  fc.record({ e: fc.constant('open' as const), asked: fc.boolean() }),
+  fc.record({ e: fc.constant('eof' as const), asked: fc.boolean() }),
+  fc.record({ e: fc.constant('sums' as const), good: fc.boolean() }),
+  fc.record({ e: fc.constant('complete' as const), good: fc.boolean() }),
+  fc.constant({ e: 'abort' as const }),
+  fc.constant({ e: 'sinkError' as const }),
+  fc.constant({ e: 'noise' as const }),
+);
+
+test('random events: a file is committed only with the content of the master\'s latest hash, once; Done ok only after; every asked EOF answered once', () => {
+  fc.assert(fc.property(fc.array(evArb, { maxLength: 40 }), fc.boolean(), fc.boolean(), (evs, createFails, commitFails) => {
+    const r = machine();
+    let latest: Buffer | null = null;      // the last hash the master signed for F
+    let digest: Buffer | null = null;      // what the last completion carried
+    let committedOnce = false;
+    let cycle = { committed: false, commits: 0 };
+    const play = (acts: ReceiptAction[]): ReceiptAction[] => {
+      const out: ReceiptAction[] = [];
+      for (const a of acts) {
+        out.push(a);
+        if ('object' in a) assert.notEqual(a.object, N, 'something done about a file not needed');
+        if (a.a === 'create') { cycle = { committed: false, commits: 0 }; out.push(...play(createFails ? r.failed(F, 'cannot create temp file') : r.created(F))); }
+        if (a.a === 'commit') {
+          assert.ok(digest && latest && digest.equals(latest), 'committed content that is not the master\'s latest hash');
+          cycle.commits++;
+          assert.equal(cycle.commits, 1, 'committed twice');
+          if (commitFails) out.push(...play(r.failed(F, 'cannot commit')));
+          else { cycle.committed = true; committedOnce = true; out.push(...play(r.committed(F))); }
+        }
+        if (a.a === 'done' && a.ok) assert.ok(cycle.committed, 'Done ok for a file not committed');
+        if (a.a === 'done') assert.equal(a.code, a.ok ? DoneCode.Ok : DoneCode.Failed);
+      }
+      return out;
+    };
+    for (const ev of evs) {
+      const before = r.phase(F);
+      switch (ev.e) {
+        case 'open': play(r.open(F, ev.asked)); break;
+        case 'eof': {
+          const acts = play(r.eof(F, 1, ev.asked));
+          const answers = acts.filter((a) => a.a === 'missing' || a.a === 'done' || (a.a === 'reply' && a.type !== Msg.OpenOk));
+          if (ev.asked && (before !== undefined || r.opened(F))) assert.equal(answers.length, 1, `an asked EOF in ${before} answered ${answers.length} times`);
+          if (!ev.asked) assert.deepEqual(acts, []);
+          break;
+        }
+        case 'sums': latest = ev.good ? H : OTHER; play(r.sumsIn([[F, latest], [N, H]])); break;
+        case 'complete': digest = ev.good ? H : OTHER; play(r.complete(F, digest)); break;
+        case 'abort': {
+          const acts = play(r.abort(F));
+          if (before === 'committed') assert.deepEqual(acts, []);
+          else if (before !== undefined) assert.deepEqual(kinds(acts), ['discard']);
+          break;
+        }
+        case 'sinkError': play(r.sinkError(F, 'EIO')); break;
+        case 'noise': play(r.open(N, true)); play(r.eof(N, 1, true)); break;
+      }
+      if (r.phase(F) === 'committed') assert.ok(committedOnce);
+    }
+  }), { numRuns: RUNS * 10 });
+});
