@@ -72,19 +72,21 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
 }
 
-// commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final)
-// -> 0, or -(step << 16 | errno): a received temp file's last steps in one
-// call (the catcher's per-file cost is mostly calls like these): owner (if
-// chown; it clears setuid/setgid, so before the mode), mode, mtime (atime
-// now), close (always, whatever failed), then rename tmp to final within
-// dirfd (both single components). Steps: 1 fchown, 2 fchmod, 3 futimens,
-// 4 close, 5 renameat.
+// commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final,
+// step Int32Array(1)) -> 0, or -errno: a received temp file's last steps in
+// one call (the catcher's per-file cost is mostly calls like these): owner
+// (if chown; it clears setuid/setgid, so before the mode), mode, mtime
+// (atime now), close (always, whatever failed), then rename tmp to final
+// within dirfd (both single components). The step that failed goes to
+// step[0]: 1 fchown, 2 fchmod, 3 futimens, 4 close, 5 renameat.
 Napi::Value CommitFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 10 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
+  if (throwIf(env, info.Length() < 11 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
                        !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber() || !info[7].IsNumber() ||
-                       !info[8].IsBuffer() || !info[9].IsBuffer(),
-              "commitFile(fd, chown, uid, gid, mode, sec, nsec, dirfd, tmp, final)")) return env.Undefined();
+                       !info[8].IsBuffer() || !info[9].IsBuffer() || !info[10].IsTypedArray() ||
+                       info[10].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+                       info[10].As<Napi::Int32Array>().ElementLength() < 1,
+              "commitFile(fd, chown, uid, gid, mode, sec, nsec, dirfd, tmp, final, Int32Array(1))")) return env.Undefined();
   const int fd = info[0].As<Napi::Number>().Int32Value();
   std::string from = bufferBytes(info[8]), to = bufferBytes(info[9]);
   auto component = [](const std::string& n) {
@@ -105,7 +107,8 @@ Napi::Value CommitFile(const Napi::CallbackInfo& info) {
     if (!component(from) || !component(to)) { step = 5; err = EINVAL; }
     else if (renameat(dfd, from.c_str(), dfd, to.c_str()) != 0) fail(5);
   }
-  return Napi::Number::New(env, step ? -double((step << 16) | err) : 0);
+  info[10].As<Napi::Int32Array>()[0] = step;
+  return Napi::Number::New(env, step ? -double(err) : 0);
 }
 
 // raiseFdLimit() -> the soft RLIMIT_NOFILE after raising it to the hard

@@ -1,4 +1,8 @@
-// The one loader of the native addon, with its typed surface.
+// The one loader of the native addon, with its typed surface. Its one
+// convention for errors (errors.ts): a call that can fail for reasons of the
+// system returns -errno; misuse throws a TypeError; the PageLoop constructor
+// throws an Error with code, errno and syscall when it cannot set up its
+// socket.
 import path from 'node:path';
 
 export interface LoopOptions {
@@ -167,11 +171,11 @@ interface NativeModule {
   raiseFdLimit(): number;
   /**
    * A received temp file's last steps in one call: fchown (if chown), fchmod, futimens (mtime; atime now), close
-   * (always), renameat(dirfd, tmp, final) (single-component names). 0, or -(step << 16 | errno), step 1..5 in that
-   * order (COMMIT_STEPS).
+   * (always), renameat(dirfd, tmp, final) (single-component names). 0, or -errno; the step that failed (1..5 in that
+   * order) goes to step[0].
    */
   commitFile(fd: number, chown: boolean, uid: number, gid: number, mode: number, sec: number, nsec: number,
-             dirfd: number, tmp: Buffer, final: Buffer): number;
+             dirfd: number, tmp: Buffer, final: Buffer, step: Int32Array): number;
   /**
    * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32
    * bits, and nlink if out has 11 elements. 0, or -errno.
@@ -190,9 +194,6 @@ interface NativeModule {
   /** utimensat/futimens: atime now, mtime exact; path bytes or an fd. Throws an errno Error. */
   setTimes(target: Buffer | number, sec: number, nsec: number, nofollow: boolean): void;
 }
-
-/** An error from the native loop, with the errno/syscall it carries. */
-export interface NativeError extends Error { code?: string; syscall?: string; errno?: number }
 
 function load(): NativeModule {
   // dist/src/native.js -> ../../build/Release

@@ -3,9 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { PACKET_OVERHEAD } from './native';
-
-/** Bad input from the user: printed as one line, exit status 1. */
-export class UserError extends Error {}
+import { UserError } from './errors';
 
 export function parseIntIn(name: string, v: string, lo: number, hi: number): number {
   if (!/^\d+$/.test(v.trim())) throw new UserError(`${name} must be a whole number, got '${v}'`);

@@ -39,7 +39,7 @@ const MUTATIONS = [
   ['a key file read by path after it was checked', 'src/keyfile.ts',
     "text = fs.readFileSync(fd, 'utf8').trim();", "text = fs.readFileSync(file, 'utf8').trim();", 'keyfile.test.js'],
   ['a source file sent without checking it is the one scanned', 'src/source.ts',
-    "    if (why) throw Object.assign(new Error(`${why} since the scan`), { code: 'ECHANGED' });\n", '', 'source.test.js'],
+    "    if (why) throw new MrsyncError('ERR_CHANGED', `${why} since the scan`);\n", '', 'source.test.js'],
   ['the scan reading a directory by path', 'src/manifest.ts',
     'const sub = openDirAt(dirfd, name, st, r);', "const sub = fs.openSync(`/proc/self/fd/${dirfd}/${name.toString('latin1')}`, 'r');", 'source.test.js'],
   ['a received file committed whatever its hash', 'src/catcher/receipt.ts',

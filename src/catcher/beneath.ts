@@ -15,14 +15,15 @@ import { baseOf, display, isRoot, parentOf, pathProblem } from '../wire/paths';
 import { Have } from './plan';
 import { lstatHave } from './fsx';
 import { hashFileSync } from '../wire/manifest';
+import { MrsyncError, SysError, errnoName, sysError } from '../errors';
 
 const { O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const O_PATH = native.O_PATH;
 
-export function errnoError(errno: number, syscall: string, rel: Buffer): NodeJS.ErrnoException {
-  const code = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `E${errno}`;
-  const hint = code === 'ELOOP' || code === 'EXDEV' ? 'a symlink or a path leaving the target tree is in the way' : undefined;
-  return Object.assign(new Error(`${display(rel)}: ${hint ?? code}`), { code, errno: -errno, syscall, hint });
+/** The error of a step on rel that failed with errno: ELOOP and EXDEV say what they mean beneath the root. */
+export function stepError(errno: number, syscall: string, rel: Buffer): SysError {
+  const name = errnoName(errno);
+  return sysError(errno, syscall, display(rel), name === 'ELOOP' || name === 'EXDEV' ? 'a symlink or a path leaving the target tree is in the way' : undefined);
 }
 
 const procFd = (fd: number): Buffer => Buffer.from(`/proc/self/fd/${fd}`);
@@ -57,7 +58,7 @@ export class Beneath {
         fd = native.openBeneath(cur.fd, name, O_PATH | O_DIRECTORY, 0);
       }
       cur.close();
-      if (fd < 0) throw errnoError(-fd, 'openat2', rel);
+      if (fd < 0) throw stepError(-fd, 'openat2', rel);
       cur = new Beneath(fd);
     }
     return cur;
@@ -69,7 +70,7 @@ export class Beneath {
 
   private openDir(rel: Buffer): number {
     const fd = native.openBeneath(this.fd, isRoot(rel) ? Buffer.from('.') : rel, O_PATH | O_DIRECTORY, 0);
-    if (fd < 0) throw errnoError(-fd, 'openat2', rel);
+    if (fd < 0) throw stepError(-fd, 'openat2', rel);
     return fd;
   }
 
@@ -157,7 +158,7 @@ export class Beneath {
       try {
         const st = fs.fstatSync(fd);
         if (kind === 'dir' ? !st.isDirectory() : !st.isFile()) {
-          throw Object.assign(new Error(`${display(rel)} changed type on the target during the run`), { code: 'ECHANGED' });
+          throw new MrsyncError('ERR_CHANGED', `${display(rel)} changed type on the target during the run`);
         }
         return fn(procFd(fd));
       } finally {
@@ -197,7 +198,7 @@ export class Lookup {
     const name = baseOf(rel);
     const r = native.lstatAt(dfd, name, this.st);
     if (r === -os.constants.errno.ENOENT) return null;
-    if (r < 0) throw errnoError(-r, 'lstat', rel);
+    if (r < 0) throw stepError(-r, 'lstat', rel);
     const o = this.st;
     const fmt = o[0] & S_IFMT;
     const kind = fmt === S_IFREG ? 'file' : fmt === S_IFDIR ? 'dir' : fmt === S_IFLNK ? 'symlink' : 'other';

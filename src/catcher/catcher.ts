@@ -12,18 +12,17 @@ import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { wireOverhead } from '../options';
 import { ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { display } from '../wire/paths';
-import {
-  MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited,
-} from '../wire/protocol';
+import { MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited } from '../wire/protocol';
 import { MAX_PAGES, clipRuns, pagesOf, runPages } from '../wire/runs';
 import { MasterLine, SessionParams, SyncParams, usageNow, validateSession } from '../wire/session';
 import { MasterVerifier } from '../wire/signing';
 import { Beneath } from './beneath';
-import { anonymousFile, errText, tempName } from './fsx';
+import { anonymousFile, tempName } from './fsx';
 import { DiskLocal, DryLocal, Local } from './local';
 import { Mirror } from './mirror';
 import { Receipt, ReceiptAction } from './receipt';
 import { Receiving } from './receive';
+import { describe, errnoName } from '../errors';
 
 /** Manifest entries planned per turn of the event loop (drainSegments). */
 const PLAN_SLICE = 64;
@@ -112,7 +111,7 @@ export class Catcher {
       try {
         this.tree = top.descend(this.root);
       } catch (e) {
-        throw new Error(`cannot use target directory ${shown}: ${errText(e)}`);
+        throw new Error(`cannot use target directory ${shown}: ${describe(e)}`);
       } finally {
         top.close();
       }
@@ -122,7 +121,7 @@ export class Catcher {
       } catch (e) {
         const st = fs.statSync(this.root, { throwIfNoEntry: false });
         if (st && !st.isDirectory()) throw new Error(`target path ${shown} exists and is not a directory`);
-        throw new Error(`cannot create target directory ${shown}: ${errText(e)}`);
+        throw new Error(`cannot create target directory ${shown}: ${describe(e)}`);
       }
       this.tree = Beneath.open(this.root); // O_DIRECTORY: a root that is not a directory fails here
     }
@@ -134,7 +133,7 @@ export class Catcher {
         fs.unlinkSync(probe);
       });
     } catch (e) {
-      throw new Error(`target directory ${shown} is not writable: ${errText(e)}`);
+      throw new Error(`target directory ${shown} is not writable: ${describe(e)}`);
     }
   }
 
@@ -218,15 +217,15 @@ export class Catcher {
 
   private create(object: number): ReceiptAction[] {
     const entry = this.entries.get(entryOf(object));
-    if (pagesOf(entry.size, this.p.pageSize) > MAX_PAGES) return this.receipt.failed(object, `too big for pages of ${this.p.pageSize} bytes`);
+    if (pagesOf(entry.size, this.p.pageSize) > MAX_PAGES) return this.receipt.failed(object, `too big for pages of ${this.p.pageSize} bytes`, 'TOO_BIG');
     let fd: number;
     try {
       fd = this.receiving.create(object, entry);
     } catch (e) {
-      return this.receipt.failed(object, `cannot create temp file: ${errText(e)}`);
+      return this.receipt.failed(object, `cannot create temp file: ${describe(e)}`, 'CREATE_FAILED');
     }
     const err = this.loop.openSink(object, fd, entry.size);
-    if (err) return this.receipt.failed(object, `cannot receive: ${errnoName(err)}`);
+    if (err) return this.receipt.failed(object, `cannot receive: ${errnoName(err)}`, 'CREATE_FAILED');
     return this.receipt.created(object);
   }
 
@@ -234,7 +233,7 @@ export class Catcher {
     try {
       this.receiving.commit(object, this.local.displaceDir.has(object));
     } catch (e) {
-      return this.receipt.failed(object, `cannot commit: ${errText(e)}`);
+      return this.receipt.failed(object, `cannot commit: ${describe(e)}`, 'COMMIT_FAILED');
     }
     return this.receipt.committed(object);
   }
@@ -339,9 +338,9 @@ export class Catcher {
       emit({ t: 'result', ok: failed.length === 0, failed, local: this.local.counts });
       return;
     }
-    for (const [object, error] of this.receipt.unfinished()) failed.push({ entry: entryOf(object), error });
+    for (const [object, error, code] of this.receipt.unfinished()) failed.push({ entry: entryOf(object), error, code });
     for (const object of this.local.needs.toArray()) {
-      if (!this.receipt.opened(object)) failed.push({ entry: entryOf(object), error: 'not delivered' });
+      if (!this.receipt.opened(object)) failed.push({ entry: entryOf(object), error: 'not delivered', code: 'NOT_DELIVERED' });
     }
     const st = this.loop.stats();
     const packets = { badAuth: st.badAuth, badFormat: st.badFormat, duplicates: st.dataDup, rebuilt: st.fecRecovered };
@@ -362,10 +361,6 @@ export class Catcher {
   }
 }
 
-function errnoName(n: number): string {
-  for (const [k, v] of Object.entries(os.constants.errno)) if (v === n) return k;
-  return `errno ${n}`;
-}
 
 /** Entry point of bin/multicatcher: session on stdin, lines on stdout. */
 export function catcherMain(): void {

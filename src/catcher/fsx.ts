@@ -69,8 +69,3 @@ export function splitNs(ns: bigint): [number, number] {
   return [Number(s), Number(n)];
 }
 
-export function errText(e: unknown): string {
-  const x = e as NodeJS.ErrnoException & { hint?: string };
-  return x && x.code ? `${x.code}${x.syscall ? ` (${x.syscall})` : ''}${x.hint ? `: ${x.hint}` : ''}` : String((e as Error)?.message ?? e);
-}
-

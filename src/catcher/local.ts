@@ -9,9 +9,11 @@ import { LocalCounts, SyncParams } from '../wire/session';
 import { Entry, Flag, Kind, ManifestSet, objectOf } from '../wire/manifest';
 import { display, parentOf } from '../wire/paths';
 import { Beneath, Lookup } from './beneath';
-import { errText, isTempName, lstatHave, setMtime, tempName as tempNameOf } from './fsx';
+import { isTempName, lstatHave, setMtime, tempName as tempNameOf } from './fsx';
 import { Mirror } from './mirror';
 import { Decision, Have, PlanOptions, decide, itemCode } from './plan';
+import { describe } from '../errors';
+import { FailureCode } from '../errors';
 
 const isRootPath = (p: Buffer): boolean => p.length === 1 && p[0] === 0x2e;
 
@@ -92,7 +94,7 @@ export abstract class Local {
         if (have?.kind === 'dir') this.staleIn(e.path);
       }
     } catch (err) {
-      this.localFail(i, errText(err));
+      this.localFail(i, describe(err));
     }
   }
 
@@ -115,7 +117,7 @@ export abstract class Local {
    * data was being received and was not committed. The entries that failed,
    * with why.
    */
-  abstract finish(delivered: (object: number) => boolean): Array<{ entry: number; error: string }>;
+  abstract finish(delivered: (object: number) => boolean): Array<{ entry: number; error: string; code: FailureCode }>;
 
   /** --delete (itemized only with -n), and what it and -b did, into the counts. */
   protected deleteExtraneous(): void {
@@ -124,8 +126,8 @@ export abstract class Local {
     this.counts.backedUp = this.mirror.backedUp;
   }
 
-  protected failures(): Array<{ entry: number; error: string }> {
-    return [...this.failed].map(([entry, error]) => ({ entry, error }));
+  protected failures(): Array<{ entry: number; error: string; code: FailureCode }> {
+    return [...this.failed].map(([entry, error]) => ({ entry, error, code: 'LOCAL' as const }));
   }
 }
 
@@ -147,7 +149,7 @@ export class DiskLocal extends Local {
       this.tree.at(e.path, (p) => fs.rmdirSync(p));
       return null;
     } catch (err) {
-      return `${why}: ${errText(err)} (not removed without --delete)`;
+      return `${why}: ${describe(err)} (not removed without --delete)`;
     }
   }
 
@@ -244,7 +246,7 @@ export class DiskLocal extends Local {
     });
   }
 
-  finish(delivered: (object: number) => boolean): Array<{ entry: number; error: string }> {
+  finish(delivered: (object: number) => boolean): Array<{ entry: number; error: string; code: FailureCode }> {
     for (const i of this.deferredLinks) this.link(i, delivered);
     this.deleteExtraneous();
     for (let i = this.entries.length - 1; i >= 0; i--) {
@@ -254,7 +256,7 @@ export class DiskLocal extends Local {
       try {
         this.setMeta(e, 'dir');
       } catch (err) {
-        this.localFail(i, errText(err));
+        this.localFail(i, describe(err));
       }
     }
     if (this.stale) this.ev.warn(`removed ${this.stale} temp file(s) left by an earlier, interrupted run`);
@@ -279,7 +281,7 @@ export class DiskLocal extends Local {
       this.tree.at(leaderPath, (src) => this.viaTemp(e.path, (tmp) => fs.linkSync(src, tmp)));
       this.counts.links++;
     } catch (err) {
-      this.localFail(i, errText(err));
+      this.localFail(i, describe(err));
     }
   }
 }
@@ -328,7 +330,7 @@ export class DryLocal extends Local {
     if (have && have.kind !== 'dir') this.mirror.backupReplaced(e.path);
   }
 
-  finish(): Array<{ entry: number; error: string }> {
+  finish(): Array<{ entry: number; error: string; code: FailureCode }> {
     this.deleteExtraneous();
     return this.failures();
   }

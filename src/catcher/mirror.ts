@@ -4,13 +4,15 @@
 // step goes through the verified tree (beneath.ts); with -n nothing is
 // touched and every step is only itemized.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Beneath } from './beneath';
 import { Filter } from '../wire/filter';
-import { errText, lstatHave } from './fsx';
+import { lstatHave } from './fsx';
 import { EntryView, Flag, Kind } from '../wire/manifest';
 import { baseOf, display, isRoot, parentOf } from '../wire/paths';
 import { SyncParams } from '../wire/session';
+import { describe, sysError } from '../errors';
 
 export interface MirrorEvents {
   item(line: string): void;            // an itemized change (-n, and the log)
@@ -53,7 +55,7 @@ export class Mirror {
   /** Where the backup of rel goes: [tree, relative path]; parents made (beneath that tree). */
   private backupTarget(rel: Buffer): [Beneath, Buffer] {
     const name = Buffer.concat([baseOf(rel), this.suffix]);
-    if (name.length > 255) throw Object.assign(new Error('backup name too long'), { code: 'ENAMETOOLONG' });
+    if (name.length > 255) throw sysError(os.constants.errno.ENAMETOOLONG, 'backup', display(rel));
     const dir = this.s.backup!.dir;
     if (!dir) return [this.tree, join(parentOf(rel), name)];
     let t = this.tree;
@@ -155,7 +157,7 @@ export class Mirror {
         if (!h || h.kind !== 'dir') continue;
         listing = this.tree.list(dir);
       } catch (e) {
-        this.ev.warn(`cannot list ${display(dir)} for --delete: ${errText(e)}`);
+        this.ev.warn(`cannot list ${display(dir)} for --delete: ${describe(e)}`);
         continue;
       }
       for (const name of listing.sort(Buffer.compare)) {
@@ -166,7 +168,7 @@ export class Mirror {
           if (!h || this.protectedEntry(rel, h.kind === 'dir')) continue;
           this.remove(rel);
         } catch (e) {
-          this.ev.warn(`cannot delete ${display(rel)}: ${errText(e)}`);
+          this.ev.warn(`cannot delete ${display(rel)}: ${describe(e)}`);
         }
       }
     }

@@ -13,6 +13,7 @@
 // (a 'segment' line); its OPEN waits for that line; once complete and
 // checked, the catcher plans it.
 import { SEG_BASE } from '../wire/manifest';
+import { FailureCode, failureIndex } from '../errors';
 import { DoneCode, Msg } from '../wire/protocol';
 
 export type FilePhase = 'receiving' | 'awaitHash' | 'committing' | 'committed' | 'failed';
@@ -20,7 +21,7 @@ export type SegmentPhase = 'receiving' | 'verified' | 'done' | 'failed';
 
 export type ReceiptAction =
   | { a: 'reply'; type: Msg.OpenOk | Msg.Wait | Msg.NeedSum; object: number; index: number }
-  | { a: 'done'; object: number; ok: boolean; code: DoneCode; message: string } // a Done datagram
+  | { a: 'done'; object: number; ok: boolean; code: number; message: string } // a Done datagram (code: its FailureCode's index)
   | { a: 'missing'; object: number; round: number }                 // the sink's missing runs (Wait if none)
   | { a: 'checkMissing'; object: number; k: number; from: number; to: number }
   | { a: 'create'; object: number }           // make the temp file and its sink: then created() or failed()
@@ -36,6 +37,7 @@ interface FileReceipt {
   digest?: Buffer;       // what arrived, while the hash is awaited
   eofSeen: boolean;      // the master asked (EOF): a commit answers at once
   error?: string;
+  code?: FailureCode;
 }
 
 interface SegmentReceipt { phase: SegmentPhase; size: number; hash: Buffer }
@@ -80,7 +82,7 @@ export class Receipt {
   eof(object: number, round: number, asked: boolean): ReceiptAction[] {
     if (object >= SEG_BASE) return asked ? this.segmentEof(object, round) : [];
     const f = this.files.get(object);
-    if (!f) return asked && this.needs(object) ? [{ a: 'done', object, ok: false, code: DoneCode.Failed, message: 'not opened' }] : [];
+    if (!f) return asked && this.needs(object) ? [{ a: 'done', object, ok: false, code: failureIndex('NOT_OPENED'), message: 'not opened' }] : [];
     if (!asked) return [];
     f.eofSeen = true;
     switch (f.phase) {
@@ -139,38 +141,39 @@ export class Receipt {
   }
 
   /** object failed on this target (temp file, write, commit, hash): its temp file goes, the master is told. */
-  failed(object: number, why: string): ReceiptAction[] {
+  failed(object: number, why: string, code: FailureCode = 'FAILED'): ReceiptAction[] {
     const f = this.files.get(object);
     if (!f || f.phase === 'committed' || f.phase === 'failed') return [];
     f.phase = 'failed';
     f.error = why;
+    f.code = code;
     return [{ a: 'discard', object }, this.doneOf(object, f)];
   }
 
   /** The sink of object could not be written. */
   sinkError(object: number, errno: string): ReceiptAction[] {
     if (object >= SEG_BASE) return [{ a: 'fatal', msg: `cannot store the manifest: ${errno}` }];
-    return this.failed(object, `write failed: ${errno}`);
+    return this.failed(object, `write failed: ${errno}`, 'WRITE_FAILED');
   }
 
-  /** Files opened and not committed, with why (for the result); every one not committed (to discard at the end). */
-  unfinished(): Array<[number, string]> {
-    const out: Array<[number, string]> = [];
-    for (const [object, f] of this.files) if (f.phase !== 'committed') out.push([object, f.error ?? 'not delivered']);
+  /** Files opened and not committed, with why (for the result, and to discard at the end). */
+  unfinished(): Array<[number, string, FailureCode]> {
+    const out: Array<[number, string, FailureCode]> = [];
+    for (const [object, f] of this.files) if (f.phase !== 'committed') out.push([object, f.error ?? 'not delivered', f.code ?? 'NOT_DELIVERED']);
     return out;
   }
 
   opened(object: number): boolean { return this.files.has(object); }
 
   private check(object: number, f: FileReceipt, digest: Buffer): ReceiptAction[] {
-    if (!digest.equals(f.hash!)) return this.failed(object, 'content hash mismatch (source changed during send?)');
+    if (!digest.equals(f.hash!)) return this.failed(object, 'content hash mismatch (source changed during send?)', 'HASH_MISMATCH');
     f.phase = 'committing';
     return [{ a: 'commit', object }];
   }
 
   private doneOf(object: number, f: FileReceipt): ReceiptAction {
     const ok = f.phase === 'committed';
-    return { a: 'done', object, ok, code: ok ? DoneCode.Ok : DoneCode.Failed, message: f.error ?? '' };
+    return { a: 'done', object, ok, code: ok ? DoneCode.Ok : failureIndex(f.code ?? 'FAILED'), message: f.error ?? '' };
   }
 
   // ---- manifest segments ----

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { native } from '../native';
 import { Entry } from '../wire/manifest';
 import { baseOf } from '../wire/paths';
-import { Beneath, errnoError } from './beneath';
+import { Beneath, stepError } from './beneath';
 import { lstatHave, splitNs, tempName } from './fsx';
 import { Mirror } from './mirror';
 
@@ -24,6 +24,7 @@ interface Incoming {
 
 export class Receiving {
   private files = new Map<number, Incoming>();
+  private readonly step = new Int32Array(1); // which of commitFile's steps failed
 
   constructor(private readonly tree: Beneath, private readonly mirror: Mirror, private readonly owner: boolean,
     private readonly removeFirst: boolean) {}
@@ -42,7 +43,7 @@ export class Receiving {
     const fd = native.openBeneath(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0o600);
     if (fd < 0) {
       fs.closeSync(dirfd);
-      throw errnoError(-fd, 'open', entry.path);
+      throw stepError(-fd, 'open', entry.path);
     }
     this.files.set(object, { entry, fd, dirfd, tmp });
     try {
@@ -68,8 +69,8 @@ export class Receiving {
     const [sec, nsec] = splitNs(entry.mtimeNs);
     const fd = f.fd;
     f.fd = -1; // closed by commitFile, whatever happens
-    const r = native.commitFile(fd, this.owner, entry.uid, entry.gid, entry.mode, sec, nsec, f.dirfd, f.tmp, baseOf(entry.path));
-    if (r < 0) throw errnoError(-r & 0xffff, COMMIT_STEPS[(-r >> 16) - 1] ?? 'commit', entry.path);
+    const r = native.commitFile(fd, this.owner, entry.uid, entry.gid, entry.mode, sec, nsec, f.dirfd, f.tmp, baseOf(entry.path), this.step);
+    if (r < 0) throw stepError(-r, COMMIT_STEPS[this.step[0] - 1] ?? 'commit', entry.path);
     this.files.delete(object);
     fs.closeSync(f.dirfd);
   }

@@ -10,9 +10,9 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { PSK_TLS } from './keyfile';
-import { UserError } from '../options';
 import { display, isRoot, pathProblem } from '../wire/paths';
 import { LINE_TAG, confinedBackupProblem } from '../wire/session';
+import { UserError } from '../errors';
 
 export interface DaemonOptions {
   root: string;

@@ -3,7 +3,7 @@
 // a private key others can read).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { UserError } from '../options';
+import { UserError } from '../errors';
 
 /** TLS settings both ends use: TLS 1.2 PSK with ephemeral ECDH (forward secrecy) and an AEAD. */
 export const PSK_TLS = {

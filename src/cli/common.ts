@@ -1,8 +1,9 @@
 // What every command-line tool does with an error: one line, an exit code.
 import path from 'node:path';
 import { Command } from 'commander';
-import { NetOptions, UserError, parseGroup, parseIntIn, resolveInterface } from '../options';
+import { NetOptions, parseGroup, parseIntIn, resolveInterface } from '../options';
 import { splitCommand } from '../channel/remote';
+import { UserError } from '../errors';
 
 /** Print e as one line and return the exit status: 0 help/version, 1 bad input, 4 anything else. */
 export function errorExit(prog: string, e: unknown): number {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { makeLogger } from '../operator/log';
 import { Push, PushOptions } from '../master/push';
-import { ENCRYPT_OVERHEAD, MAX_PAGE, UserError, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
+import { ENCRYPT_OVERHEAD, MAX_PAGE, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
 import { ProgressView } from '../operator/progress';
 import { exitCode, formatReport } from '../operator/report';
 import { statusDoc, writeStatusFile } from '../operator/status';
@@ -16,6 +16,7 @@ import { Filter, RuleSpec, rulesFromText } from '../wire/filter';
 import { Selection } from '../wire/manifest';
 import { filesFrom, globList, singleFile } from '../master/selection';
 import { SyncParams } from '../wire/session';
+import { UserError } from '../errors';
 
 function program(rules: RuleSpec[]): Command {
   const rule = (include: boolean) => (pattern: string): RuleSpec[] => { rules.push({ include, pattern }); return rules; };

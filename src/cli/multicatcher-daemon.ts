@@ -2,9 +2,10 @@
 import { Command } from 'commander';
 import { Daemon, checkDaemonRoot } from '../channel/daemon';
 import { newKeyFile, readKeyFile } from '../channel/keyfile';
-import { UserError, parseIntIn } from '../options';
+import { parseIntIn } from '../options';
 import { VERSION, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
+import { UserError } from '../errors';
 
 
 function daemonProgram(): Command {

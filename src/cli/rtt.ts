@@ -2,10 +2,11 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { makeLogger } from '../operator/log';
-import { UserError, interfaceMtu, parseIntIn, parseTargets } from '../options';
+import { interfaceMtu, parseIntIn, parseTargets } from '../options';
 import { Prober, RttResult } from '../rtt/prober';
 import { detailReport, originalReport, tableHeader, tableRow } from '../rtt/stats';
 import { VERSION, addNetOptions, netOptions, runCommand } from './common';
+import { UserError } from '../errors';
 
 function program(): Command {
   const cmd = new Command('rtt')

@@ -5,6 +5,7 @@
 import { MissingInfo } from '../wire/protocol';
 import { unionRuns } from '../wire/runs';
 import { RepairPlan, planRepair } from './repair';
+import { FailureCode } from '../errors';
 
 export type Phase = 'opening' | 'sending' | 'eof' | 'finished';
 
@@ -23,7 +24,7 @@ export interface FlowTiming {
   tailPageMs?: () => number; // 0 unless nothing is left to open; then a page's line time (ms): EOF rounds may repair with a margin (repair.ts)
 }
 
-export interface TargetOutcome { ok: boolean; message: string; satOut?: boolean; deferred?: boolean }
+export interface TargetOutcome { ok: boolean; message: string; code: FailureCode; satOut?: boolean; deferred?: boolean }
 
 export class FileFlow {
   phase: Phase;
@@ -126,12 +127,12 @@ export class FileFlow {
   setAside(t: number, now: number): FlowAction[] {
     if (!this.pending.has(t)) return [];
     this.answers.delete(t);
-    return this.onDone(t, { ok: false, satOut: true, deferred: true, message: 'deferred: slow target' }, now);
+    return this.onDone(t, { ok: false, satOut: true, deferred: true, message: 'deferred: slow target', code: 'NOT_DELIVERED' }, now);
   }
 
-  /** The target left the run (dropped): stop waiting for it. */
-  drop(t: number, why: string, now: number): FlowAction[] {
-    return this.onDone(t, { ok: false, message: why }, now);
+  /** The target left the run (dropped), or the file is given up on (code says why): stop waiting for it. */
+  drop(t: number, why: string, now: number, code: FailureCode = 'NOT_DELIVERED'): FlowAction[] {
+    return this.onDone(t, { ok: false, message: why, code }, now);
   }
 
   tick(now: number): FlowAction[] {
@@ -181,7 +182,7 @@ export class FileFlow {
       else if (this.round - b.round >= this.timing.sitOutRounds) {
         this.pending.delete(t);
         this.answers.delete(t);
-        this.outcomes.set(t, { ok: false, satOut: true, message: `sat out with ${info.total} pages missing` });
+        this.outcomes.set(t, { ok: false, satOut: true, message: `sat out with ${info.total} pages missing`, code: 'SAT_OUT' });
       }
     }
     if (this.pending.size === 0) return this.finish();

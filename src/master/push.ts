@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { Logger } from '../operator/log';
-import { NetOptions, UserError, wireOverhead } from '../options';
+import { NetOptions, wireOverhead } from '../options';
 import { Filter } from '../wire/filter';
 import { Selection, entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
@@ -24,6 +24,7 @@ import { openRoot } from './source';
 import { Progress, PushReport } from './summary';
 import { Target, Targets } from './targets';
 import { Window } from './window';
+import { FailureCode, UserError } from '../errors';
 
 export interface PushOptions extends NetOptions {
   targets: string[];
@@ -106,7 +107,7 @@ export class Push {
       segmentEnded: (k, failed) => {
         this.segments.segs.get(k)!.endedAt = Date.now();
         this.segments.segs.get(k)!.fd = -1;
-        for (const [t, why] of failed) if (this.targets.live(t)) this.failTarget(t, 'failed', `manifest not received: ${why}`);
+        for (const [t, why] of failed) if (this.targets.live(t)) this.failTarget(t, 'failed', `manifest not received: ${why}`, 'FAILED');
       },
       step: () => this.step(),
     }, () => this.window.nothingLeftToOpen());
@@ -157,7 +158,7 @@ export class Push {
         // one per manifest segment; the line may overtake the multicast DONE of the segment
         const objs = this.segments.needs(t.idx, l);
         if (objs === null) break;
-        if (objs === 'bad') { this.failTarget(t, 'failed', 'bad needs report'); break; }
+        if (objs === 'bad') { this.failTarget(t, 'failed', 'bad needs report', 'FAILED'); break; }
         t.needs ??= new BitSet();
         for (const obj of objs) t.needs!.set(obj, 1);
         t.remaining += objs.length;
@@ -170,7 +171,7 @@ export class Push {
         this.targets.relayLog(t, l);
         break;
       case 'fatal':
-        this.failTarget(t, 'failed', l.msg);
+        this.failTarget(t, 'failed', l.msg, t.state === 'launching' ? 'REFUSED' : 'FAILED');
         break;
       case 'itemize':
         if (Array.isArray(l.lines)) for (const x of l.lines) if (typeof x === 'string') t.items.push(x);
@@ -187,13 +188,14 @@ export class Push {
   private onExit(t: Target): void {
     if (t.state !== 'finished' && this.targets.live(t)) {
       const launching = t.state === 'launching';
-      this.failTarget(t, launching ? 'failed' : 'dropped', t.remote.exitReason(launching ? 'remote shell failed' : 'catcher exited early'));
+      this.failTarget(t, launching ? 'failed' : 'dropped', t.remote.exitReason(launching ? 'remote shell failed' : 'catcher exited early'),
+        launching ? (t.remote.heard ? 'REFUSED' : 'UNREACHABLE') : 'EXITED');
     }
     this.step();
   }
 
-  private failTarget(t: Target, state: 'failed' | 'dropped', why: string): void {
-    if (!this.targets.fail(t, state, why)) return;
+  private failTarget(t: Target, state: 'failed' | 'dropped', why: string, code: FailureCode): void {
+    if (!this.targets.fail(t, state, why, code)) return;
     this.rc?.forget(t.idx);
     this.sender.dropTarget(t, why, Date.now());
     if (state === 'dropped' && this.o.quitOnDrop && !this.sender.quit) {
@@ -291,18 +293,18 @@ export class Push {
   /** Drop the targets silent for longer than -w: launching, planning a segment, awaited on a file, finishing. */
   private checkSilence(now: number): void {
     const waitMs = this.o.waitSec * 1000;
-    for (const [t, why] of this.targets.silent(now, waitMs)) this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why);
+    for (const [t, why] of this.targets.silent(now, waitMs)) this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why, 'SILENT');
     // a target that received a segment but does not report its plan
     for (const [k, waiting] of this.segments.planning) {
       const ended = this.segments.segs.get(k)!.endedAt;
       if (!ended) continue;
       for (const idx of waiting) {
         const t = this.targets.list[idx];
-        if (this.targets.live(t) && now - Math.max(t.lastHeard, ended) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s while planning`);
+        if (this.targets.live(t) && now - Math.max(t.lastHeard, ended) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s while planning`, 'SILENT');
       }
     }
     for (const [t, since] of [...this.sender.awaited(now, waitMs)]) {
-      if (this.targets.live(t) && now - Math.max(t.lastHeard, since) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s`);
+      if (this.targets.live(t) && now - Math.max(t.lastHeard, since) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s`, 'SILENT');
     }
   }
 

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { componentGlob } from '../wire/filter';
 import { Selection } from '../wire/manifest';
-import { UserError } from '../options';
 import { display, pathProblem, under } from '../wire/paths';
+import { UserError } from '../errors';
 
 /** Normalize a listed path to a clean relative one: leading '/' and './', '//' and '.' components go. Null if it climbs out. */
 function clean(p: Buffer): Buffer | null {

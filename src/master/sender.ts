@@ -20,6 +20,7 @@ import { RateControl } from './rate';
 import { Segments } from './segments';
 import { SumsOut } from './sums';
 import { Target, Targets } from './targets';
+import { FAILURE_CODES, FailureCode, errnoName } from '../errors';
 
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 
@@ -151,7 +152,7 @@ export class Sender implements MasterEvents {
         }
         case 'eof':
           this.log.debug('eof', { object: obj, round: a.round });
-          if (s.entry >= 0 && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed'); break; }
+          if (s.entry >= 0 && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed', 'FAILED'); break; }
           if (!this.sums.holdEof(obj, a.round)) this.sendEof(s, a.round);
           break;
         case 'finished':
@@ -171,10 +172,10 @@ export class Sender implements MasterEvents {
   }
 
   /** Give up on a file for every target still on it (they drop their temp files). */
-  private abortFlow(s: Sending, why: string): void {
+  private abortFlow(s: Sending, why: string, code: FailureCode): void {
     this.sendAbort(s.flow.object);
     const now = Date.now();
-    for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now));
+    for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now, code));
   }
 
   /**
@@ -213,7 +214,7 @@ export class Sender implements MasterEvents {
         tg.bytesOk += s.size;
         if (this.log.debugging) this.log.debug('file delivered', { host: tg.host, path: path(), bytes: s.size });
       } else {
-        tg.failures.set(obj, out.message);
+        tg.failures.set(obj, { error: out.message, code: out.code });
         if (this.targets.live(tg)) this.log.warn(`${path()}: ${out.message}`, { host: tg.host, path: path() });
       }
     }
@@ -321,7 +322,8 @@ export class Sender implements MasterEvents {
     if (!current || errno !== null) {
       this.checks.jobEnded(s, job, false, now);
       if (current) {
-        this.abortFlow(s, errno === os.constants.errno.ENODATA ? 'source file shrank while being sent' : `source read error (errno ${errno})`);
+        if (errno === os.constants.errno.ENODATA) this.abortFlow(s, 'source file shrank while being sent', 'SOURCE_CHANGED');
+        else this.abortFlow(s, `source read error: ${errnoName(errno!)}`, 'SOURCE_UNREADABLE');
         if (s.entry >= 0) this.changed.push(display(this.segs.entries.path(s.entry)));
       }
       return;
@@ -331,7 +333,7 @@ export class Sender implements MasterEvents {
       // hash must not let a target commit them
       if (this.changeOf(s) === 'changed') {
         this.checks.jobEnded(s, job, false, now);
-        this.abortFlow(s, 'changed on the master while being sent, not committed');
+        this.abortFlow(s, 'changed on the master while being sent, not committed', 'SOURCE_CHANGED');
         return;
       }
       s.hash = hash;
@@ -391,7 +393,7 @@ export class Sender implements MasterEvents {
       const secs = (now - s.openedAt) / 1000;
       if (!t.slowest || secs > t.slowest.seconds) t.slowest = { path: display(this.segs.entries.path(s.entry)), seconds: secs };
     }
-    this.exec(s, s.flow.onDone(sender, { ok: d.code === DoneCode.Ok, message: d.message }, now));
+    this.exec(s, s.flow.onDone(sender, { ok: d.code === DoneCode.Ok, message: d.message, code: FAILURE_CODES[d.code] }, now));
   }
 
   wait(sender: number, object: number, round: number, now: number): void {

@@ -8,9 +8,9 @@
 // scan recorded (same inode, still a regular file of the same size), with
 // O_NONBLOCK so that a FIFO swapped in is refused instead of waited on.
 import fs from 'node:fs';
-import os from 'node:os';
 import { native } from '../native';
 import { display } from '../wire/paths';
+import { FailureCode, MrsyncError, SysError, errnoName, sysError } from '../errors';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
@@ -30,11 +30,10 @@ export const isDir = (st: SourceStat): boolean => (st.mode & S_IFMT) === S_IFDIR
 export const isFile = (st: SourceStat): boolean => (st.mode & S_IFMT) === S_IFREG;
 export const isSymlink = (st: SourceStat): boolean => (st.mode & S_IFMT) === S_IFLNK;
 
-/** An Error as fs would throw it, for an errno a native call returned. */
-export function sourceError(errno: number, syscall: string, rel: Buffer): NodeJS.ErrnoException {
-  const code = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? `E${errno}`;
-  const why = code === 'ELOOP' || code === 'EXDEV' ? 'a symlink is in the way (a directory replaced by one?)' : code;
-  return Object.assign(new Error(`${display(rel)}: ${why}`), { code, errno: -errno, syscall });
+/** The error of a read of rel that failed with errno (ELOOP and EXDEV: a symlink in the way). */
+function sourceError(errno: number, syscall: string, rel: Buffer): SysError {
+  const name = errnoName(errno);
+  return sysError(errno, syscall, display(rel), name === 'ELOOP' || name === 'EXDEV' ? 'a symlink is in the way (a directory replaced by one?)' : undefined);
 }
 
 const buf = new Float64Array(11);
@@ -85,7 +84,7 @@ export function openDirAt(dirfd: number, name: Buffer, st: SourceStat, rel: Buff
   const now = fstatOf(fd);
   if (now.ino !== st.ino || now.dev !== st.dev) {
     fs.closeSync(fd);
-    throw Object.assign(new Error(`${display(rel)}: replaced while being read`), { code: 'ECHANGED' });
+    throw new MrsyncError('ERR_CHANGED', `${display(rel)}: replaced while being read`);
   }
   return fd;
 }
@@ -118,7 +117,7 @@ export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { f
     if (!st.isFile()) why = 'is no longer a regular file';
     else if (st.ino !== want.ino || st.dev !== want.dev) why = 'was replaced by another file';
     else if (Number(st.size) !== want.size) why = `changed size (${want.size} -> ${st.size} bytes)`;
-    if (why) throw Object.assign(new Error(`${why} since the scan`), { code: 'ECHANGED' });
+    if (why) throw new MrsyncError('ERR_CHANGED', `${why} since the scan`);
     return { fd, st };
   } catch (e) {
     fs.closeSync(fd);
@@ -130,10 +129,10 @@ export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { f
  * Why a file could not be sent, as the report says it: changed since the
  * scan (it counts among the files that changed), too big, or unreadable.
  */
-export function sendFailure(err: unknown): { message: string; changed: boolean } {
+export function sendFailure(err: unknown): { message: string; changed: boolean; code: FailureCode } {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ECHANGED') return { message: `${(err as Error).message} on the master, not sent`, changed: true };
-  if (code === 'EFBIG') return { message: (err as Error).message, changed: false };
+  if (code === 'ERR_CHANGED') return { message: `${(err as Error).message} on the master, not sent`, changed: true, code: 'SOURCE_CHANGED' };
+  if (code === 'ERR_TOO_BIG') return { message: (err as Error).message, changed: false, code: 'TOO_BIG' };
   const hint = code === 'ELOOP' ? ' (a directory on its path replaced by a symlink?)' : '';
-  return { message: `source unreadable: ${code ?? (err as Error).message}${hint}`, changed: false };
+  return { message: `source unreadable: ${code ?? (err as Error).message}${hint}`, changed: false, code: 'SOURCE_UNREADABLE' };
 }

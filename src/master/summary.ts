@@ -3,8 +3,9 @@
 // line shows while it runs.
 import { LoopStats } from '../native';
 import { LocalCounts, PacketCounts, Usage } from '../wire/session';
+import { FailureCode } from '../errors';
 
-export interface FileFailure { path: string; error: string }
+export interface FileFailure { path: string; error: string; code: FailureCode }
 
 export interface TargetReport {
   host: string;
@@ -16,6 +17,7 @@ export interface TargetReport {
   local?: LocalCounts;
   failures: FileFailure[];
   error?: string;
+  errorCode?: FailureCode;   // why it is not OK, if it is out of the run
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];
   packets: PacketCounts | null; // what the target's catcher dropped (from its result)

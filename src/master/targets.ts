@@ -6,6 +6,7 @@ import { CatcherChannel, DaemonCatcher, RemoteCatcher, shq } from '../channel/re
 import { Logger } from '../operator/log';
 import { CatcherLine, LocalCounts, MasterLine, SessionParams } from '../wire/session';
 import { TargetReport } from './summary';
+import { FailureCode, isFailureCode } from '../errors';
 
 export type TargetState = 'launching' | 'ready' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped';
 
@@ -20,11 +21,12 @@ export interface Target {
   result?: Extract<CatcherLine, { t: 'result' }>;
   local?: LocalCounts;
   error?: string;
+  errorCode?: FailureCode;
   filesOk: number;
   remaining: number;    // files it needs whose flow has not ended for it yet
   bytesOk: number;
   missingPages: number;
-  failures: Map<number, string>;
+  failures: Map<number, { error: string; code: FailureCode }>;
   slowest: { path: string; seconds: number } | null;
   rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
   items: string[];      // -n: itemized changes
@@ -85,9 +87,10 @@ export class Targets {
   }
 
   /** Mark t failed or dropped and end its channel (killed if it lingers); false if it already was. */
-  fail(t: Target, state: 'failed' | 'dropped', why: string): boolean {
+  fail(t: Target, state: 'failed' | 'dropped', why: string, code: FailureCode): boolean {
     if (!this.live(t)) return false;
     t.error = why;
+    t.errorCode = code;
     this.setState(t, state);
     this.log.error(why, { host: t.host, state });
     t.remote.close();
@@ -124,7 +127,7 @@ export class Targets {
 
   /** Launching or finishing targets silent past their budget (-w; at least 5 s to start). */
   silent(now: number, waitMs: number): Array<[Target, string]> {
-    const out: Array<[Target, string]> = [];
+    const out: Array<[Target, string]> = []; // all SILENT
     for (const t of this.list) {
       if (t.state === 'launching' && now - t.stateSince > Math.max(waitMs, 5000)) out.push([t, `no answer from the catcher within ${waitMs / 1000} s`]);
       if (t.state === 'finishing' && now - Math.max(t.lastHeard, t.stateSince) > waitMs) out.push([t, `silent for ${waitMs / 1000} s while finishing`]);
@@ -146,11 +149,11 @@ export class Targets {
   /** The report's row for t. path(entry) names an entry; size(object) is a file's bytes (for -n). */
   report(t: Target, path: (entry: number) => string, entries: number, dryRun: boolean, size: (object: number) => number): TargetReport {
     const failures: TargetReport['failures'] = [];
-    for (const [obj, error] of t.failures) failures.push({ path: path(obj - 1), error });
+    for (const [obj, f] of t.failures) failures.push({ path: path(obj - 1), error: f.error, code: f.code });
     if (t.result) {
       for (const f of t.result.failed) {
         if (t.failures.has(f.entry + 1) || f.entry >= entries) continue;
-        failures.push({ path: path(f.entry), error: f.error });
+        failures.push({ path: path(f.entry), error: f.error, code: isFailureCode(f.code) ? f.code : 'FAILED' });
       }
     }
     let state: TargetReport['state'] = 'OK';
@@ -159,7 +162,7 @@ export class Targets {
     else if (failures.length || !t.result || !t.result.ok) state = 'FAILED';
     return {
       host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
-      missingPages: t.missingPages, local: t.local, failures, error: t.error, slowest: t.slowest, rttUs: t.rttUs,
+      missingPages: t.missingPages, local: t.local, failures, error: t.error, errorCode: t.errorCode, slowest: t.slowest, rttUs: t.rttUs,
       packets: t.result?.packets ?? null, usage: t.result?.usage ?? null, feedback: t.feedback, slow: t.wasSlow,
       ...(dryRun ? {
         items: t.items,

@@ -12,6 +12,7 @@ import { Segments } from './segments';
 import { Sender } from './sender';
 import { openFileBeneath, sendFailure } from './source';
 import { Target, Targets } from './targets';
+import { MrsyncError } from '../errors';
 
 export class Window {
   private queue: number[] = [];              // files still to open, in order
@@ -89,7 +90,7 @@ export class Window {
       fd = opened.fd;
       const size = Number(opened.st.size);
       if (pagesOf(size, this.pageSize) > MAX_PAGES) {
-        throw Object.assign(new Error(`too big: more than ${MAX_PAGES} pages of ${this.pageSize} bytes (raise --page-size)`), { code: 'EFBIG' });
+        throw new MrsyncError('ERR_TOO_BIG', `too big: more than ${MAX_PAGES} pages of ${this.pageSize} bytes (raise --page-size)`);
       }
       const live = needers.filter((n) => this.targets.live(this.targets.list[n - 1]));
       // the OPEN names the file only (its size and metadata are the manifest's): the pages go out at once, the
@@ -104,7 +105,7 @@ export class Window {
       this.log.error(`${name}: ${f.message}`, { path: name });
       if (f.changed) this.sender.changed.push(name);
       for (const n of needers) {
-        this.targets.list[n - 1].failures.set(obj, f.message);
+        this.targets.list[n - 1].failures.set(obj, { error: f.message, code: f.code });
         this.targets.list[n - 1].remaining--;
       }
     }

@@ -28,7 +28,8 @@ export interface StatusDoc {
     missingPages: number; missingPercent: number;
     slowestFile: { path: string; seconds: number } | null;
     error: string | null;
-    failedFiles: Array<{ path: string; error: string }>;
+    errorCode: string | null; // why it is out of the run (errors.ts FAILURE_CODES), if it is
+    failedFiles: Array<{ path: string; error: string; code: string }>; // code: errors.ts FAILURE_CODES
     // otherSession: always 0 since wire version 3 (no session id on the wire:
     // another session's datagrams fail the tag and count in badAuth); kept,
     // as fields are only ever added
@@ -66,7 +67,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
       host: t.host, state: t.state, filesSent: t.filesSent, bytesSent: t.bytesSent, needed: t.needed,
       missingPages: t.missingPages, missingPercent: pct(t.missingPages),
       slowestFile: t.slowest ? { path: t.slowest.path, seconds: Math.round(t.slowest.seconds * 1000) / 1000 } : null,
-      error: t.error ?? null, failedFiles: t.failures,
+      error: t.error ?? null, errorCode: t.errorCode ?? null, failedFiles: t.failures,
       droppedPackets: t.packets
         ? { badAuth: t.packets.badAuth, otherSession: 0, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,

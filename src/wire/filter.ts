@@ -1,3 +1,4 @@
+import { UserError } from '../errors';
 // --exclude / --include / --exclude-from with rsync's rules for the common
 // cases: the first matching rule decides; no match means included.
 //   *      any run of bytes but '/'        **    any run of bytes, '/' too
@@ -9,7 +10,6 @@
 // the whole path when anchored. Matching is on bytes (latin1), like rsync's.
 // An excluded directory is not descended into: on the master nothing under it
 // is sent, and on a target nothing under it is deleted.
-import { UserError } from '../options';
 
 export interface RuleSpec { include: boolean; pattern: string }
 

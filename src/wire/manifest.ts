@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { Filter } from './filter';
 import { display, pathProblem } from './paths';
 import { SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from '../master/source';
+import { ManifestError } from '../errors';
 
 export const enum Kind { File = 0, Dir = 1, Symlink = 2, Hardlink = 3 }
 
@@ -333,7 +334,6 @@ export class Manifest implements EntryView {
   }
 }
 
-export class ManifestError extends Error {}
 
 /**
  * Decode and check a manifest from the network: every count is bounded by

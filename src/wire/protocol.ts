@@ -1,6 +1,7 @@
 // Message types and payload codecs of the control messages. The packet
 // header and tag are native (native/wire.h); these are the payloads JS reads.
 import { MasterSigner, MasterVerifier, SIGNATURE_LEN } from './signing';
+import { FAILURE_CODES } from '../errors';
 
 export const enum Msg {
   Data = 1,
@@ -125,10 +126,10 @@ export function decodeMissing(b: Buffer, pages: number): MissingInfo | null {
   return { total, runs };
 }
 
-/** Result codes a target reports for one file. */
+/** A target's result for one file: 0 delivered, else the index of its FailureCode (errors.ts FAILURE_CODES). */
 export const enum DoneCode { Ok = 0, Failed = 1 }
 
-export interface DoneInfo { code: DoneCode; message: string }
+export interface DoneInfo { code: number; message: string }
 
 export function encodeDone(d: DoneInfo): Buffer {
   const msg = Buffer.from(d.message.slice(0, 300), 'utf8');
@@ -136,8 +137,8 @@ export function encodeDone(d: DoneInfo): Buffer {
 }
 
 export function decodeDone(b: Buffer): DoneInfo | null {
-  if (b.length < 1 || b[0] > DoneCode.Failed) return null;
-  return { code: b[0] as DoneCode, message: b.subarray(1).toString('utf8') };
+  if (b.length < 1 || b[0] >= FAILURE_CODES.length) return null;
+  return { code: b[0], message: b.subarray(1).toString('utf8') };
 }
 
 /** Max runs in one Missing datagram that fits a 1500-byte MTU. */

@@ -63,7 +63,7 @@ export type CatcherLine =
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
   | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
-  | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string }>; local: LocalCounts; packets?: PacketCounts; usage?: Usage };
+  | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string; code?: string }>; local: LocalCounts; packets?: PacketCounts; usage?: Usage };
 
 /** CPU seconds (all threads) and peak RSS of a process, at the end of its run. */
 export interface Usage { cpuUser: number; cpuSystem: number; maxRssKiB: number }

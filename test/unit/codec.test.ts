@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { native } from '../../src/native';
 import { abortSigned, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeDone, encodeMissing, encodeSums, sumsPerDatagram } from '../../src/wire/protocol';
 import { MasterSigner, MasterVerifier } from '../../src/wire/signing';
+import { FAILURE_CODES } from '../../src/errors';
 import { SESSION_VERSION, validateSession } from '../../src/wire/session';
 import { validateRttSession } from '../../src/rtt/session';
 
@@ -124,7 +125,8 @@ test('MISSING payload: runs inside the file only, never more than the total', ()
 
 test('DONE payload', () => {
   assert.deepEqual(decodeDone(encodeDone({ code: 1, message: 'ENOSPC' })), { code: 1, message: 'ENOSPC' });
-  assert.equal(decodeDone(Buffer.from([7])), null);
+  assert.deepEqual(decodeDone(encodeDone({ code: 2, message: 'content hash mismatch' })), { code: 2, message: 'content hash mismatch' });
+  assert.equal(decodeDone(Buffer.from([FAILURE_CODES.length])), null, 'no such failure code');
   assert.equal(decodeDone(Buffer.alloc(0)), null);
 });
 

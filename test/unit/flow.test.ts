@@ -18,15 +18,15 @@ test('open, all ack, pages, EOF, repair the union, done', () => {
   assert.equal(f.phase, 'sending');
   assert.deepEqual(names(f.onSent(3)), ['eof:1']);
   assert.deepEqual(names(f.onMissing(1, 1, miss(2, 3, 2), 4)), []);
-  assert.deepEqual(names(f.onDone(2, { ok: true, message: '' }, 4)), []);
+  assert.deepEqual(names(f.onDone(2, { ok: true, message: '', code: 'OK' as const }, 4)), []);
   assert.deepEqual(f.waitingOn(), [3]);
   assert.deepEqual(names(f.onMissing(3, 1, miss(3, 4, 3), 5)), ['pages:3,4']);
   assert.equal(f.pagesResent, 4);
   assert.deepEqual(names(f.onMissing(3, 1, miss(3, 4, 3), 5)), [], 'stale answer while sending');
   assert.deepEqual(names(f.onSent(6)), ['eof:2']);
   assert.deepEqual(names(f.onMissing(1, 1, miss(1, 9, 1), 7)), [], 'answer to an old round');
-  f.onDone(1, { ok: true, message: '' }, 7);
-  assert.deepEqual(names(f.onDone(3, { ok: true, message: '' }, 8)), ['finished']);
+  f.onDone(1, { ok: true, message: '', code: 'OK' as const }, 7);
+  assert.deepEqual(names(f.onDone(3, { ok: true, message: '', code: 'OK' as const }, 8)), ['finished']);
   assert.equal(f.phase, 'finished');
   assert.deepEqual([...f.outcomes.keys()].sort(), [1, 2, 3]);
 });
@@ -57,7 +57,7 @@ test('a dropped target stops holding the file', () => {
   f.start(0);
   f.onOpenOk(1, 1);
   assert.deepEqual(names(f.drop(2, 'silent', 2)), ['pages:all']);
-  assert.deepEqual(f.outcomes.get(2), { ok: false, message: 'silent' });
+  assert.deepEqual(f.outcomes.get(2), { ok: false, message: 'silent', code: 'NOT_DELIVERED' as const });
   f.onSent(3);
   assert.deepEqual(names(f.drop(1, 'gone', 4)), ['finished']);
 });
@@ -69,7 +69,7 @@ test('a target making no progress sits out; the others finish', () => {
   let t = 1;
   f.onMissing(1, 1, miss(50, 0, 50), t);
   f.onMissing(2, 1, miss(1, 99, 1), t);
-  f.onDone(2, { ok: true, message: '' }, t);
+  f.onDone(2, { ok: true, message: '', code: 'OK' as const }, t);
   let acts: FlowAction[] = [];
   for (let round = 2; round <= 6 && f.phase !== 'finished'; round++) {
     f.onSent(++t);
@@ -95,12 +95,12 @@ test('targets that lost different pages of a block get parity pages, fresh ones 
   assert.equal(f.pagesResent, 4);
   assert.equal(f.parityPages, 3);
   assert.deepEqual(names(f.onSent(3)), ['eof:2']);
-  f.onDone(2, { ok: true, message: '' }, 4);
+  f.onDone(2, { ok: true, message: '', code: 'OK' as const }, 4);
   // a parity page was lost on the way: two more, numbered after the first three
   f.onMissing(1, 2, miss(1, 3, 1), 5);
   assert.deepEqual(names(f.onMissing(3, 2, miss(2, 5, 1, 7, 1), 5)), ['pages:+parity:0,3,2']);
   assert.deepEqual(names(f.onSent(6)), ['eof:3']);
-  f.onDone(1, { ok: true, message: '' }, 7);
+  f.onDone(1, { ok: true, message: '', code: 'OK' as const }, 7);
   // one target left: plain re-sends cost the same and need no decoding
   assert.deepEqual(names(f.onMissing(3, 3, miss(1, 7, 1), 8)), ['pages:7,1']);
 });
@@ -115,8 +115,8 @@ test('targets that answer "wait" are not asked again at the short interval', () 
   f.onWait(2, 1, 20);
   assert.deepEqual(names(f.tick(100)), [], 'every awaited target is verifying: no EOF at the short interval');
   assert.deepEqual(names(f.tick(20 + 250)), ['eof:1'], 'but asked again later (a lost Done)');
-  f.onDone(1, { ok: true, message: '' }, 300);
-  assert.deepEqual(names(f.onDone(2, { ok: true, message: '' }, 300)), ['finished']);
+  f.onDone(1, { ok: true, message: '', code: 'OK' as const }, 300);
+  assert.deepEqual(names(f.onDone(2, { ok: true, message: '', code: 'OK' as const }, 300)), ['finished']);
 });
 
 test('at the tail (nothing left to open), EOF rounds repair every block by parity with a margin if it costs less line time than the round took; checkpoints never', () => {

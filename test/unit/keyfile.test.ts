@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { newKeyFile, readKeyFile } from '../../src/channel/keyfile';
-import { UserError } from '../../src/options';
+import { UserError } from '../../src/errors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-key-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));

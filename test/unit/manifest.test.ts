@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Entry, FIRST_SEGMENT, Kind, ManifestError, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan, scanSegments } from '../../src/wire/manifest';
+import { Entry, FIRST_SEGMENT, Kind, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan, scanSegments } from '../../src/wire/manifest';
+import { ManifestError } from '../../src/errors';
 
 function tree(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { UserError, defaultPageSize, parseGroup, parseIntIn, parseRate, parseTargets } from '../../src/options';
+import { defaultPageSize, parseGroup, parseIntIn, parseRate, parseTargets } from '../../src/options';
 import { shq, splitCommand } from '../../src/channel/remote';
+import { UserError } from '../../src/errors';
 
 test('rates in bits per second with 1000-based suffixes', () => {
   assert.equal(parseRate('--rate', '100m'), 100e6);

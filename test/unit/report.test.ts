@@ -28,7 +28,7 @@ function report(targets: TargetReport[], extra: Partial<PushReport> = {}): PushR
 
 test('exit status: 0 all exact; 2 a target lacks an entry or a source file changed; 3 a target dropped or unreachable, or -q', () => {
   assert.equal(exitCode(report([target('a', 'OK'), target('b', 'OK')])), 0);
-  assert.equal(exitCode(report([target('a', 'OK'), target('b', 'FAILED', { failures: [{ path: 'x', error: 'ENOSPC' }] })])), 2);
+  assert.equal(exitCode(report([target('a', 'OK'), target('b', 'FAILED', { failures: [{ path: 'x', error: 'ENOSPC', code: 'WRITE_FAILED' }] })])), 2);
   assert.equal(exitCode(report([target('a', 'OK')], { changed: ['x'] })), 2);
   assert.equal(exitCode(report([target('a', 'OK'), target('b', 'DROPPED', { error: 'silent for 60 s' })])), 3);
   assert.equal(exitCode(report([target('a', 'UNREACHABLE', { error: 'remote shell failed' }), target('b', 'OK')])), 3);
@@ -39,7 +39,7 @@ test('exit status: 0 all exact; 2 a target lacks an entry or a source file chang
 
 test('the report names each target\'s state and what went wrong', () => {
   const text = formatReport(report([target('a', 'OK'), target('b', 'DROPPED', { error: 'silent for 3 s', filesSent: 0 }),
-    target('c', 'FAILED', { failures: [{ path: 'app.conf', error: 'ENOSPC' }] })]));
+    target('c', 'FAILED', { failures: [{ path: 'app.conf', error: 'ENOSPC', code: 'WRITE_FAILED' }] })]));
   assert.match(text, /^a +OK /m);
   assert.match(text, /^b +DROPPED .*silent for 3 s/m);
   assert.match(text, /^c +FAILED .*1 not delivered/m);

@@ -55,7 +55,7 @@ test('scan: a directory swapped for a symlink out of the tree while the scan run
   }
   assert.ok(!paths.some((p) => p.includes('only-outside')), `listed from outside: ${paths.join(' ')}`);
   assert.ok(thrown, 'the scan went on through the symlink');
-  assert.match(String((thrown as NodeJS.ErrnoException).code), /ELOOP|ECHANGED|ENOTDIR/);
+  assert.match(String((thrown as NodeJS.ErrnoException).code), /ELOOP|ERR_CHANGED|ENOTDIR/);
 });
 
 test('scan records each file\'s inode; opening it for sending checks it against the scan', () => {
@@ -90,15 +90,15 @@ test('scan records each file\'s inode; opening it for sending checks it against 
     // the file replaced by another (same name, same size)
     fs.renameSync(path.join(src, 'b', 'f1'), path.join(src, 'b', 'f1-old'));
     fs.writeFileSync(path.join(src, 'b', 'f1'), 'public');
-    assert.equal(open('b/f1'), 'ECHANGED');
+    assert.equal(open('b/f1'), 'ERR_CHANGED');
     // grown since the scan
     fs.appendFileSync(path.join(src, 'b', 'f2'), '!');
-    assert.equal(open('b/f2'), 'ECHANGED');
+    assert.equal(open('b/f2'), 'ERR_CHANGED');
     // a FIFO in its place: refused at once, not waited on
     fs.rmSync(path.join(src, 'c', 'f1'));
     spawnSync('mkfifo', [path.join(src, 'c', 'f1')]);
     const t0 = Date.now();
-    assert.equal(open('c/f1'), 'ECHANGED');
+    assert.equal(open('c/f1'), 'ERR_CHANGED');
     assert.ok(Date.now() - t0 < 1000);
     // the file itself a symlink now
     fs.rmSync(path.join(src, 'c', 'f2'));
