@@ -10,6 +10,7 @@
 #include "fec.h"
 #include "napi_util.h"
 #include "pageloop.h"
+#include "wire.h"
 
 using namespace mrsync;
 
@@ -176,7 +177,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       uint64_t pages = loop_->pageCount(size);
       if (pages) runs.emplace_back(0, uint32_t(pages));
     }
-    std::vector<PageLoop::ParityRun> parity;
+    std::vector<ParityRun> parity;
     if (info.Length() > 5 && info[5].IsTypedArray()) {
       auto a = info[5].As<Napi::Uint32Array>();
       if (throwIf(env, a.TypedArrayType() != napi_uint32_array || a.ElementLength() % 3,
@@ -184,7 +185,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
         return env.Undefined();
       uint64_t blocks = (loop_->pageCount(size) + fec::kBlock - 1) / fec::kBlock;
       for (size_t i = 0; i + 2 < a.ElementLength(); i += 3) {
-        PageLoop::ParityRun r{a[i], a[i + 1], a[i + 2]};
+        ParityRun r{a[i], a[i + 1], a[i + 2]};
         if (throwIf(env, r.block >= blocks || r.block >= fec::kMaxBlocks || uint64_t(r.first) + r.count > fec::kMaxParity,
                     "parity run out of range")) return env.Undefined();
         parity.push_back(r);
