@@ -1,0 +1,55 @@
+// Control payloads (wire/protocol.ts): Missing, Done, the signed Sums and Abort.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { test } from 'node:test';
+import { FAILURE_CODES } from '../../src/errors';
+import { abortSigned, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeDone, encodeMissing, encodeSums, sumsPerDatagram } from '../../src/wire/protocol';
+import { MasterSigner, MasterVerifier } from '../../src/wire/signing';
+
+test('Sums payload: n sums of (object, SHA-256) and the master\'s Ed25519 signature; 38 to a 1,449-byte page', () => {
+  const signer = new MasterSigner();
+  const v = new MasterVerifier(signer.publicKey);
+  const sums: Array<[number, Buffer]> = [[1, crypto.randomBytes(32)], [0xefffffff, crypto.randomBytes(32)]];
+  const b = encodeSums(sums, 7, signer);
+  assert.equal(b.length, 1 + 2 * 36 + 64);
+  assert.equal(b[0], 2);
+  assert.equal(b.readUInt32BE(1), 1);
+  assert.deepEqual(b.subarray(5, 37), sums[0][1]);
+  assert.deepEqual(decodeSums(b, 7, v), sums);
+  assert.equal(decodeSums(b.subarray(0, b.length - 1), 7, v), null, 'truncated');
+  assert.equal(decodeSums(Buffer.concat([b, Buffer.alloc(1)]), 7, v), null, 'extended');
+  // another holder of the session key signs with a key of its own: refused
+  assert.equal(decodeSums(encodeSums(sums, 7, new MasterSigner()), 7, v), null, 'signed by another key');
+  assert.equal(decodeSums(b, 8, v), null, 'moved to another index');
+  assert.equal(sumsPerDatagram(1449), 38);
+  assert.ok(1 + 38 * 36 + 64 <= 1449);
+  assert.throws(() => new MasterVerifier('00'), /bad signKey/);
+});
+
+test('Abort is signed: another holder of the session key cannot make a target drop a file', () => {
+  const signer = new MasterSigner();
+  const v = new MasterVerifier(signer.publicKey);
+  assert.equal(abortSigned(12, encodeAbort(12, signer), v), true);
+  assert.equal(abortSigned(13, encodeAbort(12, signer), v), false, 'another file');
+  assert.equal(abortSigned(12, encodeAbort(12, new MasterSigner()), v), false, 'another key');
+  assert.equal(abortSigned(12, Buffer.alloc(0), v), false, 'unsigned');
+});
+
+test('MISSING payload: runs inside the file only, never more than the total', () => {
+  const ok = encodeMissing(5, Uint32Array.from([0, 2, 10, 3]));
+  assert.equal(ok.toString('hex'), '00000005' + '00000000' + '00000002' + '0000000a' + '00000003');
+  assert.deepEqual(decodeMissing(ok, 20), { total: 5, runs: Uint32Array.from([0, 2, 10, 3]) });
+  assert.equal(decodeMissing(ok, 12), null, 'run past the end');
+  assert.equal(decodeMissing(encodeMissing(1, Uint32Array.from([0, 2])), 20), null, 'covers more than total');
+  assert.equal(decodeMissing(encodeMissing(2, Uint32Array.from([0, 0])), 20), null, 'empty run');
+  assert.equal(decodeMissing(encodeMissing(25, Uint32Array.from([])), 20), null, 'total past the end');
+  assert.equal(decodeMissing(Buffer.alloc(7), 20), null, 'ragged');
+  assert.equal(decodeMissing(encodeMissing(3, Uint32Array.from([0xfffffffe, 4])), 0xffffffff), null, 'wraps');
+});
+
+test('DONE payload', () => {
+  assert.deepEqual(decodeDone(encodeDone({ code: 1, message: 'ENOSPC' })), { code: 1, message: 'ENOSPC' });
+  assert.deepEqual(decodeDone(encodeDone({ code: 2, message: 'content hash mismatch' })), { code: 2, message: 'content hash mismatch' });
+  assert.equal(decodeDone(Buffer.from([FAILURE_CODES.length])), null, 'no such failure code');
+  assert.equal(decodeDone(Buffer.alloc(0)), null);
+});
