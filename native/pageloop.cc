@@ -36,7 +36,7 @@ constexpr int kRecvRounds = 16;  // recvmmsg calls per wake before looking at se
 // reach the kernel's per-CPU input backlog together (on the simulated LAN,
 // once per target sharing the machine) and it is drained when the call
 // returns: with 32 per call, 50 targets (1,600 at once) overflowed its 1,000
-// and 0.5-5% of the pages had to be re-sent (bench/RESULTS.md, session 7).
+// and 0.5-5% of the pages had to be re-sent (measured with commit 59c2feb).
 constexpr uint32_t kSendBurst = 16;
 static_assert(kSendBurst <= uint32_t(kBatch), "a send call's datagrams fit the batch arrays");
 
@@ -229,7 +229,7 @@ void PageLoop::Impl::run() {
     // a late wake-up (a busy machine) keeps up to 4 ms of credit, or 32
     // datagrams on a slow link (19 ms at 20 Mbit/s), not more: bursts stay
     // short. At 16 datagrams, 50 targets on 2 cores lost 1.7 s of line time
-    // in 70 s to wake-ups later than the credit (bench/RESULTS.md).
+    // in 70 s to wake-ups later than the credit (commit 02ea586).
     const double cap = std::max(rate * 0.004, pktWire * 32);
     double now = nowSec();
     const double credit = tokens + (now - last) * rate;

@@ -187,7 +187,7 @@ export class Daemon {
   // that takes it: V8 otherwise compiles each function at its first call, and
   // those first calls (the header, the first OPEN, the manifest's plan) are
   // each a wait of the push (a 1 KiB push to a daemon: 28-43 ms from the
-  // connect to the results instead of 43-59, bench/RESULTS.md). A catcher
+  // connect to the results instead of 43-59, commit 4931b94). A catcher
   // started for a session that found no spare loads lazily (its load is then
   // on the push's clock).
   private spawnCatcher(spare: boolean): ChildProcess {

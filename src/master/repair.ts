@@ -51,7 +51,7 @@ function perBlock(runs: Uint32Array, each: (block: number, start: number, n: num
  * for a single target, two for several, one more per 8 pages lacking
  * (heavier loss). At 1% loss, 10 targets and a last chunk of 32 blocks,
  * some target lacks a page after an exact round more often than not (the
- * logged runs of bench/RESULTS.md, session 9, had two to four rounds); with
+ * logged runs behind commit 097277b had two to four rounds); with
  * two more pages a target must lose three of a block's few repair pages
  * (about 1e-5 per target and block).
  */

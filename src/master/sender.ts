@@ -27,7 +27,7 @@ const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 /**
  * Data-path features on by default; MRSYNC_GSO=0 (UDP GSO), MRSYNC_BOOST=0
  * (the sending thread's priority) and MRSYNC_CHECK=0 (checkpoints) turn one
- * off, to measure what it brings (bench/RESULTS.md).
+ * off, to measure what it brings (bench/compare.sh).
  */
 export function feature(name: 'GSO' | 'BOOST' | 'CHECK'): boolean {
   return process.env[`MRSYNC_${name}`] !== '0';
