@@ -1,8 +1,6 @@
 // Small filesystem helpers shared by the catcher's steps.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { native } from '../native';
 import { Have } from './plan';
 import { baseOf } from '../wire/paths';
@@ -38,13 +36,6 @@ export function tempName(rel: Buffer): Buffer {
   return Buffer.concat([Buffer.from('.'), base, Buffer.from(`.mrsync.${randomHex12()}`)]);
 }
 
-/** A read-write file in the temp directory with no name (unlinked at once): nothing to clean up after a crash. */
-export function anonymousFile(): number {
-  const p = path.join(os.tmpdir(), `.mrsync-manifest-${crypto.randomBytes(6).toString('hex')}`);
-  const fd = fs.openSync(p, 'wx+', 0o600);
-  fs.unlinkSync(p);
-  return fd;
-}
 
 /** Is this directory entry a temp file of tempName's making (left by a catcher that was killed)? */
 export function isTempName(name: Buffer): boolean {

@@ -6,9 +6,10 @@
 import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { anonymousFile } from '../catcher/fsx';
+import { anonymousFile } from '../tmpfile';
 import { Filter } from '../wire/filter';
-import { ManifestSet, ScanStep, ScanTotals, Selection, decodeManifest, objectOf, scanSegments } from '../wire/manifest';
+import { ManifestSet, Selection, decodeManifest, objectOf } from '../wire/manifest';
+import { ScanStep, ScanTotals, scanSegments } from './scan';
 import { CatcherLine } from '../wire/session';
 
 /** Entries per manifest segment (about 200 KiB of manifest for typical names). */

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Entry, FIRST_SEGMENT, Kind, ManifestSet, ManifestWriter, decodeManifest, encodeManifest, scan, scanSegments } from '../../src/wire/manifest';
+import { Entry, Kind, ManifestSet, ManifestWriter, decodeManifest, encodeManifest } from '../../src/wire/manifest';
+import { FIRST_SEGMENT, scan, scanSegments } from '../../src/master/scan';
 import { ManifestError } from '../../src/errors';
 
 function tree(): string {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { Beneath } from '../../src/catcher/beneath';
-import { scan } from '../../src/wire/manifest';
+import { scan } from '../../src/master/scan';
 import { Mirror } from '../../src/catcher/mirror';
 import { SyncParams } from '../../src/wire/session';
 

@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Beneath } from '../../src/catcher/beneath';
 import { Filter, RuleSpec } from '../../src/wire/filter';
-import { Entry, Kind, scan } from '../../src/wire/manifest';
+import { Entry, Kind } from '../../src/wire/manifest';
+import { scan } from '../../src/master/scan';
 import { Mirror } from '../../src/catcher/mirror';
 import { Have, decide, itemCode } from '../../src/catcher/plan';
 

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Beneath } from '../../src/catcher/beneath';
 import { lstatHave } from '../../src/catcher/fsx';
-import { ManifestSet, decodeManifest, scanSegments } from '../../src/wire/manifest';
+import { ManifestSet, decodeManifest } from '../../src/wire/manifest';
+import { scanSegments } from '../../src/master/scan';
 import { lstatAt, openFileBeneath, openRoot } from '../../src/master/source';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-source-'));

@@ -1,0 +1,157 @@
+// The scan of the source on the master: the tree walked into manifest
+// segments (wire/manifest.ts encodes them), every directory and file read
+// beneath its parent's descriptor (source.ts).
+import fs from 'node:fs';
+import { Filter } from '../wire/filter';
+import { Entry, Flag, Kind, MAX_ENTRIES, Manifest, ManifestWriter, Selection, decodeManifest, hashFileSync } from '../wire/manifest';
+import { display } from '../wire/paths';
+import { SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from './source';
+
+export interface ScanOptions {
+  filter?: Filter;
+  select?: Selection;
+  checksum?: boolean; // hash every file (for -c)
+}
+
+export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: number }
+
+/**
+ * A segment of the manifest as scanned, with the device and inode of each of
+ * its entries (ids[2k], ids[2k+1]; 0 for all but files): what the master
+ * checks a file against when it opens it for sending (source.ts).
+ */
+export type ScanStep = { segment: Buffer; ids: BigUint64Array } | { tick: true };
+/** Entries in the first manifest segment (scanSegments). */
+export const FIRST_SEGMENT = 64;
+export interface ScanTotals { skipped: string[]; bytes: number; entries: number }
+
+/**
+ * Walk root (not following symlinks) into manifest segments, parents before
+ * children, names in byte order; excluded entries (and everything under an
+ * excluded directory) left out; with a selection, only the listed paths and
+ * their parent directories. Yields segments of growing size (FIRST_SEGMENT
+ * entries, four times that, ... up to segEntries) and a tick every 256
+ * entries; answering a tick with true cuts the segment there (the caller's
+ * clock says a segment has waited long enough). The first segments are small
+ * because no file flows until every target has planned the segment that
+ * lists it: a few dozen entries are planned at once, and the files they list
+ * go out while the targets plan the next, bigger segments.
+ *
+ * Every directory is read through a descriptor opened beneath its parent's
+ * (source.ts): a directory swapped for a symlink during the scan is not
+ * followed out of the tree. An entry gone between the listing and its lstat
+ * is left out, as if the listing had come a moment later.
+ */
+export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 4096,
+  firstEntries = FIRST_SEGMENT): Generator<ScanStep, ScanTotals, boolean | undefined> {
+  const w = new ManifestWriter();
+  let ids: bigint[] = [];
+  let limit = Math.min(segEntries, firstEntries);
+  const cut = (): ScanStep => {
+    limit = Math.min(segEntries, limit * 4);
+    const step = { segment: w.finish(), ids: BigUint64Array.from(ids) };
+    ids = [];
+    return step;
+  };
+  const skipped: string[] = [];
+  const inodes = new Map<string, number>();
+  let bytes = 0;
+  let sinceTick = 0;
+  function* add(rel: Buffer, dirfd: number, name: Buffer | null, st: SourceStat, flags: number): Generator<ScanStep, void, boolean | undefined> {
+    const base = { path: rel, size: 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
+    let dev = 0n, ino = 0n;
+    if (isDir(st)) {
+      w.push(flags ? { ...base, kind: Kind.Dir, flags } : { ...base, kind: Kind.Dir });
+    } else if (isSymlink(st)) {
+      w.push({ ...base, kind: Kind.Symlink, link: readlinkAt(dirfd, name!) });
+    } else if (isFile(st)) {
+      const key = `${st.dev}:${st.ino}`;
+      const leader = st.nlink > 1 ? inodes.get(key) : undefined;
+      if (leader !== undefined) {
+        w.push({ ...base, kind: Kind.Hardlink, leader });
+      } else {
+        if (st.nlink > 1) inodes.set(key, w.first + w.length);
+        const e: Entry = { ...base, kind: Kind.File, size: st.size };
+        if (o.checksum) {
+          e.flags = Flag.Hash;
+          const { fd } = openFileBeneath(dirfd, name!, st);
+          try { e.hash = hashFileSync(fd); } finally { fs.closeSync(fd); }
+        }
+        w.push(e);
+        dev = st.dev;
+        ino = st.ino;
+        bytes += st.size;
+      }
+    } else {
+      skipped.push(display(rel));
+      return;
+    }
+    ids.push(dev, ino);
+    if (w.length >= limit) {
+      yield cut();
+    } else if (++sinceTick >= 256) {
+      sinceTick = 0;
+      if ((yield { tick: true }) && w.length) yield cut();
+    }
+  }
+  // with a selection: 'listed' paths and the 'implied' directories above them
+  const marks = new Map<string, 'listed' | 'implied'>();
+  for (const p of o.select?.paths ?? []) {
+    marks.set(p.toString('latin1'), 'listed');
+    for (let i = p.indexOf(0x2f); i > 0; i = p.indexOf(0x2f, i + 1)) {
+      const a = p.subarray(0, i).toString('latin1');
+      if (!marks.has(a)) marks.set(a, 'implied');
+    }
+  }
+  const recursive = o.select?.recursive ?? true;
+  function* walk(rel: Buffer | null, dirfd: number, whole: boolean): Generator<ScanStep, void, boolean | undefined> {
+    const names = listDir(dirfd).sort(Buffer.compare);
+    for (const name of names) {
+      const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
+      const mark = whole ? 'listed' : marks.get(r.toString('latin1'));
+      if (!mark) continue;
+      let st: SourceStat;
+      try {
+        st = lstatAt(dirfd, name, r);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      const dir = isDir(st);
+      if (o.filter?.excluded(r, dir)) continue;
+      const all = dir && (whole || (mark === 'listed' && recursive));
+      yield* add(r, dirfd, name, st, all ? Flag.Whole : 0);
+      if (!all && !(dir && mark === 'implied')) continue;
+      const sub = openDirAt(dirfd, name, st, r);
+      try {
+        yield* walk(r, sub, all);
+      } finally {
+        fs.closeSync(sub);
+      }
+    }
+  }
+  const rootFd = openRoot(root);
+  try {
+    const rst = fstatOf(rootFd);
+    yield* add(Buffer.from('.'), rootFd, null, rst, o.select ? Flag.Implied : Flag.Whole);
+    yield* walk(null, rootFd, !o.select);
+  } finally {
+    fs.closeSync(rootFd);
+  }
+  const entries = w.first + w.length;
+  if (w.length) yield cut();
+  if (entries > MAX_ENTRIES) throw new Error(`more than ${MAX_ENTRIES} entries`);
+  return { skipped, bytes, entries };
+}
+
+/** The whole scan at once, as one manifest (tests, small trees). */
+export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
+  const gen = scanSegments(root, o, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  let seg: Buffer | null = null;
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return { manifest: decodeManifest(seg!), skipped: r.value.skipped, bytes: r.value.bytes };
+    if ('segment' in r.value) seg = r.value.segment;
+  }
+}
+
