@@ -1,5 +1,5 @@
 // The rtt session header (first stdin line of rttcatcher) and probe types.
-import { SESSION_VERSION, versionProblem } from '../wire/session';
+import { SESSION_VERSION, checkInt, versionProblem } from '../wire/session';
 
 export const PROBE = 24;      // master -> all: payload = send stamp (8 bytes) + padding
 export const PROBE_ACK = 25;  // catcher -> master, sent natively: payload = the stamp
@@ -21,10 +21,8 @@ export interface RttSession {
 
 export function validateRttSession(x: unknown): RttSession {
   const o = x as Record<string, unknown>;
-  const int = (k: string, lo: number, hi: number): void => {
-    const v = o?.[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`session: bad ${k}`);
-  };
+  const int = (k: string, lo: number, hi: number): void => checkInt(o, k, lo, hi);
+
   if (!o || typeof o !== 'object' || o.rtt !== true) throw new Error('session: not an rtt session');
   const vp = versionProblem(o, 'rttcatcher');
   if (vp) throw new Error(vp);

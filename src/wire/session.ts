@@ -86,12 +86,15 @@ export type MasterLine =
   // manifest segment k's size and SHA-256 (hex), before its multicast OPEN: only the master can say what it holds
   | { t: 'segment'; k: number; size: number; hash: string };
 
+/** A header field that must be a whole number in [lo, hi] (the catcher refuses the session otherwise). */
+export function checkInt(o: Record<string, unknown>, k: string, lo: number, hi: number): void {
+  const v = o[k];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`session: bad ${k}`);
+}
+
 export function validateSession(x: unknown): SessionParams {
   const o = x as Record<string, unknown>;
-  const num = (k: string, lo: number, hi: number): void => {
-    const v = o[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`session: bad ${k}`);
-  };
+  const num = (k: string, lo: number, hi: number): void => checkInt(o, k, lo, hi);
   if (!o || typeof o !== 'object') throw new Error('session: bad header');
   const vp = versionProblem(o, 'multicatcher');
   if (vp) throw new Error(vp);
