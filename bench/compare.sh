@@ -4,7 +4,8 @@
 #
 #   bash bench/compare.sh [-n TARGETS] [-l LINK_MBIT] [-s big,tree] [-p 0,10] [-t mrsync,mrsyncd,udpcast,uftp]
 #   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
-#   MRSYNC_RATE=auto bash bench/compare.sh ...   (mrsync finds the rate itself; default: --rate = the link)
+#   mrsync runs with its defaults; -t mrsyncfixed,mrsyncdfixed add rows with --rate = the link's rate (tuned)
+#   BIG_MIB=32 bash bench/compare.sh -s big ...   (the big file's size; default 256 MiB)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
 #   ... -t mrsyncd,mrsyncdB   (A/B of a master-side change: B's master, this build's daemons)
 #   UFTP_BLOCK=1448 bash bench/compare.sh -t uftp ...   (uftp's block size; default 1400)
@@ -41,7 +42,7 @@ ips=$(for i in $(seq 1 "$N"); do echo "198.18.0.$((10 + i))"; done | paste -sd,)
 
 # data sets, generated once per run (random content, fixed size distribution)
 mkdir -p "$WORK/big" "$WORK/tree"
-head -c $((256 * 1024 * 1024)) /dev/urandom > "$WORK/big/file.bin"
+head -c $((${BIG_MIB:-256} * 1024 * 1024)) /dev/urandom > "$WORK/big/file.bin"
 awk 'BEGIN { srand(42); for (i = 0; i < 2000; i++) printf "%d %d\n", i, int(exp(log(1024) + rand() * (log(524288) - log(1024)))) }' |
   while read -r i sz; do d="$WORK/tree/d$((i % 40))"; mkdir -p "$d"; head -c "$sz" /dev/urandom > "$d/f$i"; done
 bytes_of() { du -sb --apparent-size "$1" | cut -f1; }
@@ -78,7 +79,10 @@ verify_all() {
 ns_procs() { ip netns pids "${PFX}$1" | xargs -r ps -o pid=,comm= -p 2>/dev/null | awk -v n="$2" '$2 == n {print $1}'; }
 cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
-mrsync_rate() { [ "${MRSYNC_RATE:-fixed}" = auto ] || echo --rate "${LINK}m"; }
+# mrsync runs with its defaults (the rate found from feedback), as users run
+# it; the tools mrsyncfixed and mrsyncdfixed are the labelled second rows,
+# with --rate set to the link's rate (a number a user does not have)
+mrsync_rate() { [ "${MRSYNC_RATE:-auto}" = auto ] || echo --rate "${LINK}m"; }
 # mrsync_run MRSYNC ARGS...: one push from the master's namespace, bounded in
 # time, output in mrsync.out; sets its figures, returns its exit status
 mrsync_run() {
@@ -91,6 +95,7 @@ mrsync_run() {
 # push_shell MRSYNC SRC: a push through the remote shell (catchers started inside the clock)
 push_shell() { mrsync_run "$1" -r "$NSRSH" -m "$hosts" -s "$2" -t "$DST"; }
 run_mrsync() { push_shell "$MRSYNC" "$1"; }
+run_mrsyncfixed() { MRSYNC_RATE=fixed push_shell "$MRSYNC" "$1"; }
 # mrsyncB: another build of mrsync (MRSYNC_B=/other/clone/bin/mrsync, with its
 # own catchers beside it) through the remote shell, for A/B figures in one run
 run_mrsyncB() { push_shell "${MRSYNC_B:?MRSYNC_B names the other build}" "$1"; }
@@ -112,6 +117,8 @@ pre_mrsyncd() {
   sleep 2
 }
 run_mrsyncd() { mrsync_run "$MRSYNC" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t .; }
+pre_mrsyncdfixed() { pre_mrsyncd; }
+run_mrsyncdfixed() { MRSYNC_RATE=fixed run_mrsyncd "$1"; }
 # mrsyncdB: the other build's master with this build's daemons (A/B of a change on the master's side only)
 pre_mrsyncdB() { pre_mrsyncd; }
 run_mrsyncdB() { mrsync_run "${MRSYNC_B:?MRSYNC_B names the other build}" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t .; }
@@ -184,7 +191,8 @@ label() {
   case $1 in
     mrsyncB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B})${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncdB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B}) --daemon${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
-    mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-fixed}" = auto ] && echo ' (rate found)')";;
+    mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-auto}" = auto ] || echo " --rate ${LINK}m (fixed)")";;
+    mrsyncfixed|mrsyncdfixed) echo "mrsync$( [ "$1" = mrsyncdfixed ] && echo ' --daemon') --rate ${LINK}m (fixed: tuned)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     uftp) echo "uftp${UFTP_BLOCK:+ -b $UFTP_BLOCK}";;
     *) echo "$1";;
   esac
@@ -200,6 +208,8 @@ for set in "${sets[@]}"; do
     set_loss "$loss"
     for tool in "${tools[@]}"; do
       clear_targets
+      # every push is a first push to these targets: no rate kept from an earlier one
+      rm -rf "$XDG_CACHE_HOME"
       RESENT="?"; FEEDBACK="-"; CPUGB=""
       rm -rf "$WORK/cpu"; mkdir -p "$WORK/cpu"
       if declare -F "pre_$tool" > /dev/null; then "pre_$tool"; fi

@@ -28,6 +28,9 @@ import { describe, errnoName } from '../errors';
 /** Manifest entries planned per turn of the event loop (drainSegments). */
 const PLAN_SLICE = 64;
 
+/** Rate reports sent every 50 ms at first (the first two seconds of data: the rate's startup), whatever statMs is. */
+const EARLY_STATS = 40;
+
 export class Catcher {
   private loop!: NativePageLoop;
   private readonly root: Buffer;
@@ -77,24 +80,32 @@ export class Catcher {
   /**
    * What arrived and what should have (the master numbers its data
    * datagrams), for the master's rate control: every statMs while data
-   * arrives, from a random phase so that many targets do not report at once.
+   * arrives, from a random phase so that many targets do not report at once;
+   * the first EARLY_STATS every 50 ms, so that a start above the path is
+   * seen at once however many targets there are.
    */
   private startStats(): void {
     let lastRecv = 0;
     let seq = 0;
+    let nextAt = 0;
     const every = Math.max(50, Math.min(10_000, this.p.statMs ?? 100));
     setTimeout(() => {
       if (this.closed) return;
       this.statTimer = setInterval(() => {
+        const now = Date.now();
+        if (now < nextAt) return;
         const st = this.loop.stats();
         if (st.dataRecv === lastRecv) return;
         lastRecv = st.dataRecv;
-        const b = Buffer.alloc(16);
+        const b = Buffer.alloc(24);
         b.writeBigUInt64BE(BigInt(st.dataRecv), 0);
         b.writeBigUInt64BE(BigInt(st.dataExpected), 8);
+        b.writeBigUInt64BE(BigInt(native.monoNs()), 16); // the interval's length is the catcher's own
         this.reply(Msg.Stat, 0, seq++, b);
-      }, every);
-    }, Math.floor(Math.random() * every));
+        // after the early ones, every statMs from a phase of its own
+        nextAt = now + (seq < EARLY_STATS ? 0 : seq === EARLY_STATS ? Math.random() * every : every) - 25;
+      }, 50);
+    }, Math.floor(Math.random() * 50));
   }
 
   /** The destination tree: made if missing (a daemon's: beneath its root, every step verified), and writable. */

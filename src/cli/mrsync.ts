@@ -17,6 +17,7 @@ import { Selection } from '../wire/manifest';
 import { filesFrom, globList, singleFile } from '../master/selection';
 import { SyncParams } from '../wire/session';
 import { UserError } from '../errors';
+import { START } from '../master/rate';
 
 function program(rules: RuleSpec[]): Command {
   const rule = (include: boolean) => (pattern: string): RuleSpec[] => { rules.push({ include, pattern }); return rules; };
@@ -140,14 +141,14 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
   };
 }
 
-/** --rate fixes the rate; without it the rate adapts, from 100 Mbit/s (or --max-rate if lower) up to --max-rate. */
+/** --rate fixes the rate; without it the rate is found (master/rate.ts), from where the last push to these targets settled or START, up to --max-rate. */
 function rateOf(raw: Raw): { rateBps: number; maxRateBps: number; adaptive: boolean } {
   const max = parseRate('--max-rate', String(raw.maxRate));
   if (raw.rate !== undefined) {
     if (raw.maxRate !== '1g') throw new UserError('--rate fixes the rate; --max-rate caps the rate found from feedback: give one of them');
     return { rateBps: parseRate('--rate', String(raw.rate)), maxRateBps: max, adaptive: false };
   }
-  return { rateBps: Math.min(100e6, max), maxRateBps: max, adaptive: true };
+  return { rateBps: Math.min(START, max), maxRateBps: max, adaptive: true };
 }
 
 /** -b, -u, --backup-dir: the suffix defaults to the original's _mcast_bakMMDDhhmm (push start, local time). */

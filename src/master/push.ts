@@ -8,7 +8,7 @@
 import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
+import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
 import { Logger } from '../operator/log';
 import { NetOptions, wireOverhead } from '../options';
 import { Filter } from '../wire/filter';
@@ -25,6 +25,7 @@ import { Progress, PushReport } from './summary';
 import { Target, Targets } from './targets';
 import { Window } from './window';
 import { FailureCode, UserError } from '../errors';
+import { cachedRate, rateKey, saveRate } from './ratecache';
 
 export interface PushOptions extends NetOptions {
   targets: string[];
@@ -46,8 +47,8 @@ export interface PushOptions extends NetOptions {
   window: number;
 }
 
-/** Rate reports from each target every 100 ms, spread out with many targets (1 s at 200): about 200 a second in all. */
-const STAT_MS = 100;
+/** Rate reports: every 50 ms from each of a few targets, every 5 ms x N with more (1 s at 200): at most 200 a second in all once each target's first two seconds (every 50 ms, catcher.ts) are over. */
+const statMsFor = (targets: number): number => Math.max(50, Math.min(1000, 5 * targets));
 
 export class Push {
   private loop!: NativePageLoop;
@@ -68,6 +69,7 @@ export class Push {
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
   private silenceCheckedAt = 0;
+  private rateFromCache = false;
 
   constructor(private readonly o: PushOptions, private readonly log: Logger) {
     this.targets = new Targets(log);
@@ -83,11 +85,23 @@ export class Push {
       throw new UserError(`${(e as Error).message}: name the interface with -I`);
     }
     const srcFd = openRoot(this.o.src);
-    if (this.o.adaptive) this.rc = new RateControl({ start: this.o.rateBps, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps) });
+    const statMs = statMsFor(this.o.targets.length);
+    const rateKeyed = rateKey(this.o.group, this.o.ifname, this.o.targets);
+    if (this.o.adaptive) {
+      // where the last push to these targets settled, if it was kept; the rate is found anew from there
+      const cached = cachedRate(rateKeyed);
+      this.rateFromCache = cached !== null;
+      this.rc = new RateControl({
+        start: Math.min(cached ?? this.o.rateBps, this.o.maxRateBps), max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps),
+        // a round: about twenty targets' reports (a report interval with few targets, 100 ms with many)
+        roundMs: Math.max(50, Math.round(statMs * Math.min(1, 20 / this.o.targets.length))), reportMs: statMs,
+        datagramBits: (this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8,
+      });
+    }
     this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1 || 0,
       ifname: this.o.ifname, ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key,
-      sender: 0, pageSize: this.o.pageSize, rateBps: this.o.rateBps,
+      sender: 0, pageSize: this.o.pageSize, rateBps: this.rc ? this.rc.rate() : this.o.rateBps,
       wireOverhead: wireOverhead(this.o.family), rcvbuf: 16 << 20, sndbuf: 8 << 20, encrypt: this.o.encrypt,
       gso: feature('GSO'), boost: feature('BOOST'),
     }, (evs) => this.onEvents(evs));
@@ -113,7 +127,6 @@ export class Push {
     }, () => this.window.nothingLeftToOpen());
     this.window = new Window(this.sender, this.targets, this.segments, srcFd, this.o.pageSize, this.log);
     const done = new Promise<void>((r) => { this.resolveDone = r; });
-    const statMs = STAT_MS * Math.max(1, Math.ceil(this.o.targets.length / 20));
     this.targets.launch({ hosts: this.o.targets, rsh: this.o.rsh, remotePath: this.o.remotePath, daemon: this.o.daemon },
       (idx, host) => this.header(idx, host, masterAddr, statMs),
       { line: (t, l) => this.onLine(t, l), exit: (t) => this.onExit(t) });
@@ -126,6 +139,8 @@ export class Push {
     this.segments.stop();
     fs.closeSync(srcFd);
     if (this.scanError) throw this.scanError;
+    const settled = this.rc?.settled();
+    if (settled) saveRate(rateKeyed, settled);
     return this.report(stats);
   }
 
@@ -276,7 +291,7 @@ export class Push {
   private tick(): void {
     const now = Date.now();
     if (this.rc) {
-      const r = this.rc.tick(now);
+      const r = this.rc.tick(now, () => this.loop.stats().dataSent);
       if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
       for (const idx of this.rc.takeSlow()) this.setAside(this.targets.list[idx], now);
     }
@@ -339,7 +354,8 @@ export class Push {
       pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (Date.now() - this.started) / 1000,
       skipped: this.skipped, changed: s.changed, stats, usage: usageNow(), quit: s.quit, session: this.sessionId,
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segments.segs.size,
-      rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps } : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },
+      rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps, cached: this.rateFromCache }
+        : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },
     };
   }
 }

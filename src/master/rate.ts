@@ -1,104 +1,271 @@
-// The send rate when --rate does not fix it: found from the targets' own
-// counts (Msg.Stat, every 100 ms from each catcher, spread out with many
-// targets) of the data datagrams they received and of those they should have
-// received: the master numbers its data datagrams (the header's seq), so a
-// target's loss is exact and no clock or delay enters it. The
-// worst target governs, as the original's monitor had it, but without a
-// round trip per page: a 6% increase per 100 ms while every target keeps up,
-// a decrease to what got through (at most to a quarter) when one loses more
-// than a few percent.
-// Pure (no I/O): master.ts feeds it and applies rate().
+// The send rate when --rate does not fix it, found from the targets' reports
+// (Msg.Stat from each catcher: every 50 ms for its first two seconds of data,
+// then every statMs from a random phase): the data datagrams it received and
+// those it should have (the master numbers them), and its own clock. Per
+// report interval that gives, at each target, what was offered (the
+// sender's rate as the numbering shows it) and what was delivered: delivery,
+// not the loss rate, is what finds the bottleneck (a shaper or a link
+// delivers its rate, whatever is offered above it), and loss only says
+// whether the sender overshot. In the manner of TCP BBR, for a group:
+//
+// - Startup: from the start rate (the rate the last push to these targets
+//   settled at, or START), doubled every two report intervals (300 ms at
+//   most) while every target delivers what was offered in its interval; it
+//   ends when one does not (a bottleneck) or at shared loss, and the rate
+//   goes to the group's estimate. A sender that sent less than the rate
+//   (waiting for acks, small files: app-limited) does not grow it past twice
+//   what it sent.
+// - Cruise: the rate is the group's estimate, the lowest of each (not set
+//   aside) target's highest delivery over its last WINDOW samples, a sample
+//   counting the target's usual random loss back in (its lowest loss of
+//   late, if under LOSSY), so random loss does not wear the estimate down.
+//   One span in eight probes 1.25x and the next drains 0.85x (a span: a
+//   round, or longer at a low rate, where a report needs longer to count
+//   enough datagrams); a probe delivered whole (the estimate up by GREW) is
+//   a wider path: startup again. Loss most targets share (the sender's
+//   overshoot) cuts the rate to what got through, at once; loss one target
+//   has alone never touches the group's rate.
+// - Set aside: a target that loses more than LOSSY while most do not, for
+//   SLOW_AFTER of its reports in a row, is a slow target (a slower link, a
+//   busy machine), not a slow network: it no longer counts (push.ts defers
+//   its files to a catch-up, where it governs again); at most a tenth of the
+//   targets (one if fewer than ten).
+// Pure (no I/O): push.ts feeds it reports and ticks and applies rate().
 
 export interface RateOptions {
   start: number;   // bits/s
   max: number;     // --max-rate
   min: number;
+  roundMs: number;  // how often the rate is looked at (about twenty targets' reports)
+  reportMs: number; // each target's report interval: a change is judged on reports made after it
+  datagramBits: number; // one data datagram on the wire (page, header, tag, Ethernet/IP/UDP)
 }
 
-/** Loss above this at any target: slow down. Below LOW at all: speed up. Random loss of 1% sits between. */
-export const HIGH = 0.04;
-export const LOW = 0.015;
-
-interface TargetMeter { atMs: number; recv: number; expected: number; loss: number | null; slowCount: number }
-
-/** Evaluations in a row with a target far behind while the others keep up before it is called slow. */
+/** Where the rate starts with nothing known about these targets (bits/s). */
+export const START = 10e6;
+/** Samples in a target's delivery window (its highest is its estimate). */
+const WINDOW = 10;
+/** A round in which more than this share of the targets lost more than LOSSY is the sender's overshoot. */
+const SHARED = 0.5;
+const LOSSY = 0.1;
+/** Rounds in a row a target delivers under half of the others' before it is set aside. */
 const SLOW_AFTER = 5;
+/** The probe cycle, in spans (a round, or the time a report needs to count a probe at a low rate): probe, drain, cruise. */
+const CYCLE = [1.25, 0.85, 1, 1, 1, 1, 1, 1];
+/** Datagrams a target's report needs before it is a sample. */
+const MIN_SAMPLE = 20;
+/** A cycle's probe that raised the estimate this much found a wider path: startup again. */
+const GREW = 1.15;
+
+interface Meter {
+  atNs: number;            // the catcher's clock at its last report
+  recv: number;            // cumulative, at its last report
+  expected: number;
+  delivered: number[];     // bits/s, its last WINDOW samples (not app-limited)
+  losses: number[];        // its last WINDOW losses
+  lastLoss: number | null; // of its last sample
+  lastOffered: number;     // bits/s
+  lastDelivered: number;   // bits/s, what got through in its last sample
+  lastSample: number;      // bits/s, what the path took in it (random loss added back)
+  fresh: boolean;          // reported since the last round
+  lossRound: number;       // the round its last loss came in
+  slowRounds: number;
+}
 
 export class RateControl {
   private r: number;
-  private meters = new Map<number, TargetMeter>();
+  private phase: 'startup' | 'cruise' = 'startup';
+  private meters = new Map<number, Meter>();
   private slow = new Set<number>();   // set aside: they no longer govern the rate
   private newlySlow: number[] = [];
-  detectSlow = true;
-  private lastChange = 0;
-  private lastDecrease = 0;
-  readonly history: number[] = []; // the rate at each change, for the report
+  private detectSlow = true;
+  private round = 0;                  // rounds with reports so far
+  private cycleAt = 0;                // when the probe cycle began (ms)
+  private lastSent: number | undefined; // data datagrams sent, at the last round
+  private lastRound = -Infinity;
+  private est = 0;                    // the group's delivery estimate (bits/s)
+  private cycleEst = 0;               // the estimate when this probe cycle began
+  private holdUntil = 0;              // a change is judged on reports that cover the rate it made
+  readonly history: number[] = [];    // the rate at each change, for the report
 
   constructor(private readonly o: RateOptions) {
-    this.r = Math.min(o.start, o.max);
+    this.r = Math.max(o.min, Math.min(o.start, o.max));
     this.history.push(this.r);
   }
 
   rate(): number { return this.r; }
 
+  /** The group's estimate of what the path takes (bits/s), once found: what the next push may start at. */
+  settled(): number | null { return this.phase === 'cruise' && this.est > 0 ? this.est : null; }
+
   /**
-   * A target's report: cumulative data datagrams received and expected,
-   * heard at nowMs. The counts start at zero with the target's catcher, so
-   * its first report is judged too (from zero): with hundreds of targets each
-   * reports once a second or less often, and waiting for a second report
-   * left the start's rate unjudged for two seconds.
+   * A target's report: cumulative data datagrams received and expected, and
+   * its clock (ns). Its first report only starts its meter.
    */
-  stat(target: number, nowMs: number, recv: number, expected: number): void {
-    const m = this.meters.get(target) ?? { atMs: nowMs, recv: 0, expected: 0, loss: null, slowCount: 0 };
-    this.meters.set(target, { atMs: nowMs, recv, expected, loss: m.loss, slowCount: m.slowCount });
+  stat(target: number, atNs: number, recv: number, expected: number): void {
+    const m = this.meters.get(target);
+    if (!m) {
+      // its counts start at zero with its catcher, its clock does not: what got through of what was offered
+      // (taken to be the rate) is judged at once; with hundreds of targets a report comes once a second
+      const first: Meter = { atNs, recv, expected, delivered: [], losses: [], lastLoss: null, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0 };
+      if (expected >= 20) {
+        first.lastLoss = 1 - Math.min(1, recv / expected);
+        first.fresh = true;
+      }
+      this.meters.set(target, first);
+      return;
+    }
     const want = expected - m.expected;
-    if (want < 30) { this.meters.get(target)!.expected = m.expected; this.meters.get(target)!.recv = m.recv; return; } // too few to judge: keep adding
-    const got = recv - m.recv;
-    const loss = Math.max(0, Math.min(1, 1 - got / want));
-    this.meters.get(target)!.loss = m.loss === null ? loss : 0.5 * m.loss + 0.5 * loss;
+    const dt = (atNs - m.atNs) / 1e9;
+    if (want < MIN_SAMPLE || dt <= 0) return; // too few to judge: the next report covers a longer interval
+    const got = Math.max(0, Math.min(want, recv - m.recv));
+    const offered = (want * this.o.datagramBits) / dt;
+    const delivered = (got * this.o.datagramBits) / dt;
+    m.atNs = atNs;
+    m.recv = recv;
+    m.expected = expected;
+    m.lastLoss = 1 - got / want;
+    m.lastOffered = offered;
+    m.fresh = true;
+    // what the path took: what got through, less the random loss the target has anyway (its lowest loss
+    // of late: a probe's drain round, say); a sample where the sender offered much less than the rate says
+    // nothing of what the path takes above it
+    m.losses.push(m.lastLoss);
+    if (m.losses.length > WINDOW) m.losses.shift();
+    m.lastDelivered = delivered;
+    // loss every recent interval had above LOSSY is overshoot, not the link's own: nothing to add back
+    const base = Math.min(...m.losses);
+    m.lastSample = Math.min(offered, delivered / (1 - (base <= LOSSY ? base : 0)));
+    if (offered >= 0.5 * this.r) {
+      // loss every recent interval had above LOSSY is overshoot, not the link's own: nothing to add back
+      m.delivered.push(m.lastSample);
+      if (m.delivered.length > WINDOW) m.delivered.shift();
+    }
   }
 
   forget(target: number): void { this.meters.delete(target); this.slow.delete(target); }
 
-  /** Targets found slow since the last call: one far behind while the others keep up. */
+  /** Targets found slow since the last call. */
   takeSlow(): number[] { const s = this.newlySlow; this.newlySlow = []; return s; }
 
-  /** Catch-up: the set-aside targets govern again. */
-  clearSlow(): void { this.slow.clear(); this.detectSlow = false; for (const m of this.meters.values()) m.loss = null; }
+  /** Catch-up: the set-aside targets govern again (and no one is set aside any more). */
+  clearSlow(): void {
+    this.slow.clear();
+    this.detectSlow = false;
+    for (const m of this.meters.values()) { m.delivered = []; m.slowRounds = 0; }
+    this.phase = 'startup'; // their paths are other ones: found anew, from the rate they had
+  }
 
-  /** Every tick: adjust; returns the new rate if it changed. */
-  tick(nowMs: number): number | null {
-    if (nowMs - this.lastChange < 100) return null;
-    const fresh = [...this.meters].filter(([t, m]) => m.loss !== null && nowMs - m.atMs <= 1000 && !this.slow.has(t));
+  /**
+   * Every tick: a new round every roundMs; returns the new rate if it changed.
+   * dataSent: the data datagrams sent so far, if known (what the sender
+   * managed to send this round, app-limited or not); else the targets'
+   * reports say what was offered.
+   */
+  tick(nowMs: number, sentSoFar?: () => number): number | null {
+    if (nowMs - this.lastRound < this.o.roundMs) return null;
+    const dataSent = sentSoFar?.();
+    const sentBps = dataSent !== undefined && this.lastSent !== undefined && nowMs > this.lastRound
+      ? ((dataSent - this.lastSent) * this.o.datagramBits * 1000) / (nowMs - this.lastRound) : undefined;
+    this.lastSent = dataSent;
+    this.lastRound = nowMs;
+    const fresh = [...this.meters].filter(([t, m]) => !this.slow.has(t) && m.fresh && m.lastLoss !== null);
+    const counted = [...this.meters].filter(([t, m]) => !this.slow.has(t) && m.delivered.length > 0);
+    const reported = new Set(fresh.map(([t]) => t));
+    for (const [, m] of this.meters) m.fresh = false;
+    if (!fresh.length) return null;
+    this.round++;
+    for (const [, m] of fresh) m.lossRound = this.round;
+    // loss most targets share is the sender's; loss a few have alone is theirs (a slower port, a busy
+    // machine): judged on every target's last loss of the last two report intervals, not only this round's
+    // (at a low rate or with hundreds of targets a round has few reports, maybe only the lossy one's)
+    const recent = this.round - 2 * Math.ceil(this.o.reportMs / this.o.roundMs);
+    const known = [...this.meters].filter(([t, m]) => !this.slow.has(t) && m.lastLoss !== null && m.lossRound >= recent);
+    const lossy = known.filter(([, m]) => (m.lastLoss ?? 0) > LOSSY);
+    const cap = Math.max(1, Math.floor(this.meters.size / 10)); // at most this many set aside
+    const shared = lossy.some(([t]) => reported.has(t)) && (lossy.length > SHARED * known.length || lossy.length > cap);
     const suspects = new Set<number>();
-    if (this.detectSlow && fresh.length >= 2) {
-      // one target losing a lot while the rest keep up is a slow target, not a
-      // slow network: it does not pull the rate down while it is watched, and
-      // after SLOW_AFTER evaluations it is set aside (the master defers its files)
-      const losses = fresh.map(([, m]) => m.loss!).sort((a, b) => a - b);
-      const median = losses[Math.floor((losses.length - 1) / 2)];
-      for (const [t, m] of fresh) {
-        if (m.loss! > HIGH && median < LOW) {
-          suspects.add(t);
-          if (++m.slowCount >= SLOW_AFTER) { this.slow.add(t); this.newlySlow.push(t); }
-        } else {
-          m.slowCount = 0;
-        }
+    if (shared && this.detectSlow && counted.length > 1) {
+      // the sender overshot; those that lost alone before it (up to the cap) stay suspects: they do not
+      // pull the group down to their rate, nor count a round towards being set aside
+      const before = counted.filter(([, m]) => m.slowRounds > 0 && (m.lastLoss ?? 0) > LOSSY);
+      if (before.length <= cap) for (const [t] of before) suspects.add(t);
+    }
+    if (!shared && this.detectSlow && counted.length > 1) {
+      // by its last report, fresh this round or not (one that reports less often must not govern between)
+      for (const [t, m] of counted) if ((m.lastLoss ?? 0) > LOSSY) suspects.add(t);
+      for (const [t, m] of counted) {
+        if (!reported.has(t)) continue;
+        if (!suspects.has(t)) { m.slowRounds = 0; continue; }
+        if (++m.slowRounds >= SLOW_AFTER && this.slow.size < cap) { this.slow.add(t); this.newlySlow.push(t); }
       }
     }
-    let worst: number | null = null;
-    for (const [t, m] of fresh) if (!this.slow.has(t) && !suspects.has(t)) worst = Math.max(worst ?? 0, m.loss!);
-    if (worst === null) return null;
-    let next = this.r;
-    if (worst > HIGH && nowMs - this.lastDecrease > 300) {
-      // what got through is about what the path takes: go there at once (at most to a quarter)
-      next = Math.max(this.o.min, this.r * Math.max(0.25, Math.min(0.85, 1 - worst)));
-      this.lastDecrease = nowMs;
-      for (const m of this.meters.values()) m.loss = null; // judge the new rate afresh
-    } else if (worst < LOW) {
-      next = Math.min(this.o.max, this.r * 1.06);
+    const group = counted.filter(([t]) => !suspects.has(t));
+    const judge = nowMs >= this.holdUntil; // the reports now in cover the rate the last change made
+    if (!group.length) {
+      // only first reports so far (they carry loss, not yet a delivery rate): an overshoot shared by most
+      // targets is cut at once to what got through
+      if (!shared || !judge) return null;
+      const losses = fresh.map(([, m]) => m.lastLoss!).sort((a, b) => a - b);
+      this.holdUntil = nowMs + this.o.reportMs;
+      return this.set(this.r * Math.max(0.25, 1 - losses[Math.floor(losses.length / 2)]));
     }
-    this.lastChange = nowMs;
+    const best = (m: Meter): number => Math.max(...m.delivered);
+    this.est = Math.min(...group.map(([, m]) => best(m)));
+    let next = this.r;
+    const gfresh = group.filter(([, m]) => m.lastOffered > 0);
+    if (this.phase === 'startup') {
+      if (!judge) return null;
+      // behind: a target's last report shows less delivered than was offered in its interval
+      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered);
+      const offered = sentBps ?? Math.min(...gfresh.map(([, m]) => m.lastOffered));
+      // a doubling shows in the reports of the interval after it (the one it happened in is mixed); each
+      // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
+      // well before the interval is over): a step each 300 ms at most
+      this.holdUntil = nowMs + Math.min(2 * this.o.reportMs, 300);
+      if (behind) {
+        // a bottleneck: what the slowest delivered is what the path takes
+        this.phase = 'cruise';
+        next = this.est;
+        this.cycleEst = 0;    // growth is judged from the next probe on
+        this.cycleAt = nowMs - this.span(next) + 1; // as if it were a probe ending: the drain next
+      } else {
+        next = Math.min(2 * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
+      }
+    } else if (shared) {
+      if (!judge) return null;
+      // the sender overshot: back to what got through (no more than the estimate), judged afresh from here
+      const got = gfresh.map(([, m]) => m.lastDelivered).filter((d) => d > 0);
+      next = got.length ? Math.min(this.est, ...got) : this.est;
+      this.cycleEst = 0;
+      this.cycleAt = nowMs - this.span(next) + 1;
+      this.holdUntil = nowMs + this.o.reportMs;
+      for (const [, m] of group) m.delivered = m.delivered.slice(-1);
+    } else if (this.cycleEst > 0 && this.est >= GREW * this.cycleEst) {
+      // a probe was delivered whole: the path is wider than the estimate (it grew, or a cut went too far
+      // on a target's stall): found again by doubling, not a probe a cycle
+      this.phase = 'startup';
+      this.cycleEst = 0;
+      this.holdUntil = nowMs + this.o.reportMs;
+      next = this.est;
+    } else {
+      // probe and drain for a span each (a round; longer at a low rate, where a report needs longer to count
+      // enough datagrams: a probe shorter than a sample would be lost in it)
+      const span = this.span(this.est);
+      let at = Math.floor((nowMs - this.cycleAt) / span);
+      if (at >= CYCLE.length) { this.cycleAt = nowMs; this.cycleEst = this.est; at = 0; }
+      next = this.est * CYCLE[at];
+    }
+    return this.set(next);
+  }
+
+  /** A probe's length at rate r: a round, or at a low rate longer than a report needs to make a sample. */
+  private span(r: number): number {
+    return Math.max(this.o.roundMs, r > 0 ? (1.5 * MIN_SAMPLE * this.o.datagramBits * 1000) / r : 0);
+  }
+
+  private set(rate: number): number | null {
+    const next = Math.max(this.o.min, Math.min(this.o.max, rate));
     if (Math.abs(next - this.r) < 1) return null;
     this.r = next;
     this.history.push(next);

@@ -356,8 +356,8 @@ export class Sender implements MasterEvents {
     return true;
   }
 
-  stat(sender: number, received: number, expected: number, now: number): void {
-    this.rc?.stat(sender - 1, now, received, expected);
+  stat(sender: number, received: number, expected: number, atNs: number): void {
+    this.rc?.stat(sender - 1, atNs, received, expected);
   }
 
   openOk(sender: number, object: number, rxNs: number, now: number): void {

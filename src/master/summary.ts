@@ -61,5 +61,5 @@ export interface PushReport {
   started: number;   // ms since the epoch
   dryRun: boolean;
   segments: number;  // manifest segments multicast
-  rate: { adaptive: boolean; history: number[]; max: number }; // bits/s: where it started and each change
+  rate: { adaptive: boolean; history: number[]; max: number; cached?: boolean }; // bits/s: where it started (cached: the last push's) and each change
 }

@@ -17,7 +17,7 @@ export const enum Msg {
   Missing = 17,  // object = file id; index = round; payload MissingInfo
   Done = 18,     // object = file id; payload DoneInfo
   Wait = 19,     // object = file id: still verifying, do not count me silent
-  Stat = 20,     // object 0; payload u64 data datagrams received, u64 expected (from the master's seq), cumulative
+  Stat = 20,     // object 0; payload u64 data datagrams received, u64 expected (from the master's seq), cumulative; u64 its clock (ns)
   CheckMissing = 21, // object = file id; index = checkpoint k; payload MissingInfo within [from, to)
   NeedSum = 22,  // object = file id: every page is here, its signed SHA-256 is not (a Sums was lost): send it again
 }

@@ -19,9 +19,10 @@ export interface SyncParams {
  * version refuses the session with a clear error instead of misreading it.
  * 2: wire version 3. 3: the master's address, its signing key and the
  * manifest segments' hashes come over the channel; files' hashes in signed
- * Sums datagrams; OPEN and EOF carry no file metadata.
+ * Sums datagrams; OPEN and EOF carry no file metadata. 4: a target's rate
+ * report (Stat) carries its clock.
  */
-export const SESSION_VERSION = 3;
+export const SESSION_VERSION = 4;
 
 /** A catcher's answer to a session header of another version. */
 export function versionProblem(o: Record<string, unknown>, prog: string): string | null {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The rate found from feedback: the master's uplink shaped to 20 Mbit/s
-# (tbf), no --rate: mrsync starts at 100 Mbit/s, settles near the link from
+# (tbf), no --rate: mrsync starts at 10 Mbit/s, settles near the link from
 # the targets' reports, finishes in well under twice the ideal time, exact.
+# The next push to the same targets starts from the rate this one found;
 # --max-rate caps it; --rate fixes it.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
@@ -15,18 +16,20 @@ t1=$(date +%s.%N)
 cat "$WORK/out"
 [ "$RC" = 0 ] || fail "exit $RC"
 for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
-line=$(grep '^rate: found from feedback' "$WORK/out") || fail "no adaptive rate line"
+line=$(grep '^rate: found from feedback, 10\.0 -> ' "$WORK/out") || fail "no adaptive rate line from the 10 Mbit/s start"
 final=$(echo "$line" | sed -n 's/.* -> \([0-9.]*\) Mbit\/s.*/\1/p')
 wall=$(echo "$t1 - $t0" | bc)
 echo "final rate $final Mbit/s, wall $wall s (ideal at 20 Mbit/s: 9.6 s + start)"
 [ "$(echo "$final > 8 && $final < 35" | bc)" = 1 ] || fail "the rate did not settle near the 20 Mbit/s link: $final"
 [ "$(echo "$wall < 20" | bc)" = 1 ] || fail "took $wall s, more than twice the ideal"
 
-# --max-rate caps it
+grep -q '"bps"' "$XDG_CACHE_HOME/mrsync/rates.json" || fail "the rate found was not kept for the next push"
+
+# --max-rate caps it (the next push starts from the last one's rate, capped)
 rm -f "$SRC/big.bin"; head -c 3000000 /dev/urandom > "$SRC/small.bin"
 run_rc "$WORK/out2" -m t1,t2 -s "$SRC" -t "$DST" -w 20 --max-rate 8m
 [ "$RC" = 0 ] || { cat "$WORK/out2"; fail "--max-rate exit $RC"; }
-grep -Eq '^rate: found from feedback, 8\.0 -> [0-9.]+ Mbit/s \(peak 8\.0, cap 8\.0' "$WORK/out2" || { cat "$WORK/out2"; fail "--max-rate 8m not kept"; }
+grep -Eq "^rate: found from feedback, 8\.0 \(the last push's\) -> [0-9.]+ Mbit/s \(peak 8\.0, cap 8\.0" "$WORK/out2" || { cat "$WORK/out2"; fail "--max-rate 8m not kept"; }
 # --rate fixes it; both together is bad input
 run_rc "$WORK/out3" -m t1,t2 -s "$SRC" -t "$DST" -w 20 --rate 15m
 [ "$RC" = 0 ] || { cat "$WORK/out3"; fail "--rate 15m exit $RC"; }

@@ -85,11 +85,11 @@ s.on("close", () => { process.stdout.write(out); });
 setTimeout(() => s.destroy(), 5000);
 ' "$REPO" "$KEY" "$1"
 }
-hostile '{ v: 3, dst: Buffer.from("../../outside").toString("base64"), confine: "Lw==" }' > "$WORK/out4b"
+hostile '{ v: 4, dst: Buffer.from("../../outside").toString("base64"), confine: "Lw==" }' > "$WORK/out4b"
 cat "$WORK/out4b"
 grep -q "not a path inside the daemon's root" "$WORK/out4b" || fail "the daemon did not refuse ../../outside"
 # backups moved outside the root (--delete -b --backup-dir /outside): refused before anything is touched
-hostile '{ v: 3, dst: Buffer.from("data").toString("base64"), sync: { delete: true, checksum: false, dryRun: false, filters: [], backup: { suffix: "", dir: "'"$OUTSIDE"'" } } }' > "$WORK/out4c"
+hostile '{ v: 4, dst: Buffer.from("data").toString("base64"), sync: { delete: true, checksum: false, dryRun: false, filters: [], backup: { suffix: "", dir: "'"$OUTSIDE"'" } } }' > "$WORK/out4c"
 cat "$WORK/out4c"
 grep -q "backup directory $OUTSIDE is not a path inside the daemon's root (absolute)" "$WORK/out4c" || fail "the daemon did not refuse --backup-dir $OUTSIDE"
 [ -z "$(ls -A "$OUTSIDE")" ] || fail "a hostile master's backup directory was made outside the root"

@@ -14,6 +14,8 @@ MRSYNC="${MRSYNC:-$REPO/bin/mrsync}"
 PFX=${PFX:-mr$$}
 WORK=${WORK:-$(mktemp -d /tmp/mrsync-e2e.XXXXXX)}
 export MRSYNC_TEST_HOSTS="$WORK/hosts"
+# the rates pushes settle at are kept per test, not in root's cache: every test starts from the default
+export XDG_CACHE_HOME="$WORK/cache"
 mkdir -p "$MRSYNC_TEST_HOSTS"
 NSRSH="$E2E_DIR/nsrsh"
 HOLDERS=()

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { NETNS_SKIP, childInNetns } from './netns';
 import { Daemon, MAX_PENDING_PER_PEER } from '../../src/channel/daemon';
 import { PSK_TLS } from '../../src/channel/keyfile';
-import { validateSession } from '../../src/wire/session';
+import { SESSION_VERSION, validateSession } from '../../src/wire/session';
 
 const PSK = Buffer.alloc(32, 7);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -60,7 +60,7 @@ async function child(): Promise<void> {
     out.pendingDuringFlood = d.pendingHandshakes;
     out.floodOpen = flood.filter((c) => !c.destroyed && c.readyState === 'open').length;
     // a master with the key, from another address, is served meanwhile (its header is refused for its path: no catcher starts)
-    const m = await master(d.port, '127.0.0.3', JSON.stringify({ v: 3, dst: Buffer.from('../x').toString('base64') }));
+    const m = await master(d.port, '127.0.0.3', JSON.stringify({ v: SESSION_VERSION, dst: Buffer.from('../x').toString('base64') }));
     out.masterDuringFlood = m;
     await sleep(700); // past the handshake timeout: the stalled ones are closed
     out.floodOpenLater = flood.filter((c) => !c.destroyed && c.readyState === 'open').length;
@@ -77,7 +77,7 @@ async function child(): Promise<void> {
     // 3. a master with the key asks for backups outside the root: refused before any catcher starts
     await sleep(100);
     const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-outside-'));
-    const hdr = { v: 3, dst: Buffer.from('data').toString('base64'),
+    const hdr = { v: SESSION_VERSION, dst: Buffer.from('data').toString('base64'),
       sync: { delete: true, checksum: false, dryRun: false, filters: [], backup: { suffix: '', dir: outside } } };
     out.backupAbs = await master(d.port, '127.0.0.6', JSON.stringify(hdr));
     hdr.sync.backup.dir = '../escape';
@@ -111,7 +111,7 @@ if (process.argv.includes('--child')) {
   });
 
   test('a catcher under a daemon\'s root refuses a backup directory outside it, whatever the daemon let through', () => {
-    const base = { v: 3, session: 1, key: 'ab'.repeat(32), sender: 1, host: 'h', family: 4, group: '239.255.67.92', port: 8888, ttl: 1,
+    const base = { v: SESSION_VERSION, session: 1, key: 'ab'.repeat(32), sender: 1, host: 'h', family: 4, group: '239.255.67.92', port: 8888, ttl: 1,
       master: '198.18.0.1', masterPort: 8887, signKey: 'cd'.repeat(32),
       loopback: false, pageSize: 1400, dst: Buffer.from('.').toString('base64'), removeFirst: false, verbose: 1 };
     const sync = (dir: string | null) => ({ delete: true, checksum: false, dryRun: false, filters: [], backup: { suffix: '', dir } });

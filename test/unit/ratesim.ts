@@ -1,0 +1,80 @@
+// A simulated LAN for the rate control's tests (rate.test.ts): the sender's
+// uplink a bottleneck of C bits/s with a 50 ms drop-tail queue (a tbf shaper,
+// as the benchmarks use), each target's own port (its rate and queue) and
+// random loss; every target reports its counts and its clock every roundMs
+// from a random phase (the first few every 50 ms), as the catchers do. A target's behaviour may change
+// over time (behave): silent (receives, does not report), stalled (a busy
+// machine: receives nothing), gone (dropped by the push: forgotten), another
+// loss or port rate.
+import { RateControl, START } from '../../src/master/rate';
+
+export const BITS = 1514 * 8; // one datagram on the wire
+export const STEP = 5;        // ms
+const EARLY = 40;             // reports every 50 ms at first (catcher.ts)
+
+interface Port { rate: number; queue: number; recv: number; expectedSeq: number; loss: number; phase: number; inFlight: number[]; reports: number; nextAt: number; lastRecv: number }
+
+export interface Sim { rc: RateControl; rates: number[]; sent: number; dropped: number; slow: number[] }
+
+export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean; loss?: number; rate?: number }
+
+export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number;
+  behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void }): Sim {
+  const roundMs = o.roundMs ?? 50; // each target's report interval
+  // the master's round, as push.ts makes it: about twenty targets' reports
+  const rc = new RateControl({ start: o.start ?? START, max: o.max ?? 1e9, min: 1e6, roundMs: Math.max(50, Math.round(roundMs * Math.min(1, 20 / o.ports.length))), reportMs: roundMs, datagramBits: BITS });
+  let seed = o.seed ?? 42;
+  const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const ports: Port[] = o.ports.map((rate, i) => ({ rate, queue: 0, recv: 0, expectedSeq: 0, loss: o.loss?.[i] ?? 0, phase: STEP * Math.floor((rand() * roundMs) / STEP), inFlight: [], reports: 0, nextAt: 0, lastRecv: 0 }));
+  const gone = new Set<number>();
+  let uplinkQ = 0;
+  let seq = 0;       // datagrams numbered so far
+  let sent = 0, dropped = 0;
+  const rates: number[] = [];
+  const slow: number[] = [];
+  let carry = 0;
+  for (let ms = 0; ms < o.seconds * 1000; ms += STEP) {
+    // the sender, paced
+    carry += (rc.rate() * STEP) / 1000 / BITS;
+    const n = Math.floor(carry);
+    carry -= n;
+    sent += n;
+    // the uplink: its queue holds 50 ms; what does not fit is dropped (every target misses it)
+    const upMax = (o.capacity * 0.05) / BITS;
+    const admitted = Math.min(n, Math.max(0, upMax - uplinkQ));
+    dropped += (n - admitted) * ports.length;
+    uplinkQ += admitted;
+    seq += n;
+    const out = Math.min(uplinkQ, (o.capacity * STEP) / 1000 / BITS);
+    uplinkQ -= out;
+    for (const [i, p] of ports.entries()) {
+      const b = o.behave?.(i, ms) ?? {};
+      if (b.gone && !gone.has(i)) { gone.add(i); rc.forget(i); }
+      if (gone.has(i)) continue;
+      const pRate = b.rate ?? p.rate, pLoss = b.stalled ? 1 : b.loss ?? p.loss;
+      const pMax = (pRate * 0.05) / BITS;
+      const adm = Math.min(out, Math.max(0, pMax - p.queue));
+      dropped += out - adm;
+      p.queue += adm;
+      const o2 = Math.min(p.queue, (pRate * STEP) / 1000 / BITS);
+      p.queue -= o2;
+      for (let k = 0; k < Math.round(o2); k++) if (rand() >= pLoss) p.recv++;
+      if (o2 > 0) p.expectedSeq = Math.round(seq - uplinkQ - p.queue); // the seq of the last datagram out of its port
+    }
+    ports.forEach((p, i) => {
+      if (gone.has(i) || o.behave?.(i, ms).silent) return;
+      // as the catcher does: the first EARLY every 50 ms, then every roundMs from a phase of its own
+      if (ms % 50 !== 0 || ms < p.nextAt || p.recv === p.lastRecv) return;
+      rc.stat(i, ms * 1e6, p.recv, p.expectedSeq);
+      p.lastRecv = p.recv;
+      p.reports++;
+      p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - 25;
+    });
+    rc.tick(ms, () => seq);
+    o.onRound?.(ms, rc);
+    slow.push(...rc.takeSlow());
+    rates.push(rc.rate());
+  }
+  return { rc, rates, sent, dropped, slow };
+}
+
