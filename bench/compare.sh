@@ -6,6 +6,7 @@
 #   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
 #   mrsync runs with its defaults; -t mrsyncfixed,mrsyncdfixed add rows with --rate = the link's rate (tuned)
 #   BIG_MIB=32 bash bench/compare.sh -s big ...   (the big file's size; default 256 MiB)
+#   REAL_SRC=/usr/share bash bench/compare.sh -s real ...   (real data: a snapshot of a system directory, copied as it is)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
 #   ... -t mrsyncd,mrsyncdB   (A/B of a master-side change: B's master, this build's daemons)
 #   UFTP_BLOCK=1448 bash bench/compare.sh -t uftp ...   (uftp's block size; default 1400)
@@ -45,6 +46,10 @@ mkdir -p "$WORK/big" "$WORK/tree"
 head -c $((${BIG_MIB:-256} * 1024 * 1024)) /dev/urandom > "$WORK/big/file.bin"
 awk 'BEGIN { srand(42); for (i = 0; i < 2000; i++) printf "%d %d\n", i, int(exp(log(1024) + rand() * (log(524288) - log(1024)))) }' |
   while read -r i sz; do d="$WORK/tree/d$((i % 40))"; mkdir -p "$d"; head -c "$sz" /dev/urandom > "$d/f$i"; done
+if [[ ",$SETS," == *,real,* ]]; then
+  mkdir -p "$WORK/real" && cp -a "${REAL_SRC:-/usr/share}/." "$WORK/real/"
+  echo "bench: real = ${REAL_SRC:-/usr/share}: $(find "$WORK/real" -type f | wc -l) files, $(find "$WORK/real" -type l | wc -l) symlinks" >&2
+fi
 bytes_of() { du -sb --apparent-size "$1" | cut -f1; }
 
 set_loss() {
@@ -202,7 +207,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 IFS=, read -ra sets <<< "$SETS"; IFS=, read -ra losses <<< "$LOSSES"; IFS=, read -ra tools <<< "$TOOLS"
 for set in "${sets[@]}"; do
   src="$WORK/$set"; bytes=$(bytes_of "$src")
-  [ "$set" = tree ] && bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+  [ "$set" = tree ] || [ "$set" = real ] && bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
   [ "$set" = big ] && bytes=$(stat -c %s "$src/file.bin")
   for loss in "${losses[@]}"; do
     set_loss "$loss"
