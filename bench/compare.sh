@@ -19,7 +19,7 @@
 #
 # Links: tbf at LINK on the master's uplink and on every target's switch
 # port. Loss: nftables drops that permille of UDP arriving at each target.
-# Every run is verified (content, rsync -rcn) on every target; a run that
+# Every run is verified (content and symlinks, rsync -rlcn) on every target; a run that
 # fails verification is reported as FAILED, never timed. Prints one markdown
 # table row per run. Needs root, udpcast and uftp (apt-get install udpcast uftp).
 set -euo pipefail
@@ -70,7 +70,7 @@ FAILS=0
 verify_all() {
   local i diff bad=0 keep
   for i in $(seq 1 "$N"); do
-    diff=$(in_t "$i" rsync -rcn --itemize-changes "$1/" "$DST/")
+    diff=$(in_t "$i" rsync -rlcn --itemize-changes "$1/" "$DST/")
     [ -z "$diff" ] && continue
     bad=1; FAILS=$((FAILS + 1))
     keep="$REPO/bench/failed/$(date +%Y%m%d-%H%M%S)-$FAILS"; mkdir -p "$keep"

@@ -35,7 +35,7 @@ for p in $(seq 1 "$PUSHES"); do
   t1=$(date +%s.%N)
   wall=$(echo "$t1 - $t0" | bc -l); walls+=("$wall")
   differ=0
-  for i in $(seq 1 "$N"); do [ -z "$(in_t "$i" rsync -rcn --itemize-changes "$SRC/" "$DST/")" ] || differ=$((differ + 1)); done
+  for i in $(seq 1 "$N"); do [ -z "$(in_t "$i" rsync -rlcn --itemize-changes "$SRC/" "$DST/")" ] || differ=$((differ + 1)); done
   rate=$(sed -n 's/^rate: found from feedback, \(.*\) Mbit\/s (peak.*/\1/p' "$WORK/out")
   state=ok
   [ "$rc" = 0 ] || state="exit $rc$( [ "$rc" = 124 ] && echo ' (hung: stopped at 180 s)')"
