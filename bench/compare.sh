@@ -4,7 +4,8 @@
 #
 #   bash bench/compare.sh [-n TARGETS] [-l LINK_MBIT] [-s big,tree] [-p 0,10] [-t mrsync,mrsyncd,udpcast,uftp]
 #   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
-#   mrsync runs with its defaults; -t mrsyncfixed,mrsyncdfixed add rows with --rate = the link's rate (tuned)
+#   mrsync runs with its defaults; -t mrsyncfixed,mrsyncdfixed add rows with --rate = the link's rate (tuned);
+#   -t mrsyncwarm: the defaults on a second push to the same targets (the rate kept from an untimed first)
 #   BIG_MIB=32 bash bench/compare.sh -s big ...   (the big file's size; default 256 MiB)
 #   REAL_SRC=/usr/share bash bench/compare.sh -s real ...   (real data: a snapshot of a system directory, copied as it is)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
@@ -101,6 +102,11 @@ mrsync_run() {
 push_shell() { mrsync_run "$1" -r "$NSRSH" -m "$hosts" -s "$2" -t "$DST"; }
 run_mrsync() { push_shell "$MRSYNC" "$1"; }
 run_mrsyncfixed() { MRSYNC_RATE=fixed push_shell "$MRSYNC" "$1"; }
+# mrsyncwarm: a user's second push to the same targets, with the defaults: an
+# untimed first push before the clock (it keeps the rate it settled at), the
+# targets emptied, then the timed push, which starts from that rate
+pre_mrsyncwarm() { push_shell "$MRSYNC" "$src" || true; clear_targets; }
+run_mrsyncwarm() { push_shell "$MRSYNC" "$1"; }
 # mrsyncB: another build of mrsync (MRSYNC_B=/other/clone/bin/mrsync, with its
 # own catchers beside it) through the remote shell, for A/B figures in one run
 run_mrsyncB() { push_shell "${MRSYNC_B:?MRSYNC_B names the other build}" "$1"; }
@@ -197,6 +203,7 @@ label() {
     mrsyncB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B})${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncdB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B}) --daemon${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-auto}" = auto ] || echo " --rate ${LINK}m (fixed)")";;
+    mrsyncwarm) echo "mrsync, second push (from the rate the first settled at)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncfixed|mrsyncdfixed) echo "mrsync$( [ "$1" = mrsyncdfixed ] && echo ' --daemon') --rate ${LINK}m (fixed: tuned)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     uftp) echo "uftp${UFTP_BLOCK:+ -b $UFTP_BLOCK}";;
     *) echo "$1";;
