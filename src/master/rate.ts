@@ -95,8 +95,16 @@ export class RateControl {
 
   rate(): number { return this.r; }
 
-  /** The group's estimate of what the path takes (bits/s), once found: what the next push may start at. */
-  settled(): number | null { return this.phase === 'cruise' && this.est > 0 ? this.est : null; }
+  /**
+   * What the next push to these targets may start at (bits/s): the group's
+   * estimate once a bottleneck was found; a push that ended still doubling
+   * found none below what it reached: what every target delivered at best,
+   * and no less than where it started (nothing showed that start too high).
+   */
+  settled(): number | null {
+    if (this.est <= 0) return null;
+    return this.phase === 'cruise' ? this.est : Math.max(this.est, this.history[0]);
+  }
 
   /**
    * A target's report: cumulative data datagrams received and expected, and

@@ -66,6 +66,16 @@ test('--max-rate caps it; the settled rate is what the next push may start from'
   assert.ok(settled !== null && settled > 0.85 * 20e6 && settled < 1.1 * 20e6, `settled ${settled}`);
 });
 
+test('a push that ends before it finds the bottleneck keeps what it reached for the next one, never less than its start', () => {
+  // a fast path and a short push: still doubling at the end (a 1 Gbit/s push of a few seconds)
+  const s = simulate({ capacity: 10e9, ports: [10e9], seconds: 0.6 });
+  const kept = s.rc.settled();
+  assert.ok(kept !== null && kept >= 100e6 && kept <= Math.max(...s.rates), `kept ${kept}, reached ${mbit(Math.max(...s.rates))}`);
+  // started from a kept rate, ended before any sample counted more: the start stays
+  const t = simulate({ capacity: 10e9, ports: [10e9], seconds: 0.3, start: 900e6 });
+  assert.ok((t.rc.settled() ?? 0) >= 900e6, `kept ${t.rc.settled()}`);
+});
+
 test('no feedback, no change; a forgotten target no longer counts', () => {
   const rc = new RateControl({ start: 50e6, max: 1e9, min: 1e6, roundMs: 100, reportMs: 100, datagramBits: BITS });
   for (let ms = 0; ms < 2000; ms += 10) assert.equal(rc.tick(ms), null);
