@@ -92,7 +92,7 @@ export class Push {
       const cached = cachedRate(rateKeyed);
       this.rateFromCache = cached !== null;
       this.rc = new RateControl({
-        start: Math.min(cached ?? this.o.rateBps, this.o.maxRateBps), max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps),
+        start: Math.min(cached?.bps ?? this.o.rateBps, this.o.maxRateBps), found: cached?.found, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps),
         // a round: about twenty targets' reports (a report interval with few targets, 100 ms with many)
         roundMs: Math.max(50, Math.round(statMs * Math.min(1, 20 / this.o.targets.length))), reportMs: statMs,
         datagramBits: (this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8,

@@ -8,8 +8,8 @@
 // delivers its rate, whatever is offered above it), and loss only says
 // whether the sender overshot. In the manner of TCP BBR, for a group:
 //
-// - Startup: from the start rate (the rate the last push to these targets
-//   settled at, or START), doubled every two report intervals (300 ms at
+// - Startup: from the start rate (START, or the rate the last push to these
+//   targets reached if it found no bottleneck), doubled every two report intervals (300 ms at
 //   most) while every target delivers what was offered in its interval; it
 //   ends when one does not (a bottleneck) or at shared loss, and the rate
 //   goes to the group's estimate. A sender that sent less than the rate
@@ -17,12 +17,16 @@
 //   what it sent.
 // - Cruise: the rate is the group's estimate, the lowest of each (not set
 //   aside) target's highest delivery over its last WINDOW samples, a sample
-//   counting the target's usual random loss back in (its lowest loss of
-//   late, if under LOSSY), so random loss does not wear the estimate down.
-//   One span in eight probes 1.25x and the next drains 0.85x (a span: a
-//   round, or longer at a low rate, where a report needs longer to count
-//   enough datagrams); a probe delivered whole (the estimate up by GREW) is
-//   a wider path: startup again. Loss most targets share (the sender's
+//   spanning SAMPLE_NS of the target's clock at least (a catcher that read
+//   its counts late is not a burst above the path) and counting the
+//   target's usual random loss back in (its lowest loss of late, if under
+//   LOSSY), so random loss does not wear the estimate down. One span in
+//   eight probes 1.25x and the next drains 0.85x (a span: a round or a
+//   sample, or longer at a low rate, where a report needs longer to count
+//   enough datagrams); probes delivered whole two cycles in a row (the
+//   estimate up by GREW each time) are a wider path: startup again. A push
+//   starts here, probing, from the rate the last push to these targets
+//   found its bottleneck at. Loss most targets share (the sender's
 //   overshoot) cuts the rate to what got through, at once; loss one target
 //   has alone never touches the group's rate.
 // - Set aside: a target that loses more than LOSSY while most do not, for
@@ -34,6 +38,7 @@
 
 export interface RateOptions {
   start: number;   // bits/s
+  found?: boolean; // start is where the last push to these targets found the bottleneck: no doubling from it
   max: number;     // --max-rate
   min: number;
   roundMs: number;  // how often the rate is looked at (about twenty targets' reports)
@@ -56,11 +61,21 @@ const CYCLE = [1.25, 0.85, 1, 1, 1, 1, 1, 1];
 const MIN_SAMPLE = 20;
 /** A cycle's probe that raised the estimate this much found a wider path: startup again. */
 const GREW = 1.15;
+/**
+ * The shortest span of a target's clock a delivery sample covers (ns): a
+ * catcher on a busy machine takes its counts a few ms late now and then (the
+ * datagrams wait in its socket), which over one 50 ms interval reads as a
+ * burst above the path, and the window's highest sample keeps it.
+ */
+const SAMPLE_NS = 100e6;
+
+interface Point { atNs: number; recv: number; expected: number }
 
 interface Meter {
   atNs: number;            // the catcher's clock at its last report
   recv: number;            // cumulative, at its last report
   expected: number;
+  points: Point[];         // its reports of the last SAMPLE_NS and the one before (clock, counts)
   delivered: number[];     // bits/s, its last WINDOW samples (not app-limited)
   losses: number[];        // its last WINDOW losses
   lastLoss: number | null; // of its last sample
@@ -85,12 +100,16 @@ export class RateControl {
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
   private cycleEst = 0;               // the estimate when this probe cycle began
+  private grown = 0;                  // cycles in a row whose probe raised the estimate by GREW
   private holdUntil = 0;              // a change is judged on reports that cover the rate it made
   readonly history: number[] = [];    // the rate at each change, for the report
 
   constructor(private readonly o: RateOptions) {
     this.r = Math.max(o.min, Math.min(o.start, o.max));
     this.history.push(this.r);
+    // a rate a bottleneck was found at is probed from, not doubled from (doubling past a bottleneck
+    // overshoots it four times before the reports show it): a wider path shows as probes delivered whole
+    if (o.found) this.phase = 'cruise';
   }
 
   rate(): number { return this.r; }
@@ -101,9 +120,9 @@ export class RateControl {
    * found none below what it reached: what every target delivered at best,
    * and no less than where it started (nothing showed that start too high).
    */
-  settled(): number | null {
+  settled(): { bps: number; found: boolean } | null {
     if (this.est <= 0) return null;
-    return this.phase === 'cruise' ? this.est : Math.max(this.est, this.history[0]);
+    return this.phase === 'cruise' ? { bps: this.est, found: true } : { bps: Math.max(this.est, this.history[0]), found: false };
   }
 
   /**
@@ -115,7 +134,7 @@ export class RateControl {
     if (!m) {
       // its counts start at zero with its catcher, its clock does not: what got through of what was offered
       // (taken to be the rate) is judged at once; with hundreds of targets a report comes once a second
-      const first: Meter = { atNs, recv, expected, delivered: [], losses: [], lastLoss: null, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0 };
+      const first: Meter = { atNs, recv, expected, points: [{ atNs, recv, expected }], delivered: [], losses: [], lastLoss: null, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0 };
       if (expected >= 20) {
         first.lastLoss = 1 - Math.min(1, recv / expected);
         first.fresh = true;
@@ -143,10 +162,18 @@ export class RateControl {
     m.lastDelivered = delivered;
     // loss every recent interval had above LOSSY is overshoot, not the link's own: nothing to add back
     const base = Math.min(...m.losses);
-    m.lastSample = Math.min(offered, delivered / (1 - (base <= LOSSY ? base : 0)));
-    if (offered >= 0.5 * this.r) {
-      // loss every recent interval had above LOSSY is overshoot, not the link's own: nothing to add back
-      m.delivered.push(m.lastSample);
+    const addBack = 1 - (base <= LOSSY ? base : 0);
+    m.lastSample = Math.min(offered, delivered / addBack);
+    // the windowed sample spans SAMPLE_NS at least: from the latest report that far back
+    m.points.push({ atNs, recv, expected });
+    while (m.points.length > 2 && atNs - m.points[1].atNs >= SAMPLE_NS) m.points.shift();
+    const from = m.points[0];
+    const spanS = (atNs - from.atNs) / 1e9;
+    const spanWant = expected - from.expected;
+    const spanOffered = (spanWant * this.o.datagramBits) / spanS;
+    const spanDelivered = (Math.max(0, Math.min(spanWant, recv - from.recv)) * this.o.datagramBits) / spanS;
+    if (spanOffered >= 0.5 * this.r) {
+      m.delivered.push(Math.min(spanOffered, spanDelivered / addBack));
       if (m.delivered.length > WINDOW) m.delivered.shift();
     }
   }
@@ -236,6 +263,7 @@ export class RateControl {
         this.phase = 'cruise';
         next = this.est;
         this.cycleEst = 0;    // growth is judged from the next probe on
+        this.grown = 0;
         this.cycleAt = nowMs - this.span(next) + 1; // as if it were a probe ending: the drain next
       } else {
         next = Math.min(2 * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
@@ -246,14 +274,17 @@ export class RateControl {
       const got = gfresh.map(([, m]) => m.lastDelivered).filter((d) => d > 0);
       next = got.length ? Math.min(this.est, ...got) : this.est;
       this.cycleEst = 0;
+      this.grown = 0;
       this.cycleAt = nowMs - this.span(next) + 1;
       this.holdUntil = nowMs + this.o.reportMs;
       for (const [, m] of group) m.delivered = m.delivered.slice(-1);
-    } else if (this.cycleEst > 0 && this.est >= GREW * this.cycleEst) {
-      // a probe was delivered whole: the path is wider than the estimate (it grew, or a cut went too far
-      // on a target's stall): found again by doubling, not a probe a cycle
+    } else if (this.cycleEst > 0 && this.est >= GREW * this.cycleEst && this.grown >= 1) {
+      // probes delivered whole two cycles in a row: the path is wider than the estimate (it grew, or a cut
+      // went too far on a target's stall): found again by doubling, not a probe a cycle (one cycle's growth
+      // may be a burst of reports read late: doubling on it overshoots four times)
       this.phase = 'startup';
       this.cycleEst = 0;
+      this.grown = 0;
       this.holdUntil = nowMs + this.o.reportMs;
       next = this.est;
     } else {
@@ -261,7 +292,12 @@ export class RateControl {
       // enough datagrams: a probe shorter than a sample would be lost in it)
       const span = this.span(this.est);
       let at = Math.floor((nowMs - this.cycleAt) / span);
-      if (at >= CYCLE.length) { this.cycleAt = nowMs; this.cycleEst = this.est; at = 0; }
+      if (at >= CYCLE.length) {
+        this.grown = this.cycleEst > 0 && this.est >= GREW * this.cycleEst ? this.grown + 1 : 0;
+        this.cycleAt = nowMs;
+        this.cycleEst = this.est;
+        at = 0;
+      }
       next = this.est * CYCLE[at];
     }
     return this.set(next);
@@ -269,7 +305,7 @@ export class RateControl {
 
   /** A probe's length at rate r: a round, or at a low rate longer than a report needs to make a sample. */
   private span(r: number): number {
-    return Math.max(this.o.roundMs, r > 0 ? (1.5 * MIN_SAMPLE * this.o.datagramBits * 1000) / r : 0);
+    return Math.max(this.o.roundMs, SAMPLE_NS / 1e6, r > 0 ? (1.5 * MIN_SAMPLE * this.o.datagramBits * 1000) / r : 0);
   }
 
   private set(rate: number): number | null {

@@ -1,6 +1,7 @@
 // The rate the last push to the same targets settled at, kept for the next
 // push to start from (the rate control finds it anew from there, up or
-// down): a JSON file in the user's cache directory (XDG_CACHE_HOME, else
+// down), and whether that push found the bottleneck (else the rate is only
+// what it reached, and the next push goes on doubling from it): a JSON file in the user's cache directory (XDG_CACHE_HOME, else
 // ~/.cache), keyed by a hash of the group and the sorted target list. A
 // cache that cannot be read or written is no cache: nothing fails for it.
 import crypto from 'node:crypto';
@@ -11,7 +12,9 @@ import path from 'node:path';
 const MAX_AGE_MS = 30 * 24 * 3600 * 1000;
 const MAX_ENTRIES = 200;
 
-type Cache = Record<string, { bps: number; at: number }>;
+type Cache = Record<string, { bps: number; at: number; found?: boolean }>;
+
+export interface Kept { bps: number; found: boolean }
 
 function file(): string {
   const dir = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || os.homedir(), '.cache');
@@ -32,16 +35,16 @@ function load(): Cache {
 }
 
 /** The rate (bits/s) the last push under key settled at, if known and recent. */
-export function cachedRate(key: string, now = Date.now()): number | null {
+export function cachedRate(key: string, now = Date.now()): Kept | null {
   const e = load()[key];
-  return e && typeof e.bps === 'number' && e.bps > 0 && now - e.at < MAX_AGE_MS ? e.bps : null;
+  return e && typeof e.bps === 'number' && e.bps > 0 && now - e.at < MAX_AGE_MS ? { bps: e.bps, found: e.found === true } : null;
 }
 
 /** Keep bps for key (the oldest entries go beyond MAX_ENTRIES); written whole (temp file, rename). */
-export function saveRate(key: string, bps: number, now = Date.now()): void {
+export function saveRate(key: string, kept: Kept, now = Date.now()): void {
   try {
     const c = load();
-    c[key] = { bps: Math.round(bps), at: now };
+    c[key] = { bps: Math.round(kept.bps), at: now, found: kept.found };
     const keep = Object.entries(c).sort((a, b) => b[1].at - a[1].at).slice(0, MAX_ENTRIES);
     const f = file();
     fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });

@@ -5,27 +5,30 @@
 // from a random phase (the first few every 50 ms), as the catchers do. A target's behaviour may change
 // over time (behave): silent (receives, does not report), stalled (a busy
 // machine: receives nothing), gone (dropped by the push: forgotten), another
-// loss or port rate.
+// loss or port rate. jitterMs: a catcher's counts read up to that late (its
+// receiving thread not scheduled at once on a busy machine: the datagrams
+// wait in the socket) while its clock is read on time.
 import { RateControl, START } from '../../src/master/rate';
 
 export const BITS = 1514 * 8; // one datagram on the wire
 export const STEP = 5;        // ms
 const EARLY = 40;             // reports every 50 ms at first (catcher.ts)
 
-interface Port { rate: number; queue: number; recv: number; expectedSeq: number; loss: number; phase: number; inFlight: number[]; reports: number; nextAt: number; lastRecv: number }
+interface Port { rate: number; queue: number; recv: number; expectedSeq: number; loss: number; phase: number; inFlight: number[]; reports: number; nextAt: number; lastRecv: number; seen: [number, number][] }
 
 export interface Sim { rc: RateControl; rates: number[]; sent: number; dropped: number; slow: number[] }
 
 export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean; loss?: number; rate?: number }
 
-export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number;
+export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean;
   behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void }): Sim {
   const roundMs = o.roundMs ?? 50; // each target's report interval
   // the master's round, as push.ts makes it: about twenty targets' reports
-  const rc = new RateControl({ start: o.start ?? START, max: o.max ?? 1e9, min: 1e6, roundMs: Math.max(50, Math.round(roundMs * Math.min(1, 20 / o.ports.length))), reportMs: roundMs, datagramBits: BITS });
+  const rc = new RateControl({ start: o.start ?? START, found: o.found, max: o.max ?? 1e9, min: 1e6, roundMs: Math.max(50, Math.round(roundMs * Math.min(1, 20 / o.ports.length))), reportMs: roundMs, datagramBits: BITS });
   let seed = o.seed ?? 42;
   const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
-  const ports: Port[] = o.ports.map((rate, i) => ({ rate, queue: 0, recv: 0, expectedSeq: 0, loss: o.loss?.[i] ?? 0, phase: STEP * Math.floor((rand() * roundMs) / STEP), inFlight: [], reports: 0, nextAt: 0, lastRecv: 0 }));
+  const ports: Port[] = o.ports.map((rate, i) => ({ rate, queue: 0, recv: 0, expectedSeq: 0, loss: o.loss?.[i] ?? 0, phase: STEP * Math.floor((rand() * roundMs) / STEP), inFlight: [], reports: 0, nextAt: 0, lastRecv: 0, seen: [] }));
+  const lagSteps = Math.floor((o.jitterMs ?? 0) / STEP);
   const gone = new Set<number>();
   let uplinkQ = 0;
   let seq = 0;       // datagrams numbered so far
@@ -60,12 +63,16 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
       p.queue -= o2;
       for (let k = 0; k < Math.round(o2); k++) if (rand() >= pLoss) p.recv++;
       if (o2 > 0) p.expectedSeq = Math.round(seq - uplinkQ - p.queue); // the seq of the last datagram out of its port
+      p.seen.push([p.recv, p.expectedSeq]);
+      if (p.seen.length > lagSteps + 1) p.seen.shift();
     }
     ports.forEach((p, i) => {
       if (gone.has(i) || o.behave?.(i, ms).silent) return;
       // as the catcher does: the first EARLY every 50 ms, then every roundMs from a phase of its own
       if (ms % 50 !== 0 || ms < p.nextAt || p.recv === p.lastRecv) return;
-      rc.stat(i, ms * 1e6, p.recv, p.expectedSeq);
+      // the counts as the catcher's thread last took them (up to jitterMs late), its clock now
+      const [recv, expected] = p.seen[Math.max(0, p.seen.length - 1 - Math.floor(rand() * (lagSteps + 1)))] ?? [p.recv, p.expectedSeq];
+      rc.stat(i, ms * 1e6, recv, expected);
       p.lastRecv = p.recv;
       p.reports++;
       p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - 25;
