@@ -24,9 +24,9 @@
 //   eight probes 1.25x and the next drains 0.85x (a span: a round or a
 //   sample, or longer at a low rate, where a report needs longer to count
 //   enough datagrams); probes delivered whole two cycles in a row (the
-//   estimate up by GREW each time) are a wider path: startup again. A push
-//   starts here, probing, from the rate the last push to these targets
-//   found its bottleneck at. Loss most targets share (the sender's
+//   estimate up by GREW each time) are a wider path: startup again.
+// - From the rate the last push to these targets found its bottleneck at,
+//   startup grows 1.25x a step, not 2x. Loss most targets share (the sender's
 //   overshoot) cuts the rate to what got through, at once; loss one target
 //   has alone never touches the group's rate.
 // - Set aside: a target that loses more than LOSSY while most do not, for
@@ -100,16 +100,17 @@ export class RateControl {
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
   private cycleEst = 0;               // the estimate when this probe cycle began
-  private grown = 0;                  // cycles in a row whose probe raised the estimate by GREW
+  private grown = 0;
+  private gain = 2;                   // startup's growth per step                  // cycles in a row whose probe raised the estimate by GREW
   private holdUntil = 0;              // a change is judged on reports that cover the rate it made
   readonly history: number[] = [];    // the rate at each change, for the report
 
   constructor(private readonly o: RateOptions) {
     this.r = Math.max(o.min, Math.min(o.start, o.max));
     this.history.push(this.r);
-    // a rate a bottleneck was found at is probed from, not doubled from (doubling past a bottleneck
-    // overshoots it four times before the reports show it): a wider path shows as probes delivered whole
-    if (o.found) this.phase = 'cruise';
+    // from a rate a bottleneck was found at, startup grows by a probe's gain, not doubling (doubling past a
+    // bottleneck overshoots it four times before the reports show it)
+    if (o.found) this.gain = CYCLE[0];
   }
 
   rate(): number { return this.r; }
@@ -189,6 +190,7 @@ export class RateControl {
     this.detectSlow = false;
     for (const m of this.meters.values()) { m.delivered = []; m.slowRounds = 0; }
     this.phase = 'startup'; // their paths are other ones: found anew, from the rate they had
+    this.gain = 2;
   }
 
   /**
@@ -266,7 +268,7 @@ export class RateControl {
         this.grown = 0;
         this.cycleAt = nowMs - this.span(next) + 1; // as if it were a probe ending: the drain next
       } else {
-        next = Math.min(2 * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
+        next = Math.min(this.gain * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
       }
     } else if (shared) {
       if (!judge) return null;
@@ -283,6 +285,7 @@ export class RateControl {
       // went too far on a target's stall): found again by doubling, not a probe a cycle (one cycle's growth
       // may be a burst of reports read late: doubling on it overshoots four times)
       this.phase = 'startup';
+      this.gain = 2;
       this.cycleEst = 0;
       this.grown = 0;
       this.holdUntil = nowMs + this.o.reportMs;
