@@ -11,7 +11,9 @@
 // - Startup: from the start rate (START, or the rate the last push to these
 //   targets reached if it found no bottleneck), doubled every two report intervals (300 ms at
 //   most) while every target delivers what was offered in its interval; it
-//   ends when one does not (a bottleneck) or at shared loss, and the rate
+//   ends when one does not (a bottleneck), delivers under QUEUED of what
+//   the sender sends (a queue filling in front of a bottleneck: delayed,
+//   not yet lost), or at shared loss, and the rate
 //   goes to the group's estimate. A sender that sent less than the rate
 //   (waiting for acks, small files: app-limited) does not grow it past twice
 //   what it sent.
@@ -59,6 +61,8 @@ const SLOW_AFTER = 5;
 const CYCLE = [1.25, 0.85, 1, 1, 1, 1, 1, 1];
 /** Datagrams a target's report needs before it is a sample. */
 const MIN_SAMPLE = 20;
+/** Startup: a target delivering under this share of what the sender sends is behind a queue. */
+const QUEUED = 0.75;
 /** A cycle's probe that raised the estimate this much found a wider path: startup again. */
 const GREW = 1.15;
 /**
@@ -253,9 +257,12 @@ export class RateControl {
     const gfresh = group.filter(([, m]) => m.lastOffered > 0);
     if (this.phase === 'startup') {
       if (!judge) return null;
-      // behind: a target's last report shows less delivered than was offered in its interval
-      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered);
+      // behind: a target's last report shows less delivered than was offered in its interval (loss), or
+      // than the sender sends (a queue filling in front of the bottleneck: what arrives is delayed, not yet
+      // lost, and the numbering a target sees advances at the bottleneck's rate, not the sender's)
       const offered = sentBps ?? Math.min(...gfresh.map(([, m]) => m.lastOffered));
+      const sending = Math.min(this.r, offered);
+      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered || m.lastSample < QUEUED * sending);
       // a doubling shows in the reports of the interval after it (the one it happened in is mixed); each
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
       // well before the interval is over): a step each 300 ms at most

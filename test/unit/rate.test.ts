@@ -25,6 +25,15 @@ for (const c of [5e6, 20e6, 200e6, 1e9]) {
   });
 }
 
+test('a deep queue in front of the bottleneck (it delays before it drops): startup ends at the first step past it', () => {
+  for (const queueMs of [150, 300]) {
+    const s = simulate({ capacity: 200e6, ports: [10e9], seconds: 3, queueMs });
+    // judged on loss alone, the doubling went on to 636 and 1,000 Mbit/s, 5.3% and 12.1% dropped
+    assert.ok(Math.max(...s.rates) < 1.7 * 200e6, `queue ${queueMs} ms: peak ${mbit(Math.max(...s.rates))}`);
+    assert.ok(s.dropped / s.sent < 0.02, `queue ${queueMs} ms: ${((100 * s.dropped) / s.sent).toFixed(1)}% dropped`);
+  }
+});
+
 test('the rate does not fall with the number of targets under independent random loss (1% each)', () => {
   const settled = [1, 10, 100].map((n) => mean(tail(simulate({ capacity: 20e6, ports: Array(n).fill(1e9), loss: Array(n).fill(0.01), seconds: 10, roundMs: Math.max(50, 5 * n) }), 4)));
   for (const r of settled) assert.ok(r > 0.85 * 20e6 && r < 1.15 * 20e6, `settled ${settled.map(mbit).join(', ')}`);

@@ -7,7 +7,8 @@
 // machine: receives nothing), gone (dropped by the push: forgotten), another
 // loss or port rate. jitterMs: a catcher's counts read up to that late (its
 // receiving thread not scheduled at once on a busy machine: the datagrams
-// wait in the socket) while its clock is read on time.
+// wait in the socket) while its clock is read on time. queueMs: the
+// uplink's queue (a deeper one delays before it drops).
 import { RateControl, START } from '../../src/master/rate';
 
 export const BITS = 1514 * 8; // one datagram on the wire
@@ -20,7 +21,7 @@ export interface Sim { rc: RateControl; rates: number[]; sent: number; dropped: 
 
 export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean; loss?: number; rate?: number }
 
-export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean;
+export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean; queueMs?: number;
   behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void }): Sim {
   const roundMs = o.roundMs ?? 50; // each target's report interval
   // the master's round, as push.ts makes it: about twenty targets' reports
@@ -43,7 +44,7 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
     carry -= n;
     sent += n;
     // the uplink: its queue holds 50 ms; what does not fit is dropped (every target misses it)
-    const upMax = (o.capacity * 0.05) / BITS;
+    const upMax = (o.capacity * (o.queueMs ?? 50)) / 1000 / BITS;
     const admitted = Math.min(n, Math.max(0, upMax - uplinkQ));
     dropped += (n - admitted) * ports.length;
     uplinkQ += admitted;
