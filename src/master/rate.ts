@@ -12,8 +12,8 @@
 //   targets reached if it found no bottleneck), doubled every two report intervals (300 ms at
 //   most) while every target delivers what was offered in its interval; it
 //   ends when one does not (a bottleneck), delivers under QUEUED of what
-//   the sender sends (a queue filling in front of a bottleneck: delayed,
-//   not yet lost), or at shared loss, and the rate
+//   the sender sends while it sends at its rate (a queue filling in front
+//   of a bottleneck: delayed, not yet lost), or at shared loss, and the rate
 //   goes to the group's estimate. A sender that sent less than the rate
 //   (waiting for acks, small files: app-limited) does not grow it past twice
 //   what it sent.
@@ -101,6 +101,7 @@ export class RateControl {
   private round = 0;                  // rounds with reports so far
   private cycleAt = 0;                // when the probe cycle began (ms)
   private lastSent: number | undefined; // data datagrams sent, at the last round
+  private fullRounds = 0;             // rounds in a row the sender sent at its rate (not app-limited)
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
   private cycleEst = 0;               // the estimate when this probe cycle began
@@ -210,6 +211,7 @@ export class RateControl {
       ? ((dataSent - this.lastSent) * this.o.datagramBits * 1000) / (nowMs - this.lastRound) : undefined;
     this.lastSent = dataSent;
     this.lastRound = nowMs;
+    this.fullRounds = sentBps !== undefined && sentBps >= 0.9 * this.r ? this.fullRounds + 1 : 0;
     const fresh = [...this.meters].filter(([t, m]) => !this.slow.has(t) && m.fresh && m.lastLoss !== null);
     const counted = [...this.meters].filter(([t, m]) => !this.slow.has(t) && m.delivered.length > 0);
     const reported = new Set(fresh.map(([t]) => t));
@@ -261,8 +263,10 @@ export class RateControl {
       // than the sender sends (a queue filling in front of the bottleneck: what arrives is delayed, not yet
       // lost, and the numbering a target sees advances at the bottleneck's rate, not the sender's)
       const offered = sentBps ?? Math.min(...gfresh.map(([, m]) => m.lastOffered));
-      const sending = Math.min(this.r, offered);
-      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered || m.lastSample < QUEUED * sending);
+      // (only while the sender has sent at its rate for a report interval: a sender that waits on
+      // handshakes sends in bursts, and a report's interval and the sender's last round do not line up)
+      const steady = this.fullRounds * this.o.roundMs >= this.o.reportMs + this.o.roundMs;
+      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered || (steady && m.lastSample < QUEUED * this.r));
       // a doubling shows in the reports of the interval after it (the one it happened in is mixed); each
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
       // well before the interval is over): a step each 300 ms at most
