@@ -76,10 +76,7 @@ const SAMPLE_NS = 100e6;
 interface Point { atNs: number; recv: number; expected: number }
 
 interface Meter {
-  atNs: number;            // the catcher's clock at its last report
-  recv: number;            // cumulative, at its last report
-  expected: number;
-  points: Point[];         // its reports of the last SAMPLE_NS and the one before (clock, counts)
+  points: Point[];         // its reports (clock, cumulative counts) of the last SAMPLE_NS and the one before: the last is its last report
   delivered: number[];     // bits/s, its last WINDOW samples (not app-limited)
   losses: number[];        // its last WINDOW losses
   lastLoss: number | null; // of its last sample
@@ -105,8 +102,8 @@ export class RateControl {
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
   private cycleEst = 0;               // the estimate when this probe cycle began
-  private grown = 0;
-  private gain = 2;                   // startup's growth per step                  // cycles in a row whose probe raised the estimate by GREW
+  private grown = 0;                  // cycles in a row whose probe raised the estimate by GREW
+  private gain = 2;                   // startup's growth per step
   private holdUntil = 0;              // a change is judged on reports that cover the rate it made
   readonly history: number[] = [];    // the rate at each change, for the report
 
@@ -140,7 +137,7 @@ export class RateControl {
     if (!m) {
       // its counts start at zero with its catcher, its clock does not: what got through of what was offered
       // (taken to be the rate) is judged at once; with hundreds of targets a report comes once a second
-      const first: Meter = { atNs, recv, expected, points: [{ atNs, recv, expected }], delivered: [], losses: [], lastLoss: null, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0 };
+      const first: Meter = { points: [{ atNs, recv, expected }], delivered: [], losses: [], lastLoss: null, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0 };
       if (expected >= 20) {
         first.lastLoss = 1 - Math.min(1, recv / expected);
         first.fresh = true;
@@ -148,16 +145,11 @@ export class RateControl {
       this.meters.set(target, first);
       return;
     }
-    const want = expected - m.expected;
-    const dt = (atNs - m.atNs) / 1e9;
-    if (want < MIN_SAMPLE || dt <= 0) return; // too few to judge: the next report covers a longer interval
-    const got = Math.max(0, Math.min(want, recv - m.recv));
-    const offered = (want * this.o.datagramBits) / dt;
-    const delivered = (got * this.o.datagramBits) / dt;
-    m.atNs = atNs;
-    m.recv = recv;
-    m.expected = expected;
-    m.lastLoss = 1 - got / want;
+    const last = m.points[m.points.length - 1];
+    const now = { atNs, recv, expected };
+    if (expected - last.expected < MIN_SAMPLE || atNs <= last.atNs) return; // too few to judge: the next report covers a longer interval
+    const { offered, delivered } = this.between(last, now);
+    m.lastLoss = 1 - delivered / offered;
     m.lastOffered = offered;
     m.fresh = true;
     // what the path took: what got through, less the random loss the target has anyway (its lowest loss
@@ -171,17 +163,21 @@ export class RateControl {
     const addBack = 1 - (base <= LOSSY ? base : 0);
     m.lastSample = Math.min(offered, delivered / addBack);
     // the windowed sample spans SAMPLE_NS at least: from the latest report that far back
-    m.points.push({ atNs, recv, expected });
+    m.points.push(now);
     while (m.points.length > 2 && atNs - m.points[1].atNs >= SAMPLE_NS) m.points.shift();
-    const from = m.points[0];
-    const spanS = (atNs - from.atNs) / 1e9;
-    const spanWant = expected - from.expected;
-    const spanOffered = (spanWant * this.o.datagramBits) / spanS;
-    const spanDelivered = (Math.max(0, Math.min(spanWant, recv - from.recv)) * this.o.datagramBits) / spanS;
-    if (spanOffered >= 0.5 * this.r) {
-      m.delivered.push(Math.min(spanOffered, spanDelivered / addBack));
+    const span = this.between(m.points[0], now);
+    if (span.offered >= 0.5 * this.r) {
+      m.delivered.push(Math.min(span.offered, span.delivered / addBack));
       if (m.delivered.length > WINDOW) m.delivered.shift();
     }
+  }
+
+  /** What was offered to a target and what it received between two of its reports (bits/s). */
+  private between(a: Point, b: Point): { offered: number; delivered: number } {
+    const dt = (b.atNs - a.atNs) / 1e9;
+    const want = b.expected - a.expected;
+    const got = Math.max(0, Math.min(want, b.recv - a.recv));
+    return { offered: (want * this.o.datagramBits) / dt, delivered: (got * this.o.datagramBits) / dt };
   }
 
   forget(target: number): void { this.meters.delete(target); this.slow.delete(target); }
