@@ -62,7 +62,6 @@ set_loss() {
     ip netns exec "${PFX}t$i" nft add rule inet bloss in meta l4proto udp numgen random mod 1000 '<' "$1" drop
   done
 }
-in_t() { local i=$1; shift; nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -n -m "$@"; }
 clear_targets() { for i in $(seq 1 "$N"); do in_t "$i" find "$DST" -mindepth 1 -delete; done; }
 # verify_all SRC: every target's copy is SRC; on a difference, the rsync
 # itemization and the tool's output are kept in bench/failed/ (the work

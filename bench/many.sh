@@ -34,7 +34,7 @@ ip netns exec "${PFX}m" /usr/bin/time -v -o "$WORK/master.time" "$MRSYNC" -r "$N
 t1=$(date +%s.%N)
 bad=0
 for i in $(seq 1 "$N"); do
-  [ -z "$(nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -m rsync -rlcn --itemize-changes "$SRC/" "$DST/")" ] || bad=$((bad + 1))
+  [ -z "$(in_t "$i" rsync -rlcn --itemize-changes "$SRC/" "$DST/")" ] || bad=$((bad + 1))
 done
 rss=$(for f in "$WORK"/times/catcher.*; do sed -n 's/.*Maximum resident set size (kbytes): //p' "$f"; done | sort -n)
 count=$(echo "$rss" | wc -l)

@@ -25,7 +25,6 @@ for i in $(seq 1 "$N"); do
 done
 for i in $(seq 1 "$FILES"); do head -c 262144 /dev/urandom > "$SRC/f$i"; done
 hosts=$(seq -s, -f 't%g' 1 "$N")
-in_t() { local i=$1; shift; nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -m "$@"; }
 walls=(); bad=0
 echo "soak: $PUSHES pushes of $FILES files ($((FILES / 4)) MiB) to $N targets, $LINK Mbit/s, $LOSS permille loss, defaults"
 for p in $(seq 1 "$PUSHES"); do

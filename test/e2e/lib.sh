@@ -100,6 +100,9 @@ bench_target() {
   if [ -n "${4:-}" ]; then shape "${PFX}sw" "${PFX}$1" "$4"; fi
 }
 
+# in_t I CMD...: CMD in target tI's network and mount namespaces (where its tmpfs is)
+in_t() { local i=$1; shift; nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -n -m "$@"; }
+
 # shape NETNS DEV LINK_MBIT: tbf at LINK on DEV's egress
 shape() { ip netns exec "$1" tc qdisc add dev "$2" root tbf rate "${3}mbit" burst 64kb latency 50ms; }
 
