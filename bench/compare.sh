@@ -7,10 +7,13 @@
 #   mrsync runs with its defaults; -t mrsyncfixed,mrsyncdfixed add rows with --rate = the link's rate (tuned);
 #   -t mrsyncwarm: the defaults on a second push to the same targets (the rate kept from an untimed first)
 #   BIG_MIB=32 bash bench/compare.sh -s big ...   (the big file's size; default 256 MiB)
-#   REAL_SRC=/usr/share bash bench/compare.sh -s real ...   (real data: a snapshot of a system directory, copied as it is)
+#   bash bench/compare.sh -s real ...   (real data: a snapshot of /usr/share and /usr/include, copied as they are; REAL_SRC="DIR..." for others)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
 #   ... -t mrsyncd,mrsyncdB   (A/B of a master-side change: B's master, this build's daemons)
 #   UFTP_BLOCK=1448 bash bench/compare.sh -t uftp ...   (uftp's block size; default 1400)
+#   -t rsync: one `rsync -aH` per target, all in parallel, to rsync daemons on the targets (TCP: the loss rule drops UDP only)
+#   FRESH=2 bash bench/compare.sh -n 5 ...   (targets 3..5 start mostly up to date: the source with every 10th file
+#       removed and every 20th changed; targets 1..2 empty. Default: all empty)
 #
 # Tools: mrsync starts its catchers through the remote shell inside the
 # clock (as `mrsync -m hosts` does over ssh); mrsyncd pushes to standing
@@ -33,6 +36,7 @@ trap lan_down EXIT
 needs="rsync nft tc"
 [[ ",$TOOLS," == *,udpcast,* ]] && needs="$needs udp-sender udp-receiver"
 [[ ",$TOOLS," == *,uftp,* ]] && needs="$needs uftp uftpd"
+[[ ",$TOOLS," == *,rsync,* ]] && needs="$needs rsync"
 for c in $needs; do command -v $c >/dev/null || { echo "bench: needs $c (apt-get install rsync nftables udpcast uftp)" >&2; exit 1; }; done
 
 lan_up "$N"
@@ -48,8 +52,9 @@ head -c $((${BIG_MIB:-256} * 1024 * 1024)) /dev/urandom > "$WORK/big/file.bin"
 awk 'BEGIN { srand(42); for (i = 0; i < 2000; i++) printf "%d %d\n", i, int(exp(log(1024) + rand() * (log(524288) - log(1024)))) }' |
   while read -r i sz; do d="$WORK/tree/d$((i % 40))"; mkdir -p "$d"; head -c "$sz" /dev/urandom > "$d/f$i"; done
 if [[ ",$SETS," == *,real,* ]]; then
-  mkdir -p "$WORK/real" && cp -a "${REAL_SRC:-/usr/share}/." "$WORK/real/"
-  echo "bench: real = ${REAL_SRC:-/usr/share}: $(find "$WORK/real" -type f | wc -l) files, $(find "$WORK/real" -type l | wc -l) symlinks" >&2
+  # a snapshot of the machine's shared-data and header directories (or REAL_SRC's, space-separated), each under its name
+  for d in ${REAL_SRC:-/usr/share /usr/include}; do mkdir -p "$WORK/real/$(basename "$d")" && cp -a "$d/." "$WORK/real/$(basename "$d")/"; done
+  echo "bench: real = ${REAL_SRC:-/usr/share /usr/include}: $(find "$WORK/real" -type f | wc -l) files, $(find "$WORK/real" -type l | wc -l) symlinks, $(du -sm --apparent-size "$WORK/real" | cut -f1) MB" >&2
 fi
 bytes_of() { du -sb --apparent-size "$1" | cut -f1; }
 
@@ -63,6 +68,16 @@ set_loss() {
   done
 }
 clear_targets() { for i in $(seq 1 "$N"); do in_t "$i" find "$DST" -mindepth 1 -delete; done; }
+# prepare_targets SRC: targets FRESH+1..N hold SRC mostly (every 10th file removed, every 20th one byte longer), the others nothing
+prepare_targets() {
+  local i
+  clear_targets
+  for i in $(seq $((${FRESH:-$N} + 1)) "$N"); do
+    in_t "$i" cp -a "$1/." "$DST/"
+    in_t "$i" sh -c "cd '$DST' && find . -type f -print0 | sort -z | sed -zn '0~10p' | xargs -0 -r rm -f"
+    in_t "$i" sh -c "cd '$DST' && find . -type f -print0 | sort -z | sed -zn '3~20p' | xargs -0 -r -n 500 sh -c 'for f; do printf x >> \"\$f\"; done' _"
+  done
+}
 # verify_all SRC: every target's copy is SRC; on a difference, the rsync
 # itemization and the tool's output are kept in bench/failed/ (the work
 # directory is removed at the end)
@@ -136,7 +151,8 @@ mrsync_figures() {
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
   FEEDBACK="$(sed -n 's/^feedback: \([0-9]*\) packets.*(\([0-9.]*\) per target per file)/\1 (\2\/target\/file)/p' "$WORK/mrsync.out")"
   # mrsync measures itself: the master process and each catcher (all threads, user + system)
-  CPUGB="$(sed -nE 's/^cpu: master [0-9.]+ s \(([0-9.]+) s\/GB\), targets median [0-9.]+ s \(([0-9.]+) s\/GB\).*/\1 \/ \2/p' "$WORK/mrsync.out")"
+  CPUGB="$(sed -nE 's/^cpu: master [0-9.]+ s \(([0-9.]+) s\/GB[^)]*\), targets median [0-9.]+ s \(([0-9.]+) s\/GB.*/\1 \/ \2/p' "$WORK/mrsync.out")"
+  CPUENT="$(sed -nE 's/^cpu: master [0-9.]+ s \([^)]*, ([0-9]+) us\/entry\), targets median [0-9.]+ s \([^)]*, ([0-9]+) us\/entry.*/\1 \/ \2/p' "$WORK/mrsync.out")"
 }
 # CPU s/GB of the sender (cpu/s) and the median receiver (cpu/r*): udpcast and
 # uftp run under /usr/bin/time (the sender's and each receiver's processes
@@ -146,6 +162,14 @@ cpu_per_gb() {
   s=$(tail -1 "$WORK/cpu/s" 2>/dev/null | awk -v gb="$gb" '{printf "%.1f", ($1 + $2) / gb}')
   r=$(for f in "$WORK"/cpu/r*; do tail -1 "$f"; done 2>/dev/null | awk '{print $1 + $2}' | sort -n \
     | awk -v gb="$gb" '{v[NR] = $1} END {if (NR) printf "%.1f", v[int((NR + 1) / 2)] / gb}')
+  echo "${s:-?} / ${r:-?}"
+}
+# the same per entry of the tree (us): the sender and the median receiver
+cpu_per_entry() {
+  local n=$1 s r
+  s=$(tail -1 "$WORK/cpu/s" 2>/dev/null | awk -v n="$n" '{printf "%.0f", ($1 + $2) * 1e6 / n}')
+  r=$(for f in "$WORK"/cpu/r*; do tail -1 "$f"; done 2>/dev/null | awk '{print $1 + $2}' | sort -n \
+    | awk -v n="$n" '{v[NR] = $1} END {if (NR) printf "%.0f", v[int((NR + 1) / 2)] * 1e6 / n}')
   echo "${s:-?} / ${r:-?}"
 }
 # start_receivers CMD...: CMD in every target (under /usr/bin/time, for its CPU), before the clock
@@ -197,6 +221,30 @@ run_uftp() {
   return 0
 }
 
+# rsync: a daemon on every target (started before the clock, under /usr/bin/time for its CPU), one rsync -aH per target in parallel
+pre_rsync() {
+  printf 'uid = root\ngid = root\nuse chroot = yes\n[dst]\npath = %s\nread only = false\n' "$DST" > "$WORK/rsyncd.conf"
+  start_receivers rsync --daemon --no-detach --port 873 --config="$WORK/rsyncd.conf"
+  for i in $(seq 1 "$N"); do
+    for _ in $(seq 1 200); do ip netns exec "${PFX}t$i" ss -ltn | grep -q ':873 ' && break; sleep 0.05; done
+  done
+}
+run_rsync() {
+  local pids=("${PIDS[@]}") i rc=0
+  ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" /usr/bin/time -f '%U %S' -o "$WORK/cpu/s" bash -c '
+    src=$1; shift; pids=(); for ip in "$@"; do rsync -aH "$src/" "rsync://$ip/dst/" & pids+=($!); done
+    rc=0; for p in "${pids[@]}"; do wait "$p" || rc=$?; done; exit $rc' _ "$1" ${ips//,/ } > "$WORK/rsync.out" 2>&1 || rc=$?
+  # the daemons' per-connection processes end by themselves (and are counted in the daemon's CPU once it reaps them):
+  # up to 5 s for them, then each daemon alone is stopped
+  for i in $(seq 1 "$N"); do
+    for _ in $(seq 1 100); do [ "$(ns_procs "t$i" rsync | wc -l)" -le 1 ] && break; sleep 0.05; done
+    kill $(ns_procs "t$i" rsync) 2>/dev/null || true
+  done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  RESENT="-"
+  return $rc
+}
+
 label() {
   case $1 in
     mrsyncB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B})${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
@@ -205,23 +253,24 @@ label() {
     mrsyncwarm) echo "mrsync, second push (from the rate the first settled at)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncfixed|mrsyncdfixed) echo "mrsync$( [ "$1" = mrsyncdfixed ] && echo ' --daemon') --rate ${LINK}m (fixed: tuned)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     uftp) echo "uftp${UFTP_BLOCK:+ -b $UFTP_BLOCK}";;
+    rsync) echo "rsync -aH, one per target in parallel, to rsync daemons (TCP)";;
     *) echo "$1";;
   esac
 }
-echo "| tool | data | targets | link | loss | wall s | link efficiency | re-sent | feedback packets | CPU busy (2 cores) | CPU s/GB sender / receiver | verified |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| tool | data | targets | link | loss | wall s | link efficiency | re-sent | feedback packets | CPU busy (2 cores) | CPU s/GB sender / receiver | CPU us/entry sender / receiver | verified |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 IFS=, read -ra sets <<< "$SETS"; IFS=, read -ra losses <<< "$LOSSES"; IFS=, read -ra tools <<< "$TOOLS"
 for set in "${sets[@]}"; do
-  src="$WORK/$set"; bytes=$(bytes_of "$src")
+  src="$WORK/$set"; bytes=$(bytes_of "$src"); entries=$(find "$src" -mindepth 1 | wc -l)
   [ "$set" = tree ] || [ "$set" = real ] && bytes=$(find "$src" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
   [ "$set" = big ] && bytes=$(stat -c %s "$src/file.bin")
   for loss in "${losses[@]}"; do
     set_loss "$loss"
     for tool in "${tools[@]}"; do
-      clear_targets
+      prepare_targets "$src"
       # every push is a first push to these targets: no rate kept from an earlier one
       rm -rf "$XDG_CACHE_HOME"
-      RESENT="?"; FEEDBACK="-"; CPUGB=""
+      RESENT="?"; FEEDBACK="-"; CPUGB=""; CPUENT=""
       rm -rf "$WORK/cpu"; mkdir -p "$WORK/cpu"
       if declare -F "pre_$tool" > /dev/null; then "pre_$tool"; fi
       j0=$(cpu_jiffies); t0=$(date +%s.%N)
@@ -233,8 +282,10 @@ for set in "${sets[@]}"; do
       eff=$(echo "$bytes * 8 / ($LINK * 1000000 * $wall)" | bc -l)
       cpu=$(echo "($j1 - $j0) / $(getconf CLK_TCK) / $wall / 2 * 100" | bc -l)
       [ -n "$CPUGB" ] || CPUGB=$(cpu_per_gb "$(echo "$bytes / 1000000000" | bc -l)")
-      printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %s | %.0f%% | %s | %s |\n' \
-        "$(label "$tool")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "${FEEDBACK:--}" "$cpu" "$CPUGB" "$ok"
+      [ -n "$CPUENT" ] || CPUENT=$(cpu_per_entry "$entries")
+      [ "$entries" -ge 1000 ] || CPUENT="-"
+      printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %s | %.0f%% | %s | %s | %s |\n' \
+        "$(label "$tool")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "${FEEDBACK:--}" "$cpu" "$CPUGB" "$CPUENT" "$ok"
     done
   done
 done

@@ -12,7 +12,7 @@ import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { wireOverhead } from '../options';
 import { ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { display } from '../wire/paths';
-import { MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited } from '../wire/protocol';
+import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited, writeAck } from '../wire/protocol';
 import { MAX_PAGES, clipRuns, pagesOf, runPages } from '../wire/runs';
 import { MasterLine, SessionParams, SyncParams, usageNow, validateSession } from '../wire/session';
 import { MasterVerifier } from '../wire/signing';
@@ -24,6 +24,9 @@ import { Mirror } from './mirror';
 import { Receipt, ReceiptAction } from './receipt';
 import { Receiving } from './receive';
 import { describe, errnoName } from '../errors';
+
+/** The most files a catcher says it can receive at once (the master's --window caps it too). */
+const FILES_IN_FLIGHT_MAX = 4096;
 
 /** Manifest entries planned per turn of the event loop (drainSegments). */
 const PLAN_SLICE = 64;
@@ -49,6 +52,9 @@ export class Catcher {
   private items: string[] = [];               // -n: itemized changes not yet sent
   private closed = false;
   private statTimer: NodeJS.Timeout | null = null;
+  private readonly acks = Buffer.alloc(ACKS_PER_DATAGRAM * ACK_LEN); // answers not sent yet (ack())
+  private ackCount = 0;
+  private ackDue = false;
 
   constructor(private readonly p: SessionParams) {
     this.root = Buffer.from(p.dst, 'base64');
@@ -65,7 +71,7 @@ export class Catcher {
     this.mirror = new Mirror(this.tree, this.sync, this.dry, { item, warn });
     this.local = new (this.dry ? DryLocal : DiskLocal)(this.tree, this.entries, this.sync, this.owner, this.mirror, { item, warn });
     this.receiving = new Receiving(this.tree, this.mirror, this.owner, this.p.removeFirst);
-    native.raiseFdLimit(); // up to three descriptors per file in flight
+    const fds = native.raiseFdLimit(); // up to three descriptors per file in flight
     this.loop = openPageLoop({
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
@@ -74,7 +80,7 @@ export class Catcher {
       encrypt: this.p.encrypt === true, master: this.p.master, masterPort: this.p.masterPort,
     }, (evs) => this.onEvents(evs));
     this.startStats();
-    emit({ t: 'ready' });
+    emit({ t: 'ready', files: fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 3))) });
   }
 
   /**
@@ -206,8 +212,12 @@ export class Catcher {
   private run(actions: ReceiptAction[]): void {
     for (const a of actions) {
       switch (a.a) {
-        case 'reply': this.reply(a.type, a.object, a.index, null); break;
-        case 'done': this.reply(Msg.Done, a.object, 0, encodeDone({ code: a.code, message: a.message })); break;
+        case 'reply': this.ack(a.type, a.object, a.index); break;
+        case 'done':
+          if (!a.message) { this.ack(Msg.Done, a.object, a.code); break; }
+          this.flushAcks();
+          this.reply(Msg.Done, a.object, 0, encodeDone({ code: a.code, message: a.message }));
+          break;
         case 'missing': this.sendMissing(a.object, a.round); break;
         case 'checkMissing': this.sendCheckMissing(a.object, a.k, a.from, a.to); break;
         case 'create': this.run(this.create(a.object)); break;
@@ -225,6 +235,27 @@ export class Catcher {
 
   private reply(type: Msg, object: number, index: number, payload: Buffer | null): void {
     this.loop.sendControl(type, object, index, payload, true);
+  }
+
+  /**
+   * An answer for one file (OpenOk, Done without a message, Wait, NeedSum):
+   * it waits for the others this batch of events makes (the master's OPENs
+   * and EOFs come in bursts, a batch of pages completes many small files)
+   * and they go in one Acks datagram when the batch is over, or when it is full.
+   */
+  private ack(type: AckType, object: number, arg: number): void {
+    writeAck(this.acks, this.ackCount++ * ACK_LEN, type, object, arg);
+    if (this.ackCount === ACKS_PER_DATAGRAM) { this.flushAcks(); return; }
+    if (this.ackDue) return;
+    this.ackDue = true;
+    setImmediate(() => { this.ackDue = false; this.flushAcks(); });
+  }
+
+  /** The answers waiting go now (also before a datagram of another kind, to keep their order). */
+  private flushAcks(): void {
+    if (this.ackCount === 0 || this.closed) return;
+    this.reply(Msg.Acks, 0, 0, Buffer.from(this.acks.subarray(0, this.ackCount * ACK_LEN)));
+    this.ackCount = 0;
   }
 
   private create(object: number): ReceiptAction[] {
@@ -252,7 +283,8 @@ export class Catcher {
 
   private sendMissing(object: number, round: number): void {
     const m = this.loop.sinkMissing(object, RUNS_PER_PACKET * MISSING_PACKETS_PER_ROUND);
-    if (!m || m.missing === 0) { this.reply(Msg.Wait, object, round, null); return; }
+    if (!m || m.missing === 0) { this.ack(Msg.Wait, object, round); return; }
+    this.flushAcks();
     for (let i = 0; i < m.runs.length || i === 0; i += RUNS_PER_PACKET * 2) {
       this.reply(Msg.Missing, object, round, encodeMissing(m.missing, m.runs.subarray(i, i + RUNS_PER_PACKET * 2)));
     }
@@ -264,6 +296,7 @@ export class Catcher {
     if (!m) return;
     const runs = clipRuns(m.runs, from, to);
     const total = runPages(runs);
+    this.flushAcks();
     for (let i = 0; i < runs.length || i === 0; i += RUNS_PER_PACKET * 2) {
       this.reply(Msg.CheckMissing, object, k, encodeMissing(total, runs.subarray(i, i + RUNS_PER_PACKET * 2)));
     }

@@ -63,7 +63,7 @@ function program(rules: RuleSpec[]): Command {
     .option('--status-file <file>', 'write the final report as JSON to FILE (atomically)')
     .option('--log-file <file>', 'append every event as a JSON line to FILE')
     .option('--progress-interval <seconds>', 'seconds between progress lines when stdout is not a terminal', '10')
-    .addOption(new Option('--window <files>', 'files in flight at once').default('128'))
+    .addOption(new Option('--window <files>', 'files in flight at once').default('1024'))
     .version(VERSION, '-V, --version')
     .addHelpText('after', `
 Examples:
@@ -137,7 +137,7 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     daemon,
     select,
     sync: { delete: Boolean(raw.delete), backup, filters: filter.specs, checksum: Boolean(raw.checksum), dryRun: Boolean(raw.dryRun) },
-    window: parseIntIn('--window', String(raw.window), 1, 1024),
+    window: parseIntIn('--window', String(raw.window), 1, 4096),
   };
 }
 

@@ -3,7 +3,7 @@
 // datagram (ack, missing pages, done, ...). Only decoding and routing here;
 // sender.ts acts on them.
 import { LoopEvent } from '../native';
-import { DoneInfo, Msg, decodeDone } from '../wire/protocol';
+import { DoneInfo, Msg, decodeDone, readAcks } from '../wire/protocol';
 
 export interface MasterEvents {
   /** A send job was done (hash: its first pass's SHA-256, if it ended one) or failed (errno). */
@@ -43,6 +43,16 @@ export function dispatch(evs: LoopEvent[], h: MasterEvents, now: number): void {
       }
       case Msg.Wait: h.wait(e.sender, e.object, e.index, now); break;
       case Msg.NeedSum: h.needSum(e.sender, e.object, now); break;
+      case Msg.Acks:
+        readAcks(p, (type, object, arg) => {
+          switch (type) {
+            case Msg.OpenOk: h.openOk(e.sender, object, e.rxNs, now); break;
+            case Msg.Done: h.done(e.sender, object, { code: arg, message: '' }, now); break;
+            case Msg.Wait: h.wait(e.sender, object, arg, now); break;
+            case Msg.NeedSum: h.needSum(e.sender, object, now); break;
+          }
+        });
+        break;
       default: break;
     }
   }

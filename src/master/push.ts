@@ -168,6 +168,8 @@ export class Push {
     switch (l.t) {
       case 'ready':
         if (t.state === 'launching') this.targets.setState(t, 'ready');
+        // the window holds to what every target can hold open (descriptors)
+        if (typeof l.files === 'number' && Number.isInteger(l.files) && l.files >= 1) this.sender.limitWindow(l.files);
         break;
       case 'needs': {
         // one per manifest segment; the line may overtake the multicast DONE of the segment

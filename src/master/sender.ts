@@ -88,6 +88,9 @@ export class Sender implements MasterEvents {
     private readonly targets: Targets, private readonly segs: Segments, private readonly signer: MasterSigner,
     private readonly rc: RateControl | null, private readonly ev: SenderEvents, private readonly tail: () => boolean) {
     this.sums = new SumsOut(loop, signer, o.pageSize);
+    // a descriptor per file in flight, beside the targets' channels (three each) and the master's own
+    const fds = native.raiseFdLimit();
+    this.window = fds < 0 ? o.window : Math.max(1, Math.min(o.window, Math.floor(fds - 64 - 3 * targets.list.length)));
     this.checks = new Checkpoints<Sending>(loop, log, (s, runs, parity, urgent, pass) => this.queueJob(s, runs, parity, urgent, pass),
       (pages, parity) => { this.pagesResent += pages; this.parityPages += parity; });
   }
@@ -97,7 +100,18 @@ export class Sender implements MasterEvents {
 
   /** The window has room for another file. */
   get room(): boolean {
-    return !this.quit && this.flows.size < this.o.window;
+    return !this.quit && this.flows.size < this.window;
+  }
+
+  /** Files in flight at most: --window, and what the master and each target can hold open (limitWindow). */
+  private window: number;
+
+  /** A target can receive at most files at once (its descriptors): the window holds to it. */
+  limitWindow(files: number): void {
+    if (files < this.window) {
+      this.log.debug(`window: ${files} files (a target's descriptors)`);
+      this.window = files;
+    }
   }
 
   /** A manifest segment goes out like a file, to the targets that will plan it. */

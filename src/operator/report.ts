@@ -98,7 +98,7 @@ export function formatReport(r: PushReport, verbose = 1): string {
     `${(r.stats.idleNs / 1e9).toFixed(2)} s with none queued`);
   const fb = r.targets.reduce((a, t) => a + t.feedback, 0);
   const flows = r.files + Math.max(1, r.segments);
-  lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(1)} per target per file)`);
+  lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(2)} per target per file)`);
   lines.push(usageLine(r));
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);
@@ -120,7 +120,12 @@ export function formatReport(r: PushReport, verbose = 1): string {
 /** CPU seconds (all threads, user + system) and peak RSS of the master and the catchers, per GB of file data. */
 export function usageLine(r: PushReport): string {
   const gb = r.bytes / 1e9;
-  const perGb = (sec: number, g: number): string => (g >= 0.01 ? ` (${(sec / g).toFixed(1)} s/GB)` : '');
+  // and per entry of the tree, where it has many (a tree's cost is per file, not per byte)
+  const perEntry = (sec: number): string => (r.entries >= 1000 ? `, ${Math.round((sec * 1e6) / r.entries)} us/entry` : '');
+  const perGb = (sec: number, g: number): string => {
+    const parts = (g >= 0.01 ? `${(sec / g).toFixed(1)} s/GB` : '') + perEntry(sec);
+    return parts ? ` (${parts.replace(/^, /, '')})` : '';
+  };
   const mine = r.usage.cpuUser + r.usage.cpuSystem;
   let line = `cpu: master ${mine.toFixed(2)} s${perGb(mine, gb)}`;
   const ts = r.targets.filter((t) => t.usage);

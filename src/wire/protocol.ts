@@ -20,6 +20,7 @@ export const enum Msg {
   Stat = 20,     // object 0; payload u64 data datagrams received, u64 expected (from the master's seq), cumulative; u64 its clock (ns)
   CheckMissing = 21, // object = file id; index = checkpoint k; payload MissingInfo within [from, to)
   NeedSum = 22,  // object = file id: every page is here, its signed SHA-256 is not (a Sums was lost): send it again
+  Acks = 23,     // object 0; payload: many files' OpenOk, Done (delivered, or a failure's code alone), Wait, NeedSum (encodeAck)
 }
 
 export const HASH_LEN = 32;
@@ -167,4 +168,36 @@ export function decodeCheck(b: Buffer | undefined, pages: number): { from: numbe
   if (!b || b.length !== 8) return null;
   const from = b.readUInt32BE(0), to = b.readUInt32BE(4);
   return from < to && to <= pages ? { from, to } : null;
+}
+
+/**
+ * Acks: the answers a target has for many files at once, in one datagram
+ * (what a batch of the master's OPENs, EOFs and pages made it say), instead
+ * of one datagram each: u8 type (OpenOk, Done, Wait, NeedSum), u32 object,
+ * u32 arg (Done: its code, 0 delivered; Wait and NeedSum: the round), per
+ * file. A failure with a message, missing pages and checkpoints' answers go
+ * in datagrams of their own.
+ */
+export const ACK_LEN = 9;
+/** Acks per datagram (1,197 bytes of payload: well inside a 1500-byte MTU with the header and tag). */
+export const ACKS_PER_DATAGRAM = 133;
+
+export type AckType = Msg.OpenOk | Msg.Done | Msg.Wait | Msg.NeedSum;
+
+export function writeAck(b: Buffer, at: number, type: AckType, object: number, arg: number): void {
+  b[at] = type;
+  b.writeUInt32BE(object >>> 0, at + 1);
+  b.writeUInt32BE(arg >>> 0, at + 5);
+}
+
+/** Each ack of an Acks payload, in order; false if it is malformed (then none is taken). */
+export function readAcks(b: Buffer, each: (type: AckType, object: number, arg: number) => void): boolean {
+  if (b.length === 0 || b.length % ACK_LEN !== 0) return false;
+  for (let at = 0; at < b.length; at += ACK_LEN) {
+    const t = b[at];
+    if (t !== Msg.OpenOk && t !== Msg.Done && t !== Msg.Wait && t !== Msg.NeedSum) return false;
+    if (t === Msg.Done && b.readUInt32BE(at + 5) >= FAILURE_CODES.length) return false;
+  }
+  for (let at = 0; at < b.length; at += ACK_LEN) each(b[at] as AckType, b.readUInt32BE(at + 1), b.readUInt32BE(at + 5));
+  return true;
 }

@@ -20,9 +20,10 @@ export interface SyncParams {
  * 2: wire version 3. 3: the master's address, its signing key and the
  * manifest segments' hashes come over the channel; files' hashes in signed
  * Sums datagrams; OPEN and EOF carry no file metadata. 4: a target's rate
- * report (Stat) carries its clock.
+ * report (Stat) carries its clock. 5: targets answer many files in one
+ * Acks datagram.
  */
-export const SESSION_VERSION = 4;
+export const SESSION_VERSION = 5;
 
 /** A catcher's answer to a session header of another version. */
 export function versionProblem(o: Record<string, unknown>, prog: string): string | null {
@@ -58,7 +59,7 @@ export interface SessionParams {
 export const LINE_TAG = '@mrsync ';
 
 export type CatcherLine =
-  | { t: 'ready' }
+  | { t: 'ready'; files?: number } // files: how many it can receive at once (its descriptors: three per file in flight)
   // one per manifest segment, in order: bit j of bitmap (hex) = entry first + j needs its data
   | { t: 'needs'; seg: number; first: number; bitmap: string; count: number; local: LocalCounts }
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# A tree of 3,000 small files (0.5-4 KB) to three targets: every copy exact,
+# and the targets answer many files per datagram (Acks): at most 0.25
+# feedback datagrams per target per file (one each for OPEN and EOF would be
+# two). Then the same push to targets that can hold only 160 descriptors
+# (ulimit -n): the window holds to what they say they can receive at once
+# (32 files), and every file still arrives.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 3
+SRC="$WORK/src"; DST="$WORK/dst"
+mkdir -p "$SRC" "$DST"
+awk 'BEGIN { srand(7); for (i = 0; i < 3000; i++) printf "%d %d\n", i, 512 + int(rand() * 3584) }' |
+  while read -r i sz; do d="$SRC/d$((i % 30))"; mkdir -p "$d"; head -c "$sz" /dev/urandom > "$d/f$i"; done
+for i in 1 2 3; do host_mounts "t$i" "$DST" >/dev/null; done
+
+run_master -m t1,t2,t3 -s "$SRC" -t "$DST" -w 20 > "$WORK/out1" 2>&1 || { rc=$?; cat "$WORK/out1"; fail "first push exit $rc"; }
+cat "$WORK/out1"
+for i in 1 2 3; do verify "$SRC" "$(disk t$i)"; done
+grep -q '3 of 3 targets OK' "$WORK/out1" || fail "not 3 of 3 OK"
+per=$(sed -n 's/^feedback: [0-9]* packets from 3 targets (\([0-9.]*\) per target per file)/\1/p' "$WORK/out1")
+[ -n "$per" ] || fail "no feedback line"
+awk -v p="$per" 'BEGIN { exit !(p <= 0.25) }' || fail "feedback $per datagrams per target per file (at most 0.25)"
+
+# targets with 160 descriptors: (160 - 64) / 3 = 32 files at once
+cat > "$WORK/lowfd-rsh" <<EOS
+#!/bin/sh
+ulimit -n 160
+exec "$NSRSH" "\$@"
+EOS
+chmod +x "$WORK/lowfd-rsh"
+for i in 1 2 3; do find "$(disk t$i)" -mindepth 1 -delete; done
+ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -r "$WORK/lowfd-rsh" -m t1,t2,t3 -s "$SRC" -t "$DST" -w 20 -v 2 > "$WORK/out2" 2> "$WORK/log2" \
+  || { rc=$?; cat "$WORK/out2" "$WORK/log2"; fail "push to targets with few descriptors exit $rc"; }
+grep -q '"window: 32 files' "$WORK/log2" || { cat "$WORK/out2"; fail "the window did not hold to the targets' 32 files"; }
+grep -q '3 of 3 targets OK' "$WORK/out2" || { cat "$WORK/out2"; fail "not 3 of 3 OK with few descriptors"; }
+for i in 1 2 3; do verify "$SRC" "$(disk t$i)"; done
+echo PASS
