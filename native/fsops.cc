@@ -128,6 +128,27 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
 // out: st_mode, size, uid, gid,
 // mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits), and
 // st_nlink if out has room for it.
+// out[0..9] as lstatAt documents; [10] st_nlink, [11] ctime s, [12] ctime ns where out has room for them.
+void fillStat(const struct stat& st, Napi::Float64Array out) {
+  double* o = out.Data();
+  size_t n = out.ElementLength();
+  o[0] = double(st.st_mode);
+  o[1] = double(st.st_size);
+  o[2] = double(st.st_uid);
+  o[3] = double(st.st_gid);
+  o[4] = double(st.st_mtim.tv_sec);
+  o[5] = double(st.st_mtim.tv_nsec);
+  o[6] = double(uint64_t(st.st_ino) >> 32);
+  o[7] = double(uint64_t(st.st_ino) & 0xffffffffu);
+  o[8] = double(uint64_t(st.st_dev) >> 32);
+  o[9] = double(uint64_t(st.st_dev) & 0xffffffffu);
+  if (n >= 11) o[10] = double(st.st_nlink);
+  if (n >= 13) {
+    o[11] = double(st.st_ctim.tv_sec);
+    o[12] = double(st.st_ctim.tv_nsec);
+  }
+}
+
 Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() ||
@@ -139,18 +160,24 @@ Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   if (n.empty() || n.find('/') != std::string::npos || n.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
   struct stat st;
   if (fstatat(info[0].As<Napi::Number>().Int32Value(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Napi::Number::New(env, -errno);
-  double* o = info[2].As<Napi::Float64Array>().Data();
-  if (info[2].As<Napi::Float64Array>().ElementLength() >= 11) o[10] = double(st.st_nlink);
-  o[0] = double(st.st_mode);
-  o[1] = double(st.st_size);
-  o[2] = double(st.st_uid);
-  o[3] = double(st.st_gid);
-  o[4] = double(st.st_mtim.tv_sec);
-  o[5] = double(st.st_mtim.tv_nsec);
-  o[6] = double(uint64_t(st.st_ino) >> 32);
-  o[7] = double(uint64_t(st.st_ino) & 0xffffffffu);
-  o[8] = double(uint64_t(st.st_dev) >> 32);
-  o[9] = double(uint64_t(st.st_dev) & 0xffffffffu);
+  fillStat(st, info[2].As<Napi::Float64Array>());
+  return Napi::Number::New(env, 0);
+}
+
+// fstatInto(fd, out Float64Array(13)) -> 0, or -errno: fstat of an open
+// descriptor, as lstatAt fills out, then st_nlink, ctime s, ctime ns (a file
+// being sent is checked against it as it is opened and when it is done,
+// without the BigInt stat object of fs.fstatSync).
+Napi::Value FstatInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray() ||
+                       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+                       info[1].As<Napi::Float64Array>().ElementLength() < 13, "fstatInto(fd, Float64Array(13))")) {
+    return env.Undefined();
+  }
+  struct stat st;
+  if (fstat(info[0].As<Napi::Number>().Int32Value(), &st) != 0) return Napi::Number::New(env, -errno);
+  fillStat(st, info[1].As<Napi::Float64Array>());
   return Napi::Number::New(env, 0);
 }
 
@@ -162,6 +189,7 @@ void initFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("commitFile", Napi::Function::New(env, CommitFile));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("lstatAt", Napi::Function::New(env, LstatAt));
+  exports.Set("fstatInto", Napi::Function::New(env, FstatInto));
   exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));
 }
 

@@ -181,6 +181,8 @@ interface NativeModule {
    * bits, and nlink if out has 11 elements. 0, or -errno.
    */
   lstatAt(dirfd: number, name: Buffer, out: Float64Array): number;
+  /** fstat(fd) into out (13): lstatAt's ten, st_nlink, ctime s, ctime ns; 0 or -errno */
+  fstatInto(fd: number, out: Float64Array): number;
   /** The erasure code alone (tests): parity page j of up to FEC_BLOCK pages zero-padded to len. */
   fecEncode(pages: Buffer[], j: number, len: number): Buffer;
   /** The null pages rebuilt from the others and as many parity pages [j, bytes]. */

@@ -19,6 +19,7 @@ import { FileFlow, FlowAction, FlowTiming } from './flow';
 import { RateControl } from './rate';
 import { Segments } from './segments';
 import { SumsOut } from './sums';
+import { FileMark, markOf, sameMark } from './source';
 import { Target, Targets } from './targets';
 import { FAILURE_CODES, FailureCode, errnoName } from '../errors';
 
@@ -44,7 +45,7 @@ export interface Sending {
   flow: FileFlow;
   fd: number;
   size: number;
-  before?: fs.BigIntStats; // a file's stat when it was opened (a change during the send is told by it)
+  before?: FileMark;       // a file's mark when it was opened (a change during the send is told by it)
   entry: number;           // its manifest entry; -1 for a manifest segment
   openedAt: number;        // ms, first OPEN
   // a file's SHA-256, taken by the native sender as the first pass reads the
@@ -128,7 +129,7 @@ export class Sender implements MasterEvents {
   };
 
   /** A flow for obj to the targets needers (ids), its pages read from fd; before: a file's stat when opened. */
-  startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: fs.BigIntStats): void {
+  startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: FileMark): void {
     // first re-send of an unanswered OPEN/EOF: 3x the targets' typical answer time (a busy target answers late; a
     // re-send too early makes every target answer twice)
     const retryMs = Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
@@ -249,11 +250,9 @@ export class Sender implements MasterEvents {
    */
   private changeOf(s: Sending): 'changed' | 'deleted' | null {
     if (!s.before || s.fd < 0) return null;
-    try {
-      const after = fs.fstatSync(s.fd, { bigint: true });
-      if (after.size === s.before.size && after.mtimeNs === s.before.mtimeNs && after.ctimeNs === s.before.ctimeNs) return null;
-      return after.nlink === 0n ? 'deleted' : 'changed';
-    } catch { return null; }
+    const after = markOf(s.fd);
+    if (!after || sameMark(after, s.before)) return null;
+    return after.nlink === 0 ? 'deleted' : 'changed';
   }
 
   /** Close a finished flow's file once no native send job can still read it (its number may be reused at once). */

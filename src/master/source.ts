@@ -36,7 +36,7 @@ function sourceError(errno: number, syscall: string, rel: Buffer): SysError {
   return sysError(errno, syscall, display(rel), name === 'ELOOP' || name === 'EXDEV' ? 'a symlink is in the way (a directory replaced by one?)' : undefined);
 }
 
-const buf = new Float64Array(11);
+const buf = new Float64Array(13);
 
 function statOf(r: number, syscall: string, rel: Buffer): SourceStat {
   if (r < 0) throw sourceError(-r, syscall, rel);
@@ -54,8 +54,25 @@ export function lstatAt(dirfd: number, name: Buffer, rel: Buffer): SourceStat {
 
 /** fstat of an open descriptor. */
 export function fstatOf(fd: number): SourceStat {
-  const st = fs.fstatSync(fd, { bigint: true });
-  return { mode: Number(st.mode), size: Number(st.size), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs, ino: st.ino, dev: st.dev, nlink: Number(st.nlink) };
+  return statOf(native.fstatInto(fd, buf), 'fstat', Buffer.from(`fd ${fd}`));
+}
+
+/**
+ * What tells a file being sent has changed: any write or unlink moves its
+ * ctime (numbers, taken natively: once per file as it is opened and once
+ * when it is done).
+ */
+export interface FileMark { size: number; mtimeS: number; mtimeNsec: number; ctimeS: number; ctimeNsec: number; nlink: number }
+
+/** The mark of an open file; null if it cannot be read (closed). */
+export function markOf(fd: number): FileMark | null {
+  if (native.fstatInto(fd, buf) < 0) return null;
+  return { size: buf[1], mtimeS: buf[4], mtimeNsec: buf[5], ctimeS: buf[11], ctimeNsec: buf[12], nlink: buf[10] };
+}
+
+/** Whether two marks of a file say the same content. */
+export function sameMark(a: FileMark, b: FileMark): boolean {
+  return a.size === b.size && a.mtimeS === b.mtimeS && a.mtimeNsec === b.mtimeNsec && a.ctimeS === b.ctimeS && a.ctimeNsec === b.ctimeNsec;
 }
 
 /** The source root, as the user named it (the last component is not followed: a symlink is not a directory). */
@@ -109,16 +126,16 @@ export interface Expected { dev: bigint; ino: bigint; size: number }
  * size. A mismatch is an Error with code ECHANGED (the source changed since
  * the scan; nothing of it is sent).
  */
-export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { fd: number; st: fs.BigIntStats } {
+export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { fd: number; mark: FileMark } {
   const fd = openBeneath(dirfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 'open');
   try {
-    const st = fs.fstatSync(fd, { bigint: true });
+    const st = fstatOf(fd);
     let why: string | null = null;
-    if (!st.isFile()) why = 'is no longer a regular file';
+    if (!isFile(st)) why = 'is no longer a regular file';
     else if (st.ino !== want.ino || st.dev !== want.dev) why = 'was replaced by another file';
-    else if (Number(st.size) !== want.size) why = `changed size (${want.size} -> ${st.size} bytes)`;
+    else if (st.size !== want.size) why = `changed size (${want.size} -> ${st.size} bytes)`;
     if (why) throw new MrsyncError('ERR_CHANGED', `${why} since the scan`);
-    return { fd, st };
+    return { fd, mark: { size: buf[1], mtimeS: buf[4], mtimeNsec: buf[5], ctimeS: buf[11], ctimeNsec: buf[12], nlink: buf[10] } };
   } catch (e) {
     fs.closeSync(fd);
     throw e;

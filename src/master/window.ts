@@ -88,14 +88,14 @@ export class Window {
     try {
       const opened = openFileBeneath(this.srcFd, e.path, { dev: this.segs.ids[2 * i], ino: this.segs.ids[2 * i + 1], size: e.size });
       fd = opened.fd;
-      const size = Number(opened.st.size);
+      const size = opened.mark.size;
       if (pagesOf(size, this.pageSize) > MAX_PAGES) {
         throw new MrsyncError('ERR_TOO_BIG', `too big: more than ${MAX_PAGES} pages of ${this.pageSize} bytes (raise --page-size)`);
       }
       const live = needers.filter((n) => this.targets.live(this.targets.list[n - 1]));
       // the OPEN names the file only (its size and metadata are the manifest's): the pages go out at once, the
       // native sender hashes them as it reads them, and the hash goes out in a signed Sums before the EOF
-      this.sender.startFlow(obj, fd, size, live, i, opened.st);
+      this.sender.startFlow(obj, fd, size, live, i, opened.mark);
       this.files++;
       this.bytes += size;
     } catch (err) {
