@@ -149,7 +149,7 @@ pre_mrsyncdB() { pre_mrsyncd; }
 run_mrsyncdB() { mrsync_run "${MRSYNC_B:?MRSYNC_B names the other build}" --daemon --key-file "$KEY" -m "$ips" -s "$1" -t .; }
 mrsync_figures() {
   RESENT="$(sed -n 's/.* re-sent (\([0-9.]*\)%).*/\1/p' "$WORK/mrsync.out")%"
-  FEEDBACK="$(sed -n 's/^feedback: \([0-9]*\) packets.*(\([0-9.]*\) per target per file)/\1 (\2\/target\/file)/p' "$WORK/mrsync.out")"
+  FEEDBACK="$(sed -n 's/^feedback: \([0-9]*\) packets.*(\([0-9.]*\) per target per file).*/\1 (\2\/target\/file)/p' "$WORK/mrsync.out")"
   # mrsync measures itself: the master process and each catcher (all threads, user + system)
   CPUGB="$(sed -nE 's/^cpu: master [0-9.]+ s \(([0-9.]+) s\/GB[^)]*\), targets median [0-9.]+ s \(([0-9.]+) s\/GB.*/\1 \/ \2/p' "$WORK/mrsync.out")"
   CPUENT="$(sed -nE 's/^cpu: master [0-9.]+ s \([^)]*, ([0-9]+) us\/entry\), targets median [0-9.]+ s \([^)]*, ([0-9]+) us\/entry.*/\1 \/ \2/p' "$WORK/mrsync.out")"

@@ -7,6 +7,7 @@
 # median, /usr/bin/time -v around each), and verifies every copy.
 #
 #   bash bench/many.sh [N] [LINK] [FILES]        (default 200 20 200)
+#   SMALL=1 bash bench/many.sh 40 200 5000        (files of 0.5-4 KB instead: a tree of small files)
 set -euo pipefail
 N=${1:-200}; LINK=${2:-20}; FILES=${3:-200}
 source "$(dirname "$0")/../test/e2e/lib.sh"
@@ -16,7 +17,12 @@ lan_up "$N"
 DST="$WORK/dst"; SRC="$WORK/src"; mkdir -p "$DST" "$SRC" "$WORK/times"
 shape "${PFX}m" eth0 "$LINK"
 for i in $(seq 1 "$N"); do bench_target "t$i" "$DST" size=256m "$LINK"; done
-for i in $(seq 1 "$FILES"); do head -c 100000 /dev/urandom > "$SRC/f$i"; done
+if [ "${SMALL:-0}" = 1 ]; then
+  awk -v n="$FILES" 'BEGIN { srand(7); for (i = 1; i <= n; i++) printf "%d %d\n", i, 512 + int(rand() * 3584) }' |
+    while read -r i sz; do d="$SRC/d$((i % 50))"; mkdir -p "$d"; head -c "$sz" /dev/urandom > "$d/f$i"; done
+else
+  for i in $(seq 1 "$FILES"); do head -c 100000 /dev/urandom > "$SRC/f$i"; done
+fi
 cat > "$WORK/catcher" <<EOS
 #!/bin/sh
 exec /usr/bin/time -v -o "$WORK/times/catcher.\$\$" "$REPO/bin/multicatcher"
@@ -38,9 +44,10 @@ for i in $(seq 1 "$N"); do
 done
 rss=$(for f in "$WORK"/times/catcher.*; do sed -n 's/.*Maximum resident set size (kbytes): //p' "$f"; done | sort -n)
 count=$(echo "$rss" | wc -l)
-echo "targets: $N at $LINK Mbit/s, $FILES files of 100 kB ($((FILES / 10)) MB)"
-echo "wall: $(echo "$t1 - $t0" | bc) s; ideal at the link: $(echo "scale=1; $FILES * 100000 * 8 / ($LINK * 1000000)" | bc) s"
-grep -E '^(total:|rate:|feedback:|[0-9]+ of [0-9]+ targets OK)' "$WORK/out"
+bytes=$(find "$SRC" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+echo "targets: $N at $LINK Mbit/s, $FILES files $([ "${SMALL:-0}" = 1 ] && echo "of 0.5-4 KB" || echo "of 100 kB") ($((bytes / 1000000)) MB)"
+echo "wall: $(echo "$t1 - $t0" | bc) s; ideal at the link: $(echo "scale=1; $bytes * 8 / ($LINK * 1000000)" | bc) s"
+grep -E '^(total:|rate:|feedback:|cpu:|[0-9]+ of [0-9]+ targets OK)' "$WORK/out"
 echo "master: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/master.time") kB peak RSS (its own)"
 echo "CPU of the master and everything it started (the rsh, every catcher): user $(sed -n 's/.*User time (seconds): //p' "$WORK/master.time") s, system $(sed -n 's/.*System time (seconds): //p' "$WORK/master.time") s"
 echo "catchers ($count): peak RSS max $(echo "$rss" | tail -1) kB, median $(echo "$rss" | sed -n "$(( (count + 1) / 2 ))p") kB"

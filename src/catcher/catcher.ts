@@ -12,7 +12,7 @@ import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { wireOverhead } from '../options';
 import { ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { display } from '../wire/paths';
-import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited, writeAck } from '../wire/protocol';
+import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeBatch, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited, writeAck } from '../wire/protocol';
 import { MAX_PAGES, clipRuns, pagesOf, runPages } from '../wire/runs';
 import { MasterLine, SessionParams, SyncParams, usageNow, validateSession } from '../wire/session';
 import { MasterVerifier } from '../wire/signing';
@@ -193,7 +193,14 @@ export class Catcher {
         const asked = isAwaited(sp.awaited, this.p.sender);
         if (e.type === Msg.Open) return this.receipt.open(e.object, asked);
         if (e.type === Msg.Eof) return this.receipt.eof(e.object, e.index, asked);
-        return [];
+        if (!asked || (e.type !== Msg.Opens && e.type !== Msg.Eofs)) return [];
+        // many files' OPENs or EOFs (protocol.ts encodeBatch): each as if it came alone
+        const items = decodeBatch(sp.rest, e.type === Msg.Opens ? 4 : 8);
+        if (!items) return [];
+        const out: ReceiptAction[] = [];
+        if (e.type === Msg.Opens) for (const object of items) out.push(...this.receipt.open(object, true));
+        else for (let i = 0; i < items.length; i += 2) out.push(...this.receipt.eof(items[i], items[i + 1], true));
+        return out;
       }
       default:
         return [];

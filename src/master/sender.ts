@@ -9,7 +9,7 @@ import { NativePageLoop, PACKET_OVERHEAD, native } from '../native';
 import { Logger } from '../operator/log';
 import { wireOverhead } from '../options';
 import { SEG_BASE, isSegment } from '../wire/manifest';
-import { CHECK_MIN_PAGES, DoneCode, DoneInfo, Msg, decodeMissing, encodeAbort, withAwaited } from '../wire/protocol';
+import { CHECK_MIN_PAGES, DoneCode, DoneInfo, Msg, batchRoom, decodeMissing, encodeAbort, encodeBatch, withAwaited } from '../wire/protocol';
 import { pagesOf, runPages } from '../wire/runs';
 import { display } from '../wire/paths';
 import { MasterSigner } from '../wire/signing';
@@ -75,6 +75,8 @@ export class Sender implements MasterEvents {
   private jobs = new Map<number, Sending>(); // native send job -> the flow that queued it
   private nextJob = 1;
   private firstPasses = 0;                   // file flows whose first pass is not hashed yet
+  private readonly batches = new Map<string, { type: Msg.Open | Msg.Eof; awaited: Buffer; items: number[] }>(); // batch()
+  private batchDue = false;
   private ackMs = 0;                         // smoothed time from an OPEN to a target's ack (ms)
   private readonly sums: SumsOut;
   private readonly checks: Checkpoints<Sending>;
@@ -149,7 +151,7 @@ export class Sender implements MasterEvents {
       switch (a.a) {
         case 'open':
           s.lastOpenNs = native.monoNs();
-          this.loop.sendControl(Msg.Open, obj, 0, withAwaited(s.flow.waitingOn(), this.targets.list.length, null), false);
+          this.batch(Msg.Open, obj, 0, s.flow.waitingOn());
           break;
         case 'pages': {
           if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && feature('CHECK')) {
@@ -178,11 +180,46 @@ export class Sender implements MasterEvents {
   }
 
   private sendEof(s: Sending, round: number): void {
-    this.loop.sendControl(Msg.Eof, s.flow.object, round, withAwaited(s.flow.waitingOn(), this.targets.list.length, null), false);
+    this.batch(Msg.Eof, s.flow.object, round, s.flow.waitingOn());
+  }
+
+  /**
+   * An OPEN or EOF of obj for the targets awaited: it goes, with the others
+   * of this turn that await the same targets, in one Opens or Eofs datagram
+   * when the turn is over (alone, as an Open or Eof, if it has no company).
+   */
+  private batch(type: Msg.Open | Msg.Eof, obj: number, round: number, awaited: number[]): void {
+    const a = withAwaited(awaited, this.targets.list.length, null);
+    const key = `${type}:${a.toString('latin1')}`;
+    let g = this.batches.get(key);
+    if (!g) this.batches.set(key, g = { type, awaited: a, items: [] });
+    if (type === Msg.Open) g.items.push(obj);
+    else g.items.push(obj, round);
+    if (this.batchDue) return;
+    this.batchDue = true;
+    queueMicrotask(() => this.flushBatches());
+  }
+
+  private flushBatches(): void {
+    this.batchDue = false;
+    for (const g of this.batches.values()) {
+      const per = g.type === Msg.Open ? 1 : 2;                          // u32s per file
+      const room = batchRoom(g.awaited.length, 4 * per) * per;
+      for (let i = 0; i < g.items.length; i += Math.max(per, room)) {
+        const part = g.items.slice(i, i + Math.max(per, room));
+        if (part.length === per || room === 0) {
+          for (let j = 0; j < part.length; j += per) this.loop.sendControl(g.type, part[j], per === 2 ? part[j + 1] : 0, g.awaited, false);
+        } else {
+          this.loop.sendControl(g.type === Msg.Open ? Msg.Opens : Msg.Eofs, 0, 0, encodeBatch(g.awaited, part), false);
+        }
+      }
+    }
+    this.batches.clear();
   }
 
   /** Tell every target to drop what it has of obj (signed: no other target can make it do so). */
   private sendAbort(obj: number): void {
+    this.flushBatches(); // an OPEN of this turn goes first: the Abort must not overtake it
     this.loop.sendControl(Msg.Abort, obj, 0, encodeAbort(obj, this.signer), false);
   }
 

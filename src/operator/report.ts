@@ -98,7 +98,8 @@ export function formatReport(r: PushReport, verbose = 1): string {
     `${(r.stats.idleNs / 1e9).toFixed(2)} s with none queued`);
   const fb = r.targets.reduce((a, t) => a + t.feedback, 0);
   const flows = r.files + Math.max(1, r.segments);
-  lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(2)} per target per file)`);
+  lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(2)} per target per file); ` +
+    `control from the master: ${r.stats.ctlSent} packets (${(r.stats.ctlSent / flows).toFixed(2)} per file)`);
   lines.push(usageLine(r));
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);

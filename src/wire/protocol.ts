@@ -12,6 +12,8 @@ export const enum Msg {
   // (5 is a parity page, native/fec.h)
   Check = 6,     // object = file id; index = checkpoint k; payload u32 from, u32 to: what is missing in [from, to)?
   Sums = 7,      // object 0; index = a running count; payload: files' SHA-256s, signed by the master (encodeSums)
+  Opens = 8,     // object 0; payload: who must answer (withAwaited), then u32 objects: OPEN of each (encodeBatch)
+  Eofs = 9,      // object 0; payload: who must answer, then (u32 object, u32 round) pairs: EOF of each
   // target -> master (unicast)
   OpenOk = 16,   // object = file id
   Missing = 17,  // object = file id; index = round; payload MissingInfo
@@ -200,4 +202,33 @@ export function readAcks(b: Buffer, each: (type: AckType, object: number, arg: n
   }
   for (let at = 0; at < b.length; at += ACK_LEN) each(b[at] as AckType, b.readUInt32BE(at + 1), b.readUInt32BE(at + 5));
   return true;
+}
+
+/**
+ * Opens and Eofs: the OPENs (or EOFs) of many files that await the same
+ * targets, in one datagram: the awaited bitmap as withAwaited makes it, then
+ * per file u32 object (Opens) or u32 object, u32 round (Eofs). The master
+ * sends what one turn of its loop opened or ended this way (window.ts opens
+ * files in bursts; a Sums releases the EOFs of up to 38 files at once).
+ */
+export const BATCH_PAYLOAD = 1200;
+
+/** How many files fit a batch with this awaited part (withAwaited's), of itemLen bytes each; 0: none (too many targets). */
+export function batchRoom(awaitedLen: number, itemLen: number): number {
+  return Math.max(0, Math.floor((BATCH_PAYLOAD - awaitedLen) / itemLen));
+}
+
+export function encodeBatch(awaited: Buffer, items: number[]): Buffer {
+  const b = Buffer.alloc(awaited.length + items.length * 4);
+  awaited.copy(b, 0);
+  for (let i = 0; i < items.length; i++) b.writeUInt32BE(items[i] >>> 0, awaited.length + 4 * i);
+  return b;
+}
+
+/** The u32s after the awaited part (splitAwaited's rest); null if not whole (itemLen 4: objects; 8: object, round pairs). */
+export function decodeBatch(rest: Buffer, itemLen: 4 | 8): number[] | null {
+  if (rest.length === 0 || rest.length % itemLen !== 0) return null;
+  const out: number[] = [];
+  for (let at = 0; at < rest.length; at += 4) out.push(rest.readUInt32BE(at));
+  return out;
 }

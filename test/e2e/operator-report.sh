@@ -41,7 +41,7 @@ normalize() {
     -e 's/ [0-9]+\.[0-9]{2}s ([^ ]+)/ Ts \1/g' \
     -e 's# Ts (docs/page([1-9]|1[0-9]|20)\.txt|big\.bin) *# Ts FILE #' \
     -e 's/^pacing: line time unused [0-9]+\.[0-9]{2} s with pages queued (.*), [0-9]+\.[0-9]{2} s with none queued$/pacing: line time unused T s with pages queued \1, T s with none queued/' \
-    -e 's/^feedback: [0-9]+ packets from ([0-9]+) targets \([0-9.]+ per target per file\)/feedback: N packets from \1 targets (F per target per file)/' \
+    -e 's/^feedback: [0-9]+ packets from ([0-9]+) targets \([0-9.]+ per target per file\); control from the master: [0-9]+ packets \([0-9.]+ per file\)/feedback: N packets from \1 targets (F per target per file); control from the master: C packets (P per file)/' \
     | awk '/^rtt histogram/{skip=1} !skip' | grep -v '^mrsync: ' | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
 }
 normalize < "$WORK/out" > "$WORK/report.txt"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A tree of 3,000 small files (0.5-4 KB) to three targets: every copy exact,
-# and the targets answer many files per datagram (Acks): at most 0.25
-# feedback datagrams per target per file (one each for OPEN and EOF would be
-# two). Then the same push to targets that can hold only 160 descriptors
+# the targets answer many files per datagram (Acks): at most 0.25 feedback
+# datagrams per target per file (one each for OPEN and EOF would be two), and
+# the master opens and ends many files per datagram (Opens, Eofs): at most
+# 0.5 control datagrams per file. Then the same push to targets that can hold only 160 descriptors
 # (ulimit -n): the window holds to what they say they can receive at once
 # (32 files), and every file still arrives.
 source "$(dirname "$0")/lib.sh"
@@ -19,9 +20,13 @@ run_master -m t1,t2,t3 -s "$SRC" -t "$DST" -w 20 > "$WORK/out1" 2>&1 || { rc=$?;
 cat "$WORK/out1"
 for i in 1 2 3; do verify "$SRC" "$(disk t$i)"; done
 grep -q '3 of 3 targets OK' "$WORK/out1" || fail "not 3 of 3 OK"
-per=$(sed -n 's/^feedback: [0-9]* packets from 3 targets (\([0-9.]*\) per target per file)/\1/p' "$WORK/out1")
-[ -n "$per" ] || fail "no feedback line"
+line=$(grep '^feedback: ' "$WORK/out1") || fail "no feedback line"
+per=$(echo "$line" | sed -n 's/.* (\([0-9.]*\) per target per file).*/\1/p')
+ctl=$(echo "$line" | sed -n 's/.*control from the master: [0-9]* packets (\([0-9.]*\) per file).*/\1/p')
+[ -n "$per" ] && [ -n "$ctl" ] || fail "feedback line unreadable: $line"
 awk -v p="$per" 'BEGIN { exit !(p <= 0.25) }' || fail "feedback $per datagrams per target per file (at most 0.25)"
+# the master's OPENs and EOFs go many files to a datagram too (one each per file would be 2)
+awk -v p="$ctl" 'BEGIN { exit !(p <= 0.5) }' || fail "control $ctl datagrams per file from the master (at most 0.5)"
 
 # targets with 160 descriptors: (160 - 64) / 3 = 32 files at once
 cat > "$WORK/lowfd-rsh" <<EOS

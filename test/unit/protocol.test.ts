@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { FAILURE_CODES } from '../../src/errors';
-import { abortSigned, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeDone, encodeMissing, encodeSums, sumsPerDatagram } from '../../src/wire/protocol';
+import { abortSigned, batchRoom, decodeBatch, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeBatch, encodeDone, encodeMissing, encodeSums, isAwaited, splitAwaited, sumsPerDatagram, withAwaited } from '../../src/wire/protocol';
 import { MasterSigner, MasterVerifier } from '../../src/wire/signing';
 
 test('Sums payload: n sums of (object, SHA-256) and the master\'s Ed25519 signature; 38 to a 1,449-byte page', () => {
@@ -52,4 +52,19 @@ test('DONE payload', () => {
   assert.deepEqual(decodeDone(encodeDone({ code: 2, message: 'content hash mismatch' })), { code: 2, message: 'content hash mismatch' });
   assert.equal(decodeDone(Buffer.from([FAILURE_CODES.length])), null, 'no such failure code');
   assert.equal(decodeDone(Buffer.alloc(0)), null);
+});
+
+test('Opens and Eofs: many files behind one awaited bitmap; only whole items; room for them in a datagram', () => {
+  const awaited = withAwaited([1, 3], 3, null);
+  const b = encodeBatch(awaited, [7, 8, 0xfffffff0]);
+  const sp = splitAwaited(b)!;
+  assert.equal(isAwaited(sp.awaited, 1), true);
+  assert.equal(isAwaited(sp.awaited, 2), false);
+  assert.deepEqual(decodeBatch(sp.rest, 4), [7, 8, 0xfffffff0]);
+  assert.equal(decodeBatch(sp.rest, 8), null);          // 12 bytes are not whole (object, round) pairs
+  assert.deepEqual(decodeBatch(encodeBatch(awaited, [7, 1, 8, 2]).subarray(awaited.length), 8), [7, 1, 8, 2]);
+  assert.equal(decodeBatch(Buffer.alloc(0), 4), null);
+  assert.equal(batchRoom(withAwaited([], 40, null).length, 4), 298);   // 40 targets: 298 OPENs to a datagram
+  assert.equal(batchRoom(withAwaited([], 300, null).length, 8), 145);  // 300 targets: 145 EOFs
+  assert.equal(batchRoom(1300, 4), 0);
 });
