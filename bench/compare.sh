@@ -56,6 +56,8 @@ if [[ ",$SETS," == *,real,* ]]; then
   for d in ${REAL_SRC:-/usr/share /usr/include}; do mkdir -p "$WORK/real/$(basename "$d")" && cp -a "$d/." "$WORK/real/$(basename "$d")/"; done
   echo "bench: real = ${REAL_SRC:-/usr/share /usr/include}: $(find "$WORK/real" -type f | wc -l) files, $(find "$WORK/real" -type l | wc -l) symlinks, $(du -sm --apparent-size "$WORK/real" | cut -f1) MB" >&2
 fi
+# the data sets on disk before any clock starts (their write-back would run during the first tool's push)
+sync
 bytes_of() { du -sb --apparent-size "$1" | cut -f1; }
 
 set_loss() {
