@@ -10,7 +10,7 @@ export interface MasterEvents {
   jobEnded(job: number, hash: Buffer | null, errno: number | null, now: number): void;
   /** A control datagram from target sender (1..n) arrived; false: ignore it (no such target, or out of the run). */
   heard(sender: number, now: number): boolean;
-  stat(sender: number, received: number, expected: number, atNs: number): void;
+  stat(sender: number, received: number, expected: number, atNs: number, now: number): void;
   openOk(sender: number, object: number, rxNs: number, now: number): void;
   missing(sender: number, object: number, round: number, payload: Buffer, now: number): void;
   checkMissing(sender: number, object: number, k: number, payload: Buffer, now: number): void;
@@ -31,7 +31,7 @@ export function dispatch(evs: LoopEvent[], h: MasterEvents, now: number): void {
     const p = e.payload ?? EMPTY;
     switch (e.type) {
       case Msg.Stat:
-        if (p.length === 24) h.stat(e.sender, Number(p.readBigUInt64BE(0)), Number(p.readBigUInt64BE(8)), Number(p.readBigUInt64BE(16)));
+        if (p.length === 24) h.stat(e.sender, Number(p.readBigUInt64BE(0)), Number(p.readBigUInt64BE(8)), Number(p.readBigUInt64BE(16)), now);
         break;
       case Msg.OpenOk: h.openOk(e.sender, e.object, e.rxNs, now); break;
       case Msg.Missing: h.missing(e.sender, e.object, e.index, p, now); break;

@@ -83,6 +83,8 @@ interface Meter {
   lastOffered: number;     // bits/s
   lastDelivered: number;   // bits/s, what got through in its last sample
   lastSample: number;      // bits/s, what the path took in it (random loss added back)
+  lastSent?: number;       // bits/s, what the sender sent over the same interval (its own history), if known
+  queued: number;          // its reports in a row that fell behind what was sent (QUEUED)
   fresh: boolean;          // reported since the last round
   lossRound: number;       // the round its last loss came in
   slowRounds: number;
@@ -98,6 +100,7 @@ export class RateControl {
   private round = 0;                  // rounds with reports so far
   private cycleAt = 0;                // when the probe cycle began (ms)
   private lastSent: number | undefined; // data datagrams sent, at the last round
+  private sentHist: Array<[number, number]> = []; // (ms, data datagrams sent so far), every tick of the last two seconds
   private fullRounds = 0;             // rounds in a row the sender sent at its rate (not app-limited)
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
@@ -132,12 +135,12 @@ export class RateControl {
    * A target's report: cumulative data datagrams received and expected, and
    * its clock (ns). Its first report only starts its meter.
    */
-  stat(target: number, atNs: number, recv: number, expected: number): void {
+  stat(target: number, atNs: number, recv: number, expected: number, rxMs?: number): void {
     const m = this.meters.get(target);
     if (!m) {
       // its counts start at zero with its catcher, its clock does not: what got through of what was offered
       // (taken to be the rate) is judged at once; with hundreds of targets a report comes once a second
-      const first: Meter = { points: [{ atNs, recv, expected }], delivered: [], losses: [], lastLoss: null, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0 };
+      const first: Meter = { points: [{ atNs, recv, expected }], delivered: [], losses: [], lastLoss: null, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0, queued: 0 };
       if (expected >= 20) {
         first.lastLoss = 1 - Math.min(1, recv / expected);
         first.fresh = true;
@@ -162,6 +165,14 @@ export class RateControl {
     const base = Math.min(...m.losses);
     const addBack = 1 - (base <= LOSSY ? base : 0);
     m.lastSample = Math.min(offered, delivered / addBack);
+    // what the sender sent over the interval this report covers (its length by the target's clock, ending
+    // about when the report came in): a queue in front of the bottleneck shows as delivery falling behind
+    // it; an interval that straddles a change of the rate (or the sender's idle spell) compares with what
+    // was sent, not with the rate now
+    m.lastSent = rxMs === undefined ? undefined : this.sentOver(rxMs - (atNs - last.atNs) / 1e6, rxMs);
+    // a queue keeps delivery behind report after report; a target that did not read its socket for a while
+    // (its CPU busy) falls behind in one report and catches up in the next
+    m.queued = m.lastSent !== undefined && m.lastSample < QUEUED * m.lastSent ? m.queued + 1 : 0;
     // the windowed sample spans SAMPLE_NS at least: from the latest report that far back
     m.points.push(now);
     while (m.points.length > 2 && atNs - m.points[1].atNs >= SAMPLE_NS) m.points.shift();
@@ -170,6 +181,20 @@ export class RateControl {
       m.delivered.push(Math.min(span.offered, span.delivered / addBack));
       if (m.delivered.length > WINDOW) m.delivered.shift();
     }
+  }
+
+  /** What the sender sent between two of its own times (bits/s); undefined outside its history. */
+  private sentOver(fromMs: number, toMs: number): number | undefined {
+    const h = this.sentHist;
+    if (h.length < 2 || fromMs < h[0][0] || toMs <= fromMs) return undefined;
+    const at = (ms: number): number => {
+      let i = h.length - 1;                     // the last entry at or before ms
+      while (i > 0 && h[i][0] > ms) i--;
+      if (i === h.length - 1) return h[i][1];
+      const [t0, s0] = h[i], [t1, s1] = h[i + 1];
+      return s0 + ((s1 - s0) * (ms - t0)) / (t1 - t0);
+    };
+    return ((at(toMs) - at(fromMs)) * this.o.datagramBits * 1000) / (toMs - fromMs);
   }
 
   /** What was offered to a target and what it received between two of its reports (bits/s). */
@@ -201,8 +226,12 @@ export class RateControl {
    * reports say what was offered.
    */
   tick(nowMs: number, sentSoFar?: () => number): number | null {
-    if (nowMs - this.lastRound < this.o.roundMs) return null;
     const dataSent = sentSoFar?.();
+    if (dataSent !== undefined) {
+      this.sentHist.push([nowMs, dataSent]);
+      while (this.sentHist.length > 2 && this.sentHist[1][0] < nowMs - 2000) this.sentHist.shift();
+    }
+    if (nowMs - this.lastRound < this.o.roundMs) return null;
     const sentBps = dataSent !== undefined && this.lastSent !== undefined && nowMs > this.lastRound
       ? ((dataSent - this.lastSent) * this.o.datagramBits * 1000) / (nowMs - this.lastRound) : undefined;
     this.lastSent = dataSent;
@@ -262,7 +291,8 @@ export class RateControl {
       // (only while the sender has sent at its rate for a report interval: a sender that waits on
       // handshakes sends in bursts, and a report's interval and the sender's last round do not line up)
       const steady = this.fullRounds * this.o.roundMs >= this.o.reportMs + this.o.roundMs;
-      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered || (steady && m.lastSample < QUEUED * this.r));
+      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered
+        || (m.lastSent !== undefined ? m.queued >= 2 : steady && m.lastSample < QUEUED * this.r));
       // a doubling shows in the reports of the interval after it (the one it happened in is mixed); each
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
       // well before the interval is over): a step each 300 ms at most

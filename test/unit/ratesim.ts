@@ -15,11 +15,12 @@ export const BITS = 1514 * 8; // one datagram on the wire
 export const STEP = 5;        // ms
 const EARLY = 40;             // reports every 50 ms at first (catcher.ts)
 
-interface Port { rate: number; queue: number; recv: number; expectedSeq: number; loss: number; phase: number; inFlight: number[]; reports: number; nextAt: number; lastRecv: number; seen: [number, number][] }
+interface Port { rate: number; queue: number; recv: number; expectedSeq: number; loss: number; phase: number; inFlight: number[]; reports: number; nextAt: number; lastRecv: number; seen: [number, number][]; frozen?: [number, number] }
 
 export interface Sim { rc: RateControl; rates: number[]; sent: number; dropped: number; slow: number[] }
 
-export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean; loss?: number; rate?: number }
+/** paused: the catcher does not read its socket (its CPU busy): its counts stay where they were, then catch up (nothing lost). */
+export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean; loss?: number; rate?: number; paused?: boolean }
 
 export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean; queueMs?: number;
   behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void }): Sim {
@@ -70,11 +71,15 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
     ports.forEach((p, i) => {
       if (gone.has(i) || o.behave?.(i, ms).silent) return;
       // as the catcher does: the first EARLY every 50 ms, then every roundMs from a phase of its own
+      // paused: its counts stay as they were when the pause began
+      if (o.behave?.(i, ms).paused) p.frozen ??= [p.recv, p.expectedSeq];
+      else p.frozen = undefined;
       if (ms % 50 !== 0 || ms < p.nextAt || p.recv === p.lastRecv) return;
       // the counts as the catcher's thread last took them (up to jitterMs late), its clock now
-      const [recv, expected] = p.seen[Math.max(0, p.seen.length - 1 - Math.floor(rand() * (lagSteps + 1)))] ?? [p.recv, p.expectedSeq];
-      rc.stat(i, ms * 1e6, recv, expected);
-      p.lastRecv = p.recv;
+      const [recv, expected] = p.frozen ?? p.seen[Math.max(0, p.seen.length - 1 - Math.floor(rand() * (lagSteps + 1)))] ?? [p.recv, p.expectedSeq];
+      if (p.frozen && recv === p.lastRecv) return; // nothing read since its last report: the catcher sends none
+      rc.stat(i, ms * 1e6, recv, expected, ms);
+      p.lastRecv = p.frozen ? recv : p.recv;
       p.reports++;
       p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - 25;
     });
