@@ -73,9 +73,27 @@ export function wireOverhead(family: 4 | 6): number {
 export const ENCRYPT_OVERHEAD = 8;
 
 /** -m: a file (one host per line, # comments) if it exists or has a '/', else a comma list. */
+/** Endings of a name that is meant as a file of hosts, not a host (-m targets.list, a file that is not there). */
+const LIST_FILE = /\.(list|lst|txt|hosts|host|conf|cfg|csv|json|ya?ml|in|out)$/i;
+
+/**
+ * -m: a file of hosts (one per line, # comments), or host1,host2,... A name
+ * is a file if it starts with @ (as rtt takes it; the @ is dropped), has a
+ * '/', or is an existing file; a single name that is none of these but ends
+ * like a file (targets.list) is refused as a file that is not there, rather
+ * than tried as a host: a host named so is written with a comma after it
+ * (targets.list,).
+ */
 export function parseTargets(v: string): string[] {
   let hosts: string[];
-  const isFile = v.includes('/') || (fs.existsSync(v) && fs.statSync(v).isFile());
+  const at = v.startsWith('@');
+  if (at) v = v.slice(1);
+  const st = v ? fs.statSync(v, { throwIfNoEntry: false }) : undefined;
+  if (st?.isDirectory()) throw new UserError(`target list ${v} is a directory`);
+  const isFile = at || v.includes('/') || st !== undefined;
+  if (!isFile && !v.includes(',') && LIST_FILE.test(v)) {
+    throw new UserError(`target list ${v}: no such file (a host named so: write "${v},")`);
+  }
   if (isFile) {
     let text: string;
     try {

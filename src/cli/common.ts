@@ -40,7 +40,17 @@ export type Raw = Record<string, string | boolean | undefined>;
 /** Parse what addNetOptions added; remotePath defaults to the catcher beside this program. */
 export function netOptions(raw: Raw, remotePath: string | undefined, catcher: string): NetOptions & { verbose: number } {
   const { family, group } = parseGroup(String(raw.address));
-  const rsh = splitCommand(String(raw.rsh));
+  // an option's value that is the next option (-v -m h1: -v took "-m") is a missing value, said as such
+  for (const [key, flag] of [['verbose', '-v'], ['rsh', '-r'], ['address', '-A'], ['port', '-P'], ['ttl', '-T'], ['interface', '-I']] as const) {
+    const val = raw[key];
+    if (typeof val === 'string' && /^-[A-Za-z-]/.test(val)) throw new UserError(`${flag} needs a value (it took the option '${val}' as one)`);
+  }
+  let rsh: string[];
+  try {
+    rsh = splitCommand(String(raw.rsh));
+  } catch (e) {
+    throw new UserError(`-r: ${(e as Error).message}`);
+  }
   if (!rsh.length) throw new UserError('--rsh is empty');
   return {
     family, group, rsh,
@@ -64,6 +74,20 @@ export function quietBrokenPipe(): void {
 export { VERSION } from './catcher-cli';
 
 /**
+ * An option that needs a value followed by another option (-v -m h1): the
+ * parser would take "-m" as -v's value and then say -m is missing; say what
+ * happened instead.
+ */
+function missingValues(cmd: Command, args: string[]): void {
+  const flags = new Set(cmd.options.flatMap((o) => [o.short, o.long].filter((f): f is string => Boolean(f))));
+  for (let i = 0; i < args.length - 1; i++) {
+    if (args[i] === '--') return;
+    const o = cmd.options.find((x) => x.short === args[i] || x.long === args[i]);
+    if (o?.required && flags.has(args[i + 1])) throw new UserError(`${args[i]} needs a value (it took the option '${args[i + 1]}' as one)`);
+  }
+}
+
+/**
  * The frame of every command: a quiet broken pipe, parse, run, and one
  * line plus an exit status for whatever goes wrong. run returns the status.
  */
@@ -71,6 +95,7 @@ export async function runCommand(prog: string, cmd: Command, argv: string[], run
   quietBrokenPipe();
   let code: number;
   try {
+    missingValues(cmd, argv.slice(2));
     cmd.parse(argv);
     code = await run(cmd.opts() as Raw);
   } catch (e) {

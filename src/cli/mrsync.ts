@@ -58,7 +58,7 @@ function program(rules: RuleSpec[]): Command {
     .option('--encrypt', 'encrypt every page and command (AES-256-GCM under the session key), not only authenticate', false)
     .option('--page-size <bytes>', 'bytes of file data per datagram (default: fits the interface MTU)')
     .option('--rate <bits/s>', 'fix the send rate, bits per second with k/m/g suffixes (1000-based); default: found from the targets\' feedback')
-    .option('--max-rate <bits/s>', 'cap for the rate found from feedback (k/m/g suffixes)', '1g')
+    .option('--max-rate <bits/s>', 'cap for the rate found from feedback (k/m/g suffixes; default: 1g)')
     .option('--no-parity', 'repair with plain re-sends only (default: parity pages where targets lost different pages)')
     .option('--status-file <file>', 'write the final report as JSON to FILE (atomically)')
     .option('--log-file <file>', 'append every event as a JSON line to FILE')
@@ -80,6 +80,11 @@ lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
 }
 
 export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
+  for (const [key, flag] of [['source', '-s'], ['target', '-t'], ['machines', '-m']] as const) {
+    if (raw[key] === '') throw new UserError(`${flag} is empty (name a ${key === 'machines' ? 'file of hosts or host1,host2' : 'directory'})`);
+    const val = raw[key];
+    if (typeof val === 'string' && /^-[A-Za-z-]/.test(val)) throw new UserError(`${flag} needs a value (it took the option '${val}' as one)`);
+  }
   let src = path.resolve(String(raw.source));
   let st: fs.Stats;
   try {
@@ -106,6 +111,7 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     psk: raw.keyFile ? readKeyFile(String(raw.keyFile)) : (() => { throw new UserError('--daemon needs --key-file FILE'); })(),
   } : undefined;
   if (!daemon && raw.keyFile) throw new UserError('--key-file is for --daemon targets');
+  if (daemon && raw.rsh !== (process.env.MRSYNC_RSH ?? 'ssh')) throw new UserError('-r is for catchers started through a remote shell; --daemon reaches standing daemons over TLS');
   const dst = daemon ? daemonTarget(raw.target === undefined ? '.' : String(raw.target)) : raw.target ? String(raw.target) : src;
   if (!dst || dst.includes('\0')) throw new UserError('bad --target');
   const srcBuf = Buffer.from(src);
@@ -124,7 +130,7 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     : defaultPageSize(net.family, interfaceMtu(net.ifname)) - sealing;
   return {
     ...net,
-    targets: parseTargets(String(raw.machines)),
+    targets: daemonHosts(parseTargets(String(raw.machines)), Boolean(daemon)),
     src: Buffer.from(src),
     dst: Buffer.from(dst),
     pageSize,
@@ -143,9 +149,9 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
 
 /** --rate fixes the rate; without it the rate is found (master/rate.ts), from where the last push to these targets settled or START, up to --max-rate. */
 function rateOf(raw: Raw): { rateBps: number; maxRateBps: number; adaptive: boolean } {
-  const max = parseRate('--max-rate', String(raw.maxRate));
+  const max = parseRate('--max-rate', String(raw.maxRate ?? '1g'));
   if (raw.rate !== undefined) {
-    if (raw.maxRate !== '1g') throw new UserError('--rate fixes the rate; --max-rate caps the rate found from feedback: give one of them');
+    if (raw.maxRate !== undefined) throw new UserError('--rate fixes the rate; --max-rate caps the rate found from feedback: give one of them');
     return { rateBps: parseRate('--rate', String(raw.rate)), maxRateBps: max, adaptive: false };
   }
   return { rateBps: Math.min(START, max), maxRateBps: max, adaptive: true };
@@ -178,6 +184,13 @@ function backupOf(raw: Raw, daemon: boolean): SyncParams['backup'] {
   return { suffix, dir };
 }
 
+/** With --daemon, a host is a name or an address; the port is --daemon-port for all (host:port would be looked up as a name). */
+function daemonHosts(hosts: string[], daemon: boolean): string[] {
+  const bad = daemon ? hosts.find((h) => (h.match(/:/g) ?? []).length === 1) : undefined;
+  if (bad) throw new UserError(`-m ${bad}: with --daemon, give the daemons' port with --daemon-port, not as host:port`);
+  return hosts;
+}
+
 /** With --daemon, -t is a path inside each daemon's --root ('/' or '.' is the root itself). */
 function daemonTarget(t: string): string {
   const rel = t.split('/').filter((c) => c !== '' && c !== '.').join('/') || '.';
@@ -187,6 +200,7 @@ function daemonTarget(t: string): string {
 }
 
 function checkWritableDir(file: string, opt: string): void {
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`${opt} ${file} is a directory`);
   try {
     fs.accessSync(path.dirname(file), fs.constants.W_OK);
   } catch {
@@ -194,12 +208,23 @@ function checkWritableDir(file: string, opt: string): void {
   }
 }
 
+/** Where a symlink (or a chain of them) points; file itself otherwise (also when it does not exist yet). */
+function realTarget(file: string): string {
+  for (let i = 0; i < 40; i++) {
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!st?.isSymbolicLink()) return file;
+    file = path.resolve(path.dirname(file), fs.readlinkSync(file));
+  }
+  throw new UserError(`--status-file: too many levels of symbolic links`);
+}
+
 export function main(argv = process.argv): Promise<void> {
   const rules: RuleSpec[] = [];
   return runCommand('mrsync', program(rules), argv, async (raw) => {
     const o = buildOptions(raw, rules);
     const interval = parseIntIn('--progress-interval', String(raw.progressInterval), 1, 3600);
-    const statusFile = raw.statusFile ? path.resolve(String(raw.statusFile)) : null;
+    // a status file that is a symlink is written where it points (the link stays, as a shell's > would leave it)
+    const statusFile = raw.statusFile ? realTarget(path.resolve(String(raw.statusFile))) : null;
     if (statusFile) checkWritableDir(statusFile, '--status-file');
     const logFile = raw.logFile ? path.resolve(String(raw.logFile)) : undefined;
     if (logFile) checkWritableDir(logFile, '--log-file');

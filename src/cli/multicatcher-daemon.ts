@@ -36,7 +36,9 @@ unit file.`)
 
 export function daemonMain(): Promise<void> {
   return runCommand('multicatcher', daemonProgram(), process.argv, async (raw) => {
-    if (raw.newKey) {
+    if (raw.newKey !== undefined) {
+      // --new-key --help: the option took "--help" as its file; say so instead of writing a key named --help
+      if (String(raw.newKey).startsWith('-') || raw.newKey === '') throw new UserError(`--new-key needs a file name (it took '${raw.newKey}' as one)`);
       newKeyFile(String(raw.newKey));
       process.stdout.write(`wrote a new key to ${raw.newKey} (mode 0600)\n`);
       return 0;

@@ -39,7 +39,15 @@ done
 HOSTS=198.18.0.11,198.18.0.12,198.18.0.13
 loss t2 10
 
-push() { run_rc "$1" -m "$HOSTS" -s "$SRC" --daemon -w 10 --rate 200m "${@:2}"; }
+# (no -r: a remote shell is refused with --daemon)
+push() {
+  local out=$1
+  shift
+  set +e
+  ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -m "$HOSTS" -s "$SRC" --daemon -w 10 --rate 200m "$@" > "$out" 2>&1
+  RC=$?
+  set -e
+}
 
 # 1. the push, with 1% loss at t2
 push "$WORK/out1" --key-file "$KEY" -t data

@@ -83,6 +83,45 @@ test('a bad option is one line and exit 1, never a stack trace', () => {
   }
 });
 
+test('bad values are one line naming the problem, exit 1, before any remote work', () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-cli-'));
+  try {
+    fs.mkdirSync(path.join(d, 'src'));
+    const src = path.join(d, 'src');
+    // -r false (but with --daemon): were any of these to reach the remote work, it would fail another way (exit 3, not 1)
+    const cases: Array<[string[], RegExp]> = [
+      [['-v', '-m', 'h1', '-s', src], /^mrsync: -v needs a value \(it took the option '-m' as one\)$/],
+      [['-m', 'h1', '-s', ''], /^mrsync: -s is empty/],
+      [['-m', 'h1', '-s', src, '-t', ''], /^mrsync: -t is empty/],
+      [['-m', 'targets.list', '-s', src], /^mrsync: target list targets\.list: no such file/],
+      [['-m', `@${d}/nope`, '-s', src], /^mrsync: cannot read target list/],
+      [['-m', d, '-s', src], /is a directory$/],
+      [['-m', 'h1', '-s', src, '--rate', '100m', '--max-rate', '1G'], /^mrsync: --rate fixes the rate; --max-rate caps/],
+      [['-m', 'h1', '-s', src, '--rate', '100m', '--max-rate', '1g'], /^mrsync: --rate fixes the rate; --max-rate caps/],
+      [['-m', 'h1', '-s', src, '-r', "ssh 'oops"], /^mrsync: -r: unbalanced quote in remote shell command/],
+      [['-m', 'h1', '-s', src, '--status-file', d], /^mrsync: --status-file .* is a directory$/],
+      [['--daemon', '--key-file', path.join(d, 'k'), '-m', 'h1', '-s', src, '-r', 'false'],
+        /^mrsync: -r is for catchers started through a remote shell; --daemon reaches standing daemons over TLS$/],
+      [['--daemon', '--key-file', path.join(d, 'k'), '-m', 'h1:9000', '-s', src], /^mrsync: -m h1:9000: with --daemon, give the daemons' port with --daemon-port/],
+    ];
+    const key = run('multicatcher', '--new-key', path.join(d, 'k'));
+    assert.equal(key.status, 0, key.stderr);
+    for (const [args, want] of cases) {
+      const r = spawnSync(bin('mrsync'), args.includes('--daemon') ? args : ['-r', 'false', ...args], { encoding: 'utf8', cwd: d });
+      assert.equal(r.status, 1, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trim(), want, args.join(' '));
+    }
+    // --new-key --help: not a key file named --help
+    const nk = spawnSync(bin('multicatcher'), ['--new-key', '--help'], { encoding: 'utf8', cwd: d });
+    assert.equal(nk.status, 1);
+    assert.match(nk.stderr, /^multicatcher: --new-key needs a file name \(it took '--help' as one\)/);
+    assert.equal(fs.existsSync(path.join(d, '--help')), false);
+  } finally {
+    fs.rmSync(d, { recursive: true });
+  }
+});
+
 test('progress line wording', () => {
   const line = progressLine({ phase: 'data', seconds: 3, bytesTotal: 10 * 2 ** 20, bytesSent: 5 * 2 ** 20, filesTotal: 4, filesDone: 1,
     targets: 5, complete: 1, behind: 3, dropped: 1 }, 8e6);

@@ -59,3 +59,26 @@ test('remote shell splitting and quoting', () => {
   assert.equal(shq('/usr/bin/multicatcher'), '/usr/bin/multicatcher');
   assert.equal(shq("/opt/my dir/it's"), `'/opt/my dir/it'\\''s'`);
 });
+
+test('-m: @file, a directory, and a name that ends like a file but is not one are not taken for hosts', () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-unit-'));
+  const cwd = process.cwd();
+  try {
+    process.chdir(d);
+    fs.writeFileSync('hosts.txt', 'h1\nh2\n');
+    assert.deepEqual(parseTargets('@hosts.txt'), ['h1', 'h2']);
+    assert.deepEqual(parseTargets('hosts.txt'), ['h1', 'h2']);                 // an existing file, no '/'
+    assert.throws(() => parseTargets('@missing'), /cannot read target list missing/);
+    assert.throws(() => parseTargets('targets.list'), /target list targets\.list: no such file \(a host named so: write "targets\.list,"\)/);
+    assert.throws(() => parseTargets('TARGETS.TXT'), /no such file/);
+    assert.deepEqual(parseTargets('targets.list,'), ['targets.list']);        // the documented way to a host named so
+    assert.deepEqual(parseTargets('web1.example.com'), ['web1.example.com']);  // a host name is not mistaken for a file
+    assert.deepEqual(parseTargets('root@web1'), ['root@web1']);
+    fs.mkdirSync('lists');
+    assert.throws(() => parseTargets('lists'), /target list lists is a directory/);
+    assert.throws(() => parseTargets('@lists'), /is a directory/);
+  } finally {
+    process.chdir(cwd);
+    fs.rmSync(d, { recursive: true });
+  }
+});
