@@ -209,7 +209,7 @@ function checkWritableDir(file: string, opt: string): void {
 }
 
 /** Where a symlink (or a chain of them) points; file itself otherwise (also when it does not exist yet). */
-function realTarget(file: string): string {
+export function realTarget(file: string): string {
   for (let i = 0; i < 40; i++) {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!st?.isSymbolicLink()) return file;

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { realTarget } from '../../src/cli/mrsync';
 import { progressLine } from '../../src/operator/progress';
 
 const bin = (b: string): string => path.resolve(__dirname, '..', '..', '..', 'bin', b);
@@ -126,4 +127,20 @@ test('progress line wording', () => {
   const line = progressLine({ phase: 'data', seconds: 3, bytesTotal: 10 * 2 ** 20, bytesSent: 5 * 2 ** 20, filesTotal: 4, filesDone: 1,
     targets: 5, complete: 1, behind: 3, dropped: 1 }, 8e6);
   assert.equal(line, 'sending: 5.0 MiB of 10.0 MiB, 8.0 Mbit/s, ETA 6s, files 1/4, targets 1 complete / 3 behind / 1 dropped');
+});
+
+test('--status-file through a symlink: written where the link points (as a shell\'s > would), the link kept', () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-cli-'));
+  try {
+    fs.mkdirSync(path.join(d, 'real'));
+    fs.symlinkSync('real/status.json', path.join(d, 'link.json'));
+    fs.symlinkSync('link.json', path.join(d, 'chain.json'));
+    assert.equal(realTarget(path.join(d, 'link.json')), path.join(d, 'real', 'status.json'));
+    assert.equal(realTarget(path.join(d, 'chain.json')), path.join(d, 'real', 'status.json'));
+    assert.equal(realTarget(path.join(d, 'plain.json')), path.join(d, 'plain.json'));
+    fs.symlinkSync('loop.json', path.join(d, 'loop.json'));
+    assert.throws(() => realTarget(path.join(d, 'loop.json')), /too many levels of symbolic links/);
+  } finally {
+    fs.rmSync(d, { recursive: true });
+  }
 });
