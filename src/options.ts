@@ -88,7 +88,12 @@ export function parseTargets(v: string): string[] {
   let hosts: string[];
   const at = v.startsWith('@');
   if (at) v = v.slice(1);
-  const st = v ? fs.statSync(v, { throwIfNoEntry: false }) : undefined;
+  let st: fs.Stats | undefined;
+  try {
+    st = v ? fs.statSync(v, { throwIfNoEntry: false }) : undefined;
+  } catch {
+    st = undefined; // not a name of a file (a long host list: ENAMETOOLONG); @file and paths are read below
+  }
   if (st?.isDirectory()) throw new UserError(`target list ${v} is a directory`);
   const isFile = at || v.includes('/') || st !== undefined;
   if (!isFile && !v.includes(',') && LIST_FILE.test(v)) {

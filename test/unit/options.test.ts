@@ -74,6 +74,9 @@ test('-m: @file, a directory, and a name that ends like a file but is not one ar
     assert.deepEqual(parseTargets('targets.list,'), ['targets.list']);        // the documented way to a host named so
     assert.deepEqual(parseTargets('web1.example.com'), ['web1.example.com']);  // a host name is not mistaken for a file
     assert.deepEqual(parseTargets('root@web1'), ['root@web1']);
+    // a list longer than a file name may be (255 bytes) is a list, not an error
+    const many = Array.from({ length: 200 }, (_, i) => `t${i + 1}`);
+    assert.deepEqual(parseTargets(many.join(',')), many);
     fs.mkdirSync('lists');
     assert.throws(() => parseTargets('lists'), /target list lists is a directory/);
     assert.throws(() => parseTargets('@lists'), /is a directory/);
