@@ -31,7 +31,7 @@ const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
  * overlap their handshakes and answers (--window of them in flight); files of
  * tens of KB keep the first passes queued to about what 128 of them were:
  * more only delays every repair behind them (10 targets, 200 Mbit/s, 1% loss,
- * the tree: 0.535 with 1,024 files of it in flight, 0.808 with this bound).
+ * the tree: 0.535 with 1,024 files of it in flight, 0.79-0.81 with this bound).
  */
 const WINDOW_BYTES = 16 << 20;
 
