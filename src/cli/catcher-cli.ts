@@ -3,9 +3,14 @@
 // beginning of every push, and what it loads is on that push's clock.
 import fs from 'node:fs';
 import path from 'node:path';
+import { SESSION_VERSION } from '../wire/session';
 
-/** The package version, from package.json (one place). */
-export const VERSION: string = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+/**
+ * What --version prints: the package version (package.json, one place) and
+ * the protocol it speaks (the session header's version: installs of another
+ * protocol refuse each other's sessions), so two installs are told apart.
+ */
+export const VERSION: string = `${(JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version} (protocol ${SESSION_VERSION})`;
 
 /**
  * The command line of a catcher (multicatcher, rttcatcher): it takes no

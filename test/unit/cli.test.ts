@@ -31,7 +31,7 @@ test('every binary has --help with options, defaults and two examples, and --ver
     assert.ok(ex.split('\n').filter((l) => /^\s+\S/.test(l)).length >= 2, `${b} --help has fewer than two examples`);
     const v = run(b, '--version');
     assert.equal(v.status, 0);
-    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+ \(protocol \d+\)\n$/);
   }
 });
 
@@ -44,12 +44,12 @@ test('the bin/ wrappers find the build when started through a link (npm install 
     for (const p of [path.join(dir, 'mrsync'), path.join(dir, 'sub', 'm')]) {
       const v = spawnSync(p, ['--version'], { encoding: 'utf8' });
       assert.equal(v.status, 0, `${p}: ${v.stderr}`);
-      assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+      assert.match(v.stdout, /^\d+\.\d+\.\d+ \(protocol \d+\)\n$/);
     }
     // sh with the script's bare name, from bin/ itself
     const v = spawnSync('sh', ['multicatcher', '--version'], { cwd: path.dirname(bin('multicatcher')), encoding: 'utf8' });
     assert.equal(v.status, 0, v.stderr);
-    assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+ \(protocol \d+\)\n$/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
