@@ -156,22 +156,15 @@ mrsync_figures() {
   CPUGB="$(sed -nE 's/^cpu: master [0-9.]+ s \(([0-9.]+) s\/GB[^)]*\), targets median [0-9.]+ s \(([0-9.]+) s\/GB.*/\1 \/ \2/p' "$WORK/mrsync.out")"
   CPUENT="$(sed -nE 's/^cpu: master [0-9.]+ s \([^)]*, ([0-9]+) us\/entry\), targets median [0-9.]+ s \([^)]*, ([0-9]+) us\/entry.*/\1 \/ \2/p' "$WORK/mrsync.out")"
 }
-# CPU s/GB of the sender (cpu/s) and the median receiver (cpu/r*): udpcast and
-# uftp run under /usr/bin/time (the sender's and each receiver's processes
-# with their waited-for children, e.g. tar)
-cpu_per_gb() {
-  local gb=$1 s r
-  s=$(tail -1 "$WORK/cpu/s" 2>/dev/null | awk -v gb="$gb" '{printf "%.1f", ($1 + $2) / gb}')
+# cpu_per UNITS FORMAT: CPU seconds per unit (GB: s/GB; entries / 1e6: us
+# per entry) of the sender (cpu/s) and the median receiver (cpu/r*): udpcast
+# and uftp run under /usr/bin/time (the sender's and each receiver's
+# processes with their waited-for children, e.g. tar)
+cpu_per() {
+  local per=$1 fmt=$2 s r
+  s=$(tail -1 "$WORK/cpu/s" 2>/dev/null | awk -v per="$per" -v fmt="$fmt" '{printf fmt, ($1 + $2) / per}')
   r=$(for f in "$WORK"/cpu/r*; do tail -1 "$f"; done 2>/dev/null | awk '{print $1 + $2}' | sort -n \
-    | awk -v gb="$gb" '{v[NR] = $1} END {if (NR) printf "%.1f", v[int((NR + 1) / 2)] / gb}')
-  echo "${s:-?} / ${r:-?}"
-}
-# the same per entry of the tree (us): the sender and the median receiver
-cpu_per_entry() {
-  local n=$1 s r
-  s=$(tail -1 "$WORK/cpu/s" 2>/dev/null | awk -v n="$n" '{printf "%.0f", ($1 + $2) * 1e6 / n}')
-  r=$(for f in "$WORK"/cpu/r*; do tail -1 "$f"; done 2>/dev/null | awk '{print $1 + $2}' | sort -n \
-    | awk -v n="$n" '{v[NR] = $1} END {if (NR) printf "%.0f", v[int((NR + 1) / 2)] * 1e6 / n}')
+    | awk -v per="$per" -v fmt="$fmt" '{v[NR] = $1} END {if (NR) printf fmt, v[int((NR + 1) / 2)] / per}')
   echo "${s:-?} / ${r:-?}"
 }
 # start_receivers CMD...: CMD in every target (under /usr/bin/time, for its CPU), before the clock
@@ -283,8 +276,8 @@ for set in "${sets[@]}"; do
       wall=$(echo "$t1 - $t0" | bc -l)
       eff=$(echo "$bytes * 8 / ($LINK * 1000000 * $wall)" | bc -l)
       cpu=$(echo "($j1 - $j0) / $(getconf CLK_TCK) / $wall / 2 * 100" | bc -l)
-      [ -n "$CPUGB" ] || CPUGB=$(cpu_per_gb "$(echo "$bytes / 1000000000" | bc -l)")
-      [ -n "$CPUENT" ] || CPUENT=$(cpu_per_entry "$entries")
+      [ -n "$CPUGB" ] || CPUGB=$(cpu_per "$(echo "$bytes / 1000000000" | bc -l)" %.1f)
+      [ -n "$CPUENT" ] || CPUENT=$(cpu_per "$(echo "$entries / 1000000" | bc -l)" %.0f)
       [ "$entries" -ge 1000 ] || CPUENT="-"
       printf '| %s | %s (%s MB) | %s | %s Mbit/s | %s%% | %.1f | %.3f | %s | %s | %.0f%% | %s | %s | %s |\n' \
         "$(label "$tool")" "$set" "$((bytes / 1000000))" "$N" "$LINK" "$(echo "scale=1; $loss/10" | bc)" "$wall" "$eff" "${RESENT:-?}" "${FEEDBACK:--}" "$cpu" "$CPUGB" "$CPUENT" "$ok"
