@@ -21,6 +21,16 @@ export interface MasterEvents {
 
 const EMPTY = Buffer.alloc(0);
 
+/** One file's answer that needs no payload, alone or in an Acks (arg: Done's code, the round of Wait and NeedSum). */
+function answer(h: MasterEvents, e: LoopEvent, now: number, type: number, object: number, arg: number): void {
+  switch (type) {
+    case Msg.OpenOk: h.openOk(e.sender, object, e.rxNs, now); break;
+    case Msg.Done: h.done(e.sender, object, { code: arg, message: '' }, now); break;
+    case Msg.Wait: h.wait(e.sender, object, arg, now); break;
+    case Msg.NeedSum: h.needSum(e.sender, object, now); break;
+  }
+}
+
 export function dispatch(evs: LoopEvent[], h: MasterEvents, now: number): void {
   for (const e of evs) {
     if (e.kind === 'sent' || e.kind === 'jobError') {
@@ -33,7 +43,7 @@ export function dispatch(evs: LoopEvent[], h: MasterEvents, now: number): void {
       case Msg.Stat:
         if (p.length === 24) h.stat(e.sender, Number(p.readBigUInt64BE(0)), Number(p.readBigUInt64BE(8)), Number(p.readBigUInt64BE(16)), now);
         break;
-      case Msg.OpenOk: h.openOk(e.sender, e.object, e.rxNs, now); break;
+      case Msg.OpenOk: case Msg.Wait: case Msg.NeedSum: answer(h, e, now, e.type, e.object, e.index); break;
       case Msg.Missing: h.missing(e.sender, e.object, e.index, p, now); break;
       case Msg.CheckMissing: h.checkMissing(e.sender, e.object, e.index, p, now); break;
       case Msg.Done: {
@@ -41,18 +51,7 @@ export function dispatch(evs: LoopEvent[], h: MasterEvents, now: number): void {
         if (d) h.done(e.sender, e.object, d, now);
         break;
       }
-      case Msg.Wait: h.wait(e.sender, e.object, e.index, now); break;
-      case Msg.NeedSum: h.needSum(e.sender, e.object, now); break;
-      case Msg.Acks:
-        readAcks(p, (type, object, arg) => {
-          switch (type) {
-            case Msg.OpenOk: h.openOk(e.sender, object, e.rxNs, now); break;
-            case Msg.Done: h.done(e.sender, object, { code: arg, message: '' }, now); break;
-            case Msg.Wait: h.wait(e.sender, object, arg, now); break;
-            case Msg.NeedSum: h.needSum(e.sender, object, now); break;
-          }
-        });
-        break;
+      case Msg.Acks: readAcks(p, (type, object, arg) => answer(h, e, now, type, object, arg)); break;
       default: break;
     }
   }

@@ -85,6 +85,8 @@ export class Sender implements MasterEvents {
   private jobs = new Map<number, Sending>(); // native send job -> the flow that queued it
   private nextJob = 1;
   private firstPasses = 0;                   // file flows whose first pass is not hashed yet
+  private bytesPassing = 0;                  // their sizes
+  private window: number;                    // files in flight at most: --window, and what the master and each target can hold open
   private readonly batches = new Map<string, { type: Msg.Open | Msg.Eof; awaited: Buffer; items: number[] }>(); // batch()
   private batchDue = false;
   private ackMs = 0;                         // smoothed time from an OPEN to a target's ack (ms)
@@ -115,11 +117,6 @@ export class Sender implements MasterEvents {
   get room(): boolean {
     return !this.quit && this.flows.size < this.window && (this.firstPasses === 0 || this.bytesPassing < WINDOW_BYTES);
   }
-
-  private bytesPassing = 0;                  // the sizes of the files whose first pass is not out yet
-
-  /** Files in flight at most: --window, and what the master and each target can hold open (limitWindow). */
-  private window: number;
 
   /** A target can receive at most files at once (its descriptors): the window holds to it. */
   limitWindow(files: number): void {
@@ -215,15 +212,13 @@ export class Sender implements MasterEvents {
   private flushBatches(): void {
     this.batchDue = false;
     for (const g of this.batches.values()) {
-      const per = g.type === Msg.Open ? 1 : 2;                          // u32s per file
-      const room = batchRoom(g.awaited.length, 4 * per) * per;
-      for (let i = 0; i < g.items.length; i += Math.max(per, room)) {
-        const part = g.items.slice(i, i + Math.max(per, room));
-        if (part.length === per || room === 0) {
-          for (let j = 0; j < part.length; j += per) this.loop.sendControl(g.type, part[j], per === 2 ? part[j + 1] : 0, g.awaited, false);
-        } else {
-          this.loop.sendControl(g.type === Msg.Open ? Msg.Opens : Msg.Eofs, 0, 0, encodeBatch(g.awaited, part), false);
-        }
+      const per = g.type === Msg.Open ? 1 : 2; // u32s per file
+      // u32s to a datagram: one file's where no batch fits (too many targets), which then goes alone
+      const room = Math.max(per, batchRoom(g.awaited.length, 4 * per) * per);
+      for (let i = 0; i < g.items.length; i += room) {
+        const part = g.items.slice(i, i + room);
+        if (part.length === per) this.loop.sendControl(g.type, part[0], per === 2 ? part[1] : 0, g.awaited, false);
+        else this.loop.sendControl(g.type === Msg.Open ? Msg.Opens : Msg.Eofs, 0, 0, encodeBatch(g.awaited, part), false);
       }
     }
     this.batches.clear();
