@@ -40,11 +40,7 @@ export type Raw = Record<string, string | boolean | undefined>;
 /** Parse what addNetOptions added; remotePath defaults to the catcher beside this program. */
 export function netOptions(raw: Raw, remotePath: string | undefined, catcher: string): NetOptions & { verbose: number } {
   const { family, group } = parseGroup(String(raw.address));
-  // an option's value that is the next option (-v -m h1: -v took "-m") is a missing value, said as such
-  for (const [key, flag] of [['verbose', '-v'], ['rsh', '-r'], ['address', '-A'], ['port', '-P'], ['ttl', '-T'], ['interface', '-I']] as const) {
-    const val = raw[key];
-    if (typeof val === 'string' && /^-[A-Za-z-]/.test(val)) throw new UserError(`${flag} needs a value (it took the option '${val}' as one)`);
-  }
+  refuseOptionValues(raw, [['verbose', '-v'], ['rsh', '-r'], ['address', '-A'], ['port', '-P'], ['ttl', '-T'], ['interface', '-I']]);
   let rsh: string[];
   try {
     rsh = splitCommand(String(raw.rsh));
@@ -73,17 +69,30 @@ export function quietBrokenPipe(): void {
 
 export { VERSION } from './catcher-cli';
 
+/** An option that took the next option as its value (-v -m h1: -v took "-m"): a missing value, said as such. */
+function tookOption(flag: string, val: string): UserError {
+  return new UserError(`${flag} needs a value (it took the option '${val}' as one)`);
+}
+
 /**
- * An option that needs a value followed by another option (-v -m h1): the
- * parser would take "-m" as -v's value and then say -m is missing; say what
- * happened instead.
+ * Before parsing: an option that needs a value followed by another of the
+ * command's options (the parser would take "-m" as -v's value and then say
+ * -m is missing).
  */
 function missingValues(cmd: Command, args: string[]): void {
   const flags = new Set(cmd.options.flatMap((o) => [o.short, o.long].filter((f): f is string => Boolean(f))));
   for (let i = 0; i < args.length - 1; i++) {
     if (args[i] === '--') return;
     const o = cmd.options.find((x) => x.short === args[i] || x.long === args[i]);
-    if (o?.required && flags.has(args[i + 1])) throw new UserError(`${args[i]} needs a value (it took the option '${args[i + 1]}' as one)`);
+    if (o?.required && flags.has(args[i + 1])) throw tookOption(args[i], args[i + 1]);
+  }
+}
+
+/** After parsing: these options' values ([key, flag]) may not look like an option at all. */
+export function refuseOptionValues(raw: Raw, opts: ReadonlyArray<readonly [string, string]>): void {
+  for (const [key, flag] of opts) {
+    const val = raw[key];
+    if (typeof val === 'string' && /^-[A-Za-z-]/.test(val)) throw tookOption(flag, val);
   }
 }
 

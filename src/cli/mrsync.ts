@@ -8,7 +8,7 @@ import { ENCRYPT_OVERHEAD, MAX_PAGE, defaultPageSize, interfaceMtu, parseIntIn, 
 import { ProgressView } from '../operator/progress';
 import { exitCode, formatReport } from '../operator/report';
 import { statusDoc, writeStatusFile } from '../operator/status';
-import { Raw, VERSION, addNetOptions, netOptions, runCommand } from './common';
+import { Raw, VERSION, addNetOptions, netOptions, refuseOptionValues, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
 import { readKeyFile } from '../channel/keyfile';
 import { pathProblem } from '../wire/paths';
@@ -82,8 +82,7 @@ lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
 export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
   for (const [key, flag] of [['source', '-s'], ['target', '-t'], ['machines', '-m']] as const) {
     if (raw[key] === '') throw new UserError(`${flag} is empty (name a ${key === 'machines' ? 'file of hosts or host1,host2' : 'directory'})`);
-    const val = raw[key];
-    if (typeof val === 'string' && /^-[A-Za-z-]/.test(val)) throw new UserError(`${flag} needs a value (it took the option '${val}' as one)`);
+    refuseOptionValues(raw, [[key, flag]]);
   }
   let src = path.resolve(String(raw.source));
   let st: fs.Stats;
