@@ -95,6 +95,7 @@ export const FAILURE_CODES = [
   'REFUSED',           // the catcher or daemon refused the session (version, path, key)
   'SILENT',            // silent past -w
   'EXITED',            // its catcher ended before its result
+  'INTERRUPTED',       // the push was interrupted (SIGINT, SIGTERM, SIGHUP) before the target finished
 ] as const;
 export type FailureCode = typeof FAILURE_CODES[number];
 

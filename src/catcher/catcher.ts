@@ -380,11 +380,11 @@ export class Catcher {
   // ---- the end ----
 
   /** After the data phase: hardlinks, --delete, directory metadata; then the result. */
-  finish(): void {
+  finish(keep: number[] = []): void {
     const failed = this.local.finish((object) => {
       const phase = this.receipt.phase(object);
       return phase === undefined || phase === 'committed';
-    });
+    }, new Set(keep));
     this.flushItems();
     if (this.dry) {
       emit({ t: 'result', ok: failed.length === 0, failed, local: this.local.counts });
@@ -422,7 +422,7 @@ export function catcherMain(): void {
     return {
       line: (m) => {
         const msg = m as MasterLine;
-        if (msg && msg.t === 'finish') c.finish();
+        if (msg && msg.t === 'finish') c.finish(Array.isArray(msg.keep) ? msg.keep.filter((i) => Number.isInteger(i)) : []);
         else if (msg && msg.t === 'segment') c.onSegmentLine(msg.k, msg.size, msg.hash);
       },
       shutdown: () => c.shutdown(),

@@ -117,11 +117,15 @@ export abstract class Local {
    * data was being received and was not committed. The entries that failed,
    * with why.
    */
-  abstract finish(delivered: (object: number) => boolean): Array<{ entry: number; error: string; code: FailureCode }>;
+  abstract finish(delivered: (object: number) => boolean, keep: Set<number>): Array<{ entry: number; error: string; code: FailureCode }>;
 
-  /** --delete (itemized only with -n), and what it and -b did, into the counts. */
-  protected deleteExtraneous(): void {
-    if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i));
+  /**
+   * --delete (itemized only with -n), and what it and -b did, into the
+   * counts; not in the directories of keep (the master could not read all
+   * they hold) nor in those that failed here.
+   */
+  protected deleteExtraneous(keep: Set<number>): void {
+    if (this.sync.delete) this.mirror.deleteExtraneous(this.entries, (i) => this.failed.has(i) || keep.has(i));
     this.counts.deleted = this.mirror.deleted;
     this.counts.backedUp = this.mirror.backedUp;
   }
@@ -246,9 +250,9 @@ export class DiskLocal extends Local {
     });
   }
 
-  finish(delivered: (object: number) => boolean): Array<{ entry: number; error: string; code: FailureCode }> {
+  finish(delivered: (object: number) => boolean, keep: Set<number>): Array<{ entry: number; error: string; code: FailureCode }> {
     for (const i of this.deferredLinks) this.link(i, delivered);
-    this.deleteExtraneous();
+    this.deleteExtraneous(keep);
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const e = this.entries.get(i);
       if (e.kind !== Kind.Dir || this.failed.has(i)) continue;
@@ -330,8 +334,8 @@ export class DryLocal extends Local {
     if (have && have.kind !== 'dir') this.mirror.backupReplaced(e.path);
   }
 
-  finish(): Array<{ entry: number; error: string; code: FailureCode }> {
-    this.deleteExtraneous();
+  finish(_delivered: (object: number) => boolean, keep: Set<number>): Array<{ entry: number; error: string; code: FailureCode }> {
+    this.deleteExtraneous(keep);
     return this.failures();
   }
 }

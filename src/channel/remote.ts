@@ -45,6 +45,7 @@ export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
   spawnError: string | null = null; // why the channel never came up
   heard = false; // any tagged line came back
   exitCode: number | null = null;
+  exitSignal: string | null = null; // the signal that ended the remote shell, if one did
 
   get stderr(): string { return this.stderrTail.trim(); }
 
@@ -52,7 +53,7 @@ export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
   exitReason(what: string): string {
     if (this.spawnError) return this.spawnError;
     const tail = this.stderr.split('\n').filter(Boolean).slice(-3).join(' | ');
-    return `${what} (exit ${this.exitCode})${tail ? `: ${tail}` : ''}`;
+    return `${what} (${this.exitSignal ? `killed by ${this.exitSignal}` : `exit ${this.exitCode}`})${tail ? `: ${tail}` : ''}`;
   }
 
   /** The session header: the first line on the catcher's stdin. */
@@ -69,9 +70,10 @@ export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
     if (!this.exited) this.writeLine(JSON.stringify(o) + '\n');
   }
 
-  protected ended(code: number | null): void {
+  protected ended(code: number | null, signal: string | null = null): void {
     this.exited = true;
     this.exitCode = code;
+    this.exitSignal = signal;
     this.emit('exit', this.exitCode, this.stderr);
   }
 
@@ -109,7 +111,7 @@ export class RemoteCatcher extends CatcherChannel {
     this.child.on('error', (e) => {
       this.spawnError = `cannot run remote shell ${rsh[0]}: ${(e as NodeJS.ErrnoException).code ?? e.message}`;
     });
-    this.child.on('close', (code, signal) => this.ended(code ?? (signal ? 128 : null)));
+    this.child.on('close', (code, signal) => this.ended(code ?? (signal ? 128 : null), signal));
   }
 
   protected writeLine(s: string): void {

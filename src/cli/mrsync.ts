@@ -6,7 +6,7 @@ import { makeLogger } from '../operator/log';
 import { Push, PushOptions } from '../master/push';
 import { ENCRYPT_OVERHEAD, MAX_PAGE, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
 import { ProgressView } from '../operator/progress';
-import { exitCode, formatReport } from '../operator/report';
+import { EXIT_INTERRUPTED, exitCode, formatReport } from '../operator/report';
 import { statusDoc, writeStatusFile } from '../operator/status';
 import { Raw, VERSION, addNetOptions, netOptions, refuseOptionValues, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
@@ -60,7 +60,7 @@ function program(rules: RuleSpec[]): Command {
     .option('--rate <bits/s>', 'fix the send rate, bits per second with k/m/g suffixes (1000-based); default: found from the targets\' feedback')
     .option('--max-rate <bits/s>', 'cap for the rate found from feedback (k/m/g suffixes; default: 1g)')
     .option('--no-parity', 'repair with plain re-sends only (default: parity pages where targets lost different pages)')
-    .option('--status-file <file>', 'write the final report as JSON to FILE (atomically)')
+    .option('--status-file <file>', "write the final report as JSON to FILE (atomically); '-': to stdout (the report goes to stderr)")
     .option('--log-file <file>', 'append every event as a JSON line to FILE')
     .option('--progress-interval <seconds>', 'seconds between progress lines when stdout is not a terminal', '10')
     .addOption(new Option('--window <files>', 'files in flight at once').default('1024'))
@@ -74,7 +74,9 @@ Examples:
                                                  push into www/ under each daemon's --root
 
 Exit status: 0 every target holds an exact copy; 1 bad input; 2 some target
-lacks some entry; 3 some target was unreachable or dropped; 4 internal error.`)
+lacks some entry; 3 some target was unreachable or dropped; 4 internal error;
+20 interrupted (SIGINT, SIGTERM, SIGHUP); 23 some source entries could not be
+read (the rest was sent).`)
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`mrsync: ${s.replace(/^error: /, '')}`) });
 }
@@ -217,21 +219,37 @@ export function realTarget(file: string): string {
   throw new UserError(`--status-file: too many levels of symbolic links`);
 }
 
+/** The signals that interrupt a push: the first stops it in order, a second quits at once. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export function main(argv = process.argv): Promise<void> {
   const rules: RuleSpec[] = [];
   return runCommand('mrsync', program(rules), argv, async (raw) => {
     const o = buildOptions(raw, rules);
     const interval = parseIntIn('--progress-interval', String(raw.progressInterval), 1, 3600);
+    // '-': the status document on stdout (for scripts), the report and progress on stderr;
     // a status file that is a symlink is written where it points (the link stays, as a shell's > would leave it)
-    const statusFile = raw.statusFile ? realTarget(path.resolve(String(raw.statusFile))) : null;
+    const toStdout = raw.statusFile === '-';
+    const statusFile = raw.statusFile && !toStdout ? realTarget(path.resolve(String(raw.statusFile))) : null;
     if (statusFile) checkWritableDir(statusFile, '--status-file');
     const logFile = raw.logFile ? path.resolve(String(raw.logFile)) : undefined;
     if (logFile) checkWritableDir(logFile, '--log-file');
+    const out = toStdout ? process.stderr : process.stdout;
     const log = makeLogger(o.verbose, 'mrsync', logFile);
     const push = new Push(o, log);
     log.bind({ session: push.sessionId });
     log.info('push started', { source: o.src.toString(), target: o.dst.toString(), targets: o.targets.length });
-    const progress = o.verbose >= 1 ? new ProgressView(() => push.snapshot(), Boolean(process.stdout.isTTY), interval * 1000) : null;
+    const progress = o.verbose >= 1 ? new ProgressView(() => push.snapshot(), Boolean(out.isTTY), interval * 1000, out) : null;
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      progress?.stop(); // the terminal's cursor and line wrap back before anything is written
+      if (signals++ === 0 && push.interrupt(sig)) return;
+      if (signals > 1) {
+        process.stderr.write(`mrsync: ${sig} again: quitting at once (catchers end as their channel closes)\n`);
+        process.exit(EXIT_INTERRUPTED);
+      }
+    };
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
     progress?.start();
     let report;
     try {
@@ -241,8 +259,11 @@ export function main(argv = process.argv): Promise<void> {
     }
     const code = exitCode(report);
     log.info('push finished', { exitCode: code, seconds: report.seconds });
-    if (o.verbose >= 1 || code !== 0) process.stdout.write(formatReport(report, o.verbose) + '\n');
-    if (statusFile) writeStatusFile(statusFile, statusDoc(report, code, o.src.toString(), o.dst.toString()));
+    if (o.verbose >= 1 || code !== 0) out.write(formatReport(report, o.verbose) + '\n');
+    const doc = statusDoc(report, code, o.src.toString(), o.dst.toString());
+    if (statusFile) writeStatusFile(statusFile, doc);
+    if (toStdout) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
     return code;
   });
 }

@@ -63,6 +63,7 @@ export class Push {
   // data interleaved, while the scan goes on; finish: results; done
   private phase: 'launch' | 'data' | 'finish' | 'done' = 'launch';
   private skipped: string[] = [];
+  private keep: number[] = []; // directories listed without all their entries (some unreadable): --delete leaves them be
   private scanError: Error | null = null;
   private rc: RateControl | null = null;
   private readonly started = Date.now();
@@ -70,6 +71,7 @@ export class Push {
   private timer: NodeJS.Timeout | null = null;
   private silenceCheckedAt = 0;
   private rateFromCache = false;
+  private interrupted: string | null = null; // the signal that interrupted the push
 
   constructor(private readonly o: PushOptions, private readonly log: Logger) {
     this.targets = new Targets(log);
@@ -109,9 +111,12 @@ export class Push {
     // flow) while the rest of the tree is still being read
     this.segments = new Segments(this.o.src, { filters: Filter.of(this.o.sync.filters), select: this.o.select, checksum: this.o.sync.checksum }, {
       segment: () => this.step(),
-      done: (skipped) => {
-        this.skipped = skipped;
-        for (const sk of skipped) this.log.warn(`skipping special file ${sk}`);
+      done: (totals) => {
+        this.skipped = totals.skipped;
+        this.keep = totals.keep;
+        for (const sk of totals.skipped) this.log.warn(`skipping special file ${sk}`);
+        for (const u of totals.unreadable) this.log.error(`cannot read ${u.path}: ${u.error} (not sent)`, { path: u.path });
+        this.sender.unreadable.push(...totals.unreadable);
         this.log.debug(`manifest: ${this.segments.entries.length} entries in ${this.segments.segs.size} segments`);
         this.step();
       },
@@ -154,12 +159,39 @@ export class Push {
     };
   }
 
-  /** The scan failed (an unreadable source directory): end every channel, then run() throws. */
+  /** The scan failed (not for an unreadable entry: those it counts and goes on): end every channel, then run() throws. */
   private abortRun(e: Error): void {
     this.scanError = e;
+    this.end(10_000);
+  }
+
+  /** End every channel now; the run is over once the catchers have exited (or were killed after ms). */
+  private end(ms: number): void {
     this.phase = 'done';
     this.targets.closeAll();
-    void this.targets.waitExits().then(() => this.resolveDone());
+    void this.targets.waitExits(ms).then(() => this.resolveDone());
+  }
+
+  /**
+   * SIGINT, SIGTERM or SIGHUP: every flow is aborted (the targets drop their
+   * temp files: no partial file reaches a final name), the targets not
+   * finished yet are marked interrupted and their catchers told to stop, and
+   * run() returns the report of what was done. No --delete or directory
+   * metadata runs on a target that had not finished. False if the run was
+   * already over.
+   */
+  interrupt(signal: string): boolean {
+    if (this.interrupted || !this.sender) return false;
+    this.interrupted = signal;
+    for (const t of this.targets.list) {
+      if (t.state !== 'finished' && this.targets.live(t)) this.targets.fail(t, 'interrupted', `interrupted by ${signal}`, 'INTERRUPTED');
+    }
+    if (this.phase === 'done') return false;
+    this.log.error(`interrupted by ${signal}: stopping the catchers`);
+    this.sender.quitAll();
+    this.window.clear();
+    this.end(3000);
+    return true;
   }
 
   // ---- the targets' channels ----
@@ -202,7 +234,14 @@ export class Push {
     this.step();
   }
 
-  private onExit(t: Target): void {
+  private onExit(t: Target, late = false): void {
+    // a remote shell killed by the terminal's SIGINT or SIGHUP (sent to the whole process group, mrsync
+    // included): mrsync's own handler follows within a moment and counts the target as interrupted
+    const sig = t.remote.exitSignal;
+    if (!late && !this.interrupted && (sig === 'SIGINT' || sig === 'SIGHUP')) {
+      setTimeout(() => this.onExit(t, true), 300);
+      return;
+    }
     if (t.state !== 'finished' && this.targets.live(t)) {
       const launching = t.state === 'launching';
       this.failTarget(t, launching ? 'failed' : 'dropped', t.remote.exitReason(launching ? 'remote shell failed' : 'catcher exited early'),
@@ -251,7 +290,7 @@ export class Push {
         if (t.state !== 'active' && t.state !== 'ready') continue;
         this.targets.setState(t, 'finishing');
         t.lastHeard = now;
-        this.targets.send(t, { t: 'finish' });
+        this.targets.send(t, this.keep.length ? { t: 'finish', keep: this.keep } : { t: 'finish' });
       }
     }
     if (this.phase === 'finish') {
@@ -351,10 +390,10 @@ export class Push {
     const s = this.sender;
     return {
       targets: this.targets.list.map((t) => this.targets.report(t, (i) => display(entries.path(i)), entries.length, this.o.sync.dryRun,
-        (obj) => entries.size(entryOf(obj)))),
-      entries: entries.length, files: this.window.files, bytes: this.window.bytes, pagesSent: s.pagesFirst,
+        (obj) => entries.size(entryOf(obj)), (obj) => s.unreadableObjs.has(obj))),
+      entries: entries.length, files: this.window.files, bytes: this.window.bytes, pagesSent: this.interrupted ? Math.min(s.pagesFirst, stats.dataSent) : s.pagesFirst, // queued ones did not all go out
       pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (Date.now() - this.started) / 1000,
-      skipped: this.skipped, changed: s.changed, stats, usage: usageNow(), quit: s.quit, session: this.sessionId,
+      skipped: this.skipped, changed: s.changed, unreadable: s.unreadable, interrupted: this.interrupted, stats, usage: usageNow(), quit: s.quit, session: this.sessionId,
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segments.segs.size,
       rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps, cached: this.rateFromCache }
         : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { Filter } from '../wire/filter';
 import { Entry, Flag, Kind, MAX_ENTRIES, Manifest, ManifestWriter, Selection, decodeManifest, hashFileSync } from '../wire/manifest';
 import { display } from '../wire/paths';
+import { MrsyncError, describe } from '../errors';
 import { SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from './source';
 
 export interface ScanOptions {
@@ -13,7 +14,10 @@ export interface ScanOptions {
   checksum?: boolean; // hash every file (for -c)
 }
 
-export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: number }
+/** A source entry that could not be read: left out (or listed without its contents), as rsync does. */
+export interface Unreadable { path: string; error: string }
+
+export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: number; unreadable: Unreadable[]; keep: number[] }
 
 /**
  * A segment of the manifest as scanned, with the device and inode of each of
@@ -23,7 +27,19 @@ export interface ScanResult { manifest: Manifest; skipped: string[]; bytes: numb
 export type ScanStep = { segment: Buffer; ids: BigUint64Array } | { tick: true };
 /** Entries in the first manifest segment (scanSegments). */
 export const FIRST_SEGMENT = 64;
-export interface ScanTotals { skipped: string[]; bytes: number; entries: number }
+/**
+ * unreadable: what could not be read; keep: the directory entries whose
+ * listing is incomplete because of it (--delete must not remove anything in
+ * them on the targets).
+ */
+export interface ScanTotals { skipped: string[]; bytes: number; entries: number; unreadable: Unreadable[]; keep: number[] }
+
+/** An error of the system reading the source (not a bug): the entry is unreadable, the scan goes on. */
+function readFailure(e: unknown): string | null {
+  const x = e as NodeJS.ErrnoException;
+  if (x instanceof MrsyncError && x.code === 'ERR_CHANGED') return x.message;
+  return typeof x?.code === 'string' && /^E[A-Z0-9]+$/.test(x.code) ? describe(e) : null;
+}
 
 /**
  * Walk root (not following symlinks) into manifest segments, parents before
@@ -40,7 +56,11 @@ export interface ScanTotals { skipped: string[]; bytes: number; entries: number 
  * Every directory is read through a descriptor opened beneath its parent's
  * (source.ts): a directory swapped for a symlink during the scan is not
  * followed out of the tree. An entry gone between the listing and its lstat
- * is left out, as if the listing had come a moment later.
+ * is left out, as if the listing had come a moment later. An entry that
+ * cannot be read (EACCES, EIO) is left out, a directory that cannot be
+ * listed goes without its contents, and both are counted in the totals'
+ * unreadable, with the directories whose listing they leave incomplete in
+ * keep (rsync's "some files could not be transferred").
  */
 export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 4096,
   firstEntries = FIRST_SEGMENT): Generator<ScanStep, ScanTotals, boolean | undefined> {
@@ -54,29 +74,42 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
     return step;
   };
   const skipped: string[] = [];
+  const unreadable: Unreadable[] = [];
+  const keep = new Set<number>();
+  /** e, met reading rel: counted as unreadable, dir's listing incomplete; rethrown if it is not the system's. */
+  const cannotRead = (rel: Buffer, e: unknown, dir: number): void => {
+    const why = readFailure(e);
+    if (why === null) throw e;
+    unreadable.push({ path: display(rel), error: why });
+    keep.add(dir);
+  };
   const inodes = new Map<string, number>();
   let bytes = 0;
   let sinceTick = 0;
-  function* add(rel: Buffer, dirfd: number, name: Buffer | null, st: SourceStat, flags: number): Generator<ScanStep, void, boolean | undefined> {
+  /** Entry rel (name in dirfd, in directory entry dir); false if it could not be read and was left out. */
+  function* add(rel: Buffer, dirfd: number, name: Buffer | null, st: SourceStat, flags: number, dir: number): Generator<ScanStep, boolean, boolean | undefined> {
     const base = { path: rel, size: 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
     let dev = 0n, ino = 0n;
     if (isDir(st)) {
       w.push(flags ? { ...base, kind: Kind.Dir, flags } : { ...base, kind: Kind.Dir });
     } else if (isSymlink(st)) {
-      w.push({ ...base, kind: Kind.Symlink, link: readlinkAt(dirfd, name!) });
+      let link: Buffer;
+      try { link = readlinkAt(dirfd, name!); } catch (e) { cannotRead(rel, e, dir); return false; }
+      w.push({ ...base, kind: Kind.Symlink, link });
     } else if (isFile(st)) {
       const key = `${st.dev}:${st.ino}`;
       const leader = st.nlink > 1 ? inodes.get(key) : undefined;
       if (leader !== undefined) {
         w.push({ ...base, kind: Kind.Hardlink, leader });
       } else {
-        if (st.nlink > 1) inodes.set(key, w.first + w.length);
         const e: Entry = { ...base, kind: Kind.File, size: st.size };
         if (o.checksum) {
           e.flags = Flag.Hash;
-          const { fd } = openFileBeneath(dirfd, name!, st);
-          try { e.hash = hashFileSync(fd); } finally { fs.closeSync(fd); }
+          let fd: number;
+          try { fd = openFileBeneath(dirfd, name!, st).fd; } catch (err) { cannotRead(rel, err, dir); return false; }
+          try { e.hash = hashFileSync(fd); } catch (err) { cannotRead(rel, err, dir); return false; } finally { fs.closeSync(fd); }
         }
+        if (st.nlink > 1) inodes.set(key, w.first + w.length);
         w.push(e);
         dev = st.dev;
         ino = st.ino;
@@ -84,7 +117,7 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
       }
     } else {
       skipped.push(display(rel));
-      return;
+      return false;
     }
     ids.push(dev, ino);
     if (w.length >= limit) {
@@ -93,6 +126,7 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
       sinceTick = 0;
       if ((yield { tick: true }) && w.length) yield cut();
     }
+    return true;
   }
   // with a selection: 'listed' paths and the 'implied' directories above them
   const marks = new Map<string, 'listed' | 'implied'>();
@@ -104,8 +138,15 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
     }
   }
   const recursive = o.select?.recursive ?? true;
-  function* walk(rel: Buffer | null, dirfd: number, whole: boolean): Generator<ScanStep, void, boolean | undefined> {
-    const names = listDir(dirfd).sort(Buffer.compare);
+  /** The directory rel, open as dirfd, entry dir of the manifest. */
+  function* walk(rel: Buffer | null, dirfd: number, whole: boolean, dir: number): Generator<ScanStep, void, boolean | undefined> {
+    let names: Buffer[];
+    try {
+      names = listDir(dirfd).sort(Buffer.compare);
+    } catch (e) {
+      cannotRead(rel ?? Buffer.from('.'), e, dir);
+      return;
+    }
     for (const name of names) {
       const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
       const mark = whole ? 'listed' : marks.get(r.toString('latin1'));
@@ -115,16 +156,24 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
         st = lstatAt(dirfd, name, r);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw e;
+        cannotRead(r, e, dir);
+        continue;
       }
-      const dir = isDir(st);
-      if (o.filter?.excluded(r, dir)) continue;
-      const all = dir && (whole || (mark === 'listed' && recursive));
-      yield* add(r, dirfd, name, st, all ? Flag.Whole : 0);
-      if (!all && !(dir && mark === 'implied')) continue;
-      const sub = openDirAt(dirfd, name, st, r);
+      const isdir = isDir(st);
+      if (o.filter?.excluded(r, isdir)) continue;
+      const all = isdir && (whole || (mark === 'listed' && recursive));
+      const at = w.first + w.length; // the entry's index, if it is added
+      if (!(yield* add(r, dirfd, name, st, all ? Flag.Whole : 0, dir))) continue;
+      if (!all && !(isdir && mark === 'implied')) continue;
+      let sub: number;
       try {
-        yield* walk(r, sub, all);
+        sub = openDirAt(dirfd, name, st, r);
+      } catch (e) {
+        cannotRead(r, e, at); // listed without its contents
+        continue;
+      }
+      try {
+        yield* walk(r, sub, all, at);
       } finally {
         fs.closeSync(sub);
       }
@@ -133,15 +182,15 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
   const rootFd = openRoot(root);
   try {
     const rst = fstatOf(rootFd);
-    yield* add(Buffer.from('.'), rootFd, null, rst, o.select ? Flag.Implied : Flag.Whole);
-    yield* walk(null, rootFd, !o.select);
+    yield* add(Buffer.from('.'), rootFd, null, rst, o.select ? Flag.Implied : Flag.Whole, 0);
+    yield* walk(null, rootFd, !o.select, 0);
   } finally {
     fs.closeSync(rootFd);
   }
   const entries = w.first + w.length;
   if (w.length) yield cut();
   if (entries > MAX_ENTRIES) throw new Error(`more than ${MAX_ENTRIES} entries`);
-  return { skipped, bytes, entries };
+  return { skipped, bytes, entries, unreadable, keep: [...keep].sort((a, b) => a - b) };
 }
 
 /** The whole scan at once, as one manifest (tests, small trees). */
@@ -150,7 +199,7 @@ export function scan(root: Buffer, o: ScanOptions = {}): ScanResult {
   let seg: Buffer | null = null;
   for (;;) {
     const r = gen.next();
-    if (r.done) return { manifest: decodeManifest(seg!), skipped: r.value.skipped, bytes: r.value.bytes };
+    if (r.done) return { manifest: decodeManifest(seg!), skipped: r.value.skipped, bytes: r.value.bytes, unreadable: r.value.unreadable, keep: r.value.keep };
     if ('segment' in r.value) seg = r.value.segment;
   }
 }

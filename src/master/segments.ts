@@ -29,8 +29,8 @@ export interface Segment {
 
 export interface ScanEvents {
   segment(): void;             // a segment is ready to go out
-  done(skipped: string[]): void;
-  failed(e: Error): void;      // the scan could not go on (an unreadable directory)
+  done(totals: ScanTotals): void;
+  failed(e: Error): void;      // the scan could not go on (not the system's error: a bug, too many entries)
 }
 
 export class Segments {
@@ -62,7 +62,7 @@ export class Segments {
         cut = false;
         if (r.done) {
           this.scanDone = true;
-          this.ev.done(r.value.skipped);
+          this.ev.done(r.value);
           return;
         }
         if ('segment' in r.value) {

@@ -21,6 +21,7 @@ import { Segments } from './segments';
 import { SumsOut } from './sums';
 import { FileMark, markOf, sameMark } from './source';
 import { Target, Targets } from './targets';
+import { Unreadable } from './scan';
 import { FAILURE_CODES, FailureCode, errnoName } from '../errors';
 
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
@@ -97,6 +98,8 @@ export class Sender implements MasterEvents {
   // what was sent
   pagesFirst = 0; pagesResent = 0; parityPages = 0; filesDone = 0;
   readonly changed: string[] = [];           // source files that changed while being sent
+  readonly unreadable: Unreadable[] = [];    // source entries that could not be read (the scan's, and files at their open)
+  readonly unreadableObjs = new Set<number>(); // the files of these (objects): no target is faulted for lacking them
 
   /** tail(): nothing is left to open (the flows in flight are the last): repair rounds may carry a margin. */
   constructor(private readonly loop: NativePageLoop, private readonly log: Logger, private readonly o: SenderOptions,

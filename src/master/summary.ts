@@ -4,12 +4,13 @@
 import { LoopStats } from '../native';
 import { LocalCounts, PacketCounts, Usage } from '../wire/session';
 import { FailureCode } from '../errors';
+import { Unreadable } from './scan';
 
 export interface FileFailure { path: string; error: string; code: FailureCode }
 
 export interface TargetReport {
   host: string;
-  state: 'OK' | 'FAILED' | 'DROPPED' | 'UNREACHABLE';
+  state: 'OK' | 'FAILED' | 'DROPPED' | 'UNREACHABLE' | 'INTERRUPTED';
   filesSent: number;     // files whose data this target received and committed
   bytesSent: number;
   needed: number;        // files with data this target needed
@@ -53,6 +54,8 @@ export interface PushReport {
   seconds: number;
   skipped: string[];
   changed: string[];    // source files that changed while being sent
+  unreadable: Unreadable[]; // source entries that could not be read: not sent (exit 23)
+  interrupted: string | null; // the signal that interrupted the push (exit 20)
   stats: LoopStats;
   usage: Usage;         // the master's own CPU (all threads) and peak RSS
   quit: boolean;

@@ -8,7 +8,7 @@ import { CatcherLine, LocalCounts, MasterLine, SessionParams } from '../wire/ses
 import { TargetReport } from './summary';
 import { FailureCode, isFailureCode } from '../errors';
 
-export type TargetState = 'launching' | 'ready' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped';
+export type TargetState = 'launching' | 'ready' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped' | 'interrupted';
 
 export interface Target {
   idx: number;          // its sender id on the wire is idx + 1
@@ -77,7 +77,7 @@ export class Targets {
   }
 
   live(t: Target): boolean {
-    return t.state !== 'failed' && t.state !== 'dropped';
+    return t.state !== 'failed' && t.state !== 'dropped' && t.state !== 'interrupted';
   }
 
   setState(t: Target, s: TargetState): void {
@@ -86,13 +86,14 @@ export class Targets {
     this.log.debug(`state ${s}`, { host: t.host });
   }
 
-  /** Mark t failed or dropped and end its channel (killed if it lingers); false if it already was. */
-  fail(t: Target, state: 'failed' | 'dropped', why: string, code: FailureCode): boolean {
+  /** Mark t failed, dropped or interrupted and end its channel (killed if it lingers); false if it already was. */
+  fail(t: Target, state: 'failed' | 'dropped' | 'interrupted', why: string, code: FailureCode): boolean {
     if (!this.live(t)) return false;
     t.error = why;
     t.errorCode = code;
     this.setState(t, state);
-    this.log.error(why, { host: t.host, state });
+    if (state === 'interrupted') this.log.debug(why, { host: t.host, state }); // one line says it for all
+    else this.log.error(why, { host: t.host, state });
     t.remote.close();
     setTimeout(() => t.remote.kill(), 2000).unref();
     return true;
@@ -113,14 +114,14 @@ export class Targets {
     for (const t of this.list) t.remote.close();
   }
 
-  /** Until every catcher has exited (at most 10 s; then they are killed). */
-  async waitExits(): Promise<void> {
+  /** Until every catcher has exited (at most ms; then they are killed). */
+  async waitExits(ms = 10_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const exits = this.list.map((t) => new Promise<void>((r) => {
       if (t.remote.exited) r();
       else t.remote.once('exit', () => r());
     }));
-    await Promise.race([Promise.all(exits), new Promise<void>((r) => { timer = setTimeout(r, 10_000); })]);
+    await Promise.race([Promise.all(exits), new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
     clearTimeout(timer);
     for (const t of this.list) t.remote.kill();
   }
@@ -147,11 +148,14 @@ export class Targets {
   }
 
   /** The report's row for t. path(entry) names an entry; size(object) is a file's bytes (for -n). */
-  report(t: Target, path: (entry: number) => string, entries: number, dryRun: boolean, size: (object: number) => number): TargetReport {
+  report(t: Target, path: (entry: number) => string, entries: number, dryRun: boolean, size: (object: number) => number,
+    unsent: (object: number) => boolean = () => false): TargetReport {
     const failures: TargetReport['failures'] = [];
     for (const [obj, f] of t.failures) failures.push({ path: path(obj - 1), error: f.error, code: f.code });
+    let excused = 0; // the result's failures that are the master's: files it could not read (the report names them once)
     if (t.result) {
       for (const f of t.result.failed) {
+        if (unsent(f.entry + 1)) { excused++; continue; }
         if (t.failures.has(f.entry + 1) || f.entry >= entries) continue;
         failures.push({ path: path(f.entry), error: f.error, code: isFailureCode(f.code) ? f.code : 'FAILED' });
       }
@@ -159,7 +163,8 @@ export class Targets {
     let state: TargetReport['state'] = 'OK';
     if (t.state === 'failed') state = t.remote.heard ? 'FAILED' : 'UNREACHABLE';
     else if (t.state === 'dropped') state = 'DROPPED';
-    else if (failures.length || !t.result || !t.result.ok) state = 'FAILED';
+    else if (t.state === 'interrupted') state = 'INTERRUPTED';
+    else if (failures.length || !t.result || (!t.result.ok && excused < t.result.failed.length)) state = 'FAILED';
     return {
       host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
       missingPages: t.missingPages, local: t.local, failures, error: t.error, errorCode: t.errorCode, slowest: t.slowest, rttUs: t.rttUs,

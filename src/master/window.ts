@@ -12,7 +12,7 @@ import { Segments } from './segments';
 import { Sender } from './sender';
 import { openFileBeneath, sendFailure } from './source';
 import { Target, Targets } from './targets';
-import { MrsyncError } from '../errors';
+import { MrsyncError, describe } from '../errors';
 
 export class Window {
   private queue: number[] = [];              // files still to open, in order
@@ -104,8 +104,13 @@ export class Window {
       const name = display(e.path);
       this.log.error(`${name}: ${f.message}`, { path: name });
       if (f.changed) this.sender.changed.push(name);
+      // a file the master cannot read is the source's fault, not a target's: reported once, exit 23
+      if (f.code === 'SOURCE_UNREADABLE') {
+        this.sender.unreadable.push({ path: name, error: describe(err) });
+        this.sender.unreadableObjs.add(obj);
+      }
       for (const n of needers) {
-        this.targets.list[n - 1].failures.set(obj, { error: f.message, code: f.code });
+        if (f.code !== 'SOURCE_UNREADABLE') this.targets.list[n - 1].failures.set(obj, { error: f.message, code: f.code });
         this.targets.list[n - 1].remaining--;
       }
     }

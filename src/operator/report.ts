@@ -24,6 +24,11 @@ export function originalSummary(r: PushReport): string[] {
   lines.push(`files not delivered: ${notDelivered.length || 'none'}`);
   for (const l of notDelivered.slice(0, 20)) lines.push(`  ${l}`);
   if (notDelivered.length > 20) lines.push(`  ... and ${notDelivered.length - 20} more`);
+  if (r.unreadable.length) {
+    lines.push(`source entries the master could not read (not sent; --delete left their directories alone): ${r.unreadable.length}`);
+    for (const u of r.unreadable.slice(0, 20)) lines.push(`  ${u.path}: ${u.error}`);
+    if (r.unreadable.length > 20) lines.push(`  ... and ${r.unreadable.length - 20} more`);
+  }
   const bytesResent = r.pagesResent * r.pageSize;
   lines.push(
     `total files = ${r.files}, total pages = ${r.pagesSent}, pages re-sent = ${r.pagesResent} (${pct(r.pagesResent, r.pagesSent)}%), ` +
@@ -82,7 +87,7 @@ export function formatReport(r: PushReport, verbose = 1): string {
   const lines = [...originalSummary(r), '', ...targetTable(r)];
   const rate = r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e6 : 0;
   lines.push(
-    `total: ${r.entries} entries, ${r.files} files sent (${human(r.bytes)}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${pct(r.pagesResent, r.pagesSent)}%), ` +
+    `total: ${r.entries} entries, ${r.files} files ${r.interrupted ? 'begun' : 'sent'} (${human(r.bytes)}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${pct(r.pagesResent, r.pagesSent)}%), ` +
       `${r.seconds.toFixed(1)} s, ${rate.toFixed(1)} Mbit/s`,
   );
   if (r.pagesResent) {
@@ -103,6 +108,10 @@ export function formatReport(r: PushReport, verbose = 1): string {
   lines.push(usageLine(r));
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   lines.push(`${ok} of ${r.targets.length} targets OK`);
+  if (r.interrupted) {
+    const cut = r.targets.filter((t) => t.state === 'INTERRUPTED').length;
+    lines.push(`interrupted by ${r.interrupted}: ${cut} targets had not finished (their temp files removed; files committed before stay)`);
+  }
   if (r.changed.length) lines.push(`changed or deleted on the master during the send: ${r.changed.join(', ')}`);
   const d = droppedPackets(r);
   if (d.badAuth || d.badFormat) {
@@ -156,9 +165,20 @@ export function droppedPackets(r: PushReport): { badAuth: number; badFormat: num
   return sum;
 }
 
-/** Exit status: 0 all OK, 2 some target lacks some entry, 3 some target unreachable or dropped. */
+/** The exit status of an interrupted push (rsync's for SIGINT). */
+export const EXIT_INTERRUPTED = 20;
+/** The exit status when the only shortfall is source entries the master could not read (rsync's "partial transfer due to error"). */
+export const EXIT_UNREADABLE = 23;
+
+/**
+ * Exit status: 20 interrupted; 3 some target unreachable or dropped; 2 some
+ * target lacks some entry; 23 every target has everything but what the
+ * master could not read; 0 all OK.
+ */
 export function exitCode(r: PushReport): number {
+  if (r.interrupted) return EXIT_INTERRUPTED;
   if (r.quit || r.targets.some((t) => t.state === 'DROPPED' || t.state === 'UNREACHABLE')) return 3;
   if (r.targets.some((t) => t.state !== 'OK') || r.changed.length) return 2;
+  if (r.unreadable.length) return EXIT_UNREADABLE;
   return 0;
 }

@@ -23,7 +23,7 @@ export interface StatusDoc {
   };
   targets: Array<{
     host: string;
-    state: 'OK' | 'FAILED' | 'DROPPED' | 'UNREACHABLE';
+    state: 'OK' | 'FAILED' | 'DROPPED' | 'UNREACHABLE' | 'INTERRUPTED';
     filesSent: number; bytesSent: number; needed: number;
     missingPages: number; missingPercent: number;
     slowestFile: { path: string; seconds: number } | null;
@@ -45,6 +45,8 @@ export interface StatusDoc {
   }>;
   dryRun: boolean;
   changedDuringSend: string[];
+  unreadable: Array<{ path: string; error: string }>; // source entries the master could not read (exit 23)
+  interrupted: string | null;  // the signal that interrupted the push (exit 20)
   droppedPackets: { badAuth: number; otherSession: number; malformed: number };
   master: { cpuSeconds: number; maxRssKiB: number }; // the master process (all threads)
 }
@@ -82,6 +84,8 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
     })),
     dryRun: r.dryRun,
     changedDuringSend: r.changed,
+    unreadable: r.unreadable,
+    interrupted: r.interrupted,
     master: { cpuSeconds: round3(r.usage.cpuUser + r.usage.cpuSystem), maxRssKiB: r.usage.maxRssKiB },
     droppedPackets: (({ badAuth, badFormat }) => ({ badAuth, otherSession: 0, malformed: badFormat }))(droppedPackets(r)),
   };

@@ -84,7 +84,8 @@ export interface LocalCounts {
 }
 
 export type MasterLine =
-  | { t: 'finish' }
+  // keep: directory entries listed without all they hold (the master could not read some): --delete leaves them be
+  | { t: 'finish'; keep?: number[] }
   // manifest segment k's size and SHA-256 (hex), before its multicast OPEN: only the master can say what it holds
   | { t: 'segment'; k: number; size: number; hash: string };
 

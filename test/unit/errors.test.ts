@@ -10,6 +10,7 @@ test('failure codes: the wire\'s numbering is fixed', () => {
   assert.deepEqual([...FAILURE_CODES], [
     'OK', 'FAILED', 'HASH_MISMATCH', 'WRITE_FAILED', 'CREATE_FAILED', 'COMMIT_FAILED', 'TOO_BIG', 'NOT_OPENED',
     'SOURCE_CHANGED', 'SOURCE_UNREADABLE', 'SAT_OUT', 'NOT_DELIVERED', 'LOCAL', 'UNREACHABLE', 'REFUSED', 'SILENT', 'EXITED',
+    'INTERRUPTED',
   ]);
   assert.equal(failureIndex('OK'), 0);
   assert.equal(failureIndex('HASH_MISMATCH'), 2);

@@ -11,7 +11,7 @@ export function target(host: string, state: TargetReport['state'], extra: Partia
 export function report(targets: TargetReport[], extra: Partial<PushReport> = {}): PushReport {
   return {
     targets, entries: 2, files: 1, bytes: 10, pagesSent: 1, pagesResent: 0, parityPages: 0, pagesChecked: 0, seconds: 1,
-    skipped: [], changed: [], quit: false, session: '00000001', pageSize: 1449, started: 0, dryRun: false, segments: 1,
+    skipped: [], changed: [], unreadable: [], interrupted: null, quit: false, session: '00000001', pageSize: 1449, started: 0, dryRun: false, segments: 1,
     stats: {
       pktsSent: 0, bytesSent: 0, dataSent: 0, ctlSent: 0, sendErrors: 0, pktsRecv: 0, dataExpected: 0, dataRecv: 0, dataNew: 0,
       dataDup: 0, dataStray: 0, badAuth: 0, ownEcho: 0, badFormat: 0, ctlRecv: 0, recvBatches: 0, paritySent: 0, parityRecv: 0,

@@ -26,3 +26,18 @@ test('the report names each target\'s state and what went wrong', () => {
   assert.match(text, /machines dropped: b \(silent for 3 s\)/);
   assert.match(text, /^1 of 3 targets OK/m);
 });
+
+test('exit status: 20 interrupted (over everything); 23 when the only shortfall is what the master could not read', () => {
+  const unread = [{ path: 'secret', error: 'EACCES (opendir)' }];
+  assert.equal(exitCode(report([target('a', 'OK')], { unreadable: unread })), 23);
+  // a target's own shortfall outranks the source's
+  assert.equal(exitCode(report([target('a', 'FAILED')], { unreadable: unread })), 2);
+  assert.equal(exitCode(report([target('a', 'DROPPED')], { unreadable: unread })), 3);
+  assert.equal(exitCode(report([target('a', 'OK'), target('b', 'INTERRUPTED', { error: 'interrupted by SIGINT' })], { interrupted: 'SIGINT' })), 20);
+  assert.equal(exitCode(report([target('a', 'DROPPED')], { interrupted: 'SIGTERM', unreadable: unread })), 20);
+  const text = formatReport(report([target('a', 'OK'), target('b', 'INTERRUPTED', { error: 'interrupted by SIGTERM' })],
+    { interrupted: 'SIGTERM', unreadable: unread }));
+  assert.match(text, /could not read .*: 1\n {2}secret: EACCES \(opendir\)/);
+  assert.match(text, /^b +INTERRUPTED .*interrupted by SIGTERM/m);
+  assert.match(text, /^interrupted by SIGTERM: 1 targets had not finished/m);
+});

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { Beneath } from '../../src/catcher/beneath';
 import { lstatHave } from '../../src/catcher/fsx';
 import { ManifestSet, decodeManifest } from '../../src/wire/manifest';
-import { scanSegments } from '../../src/master/scan';
+import { ScanTotals, scanSegments } from '../../src/master/scan';
 import { lstatAt, openFileBeneath, openRoot } from '../../src/master/source';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-source-'));
@@ -38,11 +38,11 @@ test('scan: a directory swapped for a symlink out of the tree while the scan run
   const gen = scanSegments(Buffer.from(src), {}, 1, 1);
   const set = new ManifestSet();
   const paths: string[] = [];
-  let thrown: Error | null = null;
-  try {
+  let totals: ScanTotals | null = null;
+  {
     for (;;) {
       const r = gen.next();
-      if (r.done) break;
+      if (r.done) { totals = r.value; break; }
       if (!('segment' in r.value)) continue;
       const m = decodeManifest(r.value.segment, set);
       for (let i = 0; i < m.length; i++) paths.push(m.path(i).toString());
@@ -51,12 +51,39 @@ test('scan: a directory swapped for a symlink out of the tree while the scan run
         fs.symlinkSync(outside, path.join(src, 'b'));
       }
     }
-  } catch (e) {
-    thrown = e as Error;
   }
   assert.ok(!paths.some((p) => p.includes('only-outside')), `listed from outside: ${paths.join(' ')}`);
-  assert.ok(thrown, 'the scan went on through the symlink');
-  assert.match(String((thrown as NodeJS.ErrnoException).code), /ELOOP|ERR_CHANGED|ENOTDIR/);
+  // b is listed without its contents, named unreadable, and its listing kept from --delete; the scan went on to c
+  assert.deepEqual(totals!.unreadable.map((u) => u.path), ['b']);
+  assert.match(totals!.unreadable[0].error, /ELOOP|replaced|ENOTDIR|symlink/);
+  assert.deepEqual(totals!.keep, [paths.indexOf('b')]);
+  assert.ok(paths.includes('c/f2'), `the scan stopped: ${paths.join(' ')}`);
+});
+
+test('scan: what cannot be read (no permission, root without CAP_DAC_OVERRIDE) is counted and left out; the scan goes on', () => {
+  const base = path.join(tmp, `t${n++}`);
+  for (const d of ['src/open', 'src/closed', 'src/nox']) fs.mkdirSync(path.join(base, d), { recursive: true });
+  for (const f of ['open/f', 'closed/f', 'nox/f', 'z']) fs.writeFileSync(path.join(base, 'src', f), 'data');
+  fs.symlinkSync('z', path.join(base, 'src', 'link'));
+  fs.chmodSync(path.join(base, 'src', 'closed'), 0o700);
+  fs.chmodSync(path.join(base, 'src', 'nox'), 0o644); // listable, its entries cannot be looked at
+  fs.chmodSync(path.join(base, 'src', 'z'), 0o600);
+  for (const x of ['closed', 'closed/f', 'nox', 'nox/f', 'z']) fs.lchownSync(path.join(base, 'src', x), 65534, 65534);
+  fs.chmodSync(base, 0o755);
+  // a child process as root without the capabilities that pass file permissions (or as nobody when not root)
+  const code = `const { scan } = require(${JSON.stringify(path.resolve(__dirname, '../../src/master/scan.js'))});
+    const r = scan(Buffer.from(${JSON.stringify(path.join(base, 'src'))}), { checksum: true });
+    const paths = []; for (let i = 0; i < r.manifest.length; i++) paths.push(r.manifest.path(i).toString());
+    console.log(JSON.stringify({ paths, unreadable: r.unreadable, keep: r.keep }));`;
+  const caps = process.getuid!() === 0 ? ['--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-all'] : [];
+  const out = spawnSync('setpriv', [...caps, process.execPath, '-e', code], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  const r = JSON.parse(out.stdout) as { paths: string[]; unreadable: Array<{ path: string; error: string }>; keep: number[] };
+  assert.deepEqual(r.paths, ['.', 'closed', 'link', 'nox', 'open', 'open/f']);
+  assert.deepEqual(r.unreadable.map((u) => u.path), ['closed', 'nox/f', 'z']);
+  assert.ok(r.unreadable.every((u) => /EACCES/.test(u.error)), JSON.stringify(r.unreadable));
+  // --delete leaves alone: closed (listed without contents), nox (an entry missing), the root (z missing)
+  assert.deepEqual(r.keep, [0, r.paths.indexOf('closed'), r.paths.indexOf('nox')]);
 });
 
 test('scan records each file\'s inode; opening it for sending checks it against the scan', () => {
