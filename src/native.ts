@@ -197,11 +197,26 @@ interface NativeModule {
   setTimes(target: Buffer | number, sec: number, nsec: number, nofollow: boolean): void;
 }
 
+/**
+ * The addon: build/Release (compiled here: a clone, or an install that ran
+ * its install script) or the package's prebuilt binary for this platform
+ * (node-gyp-build chooses). Every program needs it as it starts: one that
+ * does not load (no binary for this platform, or a prebuilt one on an older
+ * glibc) ends the program with one line saying how to compile it, exit 4.
+ */
 function load(): NativeModule {
-  // dist/src/native.js -> ../../build/Release
+  // dist/src/native.js -> the package's root
   const root = path.resolve(__dirname, '..', '..');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(root, 'build', 'Release', 'mrsync_native.node')) as NativeModule;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node-gyp-build') as (dir: string) => NativeModule)(root);
+  } catch (e) {
+    const why = String((e as Error).message).split('\n')[0];
+    process.stderr.write(`${path.basename(process.argv[1] ?? 'mrsync', '.js')}: the native addon does not load on this machine ` +
+      `(${why}); compile it with "npm rebuild -g mrsync --allow-scripts=mrsync" (installed from the package) or ` +
+      `"npm install" (a clone): either needs python3, make and g++\n`);
+    process.exit(4);
+  }
 }
 
 export const native: NativeModule = load();
