@@ -47,6 +47,24 @@ export interface PushOptions extends NetOptions {
   window: number;
 }
 
+/**
+ * The window as the master's descriptors allow: one per file in flight,
+ * beside its own (64) and the targets' channels (three pipes each through
+ * the remote shell, a connection each to daemons); the soft limit is raised
+ * to the hard one first. Too few for the targets themselves is bad input,
+ * said before anything starts.
+ */
+export function fdWindow(o: Pick<PushOptions, 'window' | 'targets' | 'daemon'>, fds = native.raiseFdLimit()): number {
+  if (fds < 0) return o.window;
+  const channels = 64 + (o.daemon ? 1 : 3) * o.targets.length;
+  const room = fds - channels;
+  if (room < 8) {
+    throw new UserError(`${o.targets.length} targets need about ${channels + 8} open files on the master (${o.daemon ? 'a connection' : 'three pipes'} each), ` +
+      `and ulimit -n allows ${fds} here (hard limit included): raise it (ulimit -n ${2 * (channels + 8)} as root, LimitNOFILE= in a unit), or push to fewer targets at a time`);
+  }
+  return Math.min(o.window, room);
+}
+
 /** Rate reports: every 50 ms from each of a few targets, every 5 ms x N with more (1 s at 200): at most 200 a second in all once each target's first two seconds (every 50 ms, catcher.ts) are over. */
 const statMsFor = (targets: number): number => Math.max(50, Math.min(1000, 5 * targets));
 
@@ -86,6 +104,7 @@ export class Push {
     } catch (e) {
       throw new UserError(`${(e as Error).message}: name the interface with -I`);
     }
+    const window = fdWindow(this.o);
     const srcFd = openRoot(this.o.src);
     const statMs = statMsFor(this.o.targets.length);
     const rateKeyed = rateKey(this.o.group, this.o.ifname, this.o.targets);
@@ -122,7 +141,7 @@ export class Push {
       },
       failed: (e) => this.abortRun(e),
     });
-    this.sender = new Sender(this.loop, this.log, this.o, this.targets, this.segments, this.signer, this.rc, {
+    this.sender = new Sender(this.loop, this.log, { ...this.o, window }, this.targets, this.segments, this.signer, this.rc, {
       segmentEnded: (k, failed) => {
         this.segments.segs.get(k)!.endedAt = Date.now();
         this.segments.segs.get(k)!.fd = -1;

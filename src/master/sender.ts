@@ -106,9 +106,7 @@ export class Sender implements MasterEvents {
     private readonly targets: Targets, private readonly segs: Segments, private readonly signer: MasterSigner,
     private readonly rc: RateControl | null, private readonly ev: SenderEvents, private readonly tail: () => boolean) {
     this.sums = new SumsOut(loop, signer, o.pageSize);
-    // a descriptor per file in flight, beside the targets' channels (three each) and the master's own
-    const fds = native.raiseFdLimit();
-    this.window = fds < 0 ? o.window : Math.max(1, Math.min(o.window, Math.floor(fds - 64 - 3 * targets.list.length)));
+    this.window = o.window; // bounded by the master's descriptors already (push.ts fdWindow)
     this.checks = new Checkpoints<Sending>(loop, log, (s, runs, parity, urgent, pass) => this.queueJob(s, runs, parity, urgent, pass),
       (pages, parity) => { this.pagesResent += pages; this.parityPages += parity; });
   }

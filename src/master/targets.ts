@@ -7,6 +7,7 @@ import { Logger } from '../operator/log';
 import { CatcherLine, LocalCounts, MasterLine, SessionParams } from '../wire/session';
 import { TargetReport } from './summary';
 import { FailureCode, isFailureCode } from '../errors';
+import { failureHint } from '../operator/groups';
 
 export type TargetState = 'launching' | 'ready' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped' | 'interrupted';
 
@@ -48,8 +49,12 @@ export interface Launch {
   daemon?: { port: number; psk: Buffer };
 }
 
+/** Target failures of one cause written on stderr before the rest are left to the report. */
+const FAILURES_LOGGED = 10;
+
 export class Targets {
   readonly list: Target[] = [];
+  private readonly failuresLogged = new Map<FailureCode, number>();
 
   constructor(private readonly log: Logger) {}
 
@@ -92,11 +97,29 @@ export class Targets {
     t.error = why;
     t.errorCode = code;
     this.setState(t, state);
-    if (state === 'interrupted') this.log.debug(why, { host: t.host, state }); // one line says it for all
-    else this.log.error(why, { host: t.host, state });
+    this.logFailure(t, state, why, code);
     t.remote.close();
     setTimeout(() => t.remote.kill(), 2000).unref();
     return true;
+  }
+
+  /**
+   * A target out of the run, on stderr: the first few of each cause, with
+   * what to check on the first; past that one line says the report groups
+   * them (hundreds of unreachable hosts are not hundreds of lines). The log
+   * file has every one.
+   */
+  private logFailure(t: Target, state: TargetState, why: string, code: FailureCode): void {
+    const n = (this.failuresLogged.get(code) ?? 0) + 1;
+    this.failuresLogged.set(code, n);
+    if (state === 'interrupted' || n > FAILURES_LOGGED + 1) { this.log.debug(why, { host: t.host, state }); return; }
+    if (n === FAILURES_LOGGED + 1) {
+      this.log.debug(why, { host: t.host, state });
+      this.log.error(`more targets ${state} (${code}): the report groups them`);
+      return;
+    }
+    const hint = n === 1 ? failureHint(code, why) : null;
+    this.log.error(hint ? `${why} (check: ${hint})` : why, { host: t.host, state });
   }
 
   /** A catcher's log line, labelled with its host. */

@@ -2,6 +2,7 @@
 // target, then (-v 1 and up) the round-trip histogram of the targets' acks.
 import { PushReport } from '../master/summary';
 import { msHistogram } from '../rtt/stats';
+import { MANY_TARGETS, failureGroups, groupLines } from './groups';
 
 export function human(bytes: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -17,9 +18,13 @@ const pct = (n: number, of: number): string => (of ? ((100 * n) / of).toFixed(2)
 export function originalSummary(r: PushReport): string[] {
   const lines: string[] = [];
   const w = Math.max(...r.targets.map((t) => t.host.length), 4);
-  for (const t of r.targets) {
+  // a big fleet: the targets that asked most (the status file has every one)
+  const many = r.targets.length > MANY_TARGETS;
+  const rows = many ? [...r.targets].sort((a, b) => b.missingPages - a.missingPages).slice(0, 10) : r.targets;
+  for (const t of rows) {
     lines.push(`${t.host.padEnd(w)} #_missing_page_request = ${pct(t.missingPages, r.pagesSent)}% = ${t.missingPages}`);
   }
+  if (many) lines.push(`(the ${rows.length} of ${r.targets.length} targets that asked most; every target in --status-file)`);
   const notDelivered = r.targets.flatMap((t) => t.failures.map((f) => `${t.host}: ${f.path} (${f.error})`));
   lines.push(`files not delivered: ${notDelivered.length || 'none'}`);
   for (const l of notDelivered.slice(0, 20)) lines.push(`  ${l}`);
@@ -38,15 +43,23 @@ export function originalSummary(r: PushReport): string[] {
   const gb = r.bytes / 1e9;
   lines.push(`total time = ${min.toFixed(2)} min${gb > 0 ? `, ${(min / gb).toFixed(2)} min/GB` : ''}`);
   const dropped = r.targets.filter((t) => t.state === 'DROPPED' || t.state === 'UNREACHABLE');
-  lines.push(`machines dropped: ${dropped.length ? dropped.map((t) => `${t.host} (${t.error ?? t.state})`).join(', ') : 'none'}`);
+  // a big fleet: the count and the first hosts (why: by cause below)
+  const named = many ? `${dropped.length}: ${dropped.slice(0, 8).map((t) => t.host).join(', ')}${dropped.length > 8 ? ` and ${dropped.length - 8} more` : ''} (by cause below)`
+    : dropped.map((t) => `${t.host} (${t.error ?? t.state})`).join(', ');
+  lines.push(`machines dropped: ${dropped.length ? named : 'none'}`);
   return lines;
 }
 
 export function targetTable(r: PushReport): string[] {
   const lines: string[] = [];
-  const w = Math.max(6, ...r.targets.map((t) => t.host.length));
+  // a big fleet: the rows of the first targets not OK; the rest by cause below, every one in the status file
+  const many = r.targets.length > MANY_TARGETS;
+  const notOk = r.targets.filter((t) => t.state !== 'OK');
+  const rows = many ? notOk.slice(0, 10) : r.targets;
+  const w = Math.max(6, ...rows.map((t) => t.host.length));
   lines.push(`${'target'.padEnd(w)}  ${'state'.padEnd(11)}  ${'files'.padStart(7)}  ${'bytes'.padStart(10)}  ${'re-asked'.padStart(8)}  ${'slowest file'.padEnd(24)}  note`);
-  for (const t of r.targets) {
+  if (many) lines.push(`(${r.targets.length - notOk.length} targets OK and ${Math.max(0, notOk.length - rows.length)} more not OK: rows in --status-file)`);
+  for (const t of rows) {
     const re = r.pagesSent ? `${pct(t.missingPages, r.pagesSent)}%` : '-';
     const slow = t.slowest ? `${t.slowest.seconds.toFixed(2)}s ${t.slowest.path}` : '-';
     const mirrored = [t.local?.deleted ? `${t.local.deleted} deleted` : '', t.local?.backedUp ? `${t.local.backedUp} backed up` : ''].filter(Boolean).join(', ');
@@ -107,6 +120,8 @@ export function formatReport(r: PushReport, verbose = 1): string {
     `control from the master: ${r.stats.ctlSent} packets (${(r.stats.ctlSent / flows).toFixed(2)} per file)`);
   lines.push(usageLine(r));
   const ok = r.targets.filter((t) => t.state === 'OK').length;
+  const groups = failureGroups(r.targets);
+  if (groups.length) lines.push('targets not OK, by cause:', ...groupLines(groups));
   lines.push(`${ok} of ${r.targets.length} targets OK`);
   if (r.interrupted) {
     const cut = r.targets.filter((t) => t.state === 'INTERRUPTED').length;

@@ -46,6 +46,25 @@ expect 3 '^ghost +UNREACHABLE .*exit 255.*Could not resolve hostname ghost' -m t
 expect 3 '^t1 +UNREACHABLE .*remote shell failed \(exit 1\)' -m t1 -s "$SRC" -t "$DST" -r /bin/false -w 5
 expect 3 '^t1 +UNREACHABLE .*cannot run remote shell /nonexistent/ssh: ENOENT' -m t1 -s "$SRC" -t "$DST" -r /nonexistent/ssh -w 5
 expect 3 '^t1 +UNREACHABLE .*exit 127.*not found' -m t1 -s "$SRC" -t "$DST" --remote-path /nope/multicatcher -w 5
+expect 3 'check: multicatcher was not found there' -m t1 -s "$SRC" -t "$DST" --remote-path /nope/multicatcher -w 5
+
+# 400 unreachable hosts: stderr and the report stay short (grouped by cause, what to check), the status file has them all
+hosts=$(seq -f 'h%g' 1 400 | paste -sd,)
+set +e
+(ulimit -Sn 1024; run_master -m "$hosts" -s "$SRC" -t "$DST" -r /bin/false -w 5 --status-file "$WORK/many.json" > "$WORK/many.out" 2> "$WORK/many.err")
+rc=$?
+set -e
+[ "$rc" = 3 ] || { cat "$WORK/many.err"; fail "400 unreachable hosts: exit $rc, want 3"; }
+[ "$(wc -l < "$WORK/many.err")" -le 12 ] || { cat "$WORK/many.err"; fail "400 unreachable hosts: $(wc -l < "$WORK/many.err") lines on stderr"; }
+[ "$(wc -l < "$WORK/many.out")" -le 60 ] || fail "400 unreachable hosts: a report of $(wc -l < "$WORK/many.out") lines"
+grep -q 'the report groups them' "$WORK/many.err" || fail "400 unreachable hosts: stderr does not say the report groups them"
+grep -Eq '^  400 UNREACHABLE \(UNREACHABLE\): remote shell failed \(exit 1\)$' "$WORK/many.out" || fail "400 unreachable hosts: no group in the report"
+grep -q '^      check: run the remote shell' "$WORK/many.out" || fail "400 unreachable hosts: no hint"
+node -e 'const s = require(process.argv[1]); if (s.targets.length !== 400 || s.totals.unreachable !== 400) process.exit(1)' "$WORK/many.json" \
+  || fail "400 unreachable hosts: the status file does not list them all"
+echo "ok (3): 400 unreachable hosts: $(wc -l < "$WORK/many.err") lines on stderr, $(wc -l < "$WORK/many.out") in the report"
+# the descriptors for them are not there even at the hard limit: one line before anything starts
+(ulimit -n 1024; expect 1 '^mrsync: 400 targets need about 1272 open files on the master .* ulimit -n allows 1024' -m "$hosts" -s "$SRC" -t "$DST" -r /bin/false)
 
 # a read-only target directory: that target fails with the reason, the other completes
 nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t1.pid")" -m mount -o remount,bind,ro "$DST"

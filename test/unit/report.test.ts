@@ -41,3 +41,27 @@ test('exit status: 20 interrupted (over everything); 23 when the only shortfall 
   assert.match(text, /^b +INTERRUPTED .*interrupted by SIGTERM/m);
   assert.match(text, /^interrupted by SIGTERM: 1 targets had not finished/m);
 });
+
+test('a big fleet\'s failures are grouped by cause with what to check; the report stays short; a small one keeps every row', () => {
+  const targets = [];
+  for (let i = 0; i < 400; i++) {
+    const host = `h${i}`;
+    if (i < 396) targets.push(target(host, 'UNREACHABLE', { errorCode: 'UNREACHABLE', filesSent: 0, error: `remote shell failed (exit 255): ssh: connect to host ${host} port 22: No route to host` }));
+    else if (i < 398) targets.push(target(host, 'DROPPED', { errorCode: 'SILENT', error: 'silent for 60 s' }));
+    else targets.push(target(host, 'OK'));
+  }
+  const text = formatReport(report(targets));
+  const lines = text.split('\n');
+  assert.ok(lines.length < 80, `${lines.length} lines for 400 targets`);
+  assert.match(text, /^ {2}396 UNREACHABLE \(UNREACHABLE\): remote shell failed \(exit 255\): ssh: connect to host HOST port 22: No route to host$/m);
+  assert.match(text, /^ {6}check: the remote shell could not log in: .*ssh HOST true/m);
+  assert.match(text, /^ {6}h0, h1, h2, h3, h4, h5, h6, h7 and 388 more$/m);
+  assert.match(text, /^ {2}2 DROPPED \(SILENT\): silent for 60 s\n {6}check: datagrams do not get through: the firewall/m);
+  assert.match(text, /machines dropped: 398: h0, h1, h2, h3, h4, h5, h6, h7 and 390 more \(by cause below\)$/m);
+  assert.match(text, /^\(2 targets OK and 388 more not OK: rows in --status-file\)$/m);
+  assert.match(text, /^2 of 400 targets OK$/m);
+  // three targets: every row, and the cause with its hint
+  const small = formatReport(report([target('a', 'OK'), target('b', 'UNREACHABLE', { errorCode: 'UNREACHABLE', error: 'remote shell failed (exit 127): sh: 1: multicatcher: not found' })]));
+  assert.match(small, /^a +OK /m);
+  assert.match(small, /^ {6}check: multicatcher was not found there: .*--remote-path/m);
+});

@@ -1,0 +1,67 @@
+// Failures that scale: with hundreds of targets, the same cause (ssh cannot
+// reach them, their firewall drops the group) fails many at once. The report
+// groups the targets that are not OK by cause, with a count, the hosts and
+// what to check; the status file keeps every target.
+import { TargetReport } from '../master/summary';
+
+/** Above this many targets the report lists only the targets not OK, grouped; the status file has them all. */
+export const MANY_TARGETS = 20;
+/** Hosts named per group (then "and N more"). */
+const HOSTS_SHOWN = 8;
+
+export interface FailureGroup { state: TargetReport['state']; code: string; why: string; hint: string | null; hosts: string[] }
+
+/**
+ * What to check for a target out of the run, by its failure code and text
+ * (the remote shell's exit status says which part failed); null when the
+ * text says it all.
+ */
+export function failureHint(code: string | undefined, error = ''): string | null {
+  switch (code) {
+    case 'UNREACHABLE': {
+      const exit = /\(exit (\d+)\)/.exec(error)?.[1];
+      if (exit === '127') return 'multicatcher was not found there: install it at the same path as here, or name it with --remote-path';
+      if (exit === '255') return 'the remote shell could not log in: check that "ssh HOST true" works as root without a password';
+      if (exit === '0') return 'the remote shell ran but no catcher answered: check -r and --remote-path';
+      return 'run the remote shell (-r) by hand: RSH HOST multicatcher --version';
+    }
+    case 'REFUSED': return /version|protocol/i.test(error) ? 'compare "multicatcher --version" there with "mrsync --version" here' : null;
+    case 'SILENT': return 'datagrams do not get through: the firewall (UDP port -P on the targets, -P minus 1 on the master), ' +
+      'IGMP snooping without a querier on the switch, the interface (-I); see docs/operating.md';
+    case 'EXITED': return 'the catcher ended early: its stderr (above), memory and disk on that target';
+    default: return null;
+  }
+}
+
+/** The cause's text with what differs from host to host (its name, addresses) taken out, to group by. */
+function causeOf(t: TargetReport): string {
+  const why = t.error ?? (t.failures.length ? `${t.failures.length === 1 ? 'an entry' : 'entries'} not delivered (${t.failures[0].code}: ${t.failures[0].error})` : t.state);
+  return why.split(t.host).join('HOST').replace(/\b\d{1,3}(\.\d{1,3}){3}\b/g, 'ADDR');
+}
+
+/** The targets not OK, grouped by state, code and cause, the largest groups first. */
+export function failureGroups(targets: TargetReport[]): FailureGroup[] {
+  const groups = new Map<string, FailureGroup>();
+  for (const t of targets) {
+    if (t.state === 'OK') continue;
+    const code = t.errorCode ?? t.failures[0]?.code ?? t.state;
+    const why = causeOf(t);
+    const key = `${t.state}\0${code}\0${why}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, g = { state: t.state, code, why, hint: failureHint(t.errorCode, t.error), hosts: [] });
+    g.hosts.push(t.host);
+  }
+  return [...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length);
+}
+
+/** The report's lines for the groups: a count, the cause, what to check, the first hosts. */
+export function groupLines(groups: FailureGroup[]): string[] {
+  const lines: string[] = [];
+  for (const g of groups) {
+    lines.push(`  ${g.hosts.length} ${g.state} (${g.code}): ${g.why}`);
+    if (g.hint) lines.push(`      check: ${g.hint}`);
+    const more = g.hosts.length - HOSTS_SHOWN;
+    lines.push(`      ${g.hosts.slice(0, HOSTS_SHOWN).join(', ')}${more > 0 ? ` and ${more} more` : ''}`);
+  }
+  return lines;
+}
