@@ -239,7 +239,8 @@ export function main(argv = process.argv): Promise<void> {
     const push = new Push(o, log);
     log.bind({ session: push.sessionId });
     log.info('push started', { source: o.src.toString(), target: o.dst.toString(), targets: o.targets.length });
-    const progress = o.verbose >= 1 ? new ProgressView(() => push.snapshot(), Boolean(out.isTTY), interval * 1000, out) : null;
+    // the live bar at -v 1 on a terminal; with -v 2 debug lines would tear it: plain progress lines
+    const progress = o.verbose >= 1 ? new ProgressView(() => push.snapshot(), Boolean(out.isTTY) && o.verbose === 1, interval * 1000, out) : null;
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
       progress?.stop(); // the terminal's cursor and line wrap back before anything is written

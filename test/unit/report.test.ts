@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { report, target } from './fixtures';
 import { exitCode, formatReport } from '../../src/operator/report';
+import { makeLogger, prettyLine } from '../../src/operator/log';
 
 test('exit status: 0 all exact; 2 a target lacks an entry or a source file changed; 3 a target dropped or unreachable, or -q', () => {
   assert.equal(exitCode(report([target('a', 'OK'), target('b', 'OK')])), 0);
@@ -64,4 +65,21 @@ test('a big fleet\'s failures are grouped by cause with what to check; the repor
   const small = formatReport(report([target('a', 'OK'), target('b', 'UNREACHABLE', { errorCode: 'UNREACHABLE', error: 'remote shell failed (exit 127): sh: 1: multicatcher: not found' })]));
   assert.match(small, /^a +OK /m);
   assert.match(small, /^ {6}check: multicatcher was not found there: .*--remote-path/m);
+});
+
+test('-v 2: readable lines on a terminal (time, level, host, message, fields), JSON lines otherwise', () => {
+  const lines: string[] = [];
+  const tty = makeLogger(2, 'mrsync', undefined, { write: (s: string) => lines.push(s), isTTY: true });
+  tty.debug('state active', { host: 't1', path: 'a b', files: 3 });
+  tty.error('t2: silent for 3 s', { host: 't2' });
+  assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} mrsync debug t1: state active path="a b" files=3\n$/);
+  assert.match(lines[1], /^\d\d:\d\d:\d\d\.\d{3} mrsync error t2: silent for 3 s\n$/);
+  assert.equal(prettyLine('rtt', 'info', 'x', {}, new Date(2026, 0, 1, 9, 5, 7, 42)), '09:05:07.042 rtt info  x\n');
+  assert.ok(tty.debugging);
+  // at -v 1 only errors and warnings, as one line each
+  const plain: string[] = [];
+  const v1 = makeLogger(1, 'mrsync', undefined, { write: (s: string) => plain.push(s), isTTY: true });
+  v1.debug('state active', { host: 't1' });
+  v1.warn('slow', { host: 't3' });
+  assert.deepEqual(plain, ['mrsync: warning: t3: slow\n']);
 });
