@@ -9,6 +9,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <string>
+#include <vector>
+
 #include "napi_util.h"
 
 namespace mrsync {
@@ -49,10 +53,56 @@ Napi::Value SetTimes(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Kernels before 5.6 have no openat2 (RHEL 8, Ubuntu 20.04): the same walk
+// made one component at a time, each opened beneath the one before with
+// O_NOFOLLOW (O_PATH | O_DIRECTORY for directories), so no symlink is ever
+// followed and nothing outside dirfd's tree is reached: a symlink component
+// is ELOOP as openat2 says it, ".." is EXDEV (the callers never send one).
+// Chosen once, when openat2 says ENOSYS (or always with MRSYNC_NO_OPENAT2=1,
+// for the tests).
+bool noOpenat2 = getenv("MRSYNC_NO_OPENAT2") != nullptr && getenv("MRSYNC_NO_OPENAT2")[0] == '1';
+
+// One component name in dir: opened with flags (O_NOFOLLOW added); a symlink is ELOOP.
+long openComponent(int dir, const char* name, int flags, mode_t mode) {
+  int fd;
+  do { fd = openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC, mode); } while (fd < 0 && errno == EINTR);
+  if (fd >= 0) return fd;
+  int e = errno;
+  struct stat st;
+  // O_PATH | O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR; openat2 says ELOOP: so does this
+  if (e == ENOTDIR && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) e = ELOOP;
+  return -e;
+}
+
+long openWalk(int dirfd, const std::string& p, int flags, mode_t mode) {
+  std::vector<std::string> parts;
+  for (size_t i = 0; i <= p.size();) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    std::string c = p.substr(i, j - i);
+    if (c == "..") return -EXDEV;
+    if (!c.empty() && c != ".") parts.push_back(c);
+    i = j + 1;
+  }
+  if (!p.empty() && p[0] == '/') return -EXDEV; // absolute: not beneath
+  if (parts.empty()) parts.push_back(".");
+  int cur = dirfd;
+  long fd = -1;
+  for (size_t k = 0; k < parts.size(); k++) {
+    bool last = k + 1 == parts.size();
+    fd = last ? openComponent(cur, parts[k].c_str(), flags, mode) : openComponent(cur, parts[k].c_str(), O_PATH | O_DIRECTORY, 0);
+    if (cur != dirfd) close(cur);
+    if (fd < 0) return fd;
+    if (!last) cur = int(fd);
+  }
+  return fd;
+}
+
 // openBeneath(dirfd, pathBuffer, flags, mode) -> fd, or -errno. openat2 with
 // RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: the path may
 // not leave dirfd's tree and no component may be a symlink, checked by the
-// kernel at the moment of the call (a symlink swapped in meanwhile is ELOOP).
+// kernel at the moment of the call (a symlink swapped in meanwhile is ELOOP);
+// openWalk where the kernel has no openat2.
 Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (throwIf(env, info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() ||
@@ -63,13 +113,23 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
   how.flags = uint64_t(uint32_t(info[2].As<Napi::Number>().Int32Value())) | O_CLOEXEC;
   how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? uint64_t(info[3].As<Napi::Number>().Uint32Value() & 07777) : 0;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = -1;
-  // EAGAIN: a concurrent rename made the kernel unsure; retry a bounded number of times
-  for (int tries = 0; tries < 16; tries++) {
-    fd = syscall(SYS_openat2, info[0].As<Napi::Number>().Int32Value(), p.c_str(), &how, sizeof how);
-    if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
+  int dirfd = info[0].As<Napi::Number>().Int32Value();
+  if (!noOpenat2) {
+    long fd = -1;
+    // EAGAIN: a concurrent rename made the kernel unsure; retry a bounded number of times
+    for (int tries = 0; tries < 16; tries++) {
+      fd = syscall(SYS_openat2, dirfd, p.c_str(), &how, sizeof how);
+      if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
+    }
+    if (fd >= 0 || errno != ENOSYS) return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
+    noOpenat2 = true;
   }
-  return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
+  return Napi::Number::New(env, double(openWalk(dirfd, p, int(how.flags & ~uint64_t(O_CLOEXEC)), mode_t(how.mode))));
+}
+
+// openat2Used() -> whether openBeneath uses openat2 (false: the walk of openWalk).
+Napi::Value Openat2Used(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !noOpenat2);
 }
 
 // commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final,
@@ -186,6 +246,7 @@ Napi::Value FstatInto(const Napi::CallbackInfo& info) {
 void initFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("setTimes", Napi::Function::New(env, SetTimes));
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
+  exports.Set("openat2Used", Napi::Function::New(env, Openat2Used));
   exports.Set("commitFile", Napi::Function::New(env, CommitFile));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("lstatAt", Napi::Function::New(env, LstatAt));

@@ -166,6 +166,8 @@ interface NativeModule {
   clearRuns(bitmap: Buffer, nbits: number, maxRuns: number): { runs: Uint32Array; count: number };
   /** openat2 beneath dirfd, no symlinks in any component: fd, or -errno. */
   openBeneath(dirfd: number, path: Buffer, flags: number, mode: number): number;
+  /** whether openBeneath uses openat2 (false: a kernel before 5.6, or MRSYNC_NO_OPENAT2=1: one component at a time, O_NOFOLLOW) */
+  openat2Used(): boolean;
   O_PATH: number;
   /** raise the soft RLIMIT_NOFILE to the hard limit; returns it (-1: unlimited) */
   raiseFdLimit(): number;
