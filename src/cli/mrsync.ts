@@ -18,13 +18,15 @@ import { filesFrom, globList, singleFile } from '../master/selection';
 import { SyncParams } from '../wire/session';
 import { UserError } from '../errors';
 import { START } from '../master/rate';
+import { InstallState, installAll } from '../master/install';
+import { FailureGroup, failureHint, groupLines } from '../operator/groups';
 
 function program(rules: RuleSpec[]): Command {
   const rule = (include: boolean) => (pattern: string): RuleSpec[] => { rules.push({ include, pattern }); return rules; };
   const cmd = new Command('mrsync')
     .description('Push a file tree to many machines at once over reliable UDP multicast.')
     .requiredOption('-m, --machines <list>', 'targets: a file (one host per line, # comments) or host1,host2,...')
-    .requiredOption('-s, --source <dir>', 'source directory on this machine')
+    .option('-s, --source <dir>', 'source directory on this machine (required but with --install)')
     .option('-t, --target <dir>', 'destination directory on every target (default: same path as --source)')
     .option('--remote-path <path>', 'path of multicatcher on the targets (default: beside this mrsync)');
   return addNetOptions(cmd, { group: '239.255.67.92', port: '8888', catcher: 'multicatcher' })
@@ -64,6 +66,8 @@ function program(rules: RuleSpec[]): Command {
     .option('--log-file <file>', 'append every event as a JSON line to FILE')
     .option('--progress-interval <seconds>', 'seconds between progress lines when stdout is not a terminal', '10')
     .addOption(new Option('--window <files>', 'files in flight at once').default('1024'))
+    .option('--install', 'put this mrsync on every target (-m) through the remote shell, at the same path (Node.js 20+ needed there; targets that have this version are left alone)', false)
+    .option('--fan-out <n>', 'remote shells at once for --install', '16')
     .version(VERSION, '-V, --version')
     .addHelpText('after', `
 Examples:
@@ -82,6 +86,7 @@ read (the rest was sent).`)
 }
 
 export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
+  if (raw.source === undefined) throw new UserError("required option '-s, --source <dir>' not specified");
   for (const [key, flag] of [['source', '-s'], ['target', '-t'], ['machines', '-m']] as const) {
     if (raw[key] === '') throw new UserError(`${flag} is empty (name a ${key === 'machines' ? 'file of hosts or host1,host2' : 'directory'})`);
     refuseOptionValues(raw, [[key, flag]]);
@@ -219,12 +224,52 @@ export function realTarget(file: string): string {
   throw new UserError(`--status-file: too many levels of symbolic links`);
 }
 
+/** mrsync --install: this package onto every target (master/install.ts); a line per target done, a summary by outcome. */
+async function install(raw: Raw): Promise<number> {
+  const pushOnly = ['source', 'target', 'delete', 'backup', 'backupDir', 'list', 'filesFrom', 'checksum', 'dryRun', 'daemon', 'statusFile', 'logFile']
+    .filter((k) => raw[k] !== undefined && raw[k] !== false);
+  if (pushOnly.length) throw new UserError(`--install takes -m, -r, --remote-path, -w, --fan-out and -v (not --${pushOnly[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)})`);
+  refuseOptionValues(raw, [['machines', '-m']]);
+  const net = netOptions(raw, raw.remotePath ? String(raw.remotePath) : undefined, 'multicatcher');
+  if (path.basename(net.remotePath) !== 'multicatcher' || path.basename(path.dirname(net.remotePath)) !== 'bin' || !path.isAbsolute(net.remotePath)) {
+    throw new UserError(`--remote-path ${net.remotePath}: with --install it must be an absolute DIR/bin/multicatcher (the package goes to DIR)`);
+  }
+  const o = {
+    hosts: parseTargets(String(raw.machines)), rsh: net.rsh, dir: path.dirname(path.dirname(net.remotePath)),
+    fanOut: parseIntIn('--fan-out', String(raw.fanOut), 1, 256), waitMs: parseIntIn('-w', String(raw.wait), 1, 86400) * 1000,
+  };
+  const here = path.resolve(__dirname, '..', '..', '..');
+  if (path.resolve(o.dir) !== here) throw new UserError(`--install puts this package (${here}) at the same path on the targets; --remote-path names another (${o.dir})`);
+  const shown = new Map<string, number>();
+  const results = await installAll(o, (r) => {
+    if (net.verbose === 0 && (r.state === 'INSTALLED' || r.state === 'UP_TO_DATE')) return;
+    const n = (shown.get(r.state) ?? 0) + 1;
+    shown.set(r.state, n);
+    if (n <= 10 || (r.state !== 'FAILED' && r.state !== 'UNREACHABLE' && net.verbose >= 2)) process.stdout.write(`${r.host}: ${r.state === 'FAILED' || r.state === 'UNREACHABLE' ? `${r.state.toLowerCase()}: ` : ''}${r.detail}\n`);
+    else if (n === 11) process.stdout.write(`... more targets ${r.state.toLowerCase().replace(/_/g, ' ')}: counted below\n`);
+  });
+  const count = (s: InstallState): number => results.filter((r) => r.state === s).length;
+  const bad = results.filter((r) => r.state === 'FAILED' || r.state === 'UNREACHABLE');
+  const groups = new Map<string, FailureGroup>();
+  for (const r of bad) {
+    const why = r.detail.split(r.host).join('HOST');
+    const g = groups.get(`${r.state}\0${why}`) ?? { state: r.state as 'FAILED' | 'UNREACHABLE', code: r.state, why, hint: r.state === 'UNREACHABLE' ? failureHint('UNREACHABLE', r.detail) : null, hosts: [] };
+    g.hosts.push(r.host);
+    groups.set(`${r.state}\0${why}`, g);
+  }
+  const lines = [`mrsync ${VERSION} at ${o.dir}: ${count('INSTALLED')} installed, ${count('UP_TO_DATE')} up to date, ${count('FAILED')} failed, ${count('UNREACHABLE')} unreachable (of ${results.length})`];
+  if (groups.size) lines.push('targets not done, by cause:', ...groupLines([...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length)));
+  if (net.verbose >= 1 || bad.length) process.stdout.write(lines.join('\n') + '\n');
+  return count('UNREACHABLE') ? 3 : count('FAILED') ? 2 : 0;
+}
+
 /** The signals that interrupt a push: the first stops it in order, a second quits at once. */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function main(argv = process.argv): Promise<void> {
   const rules: RuleSpec[] = [];
   return runCommand('mrsync', program(rules), argv, async (raw) => {
+    if (raw.install) return install(raw);
     const o = buildOptions(raw, rules);
     const interval = parseIntIn('--progress-interval', String(raw.progressInterval), 1, 3600);
     // '-': the status document on stdout (for scripts), the report and progress on stderr;

@@ -58,7 +58,7 @@ export function failureGroups(targets: TargetReport[]): FailureGroup[] {
 export function groupLines(groups: FailureGroup[]): string[] {
   const lines: string[] = [];
   for (const g of groups) {
-    lines.push(`  ${g.hosts.length} ${g.state} (${g.code}): ${g.why}`);
+    lines.push(`  ${g.hosts.length} ${g.state}${g.code === g.state ? '' : ` (${g.code})`}: ${g.why}`);
     if (g.hint) lines.push(`      check: ${g.hint}`);
     const more = g.hosts.length - HOSTS_SHOWN;
     lines.push(`      ${g.hosts.slice(0, HOSTS_SHOWN).join(', ')}${more > 0 ? ` and ${more} more` : ''}`);

@@ -104,6 +104,12 @@ test('bad values are one line naming the problem, exit 1, before any remote work
       [['--daemon', '--key-file', path.join(d, 'k'), '-m', 'h1', '-s', src, '-r', 'false'],
         /^mrsync: -r is for catchers started through a remote shell; --daemon reaches standing daemons over TLS$/],
       [['--daemon', '--key-file', path.join(d, 'k'), '-m', 'h1:9000', '-s', src], /^mrsync: -m h1:9000: with --daemon, give the daemons' port with --daemon-port/],
+      [['-m', 'h1'], /^mrsync: required option '-s, --source <dir>' not specified$/],
+      [['--install', '-m', 'h1', '-s', src], /^mrsync: --install takes -m, -r, --remote-path, -w, --fan-out and -v \(not --source\)$/],
+      [['--install', '-m', 'h1', '--delete'], /\(not --delete\)$/],
+      [['--install', '-m', 'h1', '--remote-path', '/opt/x/multicatcher'], /^mrsync: --remote-path \/opt\/x\/multicatcher: with --install it must be an absolute DIR\/bin\/multicatcher/],
+      [['--install', '-m', 'h1', '--remote-path', '/opt/x/bin/multicatcher'], /^mrsync: --install puts this package \(.*\) at the same path on the targets; --remote-path names another \(\/opt\/x\)$/],
+      [['--install', '-m', 'h1', '--fan-out', '0'], /^mrsync: --fan-out must be between 1 and 256/],
     ];
     const key = run('multicatcher', '--new-key', path.join(d, 'k'));
     assert.equal(key.status, 0, key.stderr);
