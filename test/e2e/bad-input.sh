@@ -58,7 +58,7 @@ set -e
 [ "$(wc -l < "$WORK/many.err")" -le 12 ] || { cat "$WORK/many.err"; fail "400 unreachable hosts: $(wc -l < "$WORK/many.err") lines on stderr"; }
 [ "$(wc -l < "$WORK/many.out")" -le 60 ] || fail "400 unreachable hosts: a report of $(wc -l < "$WORK/many.out") lines"
 grep -q 'the report groups them' "$WORK/many.err" || fail "400 unreachable hosts: stderr does not say the report groups them"
-grep -Eq '^  400 UNREACHABLE \(UNREACHABLE\): remote shell failed \(exit 1\)$' "$WORK/many.out" || fail "400 unreachable hosts: no group in the report"
+grep -Eq '^  400 UNREACHABLE: remote shell failed \(exit 1\)$' "$WORK/many.out" || fail "400 unreachable hosts: no group in the report"
 grep -q '^      check: run the remote shell' "$WORK/many.out" || fail "400 unreachable hosts: no hint"
 node -e 'const s = require(process.argv[1]); if (s.targets.length !== 400 || s.totals.unreachable !== 400) process.exit(1)' "$WORK/many.json" \
   || fail "400 unreachable hosts: the status file does not list them all"

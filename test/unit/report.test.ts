@@ -54,7 +54,7 @@ test('a big fleet\'s failures are grouped by cause with what to check; the repor
   const text = formatReport(report(targets));
   const lines = text.split('\n');
   assert.ok(lines.length < 80, `${lines.length} lines for 400 targets`);
-  assert.match(text, /^ {2}396 UNREACHABLE \(UNREACHABLE\): remote shell failed \(exit 255\): ssh: connect to host HOST port 22: No route to host$/m);
+  assert.match(text, /^ {2}396 UNREACHABLE: remote shell failed \(exit 255\): ssh: connect to host HOST port 22: No route to host$/m);
   assert.match(text, /^ {6}check: the remote shell could not log in: .*ssh HOST true/m);
   assert.match(text, /^ {6}h0, h1, h2, h3, h4, h5, h6, h7 and 388 more$/m);
   assert.match(text, /^ {2}2 DROPPED \(SILENT\): silent for 60 s\n {6}check: datagrams do not get through: the firewall/m);
