@@ -142,14 +142,21 @@ export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { f
   }
 }
 
+/** What an errno at a file's open says changed since the scan (which saw a file under directories). */
+const CHANGED_ERRNO: Record<string, string> = {
+  ENOENT: 'gone', ENOTDIR: 'a directory on its path replaced by a file',
+  ELOOP: 'a directory on its path replaced by a symlink', EXDEV: 'a directory on its path replaced by a symlink',
+};
+
 /**
  * Why a file could not be sent, as the report says it: changed since the
- * scan (it counts among the files that changed), too big, or unreadable.
+ * scan (gone, or its path changed under it: it counts among the files that
+ * changed, exit 2), too big, or unreadable (EACCES, EIO: exit 23).
  */
 export function sendFailure(err: unknown): { message: string; changed: boolean; code: FailureCode } {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ERR_CHANGED') return { message: `${(err as Error).message} on the master, not sent`, changed: true, code: 'SOURCE_CHANGED' };
   if (code === 'ERR_TOO_BIG') return { message: (err as Error).message, changed: false, code: 'TOO_BIG' };
-  const hint = code === 'ELOOP' ? ' (a directory on its path replaced by a symlink?)' : '';
-  return { message: `source unreadable: ${code ?? (err as Error).message}${hint}`, changed: false, code: 'SOURCE_UNREADABLE' };
+  if (code && CHANGED_ERRNO[code]) return { message: `changed on the master since the scan (${code}: ${CHANGED_ERRNO[code]}), not sent`, changed: true, code: 'SOURCE_CHANGED' };
+  return { message: `source unreadable: ${code ?? (err as Error).message}`, changed: false, code: 'SOURCE_UNREADABLE' };
 }

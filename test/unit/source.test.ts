@@ -12,7 +12,7 @@ import { Beneath } from '../../src/catcher/beneath';
 import { lstatHave } from '../../src/catcher/fsx';
 import { ManifestSet, decodeManifest } from '../../src/wire/manifest';
 import { ScanTotals, scanSegments } from '../../src/master/scan';
-import { lstatAt, openFileBeneath, openRoot } from '../../src/master/source';
+import { lstatAt, openFileBeneath, openRoot, sendFailure } from '../../src/master/source';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-source-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -163,5 +163,20 @@ test('-c on a target: a file swapped after the lookup is not hashed (a FIFO is n
     assert.equal(t.contentHash(Buffer.from('b/f1'), h3), null);
   } finally {
     t.close();
+  }
+});
+
+test('a file that cannot be opened for sending: gone or its path changed is a change (exit 2), no permission is unreadable (exit 23)', () => {
+  const err = (code: string): NodeJS.ErrnoException => Object.assign(new Error(code), { code });
+  for (const code of ['ENOENT', 'ELOOP', 'EXDEV', 'ENOTDIR']) {
+    const f = sendFailure(err(code));
+    assert.equal(f.code, 'SOURCE_CHANGED', code);
+    assert.ok(f.changed, code);
+    assert.match(f.message, new RegExp(`^changed on the master since the scan \\(${code}: `));
+  }
+  for (const code of ['EACCES', 'EPERM', 'EIO']) {
+    const f = sendFailure(err(code));
+    assert.equal(f.code, 'SOURCE_UNREADABLE', code);
+    assert.ok(!f.changed, code);
   }
 });
