@@ -31,7 +31,7 @@ chmod +x "$WORK/catcher"
 hosts=$(seq -s, -f 't%g' 1 "$N")
 t0=$(date +%s.%N)
 ip netns exec "${PFX}m" /usr/bin/time -v -o "$WORK/master.time" "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$SRC" -t "$DST" \
-  --remote-path "$WORK/catcher" -w 120 > "$WORK/out" 2>&1 || {
+  --remote-path "$WORK/catcher" -w 120 --status-file "$WORK/status.json" > "$WORK/out" 2>&1 || {
     rc=$?
     # the report without its rtt histogram: errors, totals, and every target not OK
     grep -vE '^ *[0-9]+ +[0-9]+$' "$WORK/out" | grep -vE '^198\.|^t[0-9]+ +OK ' | head -60
@@ -48,7 +48,7 @@ bytes=$(find "$SRC" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
 echo "targets: $N at $LINK Mbit/s, $FILES files $([ "${SMALL:-0}" = 1 ] && echo "of 0.5-4 KB" || echo "of 100 kB") ($((bytes / 1000000)) MB)"
 echo "wall: $(echo "$t1 - $t0" | bc) s; ideal at the link: $(echo "scale=1; $bytes * 8 / ($LINK * 1000000)" | bc) s"
 grep -E '^(total:|rate:|feedback:|cpu:|[0-9]+ of [0-9]+ targets OK)' "$WORK/out"
-echo "master: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/master.time") kB peak RSS (its own)"
+echo "master: $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/master.time") kB peak RSS (its own), CPU $(node -e 'const m = require(process.argv[1]).master; console.log(`user ${m.cpuUserSeconds} s, system ${m.cpuSystemSeconds} s`)' "$WORK/status.json") (system: with the simulated LAN's delivery of every datagram to every target's namespace, which the kernel does in the sender's context)"
 echo "CPU of the master and everything it started (the rsh, every catcher): user $(sed -n 's/.*User time (seconds): //p' "$WORK/master.time") s, system $(sed -n 's/.*System time (seconds): //p' "$WORK/master.time") s"
 echo "catchers ($count): peak RSS max $(echo "$rss" | tail -1) kB, median $(echo "$rss" | sed -n "$(( (count + 1) / 2 ))p") kB"
 echo "verified: $((N - bad)) of $N exact"

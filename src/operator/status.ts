@@ -48,7 +48,7 @@ export interface StatusDoc {
   unreadable: Array<{ path: string; error: string }>; // source entries the master could not read (exit 23)
   interrupted: string | null;  // the signal that interrupted the push (exit 20)
   droppedPackets: { badAuth: number; otherSession: number; malformed: number };
-  master: { cpuSeconds: number; maxRssKiB: number }; // the master process (all threads)
+  master: { cpuSeconds: number; cpuUserSeconds: number; cpuSystemSeconds: number; maxRssKiB: number }; // the master process (all threads)
 }
 
 export function statusDoc(r: PushReport, exitCode: number, source: string, target: string): StatusDoc {
@@ -86,7 +86,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
     changedDuringSend: r.changed,
     unreadable: r.unreadable,
     interrupted: r.interrupted,
-    master: { cpuSeconds: round3(r.usage.cpuUser + r.usage.cpuSystem), maxRssKiB: r.usage.maxRssKiB },
+    master: { cpuSeconds: round3(r.usage.cpuUser + r.usage.cpuSystem), cpuUserSeconds: round3(r.usage.cpuUser), cpuSystemSeconds: round3(r.usage.cpuSystem), maxRssKiB: r.usage.maxRssKiB },
     droppedPackets: (({ badAuth, badFormat }) => ({ badAuth, otherSession: 0, malformed: badFormat }))(droppedPackets(r)),
   };
 }
