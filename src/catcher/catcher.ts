@@ -14,7 +14,7 @@ import { ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wi
 import { display } from '../wire/paths';
 import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeBatch, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited, writeAck } from '../wire/protocol';
 import { MAX_PAGES, clipRuns, pagesOf, runPages } from '../wire/runs';
-import { MasterLine, SessionParams, SyncParams, usageNow, validateSession } from '../wire/session';
+import { MasterLine, SessionParams, SyncParams, earlyStatMs, usageNow, validateSession } from '../wire/session';
 import { MasterVerifier } from '../wire/signing';
 import { Beneath } from './beneath';
 import { tempName } from './fsx';
@@ -31,8 +31,8 @@ const FILES_IN_FLIGHT_MAX = 4096;
 /** Manifest entries planned per turn of the event loop (drainSegments). */
 const PLAN_SLICE = 64;
 
-/** Rate reports sent every 50 ms at first (the first two seconds of data: the rate's startup), whatever statMs is. */
-const EARLY_STATS = 40;
+/** The first two seconds of data: rate reports every earlyStatMs (the rate's startup), whatever statMs is. */
+const EARLY_SPAN_MS = 2000;
 
 export class Catcher {
   private loop!: NativePageLoop;
@@ -87,14 +87,17 @@ export class Catcher {
    * What arrived and what should have (the master numbers its data
    * datagrams), for the master's rate control: every statMs while data
    * arrives, from a random phase so that many targets do not report at once;
-   * the first EARLY_STATS every 50 ms, so that a start above the path is
-   * seen at once however many targets there are.
+   * those of the first two seconds every earlyStatMs (25 or 50 ms), so that
+   * the startup moves quickly and a start above the path is seen at once
+   * however many targets there are.
    */
   private startStats(): void {
     let lastRecv = 0;
     let seq = 0;
     let nextAt = 0;
     const every = Math.max(50, Math.min(10_000, this.p.statMs ?? 100));
+    const early = earlyStatMs(every);
+    const earlyStats = EARLY_SPAN_MS / early;
     setTimeout(() => {
       if (this.closed) return;
       this.statTimer = setInterval(() => {
@@ -109,9 +112,9 @@ export class Catcher {
         b.writeBigUInt64BE(BigInt(native.monoNs()), 16); // the interval's length is the catcher's own
         this.reply(Msg.Stat, 0, seq++, b);
         // after the early ones, every statMs from a phase of its own
-        nextAt = now + (seq < EARLY_STATS ? 0 : seq === EARLY_STATS ? Math.random() * every : every) - 25;
-      }, 50);
-    }, Math.floor(Math.random() * 50));
+        nextAt = now + (seq < earlyStats ? 0 : seq === earlyStats ? Math.random() * every : every) - early / 2;
+      }, early);
+    }, Math.floor(Math.random() * early));
   }
 
   /** The destination tree: made if missing (a daemon's: beneath its root, every step verified), and writable. */

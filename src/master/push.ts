@@ -14,7 +14,7 @@ import { NetOptions, wireOverhead } from '../options';
 import { Filter } from '../wire/filter';
 import { Selection, entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
-import { CatcherLine, SESSION_VERSION, SessionParams, SyncParams, usageNow } from '../wire/session';
+import { CatcherLine, SESSION_VERSION, SessionParams, SyncParams, earlyStatMs, usageNow } from '../wire/session';
 import { MasterSigner } from '../wire/signing';
 import { dispatch } from './events';
 import { RateControl } from './rate';
@@ -115,7 +115,7 @@ export class Push {
       this.rc = new RateControl({
         start: Math.min(cached?.bps ?? this.o.rateBps, this.o.maxRateBps), found: cached?.found, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps),
         // a round: about twenty targets' reports (a report interval with few targets, 100 ms with many)
-        roundMs: Math.max(50, Math.round(statMs * Math.min(1, 20 / this.o.targets.length))), reportMs: statMs,
+        roundMs: Math.max(50, Math.round(statMs * Math.min(1, 20 / this.o.targets.length))), reportMs: statMs, earlyMs: earlyStatMs(statMs),
         datagramBits: (this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8,
       });
     }

@@ -89,6 +89,17 @@ export type MasterLine =
   // manifest segment k's size and SHA-256 (hex), before its multicast OPEN: only the master can say what it holds
   | { t: 'segment'; k: number; size: number; hash: string };
 
+/**
+ * How often a catcher reports in its first two seconds of data (the rate's
+ * startup), by its usual interval statMs: every 25 ms where that is 50 ms (a
+ * few targets: the startup doubles every 50 ms), every 50 ms with more
+ * (their reports would crowd the master). The master judges the startup by
+ * the same rule.
+ */
+export function earlyStatMs(statMs: number): number {
+  return statMs <= 50 ? 25 : 50;
+}
+
 /** A header field that must be a whole number in [lo, hi] (the catcher refuses the session otherwise). */
 export function checkInt(o: Record<string, unknown>, k: string, lo: number, hi: number): void {
   const v = o[k];

@@ -2,7 +2,7 @@
 // uplink a bottleneck of C bits/s with a 50 ms drop-tail queue (a tbf shaper,
 // as the benchmarks use), each target's own port (its rate and queue) and
 // random loss; every target reports its counts and its clock every roundMs
-// from a random phase (the first few every 50 ms), as the catchers do. A target's behaviour may change
+// from a random phase (those of the first two seconds every earlyStatMs), as the catchers do. A target's behaviour may change
 // over time (behave): silent (receives, does not report), stalled (a busy
 // machine: receives nothing), gone (dropped by the push: forgotten), another
 // loss or port rate. jitterMs: a catcher's counts read up to that late (its
@@ -10,10 +10,10 @@
 // wait in the socket) while its clock is read on time. queueMs: the
 // uplink's queue (a deeper one delays before it drops).
 import { RateControl, START } from '../../src/master/rate';
+import { earlyStatMs } from '../../src/wire/session';
 
 export const BITS = 1514 * 8; // one datagram on the wire
 export const STEP = 5;        // ms
-const EARLY = 40;             // reports every 50 ms at first (catcher.ts)
 
 interface Port { rate: number; queue: number; recv: number; expectedSeq: number; loss: number; phase: number; inFlight: number[]; reports: number; nextAt: number; lastRecv: number; seen: [number, number][]; frozen?: [number, number] }
 
@@ -26,7 +26,9 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
   behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void }): Sim {
   const roundMs = o.roundMs ?? 50; // each target's report interval
   // the master's round, as push.ts makes it: about twenty targets' reports
-  const rc = new RateControl({ start: o.start ?? START, found: o.found, max: o.max ?? 1e9, min: 1e6, roundMs: Math.max(50, Math.round(roundMs * Math.min(1, 20 / o.ports.length))), reportMs: roundMs, datagramBits: BITS });
+  const early = earlyStatMs(roundMs); // reports every early ms in the first two seconds (catcher.ts)
+  const EARLY = 2000 / early;
+  const rc = new RateControl({ start: o.start ?? START, found: o.found, max: o.max ?? 1e9, min: 1e6, roundMs: Math.max(50, Math.round(roundMs * Math.min(1, 20 / o.ports.length))), reportMs: roundMs, earlyMs: early, datagramBits: BITS });
   let seed = o.seed ?? 42;
   const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
   const ports: Port[] = o.ports.map((rate, i) => ({ rate, queue: 0, recv: 0, expectedSeq: 0, loss: o.loss?.[i] ?? 0, phase: STEP * Math.floor((rand() * roundMs) / STEP), inFlight: [], reports: 0, nextAt: 0, lastRecv: 0, seen: [] }));
@@ -70,18 +72,18 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
     }
     ports.forEach((p, i) => {
       if (gone.has(i) || o.behave?.(i, ms).silent) return;
-      // as the catcher does: the first EARLY every 50 ms, then every roundMs from a phase of its own
+      // as the catcher does: the first EARLY every early ms, then every roundMs from a phase of its own
       // paused: its counts stay as they were when the pause began
       if (o.behave?.(i, ms).paused) p.frozen ??= [p.recv, p.expectedSeq];
       else p.frozen = undefined;
-      if (ms % 50 !== 0 || ms < p.nextAt || p.recv === p.lastRecv) return;
+      if (ms % early !== 0 || ms < p.nextAt || p.recv === p.lastRecv) return;
       // the counts as the catcher's thread last took them (up to jitterMs late), its clock now
       const [recv, expected] = p.frozen ?? p.seen[Math.max(0, p.seen.length - 1 - Math.floor(rand() * (lagSteps + 1)))] ?? [p.recv, p.expectedSeq];
       if (p.frozen && recv === p.lastRecv) return; // nothing read since its last report: the catcher sends none
       rc.stat(i, ms * 1e6, recv, expected, ms);
       p.lastRecv = p.frozen ? recv : p.recv;
       p.reports++;
-      p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - 25;
+      p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - early / 2;
     });
     rc.tick(ms, () => seq);
     o.onRound?.(ms, rc);
