@@ -8,7 +8,6 @@
 # changes nothing; a target with another version is brought up to date.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
-command -v sshd >/dev/null || fail "sshd not installed (apt-get install openssh-server)"
 
 lan_up 3
 PKG="$WORK/opt/mrsync"
@@ -18,38 +17,14 @@ cp -a "$REPO/dist/src" "$PKG/dist/"
 cp -a "$REPO/build/Release/mrsync_native.node" "$PKG/build/Release/"
 MRSYNC="$PKG/bin/mrsync"
 SRC="$WORK/src"
-mkdir -p "$SRC" /run/sshd "$WORK/oldnode"
+mkdir -p "$SRC" "$WORK/oldnode"
 make_tree "$SRC"
 printf '#!/bin/sh\necho v18.19.0\n' > "$WORK/oldnode/node"; chmod +x "$WORK/oldnode/node"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/hostkey"
-cp "$WORK/id.pub" "$WORK/authorized_keys"
+ssh_keys
 for i in 1 2 3; do
   host_mounts "t$i" "$WORK/opt" >/dev/null   # the target's own directory where the package is here
-  cat > "$WORK/sshd_config.t$i" <<CFG
-ListenAddress 198.18.0.$((10 + i))
-Port 22
-HostKey $WORK/hostkey
-AuthorizedKeysFile $WORK/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile $WORK/sshd.t$i.pid
-LogLevel ERROR
-CFG
-  [ $i = 3 ] && echo "SetEnv PATH=$WORK/oldnode:/usr/bin:/bin" >> "$WORK/sshd_config.t$i"
-  nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -n -m /usr/sbin/sshd -f "$WORK/sshd_config.t$i" -E "$WORK/sshd.t$i.log"
-done
-SSH="ssh -i $WORK/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR"
-for i in 1 2 3; do
-  ok=0
-  for _ in $(seq 1 50); do
-    if ip netns exec "${PFX}m" $SSH "198.18.0.$((10 + i))" true 2>/dev/null; then ok=1; break; fi
-    sleep 0.1
-  done
-  [ $ok = 1 ] || { cat "$WORK/sshd.t$i.log" >&2; fail "sshd on t$i does not answer"; }
+  # t3's node is too old: sshd gives its sessions a PATH where node says v18
+  ssh_up "$i" "$([ $i = 3 ] && echo "SetEnv PATH=$WORK/oldnode:/usr/bin:/bin")"
 done
 [ -z "$(ls -A "$(disk t1)")" ] || fail "t1 does not start empty"
 

@@ -184,6 +184,44 @@ verify_has() {
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# ssh_keys: a client key ($WORK/id, authorized for root) and a host key for
+# the sshd of ssh_up; SSH: the client command for mrsync -r
+ssh_keys() {
+  command -v sshd >/dev/null || fail "sshd not installed (apt-get install openssh-server)"
+  mkdir -p /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/hostkey"
+  cp "$WORK/id.pub" "$WORK/authorized_keys"
+  SSH="ssh -i $WORK/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR"
+}
+
+# ssh_up I [CONFIG_LINE]: a real sshd in target tI's namespaces (after its
+# host_mounts) on its address, key login as root, CONFIG_LINE added to its
+# config; waits (bounded) until it answers
+ssh_up() {
+  local i=$1 _ ok=0
+  cat > "$WORK/sshd_config.t$i" <<CFG
+ListenAddress 198.18.0.$((10 + i))
+Port 22
+HostKey $WORK/hostkey
+AuthorizedKeysFile $WORK/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $WORK/sshd.t$i.pid
+LogLevel ERROR
+${2:-}
+CFG
+  nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -n -m /usr/sbin/sshd -f "$WORK/sshd_config.t$i" -E "$WORK/sshd.t$i.log"
+  for _ in $(seq 1 50); do
+    if ip netns exec "${PFX}m" $SSH "198.18.0.$((10 + i))" true 2>/dev/null; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ $ok = 1 ] || { cat "$WORK/sshd.t$i.log" >&2; fail "sshd on t$i does not answer"; }
+}
+
 # make_tree DIR: every entry type the engine carries
 make_tree() {
   local d=$1
