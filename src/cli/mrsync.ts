@@ -19,7 +19,7 @@ import { SyncParams } from '../wire/session';
 import { UserError } from '../errors';
 import { START } from '../master/rate';
 import { InstallState, installAll } from '../master/install';
-import { FailureGroup, failureHint, groupLines } from '../operator/groups';
+import { failureHint, groupFailed, groupLines } from '../operator/groups';
 
 function program(rules: RuleSpec[]): Command {
   const rule = (include: boolean) => (pattern: string): RuleSpec[] => { rules.push({ include, pattern }); return rules; };
@@ -250,15 +250,12 @@ async function install(raw: Raw): Promise<number> {
   });
   const count = (s: InstallState): number => results.filter((r) => r.state === s).length;
   const bad = results.filter((r) => r.state === 'FAILED' || r.state === 'UNREACHABLE');
-  const groups = new Map<string, FailureGroup>();
-  for (const r of bad) {
-    const why = r.detail.split(r.host).join('HOST');
-    const g = groups.get(`${r.state}\0${why}`) ?? { state: r.state as 'FAILED' | 'UNREACHABLE', code: r.state, why, hint: r.state === 'UNREACHABLE' ? failureHint('UNREACHABLE', r.detail) : null, hosts: [] };
-    g.hosts.push(r.host);
-    groups.set(`${r.state}\0${why}`, g);
-  }
+  const groups = groupFailed(bad.map((r) => ({
+    host: r.host, state: r.state as 'FAILED' | 'UNREACHABLE', code: r.state, text: r.detail,
+    hint: r.state === 'UNREACHABLE' ? failureHint('UNREACHABLE', r.detail) : null,
+  })));
   const lines = [`mrsync ${VERSION} at ${o.dir}: ${count('INSTALLED')} installed, ${count('UP_TO_DATE')} up to date, ${count('FAILED')} failed, ${count('UNREACHABLE')} unreachable (of ${results.length})`];
-  if (groups.size) lines.push('targets not done, by cause:', ...groupLines([...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length)));
+  if (groups.length) lines.push('targets not done, by cause:', ...groupLines(groups));
   if (net.verbose >= 1 || bad.length) process.stdout.write(lines.join('\n') + '\n');
   return count('UNREACHABLE') ? 3 : count('FAILED') ? 2 : 0;
 }

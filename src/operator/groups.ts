@@ -33,25 +33,32 @@ export function failureHint(code: string | undefined, error = ''): string | null
   }
 }
 
-/** The cause's text with what differs from host to host (its name, addresses) taken out, to group by. */
-function causeOf(t: TargetReport): string {
-  const why = t.error ?? (t.failures.length ? `${t.failures.length === 1 ? 'an entry' : 'entries'} not delivered (${t.failures[0].code}: ${t.failures[0].error})` : t.state);
-  return why.split(t.host).join('HOST').replace(/\b\d{1,3}(\.\d{1,3}){3}\b/g, 'ADDR');
+/** One host out of the run (a push's target, an --install's), to be grouped by cause. */
+export interface Failed { host: string; state: FailureGroup['state']; code: string; text: string; hint: string | null }
+
+/**
+ * Hosts grouped by state, code and cause (its text with what differs from
+ * host to host taken out: the host's name, addresses), the largest groups
+ * first.
+ */
+export function groupFailed(items: Failed[]): FailureGroup[] {
+  const groups = new Map<string, FailureGroup>();
+  for (const f of items) {
+    const why = f.text.split(f.host).join('HOST').replace(/\b\d{1,3}(\.\d{1,3}){3}\b/g, 'ADDR');
+    const key = `${f.state}\0${f.code}\0${why}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, g = { state: f.state, code: f.code, why, hint: f.hint, hosts: [] });
+    g.hosts.push(f.host);
+  }
+  return [...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length);
 }
 
 /** The targets not OK, grouped by state, code and cause, the largest groups first. */
 export function failureGroups(targets: TargetReport[]): FailureGroup[] {
-  const groups = new Map<string, FailureGroup>();
-  for (const t of targets) {
-    if (t.state === 'OK') continue;
-    const code = t.errorCode ?? t.failures[0]?.code ?? t.state;
-    const why = causeOf(t);
-    const key = `${t.state}\0${code}\0${why}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, g = { state: t.state, code, why, hint: failureHint(t.errorCode, t.error), hosts: [] });
-    g.hosts.push(t.host);
-  }
-  return [...groups.values()].sort((a, b) => b.hosts.length - a.hosts.length);
+  return groupFailed(targets.filter((t) => t.state !== 'OK').map((t) => ({
+    host: t.host, state: t.state, code: t.errorCode ?? t.failures[0]?.code ?? t.state, hint: failureHint(t.errorCode, t.error),
+    text: t.error ?? (t.failures.length ? `${t.failures.length === 1 ? 'an entry' : 'entries'} not delivered (${t.failures[0].code}: ${t.failures[0].error})` : t.state),
+  })));
 }
 
 /** The report's lines for the groups: a count, the cause, what to check, the first hosts. */
