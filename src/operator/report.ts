@@ -12,6 +12,13 @@ export function human(bytes: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${u[i]}`;
 }
 
+/** The first n of items as lines under indent, then how many more there are. */
+function upTo(items: string[], n: number, indent: string): string[] {
+  const lines = items.slice(0, n).map((l) => indent + l);
+  if (items.length > n) lines.push(`${indent}... and ${items.length - n} more`);
+  return lines;
+}
+
 const pct = (n: number, of: number): string => (of ? ((100 * n) / of).toFixed(2) : '0.00');
 
 /** The original multicaster's end-of-run summary, kept for the people who read it every morning. */
@@ -27,12 +34,10 @@ export function originalSummary(r: PushReport): string[] {
   if (many) lines.push(`(the ${rows.length} of ${r.targets.length} targets that asked most; every target in --status-file)`);
   const notDelivered = r.targets.flatMap((t) => t.failures.map((f) => `${t.host}: ${f.path} (${f.error})`));
   lines.push(`files not delivered: ${notDelivered.length || 'none'}`);
-  for (const l of notDelivered.slice(0, 20)) lines.push(`  ${l}`);
-  if (notDelivered.length > 20) lines.push(`  ... and ${notDelivered.length - 20} more`);
+  lines.push(...upTo(notDelivered, 20, '  '));
   if (r.unreadable.length) {
     lines.push(`source entries the master could not read (not sent; --delete left their directories alone): ${r.unreadable.length}`);
-    for (const u of r.unreadable.slice(0, 20)) lines.push(`  ${u.path}: ${u.error}`);
-    if (r.unreadable.length > 20) lines.push(`  ... and ${r.unreadable.length - 20} more`);
+    lines.push(...upTo(r.unreadable.map((u) => `${u.path}: ${u.error}`), 20, '  '));
   }
   const bytesResent = r.pagesResent * r.pageSize;
   lines.push(
@@ -66,8 +71,7 @@ export function targetTable(r: PushReport): string[] {
     const note = t.error ?? ([t.failures.length ? `${t.failures.length} not delivered` : t.needed === 0 && !mirrored ? 'up to date' : '', mirrored,
       t.slow ? 'slow: set aside, caught up after the others' : ''].filter(Boolean).join(', '));
     lines.push(`${t.host.padEnd(w)}  ${t.state.padEnd(11)}  ${String(t.filesSent).padStart(7)}  ${human(t.bytesSent).padStart(10)}  ${re.padStart(8)}  ${truncate(slow, 24).padEnd(24)}  ${note}`);
-    for (const f of t.failures.slice(0, 10)) lines.push(`${''.padEnd(w)}    ${f.path}: ${f.error}`);
-    if (t.failures.length > 10) lines.push(`${''.padEnd(w)}    ... and ${t.failures.length - 10} more`);
+    lines.push(...upTo(t.failures.map((f) => `${f.path}: ${f.error}`), 10, `${''.padEnd(w)}    `));
   }
   return lines;
 }
