@@ -16,7 +16,7 @@ struct Event {
   uint32_t object = 0;
   uint32_t index = 0;
   int err = 0;
-  double rxNs = 0;  // when the datagram was read (monoNs)
+  double rxNs = 0;  // when the datagram arrived (the kernel's stamp, or when it was read; monoNs)
   std::string payload;
 };
 

@@ -387,6 +387,9 @@ int PageLoop::Impl::receive() {
   iovec iov[kBatch];
   mmsghdr msgs[kBatch];
   sockaddr_storage from[kBatch];
+  // SO_TIMESTAMPNS (socket.cc): each datagram's arrival by the kernel's clock
+  union Cmsg { cmsghdr align; char buf[CMSG_SPACE(sizeof(timespec))]; };
+  Cmsg cmsgs[kBatch];
   std::vector<Event> evs;
   for (int round = 0; round < kRecvRounds; round++) {
     memset(msgs, 0, sizeof msgs);
@@ -396,12 +399,30 @@ int PageLoop::Impl::receive() {
       msgs[i].msg_hdr.msg_iovlen = 1;
       msgs[i].msg_hdr.msg_name = &from[i];
       msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      msgs[i].msg_hdr.msg_control = cmsgs[i].buf;
+      msgs[i].msg_hdr.msg_controllen = sizeof cmsgs[i].buf;
     }
     int n = recvmmsg(sock.fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;
     rxTotal_ += uint64_t(n);
     stats_.recvBatches++;
-    const double rxNs = double(monoNs());
+    const double readNs = double(monoNs());
+    // the kernel stamps arrivals by CLOCK_REALTIME: moved onto the monotonic
+    // clock by the offset between the two now (an arrival is never later than
+    // its read; without a stamp, the read's time)
+    timespec real;
+    clock_gettime(CLOCK_REALTIME, &real);
+    const double realToMono = readNs - (double(real.tv_sec) * 1e9 + double(real.tv_nsec));
+    auto arrival = [&](int i) -> double {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+        timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        const double at = double(ts.tv_sec) * 1e9 + double(ts.tv_nsec) + realToMono;
+        return at > 0 && at < readNs ? at : readNs;
+      }
+      return readNs;
+    };
     // first the checks (the tag is the costly one), then the pages
     Header hs[kBatch];
     bool ok[kBatch];
@@ -471,7 +492,7 @@ int PageLoop::Impl::receive() {
         }
       }
       Event e{EventKind::Control};
-      e.rxNs = rxNs;
+      e.rxNs = arrival(i);
       e.type = h.type;
       e.sender = h.sender;
       e.object = h.object;

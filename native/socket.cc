@@ -65,6 +65,10 @@ UdpSocket openSocket(const LoopOptions& opts) {
     setBuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.rcvbuf);
     setBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, opts.sndbuf);
     if (v6) setInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", false);
+    // the kernel's arrival time of each datagram (pageloop.cc receive): a
+    // packet train's spacing (the rate's probe), an answer's round trip,
+    // whatever the loop thread's naps and batches
+    setInt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS", false);
     sockaddr_storage any;
     socklen_t anyLen;
     toSockaddr(v6, v6 ? "::" : "0.0.0.0", opts.bindPort, 0, &any, &anyLen);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
-import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
+import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
 import { wireOverhead } from '../options';
 import { ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { display } from '../wire/paths';
@@ -16,6 +16,7 @@ import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RU
 import { MAX_PAGES, clipRuns, pagesOf, runPages } from '../wire/runs';
 import { MasterLine, SessionParams, SyncParams, earlyStatMs, usageNow, validateSession } from '../wire/session';
 import { MasterVerifier } from '../wire/signing';
+import { TrainMeter } from '../wire/train';
 import { Beneath } from './beneath';
 import { tempName } from './fsx';
 import { anonymousFile } from '../tmpfile';
@@ -55,6 +56,7 @@ export class Catcher {
   private readonly acks = Buffer.alloc(ACKS_PER_DATAGRAM * ACK_LEN); // answers not sent yet (ack())
   private ackCount = 0;
   private ackDue = false;
+  private train: TrainMeter | null = null; // the master's probe train (train.ts), once per session
 
   constructor(private readonly p: SessionParams) {
     this.root = Buffer.from(p.dst, 'base64');
@@ -180,6 +182,12 @@ export class Catcher {
         return this.receipt.sinkError(e.object, errnoName(e.err));
       case 'control': {
         if (e.sender !== 0) return [];
+        if (e.type === Msg.Train) {
+          this.train ??= new TrainMeter((this.p.pageSize + PACKET_OVERHEAD + wireOverhead(this.p.family)) * 8,
+            (bps, n) => { if (!this.closed) emit({ t: 'train', bps: Math.round(bps ?? 0), n }); });
+          this.train.add(e.index, e.rxNs);
+          return [];
+        }
         if (e.type === Msg.Sums) {
           const sums = decodeSums(e.payload, e.index, this.verifier);
           return sums ? this.receipt.sumsIn(sums) : []; // not the master's: whoever else holds the session key has no say
@@ -410,6 +418,7 @@ export class Catcher {
     this.receiving?.discardAll();
     for (const [, fd] of this.segFds) { try { fs.closeSync(fd); } catch { /* closed */ } }
     if (this.statTimer) clearInterval(this.statTimer);
+    this.train?.stop();
     this.loop?.stop();
     this.mirror?.close();
     this.tree?.close();

@@ -26,6 +26,8 @@ import { Target, Targets } from './targets';
 import { Window } from './window';
 import { FailureCode, UserError } from '../errors';
 import { cachedRate, rateKey, saveRate } from './ratecache';
+import { Msg } from '../wire/protocol';
+import { TRAIN_LEN, TRAIN_WAIT_MS, lowEstimate } from '../wire/train';
 
 export interface PushOptions extends NetOptions {
   targets: string[];
@@ -89,6 +91,9 @@ export class Push {
   private timer: NodeJS.Timeout | null = null;
   private silenceCheckedAt = 0;
   private rateFromCache = false;
+  private rateFound = false; // the cached rate is where the last push to these targets found the bottleneck
+  // the probe train (wire/train.ts): when it went, the targets it went to, their estimates; low: what the rate took of them
+  private train: { at: number; to: number[]; est: Map<number, number>; done: boolean; low: number | null } | null = null;
   private interrupted: string | null = null; // the signal that interrupted the push
 
   constructor(private readonly o: PushOptions, private readonly log: Logger) {
@@ -112,6 +117,7 @@ export class Push {
       // where the last push to these targets settled, if it was kept; the rate is found anew from there
       const cached = cachedRate(rateKeyed);
       this.rateFromCache = cached !== null;
+      this.rateFound = cached?.found === true;
       this.rc = new RateControl({
         start: Math.min(cached?.bps ?? this.o.rateBps, this.o.maxRateBps), found: cached?.found, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps),
         // a round: about twenty targets' reports (a report interval with few targets, 100 ms with many)
@@ -238,6 +244,13 @@ export class Push {
       case 'log':
         this.targets.relayLog(t, l);
         break;
+      case 'train':
+        if (this.train && !this.train.done && this.train.to.includes(t.idx) && typeof l.bps === 'number' && Number.isFinite(l.bps) && l.bps >= 0) {
+          this.train.est.set(t.idx, l.bps);
+          this.log.debug('probe train', { host: t.host, mbps: +(l.bps / 1e6).toFixed(1), datagrams: l.n });
+          this.trainCheck(Date.now());
+        }
+        break;
       case 'fatal':
         this.failTarget(t, 'failed', l.msg, t.state === 'launching' ? 'REFUSED' : 'FAILED');
         break;
@@ -293,6 +306,35 @@ export class Push {
     this.sender.setAside(t, now);
   }
 
+  // ---- the rate's probe train (wire/train.ts) ----
+
+  /**
+   * Every target ready, nothing sent yet: the train goes to all of them at
+   * once, unpaced, unless the rate starts where the last push to these
+   * targets found the bottleneck (--rate: no rate to find).
+   */
+  private sendTrain(now: number): void {
+    const to = this.targets.list.filter((t) => t.state === 'ready').map((t) => t.idx);
+    if (!this.rc || this.rateFound || !to.length) return;
+    this.train = { at: now, to, est: new Map(), done: false, low: null };
+    const page = Buffer.alloc(this.o.pageSize);
+    for (let i = 0; i < TRAIN_LEN; i++) this.loop.sendControl(Msg.Train, 0, i, page, false);
+  }
+
+  /** Once every target it went to has answered (or left), or TRAIN_WAIT_MS on: the rate starts from what they said. */
+  private trainCheck(now: number): void {
+    const tr = this.train;
+    if (!tr || tr.done) return;
+    const waiting = tr.to.some((i) => !tr.est.has(i) && this.targets.live(this.targets.list[i]));
+    if (waiting && now - tr.at < TRAIN_WAIT_MS) return;
+    tr.done = true;
+    tr.low = lowEstimate([...tr.est.values()]);
+    if (tr.low === null) return;
+    const r = this.rc!.probed(tr.low, now);
+    this.log.debug(`probe train: ${(tr.low / 1e6).toFixed(1)} Mbit/s from ${tr.est.size} targets`);
+    if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
+  }
+
   // ---- the run, phase by phase ----
 
   private step(): void {
@@ -301,6 +343,7 @@ export class Push {
       if (this.targets.list.some((t) => t.state === 'launching')) return;
       this.phase = 'data';
       for (const t of this.targets.list) if (t.state === 'ready') t.lastHeard = now;
+      this.sendTrain(now);
     }
     if (this.phase === 'data') {
       if (!this.dataStep()) return;
@@ -351,6 +394,7 @@ export class Push {
   private tick(): void {
     const now = Date.now();
     if (this.rc) {
+      this.trainCheck(now);
       const r = this.rc.tick(now, () => this.loop.stats().dataSent);
       if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
       for (const idx of this.rc.takeSlow()) this.setAside(this.targets.list[idx], now);
@@ -414,7 +458,7 @@ export class Push {
       pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (Date.now() - this.started) / 1000,
       skipped: this.skipped, changed: s.changed, unreadable: s.unreadable, interrupted: this.interrupted, stats, usage: usageNow(), quit: s.quit, session: this.sessionId,
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segments.segs.size,
-      rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps, cached: this.rateFromCache }
+      rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps, cached: this.rateFromCache, ...(this.train?.low ? { probe: this.train.low, probed: this.train.est.size } : {}) }
         : { adaptive: false, history: [this.o.rateBps], max: this.o.rateBps },
     };
   }

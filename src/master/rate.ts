@@ -9,7 +9,8 @@
 // whether the sender overshot. In the manner of TCP BBR, for a group:
 //
 // - Startup: from the start rate (START, or the rate the last push to these
-//   targets reached if it found no bottleneck), doubled every two of the
+//   targets reached if it found no bottleneck; half what the probe train
+//   came through at as soon as the targets say it, wire/train.ts), doubled every two of the
 //   targets' early report intervals (session.ts earlyStatMs: 25 ms with up to
 //   ten targets, 50 ms with more; 300 ms at most) while every target
 //   delivers what was offered in its interval; it
@@ -111,6 +112,7 @@ export class RateControl {
   private grown = 0;                  // cycles in a row whose probe raised the estimate by GREW
   private gain = 2;                   // startup's growth per step
   private holdUntil = 0;              // a change is judged on reports that cover the rate it made
+  private probe = 0;                  // what the probe train came through at (bits/s; 0: no train)
   readonly history: number[] = [];    // the rate at each change, for the report
 
   constructor(private readonly o: RateOptions) {
@@ -132,6 +134,24 @@ export class RateControl {
   settled(): { bps: number; found: boolean } | null {
     if (this.est <= 0) return null;
     return this.phase === 'cruise' ? { bps: this.est, found: true } : { bps: Math.max(this.est, this.history[0]), found: false };
+  }
+
+  /**
+   * The probe train's estimate of the path (bits/s: the low end over the
+   * targets, wire/train.ts): the startup goes on from half of it, if that is
+   * above where it is. Half: a shaper's burst or a coarse clock may read
+   * high, and one doubling from there reaches the path in two report
+   * intervals, where the startup's own checks find the bottleneck; past the
+   * probe's rate it grows 1.25x a step. Nothing once the startup has found
+   * one (or where the last push found it).
+   */
+  probed(bps: number, nowMs: number): number | null {
+    if (this.phase !== 'startup' || this.o.found || !(bps > 0)) return null;
+    this.probe = bps;
+    if (0.5 * bps <= this.r) return null;
+    // judged on reports that cover the new rate
+    this.holdUntil = nowMs + Math.min(2 * (this.o.earlyMs ?? this.o.reportMs), 300);
+    return this.set(0.5 * bps);
   }
 
   /**
@@ -228,6 +248,7 @@ export class RateControl {
     for (const m of this.meters.values()) { m.delivered = []; m.slowRounds = 0; }
     this.phase = 'startup'; // their paths are other ones: found anew, from the rate they had
     this.gain = 2;
+    this.probe = 0;
   }
 
   /**
@@ -317,6 +338,9 @@ export class RateControl {
         this.cycleAt = nowMs - this.span(next) + 1; // as if it were a probe ending: the drain next
       } else {
         next = Math.min(this.gain * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
+        // past what the probe train came through at, a probe's step (1.25x), not a doubling: the step past the
+        // bottleneck overshoots it by a quarter, not by up to twice
+        if (this.probe > 0 && next > this.probe) next = Math.max(Math.min(next, this.r * CYCLE[0]), Math.min(next, this.probe * CYCLE[0]));
       }
     } else if (shared) {
       if (!judge) return null;
@@ -334,6 +358,7 @@ export class RateControl {
       // may be a burst of reports read late: doubling on it overshoots four times)
       this.phase = 'startup';
       this.gain = 2;
+      this.probe = 0; // the train's reading is of the path as it was
       this.cycleEst = 0;
       this.grown = 0;
       this.holdUntil = nowMs + this.o.reportMs;

@@ -64,5 +64,7 @@ export interface PushReport {
   started: number;   // ms since the epoch
   dryRun: boolean;
   segments: number;  // manifest segments multicast
-  rate: { adaptive: boolean; history: number[]; max: number; cached?: boolean }; // bits/s: where it started (cached: the last push's) and each change
+  // bits/s: where it started (cached: the last push's) and each change; probe: the lowest rate the probe train came
+  // through at (wire/train.ts), of probed targets' estimates
+  rate: { adaptive: boolean; history: number[]; max: number; cached?: boolean; probe?: number; probed?: number };
 }

@@ -114,7 +114,7 @@ export function formatReport(r: PushReport, verbose = 1): string {
   }
   const h = r.rate.history;
   lines.push(r.rate.adaptive
-    ? `rate: found from feedback, ${(h[0] / 1e6).toFixed(1)}${r.rate.cached ? ' (the last push\'s)' : ''} -> ${(h[h.length - 1] / 1e6).toFixed(1)} Mbit/s (peak ${(Math.max(...h) / 1e6).toFixed(1)}, cap ${(r.rate.max / 1e6).toFixed(1)}, ${h.length - 1} changes)`
+    ? `rate: found from feedback, ${(h[0] / 1e6).toFixed(1)}${r.rate.cached ? ' (the last push\'s)' : ''} -> ${(h[h.length - 1] / 1e6).toFixed(1)} Mbit/s (${r.rate.probe ? `probe train ${(r.rate.probe / 1e6).toFixed(1)} Mbit/s at ${r.rate.probed} targets, ` : ''}peak ${(Math.max(...h) / 1e6).toFixed(1)}, cap ${(r.rate.max / 1e6).toFixed(1)}, ${h.length - 1} changes)`
     : `rate: fixed at ${(h[0] / 1e6).toFixed(1)} Mbit/s (--rate)`);
   lines.push(`pacing: line time unused ${(r.stats.lateNs / 1e9).toFixed(2)} s with pages queued (the sender woke late or its socket was full), ` +
     `${(r.stats.idleNs / 1e9).toFixed(2)} s with none queued`);

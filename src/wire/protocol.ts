@@ -14,6 +14,7 @@ export const enum Msg {
   Sums = 7,      // object 0; index = a running count; payload: files' SHA-256s, signed by the master (encodeSums)
   Opens = 8,     // object 0; payload: who must answer (withAwaited), then u32 objects: OPEN of each (encodeBatch)
   Eofs = 9,      // object 0; payload: who must answer, then (u32 object, u32 round) pairs: EOF of each
+  Train = 10,    // object 0; index = its place in the train; payload a page of zeros: the rate's probe (train.ts)
   // target -> master (unicast)
   OpenOk = 16,   // object = file id
   Missing = 17,  // object = file id; index = round; payload MissingInfo

@@ -64,6 +64,7 @@ export type CatcherLine =
   | { t: 'needs'; seg: number; first: number; bitmap: string; count: number; local: LocalCounts }
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
+  | { t: 'train'; bps: number; n: number } // the rate the master's probe train came through at (train.ts; 0: too few arrived), n datagrams of it
   | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
   | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string; code?: string }>; local: LocalCounts; packets?: PacketCounts; usage?: Usage };
 

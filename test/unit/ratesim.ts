@@ -23,7 +23,8 @@ export interface Sim { rc: RateControl; rates: number[]; sent: number; dropped: 
 export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean; loss?: number; rate?: number; paused?: boolean }
 
 export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean; queueMs?: number;
-  behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void }): Sim {
+  behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void;
+  probe?: { bps: number; atMs: number } }): Sim { // probe: the targets' estimate from the probe train (wire/train.ts), in at atMs
   const roundMs = o.roundMs ?? 50; // each target's report interval
   // the master's round, as push.ts makes it: about twenty targets' reports
   const early = earlyStatMs(roundMs); // reports every early ms in the first two seconds (catcher.ts)
@@ -85,6 +86,7 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
       p.reports++;
       p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - early / 2;
     });
+    if (o.probe && ms === o.probe.atMs) rc.probed(o.probe.bps, ms);
     rc.tick(ms, () => seq);
     o.onRound?.(ms, rc);
     slow.push(...rc.takeSlow());
