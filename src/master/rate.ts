@@ -139,7 +139,7 @@ export class RateControl {
   /**
    * The probe train's estimate of the path (bits/s: the low end over the
    * targets, wire/train.ts): the startup goes on from half of it, if that is
-   * above where it is. Half: a shaper's burst or a coarse clock may read
+   * above where it is, or from the estimate itself if it is below. Half: a shaper's burst or a coarse clock may read
    * high, and one doubling from there reaches the path in two report
    * intervals, where the startup's own checks find the bottleneck; past the
    * probe's rate it grows 1.25x a step. Nothing once the startup has found
@@ -148,10 +148,12 @@ export class RateControl {
   probed(bps: number, nowMs: number): number | null {
     if (this.phase !== 'startup' || this.o.found || !(bps > 0)) return null;
     this.probe = bps;
-    if (0.5 * bps <= this.r) return null;
+    // a start above the path (10 Mbit/s on a 5 Mbit/s link) comes down to it; one far below goes up to half of it
+    const to = bps < this.r ? bps : 0.5 * bps > this.r ? 0.5 * bps : this.r;
+    if (to === this.r) return null;
     // judged on reports that cover the new rate
     this.holdUntil = nowMs + Math.min(2 * (this.o.earlyMs ?? this.o.reportMs), 300);
-    return this.set(0.5 * bps);
+    return this.set(to);
   }
 
   /**

@@ -2,6 +2,8 @@
 # The rate found from feedback: the master's uplink shaped to 20 Mbit/s
 # (tbf), no --rate: mrsync starts at 10 Mbit/s, settles near the link from
 # the targets' reports, finishes in well under twice the ideal time, exact.
+# The probe train (wire/train.ts) reads the 20 Mbit/s link before the data
+# goes: the rate line names what it came through at.
 # The next push to the same targets starts from the rate this one found;
 # --max-rate caps it; --rate fixes it.
 source "$(dirname "$0")/lib.sh"
@@ -18,8 +20,11 @@ cat "$WORK/out"
 for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
 line=$(grep '^rate: found from feedback, 10\.0 -> ' "$WORK/out") || fail "no adaptive rate line from the 10 Mbit/s start"
 final=$(echo "$line" | sed -n 's/.* -> \([0-9.]*\) Mbit\/s.*/\1/p')
+probe=$(echo "$line" | sed -n 's/.*(probe train \([0-9.]*\) Mbit\/s at 2 targets,.*/\1/p')
+[ -n "$probe" ] || fail "no probe train reading from both targets"
+[ "$(echo "$probe > 15 && $probe < 26" | bc)" = 1 ] || fail "the probe train read $probe Mbit/s on a 20 Mbit/s link"
 wall=$(echo "$t1 - $t0" | bc)
-echo "final rate $final Mbit/s, wall $wall s (ideal at 20 Mbit/s: 9.6 s + start)"
+echo "probe train $probe Mbit/s, final rate $final Mbit/s, wall $wall s (ideal at 20 Mbit/s: 9.6 s + start)"
 [ "$(echo "$final > 8 && $final < 35" | bc)" = 1 ] || fail "the rate did not settle near the 20 Mbit/s link: $final"
 [ "$(echo "$wall < 20" | bc)" = 1 ] || fail "took $wall s, more than twice the ideal"
 

@@ -92,7 +92,8 @@ test('the rate: from half the probe, only while the startup has not found a bott
   const opts = { start: START, max: 1e9, min: 1e6, roundMs: 50, reportMs: 50, earlyMs: 25, datagramBits: BITS };
   const rc = new RateControl(opts);
   assert.equal(rc.probed(1.2e9, 0), 6e8);
-  assert.equal(rc.probed(2e6, 10), null); // below where it is: nothing
+  assert.equal(rc.probed(800e6, 10), null); // half of it below where it is, itself above: nothing
+  assert.equal(new RateControl(opts).probed(4e6, 0), 4e6); // a start above the path comes down to it
   assert.equal(new RateControl({ ...opts, found: true, start: 100e6 }).probed(1e9, 0), null);
   assert.equal(new RateControl(opts).probed(3e9, 0), 1e9); // capped
 });
