@@ -28,6 +28,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       InstanceMethod("closeSink", &LoopWrap::CloseSink),
       InstanceMethod("sinkMissing", &LoopWrap::SinkMissing),
       InstanceMethod("setRate", &LoopWrap::SetRate),
+      InstanceMethod("stampArrivals", &LoopWrap::StampArrivals),
       InstanceMethod("stats", &LoopWrap::GetStats),
       InstanceMethod("hasMaster", &LoopWrap::HasMaster),
       InstanceMethod("localPort", &LoopWrap::LocalPort),
@@ -245,6 +246,13 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     Napi::Env env = info.Env();
     if (!Live(env) || throwIf(env, !info[0].IsNumber(), "setRate(bps)")) return env.Undefined();
     loop_->setRate(uint64_t(info[0].As<Napi::Number>().DoubleValue()));
+    return env.Undefined();
+  }
+
+  Napi::Value StampArrivals(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Live(env)) return env.Undefined();
+    loop_->stampArrivals(info[0].ToBoolean());
     return env.Undefined();
   }
 

@@ -154,6 +154,11 @@ void PageLoop::setRate(uint64_t bps) {
   impl_->wake();
 }
 
+void PageLoop::stampArrivals(bool on) {
+  int v = on ? 1 : 0;
+  setsockopt(impl_->sock.fd, SOL_SOCKET, SO_TIMESTAMPNS, &v, sizeof v);
+}
+
 int PageLoop::localPort() const {
   sockaddr_storage a{};
   socklen_t n = sizeof a;

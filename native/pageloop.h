@@ -100,6 +100,9 @@ class PageLoop {
   int64_t closeSink(uint32_t object);
   int64_t sinkMissing(uint32_t object, size_t maxRuns, std::vector<std::pair<uint32_t, uint32_t>>* runs);
   void setRate(uint64_t bps);
+  // the kernel's arrival stamp on every datagram (SO_TIMESTAMPNS, on from the
+  // start): a catcher turns it off once the probe train is timed
+  void stampArrivals(bool on);
   bool hasMaster() const;
   int localPort() const;  // the UDP port the socket is bound to
 

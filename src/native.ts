@@ -78,6 +78,8 @@ export interface NativePageLoop {
   closeSink(object: number): number;
   sinkMissing(object: number, maxRuns: number): { missing: number; runs: Uint32Array } | null;
   setRate(bps: number): void;
+  /** the kernel's arrival stamp (events' rxNs) on every datagram, or not: on from the start; a catcher turns it off once the probe train is timed (a cmsg less per page) */
+  stampArrivals(on: boolean): void;
   stats(): LoopStats;
   hasMaster(): boolean;
   /** the UDP port the loop's socket is bound to */
@@ -138,6 +140,7 @@ export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) 
     closeSink: (object) => loop.closeSink(object),
     sinkMissing: (object, maxRuns) => loop.sinkMissing(object, maxRuns),
     setRate: (bps) => loop.setRate(bps),
+    stampArrivals: (on) => loop.stampArrivals(on),
     stats: () => loop.stats(),
     hasMaster: () => loop.hasMaster(),
     localPort: () => loop.localPort(),

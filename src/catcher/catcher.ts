@@ -183,8 +183,11 @@ export class Catcher {
       case 'control': {
         if (e.sender !== 0) return [];
         if (e.type === Msg.Train) {
-          this.train ??= new TrainMeter((this.p.pageSize + PACKET_OVERHEAD + wireOverhead(this.p.family)) * 8,
-            (bps, n) => { if (!this.closed) emit({ t: 'train', bps: Math.round(bps ?? 0), n }); });
+          this.train ??= new TrainMeter((this.p.pageSize + PACKET_OVERHEAD + wireOverhead(this.p.family)) * 8, (bps, n) => {
+            if (this.closed) return;
+            this.loop.stampArrivals(false); // the pages need no stamp
+            emit({ t: 'train', bps: Math.round(bps ?? 0), n });
+          });
           this.train.add(e.index, e.rxNs);
           return [];
         }
@@ -244,7 +247,10 @@ export class Catcher {
           this.loop.closeSink(a.object);
           this.receiving.discard(a.object);
           break;
-        case 'openSegment': this.run(this.openSegment(a.k, a.size)); break;
+        case 'openSegment':
+          if (!this.train) this.loop.stampArrivals(false); // the manifest comes after the train: none is coming
+          this.run(this.openSegment(a.k, a.size));
+          break;
         case 'plan': this.drainSegments(); break;
         case 'fatal': emit({ t: 'fatal', msg: a.msg }); break;
       }
