@@ -35,7 +35,7 @@ for p in $(seq 1 "$PUSHES"); do
   wall=$(echo "$t1 - $t0" | bc -l); walls+=("$wall")
   differ=0
   for i in $(seq 1 "$N"); do [ -z "$(in_t "$i" rsync -rlcn --itemize-changes "$SRC/" "$DST/")" ] || differ=$((differ + 1)); done
-  rate=$(sed -n 's/^rate: found from feedback, \(.*\) Mbit\/s (peak.*/\1/p' "$WORK/out")
+  rate=$(sed -n 's/^rate: found from feedback, \(.* -> [0-9.]*\) Mbit\/s (.*/\1/p' "$WORK/out")
   state=ok
   [ "$rc" = 0 ] || state="exit $rc$( [ "$rc" = 124 ] && echo ' (hung: stopped at 180 s)')"
   [ "$differ" = 0 ] || state="$state, $differ copies differ"
