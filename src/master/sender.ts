@@ -28,13 +28,19 @@ const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 
 /**
  * The window's other bound: the bytes of the files whose first pass is not
- * out yet (one such file of any size is always let in). Many small files
- * overlap their handshakes and answers (--window of them in flight); files of
- * tens of KB keep the first passes queued to about what 128 of them were:
- * more only delays every repair behind them (10 targets, 200 Mbit/s, 1% loss,
- * the tree: 0.535 with 1,024 files of it in flight, 0.79-0.81 with this bound).
+ * out yet (one such file of any size is always let in), as line time at the
+ * rate now: WINDOW_SECONDS of it, WINDOW_BYTES at most, WINDOW_MIN at least.
+ * Many small files overlap their handshakes and answers (--window of them in
+ * flight); files of tens of KB keep the first passes queued to about what 128
+ * of them were: more only delays every repair behind them (10 targets, 200
+ * Mbit/s, 1% loss, the tree: 0.535 with 1,024 files of it in flight,
+ * 0.79-0.81 with 16 MiB). In bytes alone, 16 MiB was 27 s of line time at
+ * 5 Mbit/s: every repair waited for nearly all of a 20 MB push's first passes,
+ * and the files' last rounds piled up at its end (200 targets: 7.5 s of it).
  */
 const WINDOW_BYTES = 16 << 20;
+const WINDOW_SECONDS = WINDOW_BYTES / (200e6 / 8); // what 16 MiB is at 200 Mbit/s: 0.67 s
+const WINDOW_MIN = 256 << 10;
 
 /**
  * Data-path features on by default; MRSYNC_GSO=0 (UDP GSO), MRSYNC_BOOST=0
@@ -116,7 +122,13 @@ export class Sender implements MasterEvents {
 
   /** The window has room for another file. */
   get room(): boolean {
-    return !this.quit && this.flows.size < this.window && (this.firstPasses === 0 || this.bytesPassing < WINDOW_BYTES);
+    return !this.quit && this.flows.size < this.window && (this.firstPasses === 0 || this.bytesPassing < this.windowBytes());
+  }
+
+  /** The first passes' bound now: WINDOW_SECONDS at the rate (found or fixed), between WINDOW_MIN and WINDOW_BYTES. */
+  private windowBytes(): number {
+    const bps = this.rc ? this.rc.rate() : this.o.rateBps;
+    return Math.max(WINDOW_MIN, Math.min(WINDOW_BYTES, (bps / 8) * WINDOW_SECONDS));
   }
 
   /** A target can receive at most files at once (its descriptors): the window holds to it. */
