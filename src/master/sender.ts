@@ -42,6 +42,11 @@ const WINDOW_BYTES = 16 << 20;
 const WINDOW_SECONDS = WINDOW_BYTES / (200e6 / 8); // what 16 MiB is at 200 Mbit/s: 0.67 s
 const WINDOW_MIN = 256 << 10;
 
+/** The bytes of first passes the window lets queue at bps: WINDOW_SECONDS of line time, between WINDOW_MIN and WINDOW_BYTES. */
+export function firstPassBytes(bps: number): number {
+  return Math.max(WINDOW_MIN, Math.min(WINDOW_BYTES, (bps / 8) * WINDOW_SECONDS));
+}
+
 /**
  * Data-path features on by default; MRSYNC_GSO=0 (UDP GSO), MRSYNC_BOOST=0
  * (the sending thread's priority) and MRSYNC_CHECK=0 (checkpoints) turn one
@@ -125,10 +130,9 @@ export class Sender implements MasterEvents {
     return !this.quit && this.flows.size < this.window && (this.firstPasses === 0 || this.bytesPassing < this.windowBytes());
   }
 
-  /** The first passes' bound now: WINDOW_SECONDS at the rate (found or fixed), between WINDOW_MIN and WINDOW_BYTES. */
+  /** The first passes' bound now, at the rate found (or fixed). */
   private windowBytes(): number {
-    const bps = this.rc ? this.rc.rate() : this.o.rateBps;
-    return Math.max(WINDOW_MIN, Math.min(WINDOW_BYTES, (bps / 8) * WINDOW_SECONDS));
+    return firstPassBytes(this.rc ? this.rc.rate() : this.o.rateBps);
   }
 
   /** A target can receive at most files at once (its descriptors): the window holds to it. */

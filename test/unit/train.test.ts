@@ -1,12 +1,14 @@
 // The rate's probe train (wire/train.ts): the estimate from arrival times
 // as a token-bucket shaper and a shaper's timer leave them, the catcher's
 // collection of a train, and what the rate control (master/rate.ts) makes
-// of the estimate on the simulated LAN (ratesim.ts).
+// of the estimate on the simulated LAN (ratesim.ts); and the window's bound
+// on first passes, which the rate found sets (master/sender.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RateControl, START } from '../../src/master/rate';
 import { TRAIN_LEN, TrainMeter, lowEstimate, trainRate } from '../../src/wire/train';
 import { BITS, STEP, simulate } from './ratesim';
+import { firstPassBytes } from '../../src/master/sender';
 
 const mbit = (x: number): string => `${(x / 1e6).toFixed(1)} Mbit/s`;
 
@@ -110,3 +112,11 @@ for (const [c, probe] of [[1e9, 1.2e9], [200e6, 200e6], [5e6, 5e6]] as const) {
     assert.ok(Math.max(...probed.rates) <= Math.max(...plain.rates) * 1.01, `peak ${mbit(Math.max(...probed.rates))}, ${mbit(Math.max(...plain.rates))} without`);
   });
 }
+
+test('the window: first passes queued ahead of a repair are line time at the rate (0.67 s), 256 KiB to 16 MiB', () => {
+  assert.equal(firstPassBytes(200e6), 16 << 20);
+  assert.equal(firstPassBytes(1e9), 16 << 20);
+  // at 5 Mbit/s 16 MiB was 27 s of first passes ahead of every repair
+  assert.ok(Math.abs(firstPassBytes(5e6) - (16 << 20) / 40) < 1, `${firstPassBytes(5e6)}`);
+  assert.equal(firstPassBytes(1e6), 256 << 10);
+});
