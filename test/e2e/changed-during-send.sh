@@ -23,6 +23,9 @@ pid=$!
 await_temp t1 moving
 sleep 0.5
 dd if="$WORK/new" of="$SRC/moving" bs=6000000 count=1 conv=notrunc status=none
+# and once vanishing is on its way (the window lets it in when moving's first
+# pass is out: 0.67 s of line time is queued at most), it is deleted
+await_temp t1 vanishing
 rm "$SRC/vanishing"
 wait $pid
 rc=$?
