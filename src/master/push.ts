@@ -245,7 +245,9 @@ export class Push {
         this.targets.relayLog(t, l);
         break;
       case 'train':
-        if (this.train && !this.train.done && this.train.to.includes(t.idx) && typeof l.bps === 'number' && Number.isFinite(l.bps) && l.bps >= 0) {
+        // (a catcher's word: numbers in range, or nothing; the lowest of them only ever starts the rate)
+        if (this.train && !this.train.done && this.train.to.includes(t.idx) && typeof l.bps === 'number' && Number.isFinite(l.bps) && l.bps >= 0
+          && Number.isInteger(l.n) && l.n >= 0 && l.n <= TRAIN_LEN) {
           this.train.est.set(t.idx, l.bps);
           this.log.debug('probe train', { host: t.host, mbps: +(l.bps / 1e6).toFixed(1), datagrams: l.n });
           this.trainCheck(Date.now());

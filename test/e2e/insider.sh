@@ -42,4 +42,29 @@ for (const t of s.targets) {
 }
 ' "$WORK/status.json" || fail "an honest target was dropped or lost a file the rogue did not touch"
 [ $rc = 0 ] || [ $rc = 2 ] || fail "exit $rc"
+
+# The rate's probe train (wire/train.ts), found from feedback this time: the
+# rogue multicasts trains of its own as the master, back to back, again and
+# again, and says on its channel what no catcher would (a rate of 1e300, a
+# negative one, words for numbers). The push still ends, the honest targets
+# exact, and the rate stays within --max-rate. (Its trains come first and
+# end the others' measuring: the probe is lost, the start stays 10 Mbit/s.)
+for i in 1 2 3; do rm -rf "$(disk t$i)"/* 2>/dev/null || true; done
+set +e
+ROGUE_HOST=t1 ROGUE_OBJECT=3 ROGUE_ABORT=4 ROGUE_FILE="$WORK/forged" ROGUE_TRAIN=1 \
+  run_master -m t1,t2,t3 -s "$SRC" -t "$DST" --remote-path "$E2E_DIR/rogue-catcher.js" --max-rate 40m -w 10 \
+  --status-file "$WORK/status2.json" > "$WORK/out2" 2>&1
+rc=$?
+set -e
+cat "$WORK/out2"
+[ $rc = 0 ] || [ $rc = 2 ] || fail "exit $rc with the rogue's trains"
+for i in 2 3; do
+  d=$(disk t$i)
+  cmp -s "$SRC/a-big" "$d/a-big" || fail "t$i: a-big not exact with the rogue's trains"
+  cmp -s "$SRC/c-other" "$d/c-other" || fail "t$i: c-other not exact with the rogue's trains"
+  [ ! -e "$d/b-victim" ] || cmp -s "$SRC/b-victim" "$d/b-victim" || fail "t$i holds something else than the master's b-victim"
+done
+line=$(grep '^rate: found from feedback' "$WORK/out2") || fail "no rate line"
+peak=$(echo "$line" | sed -n 's/.*peak \([0-9.]*\),.*/\1/p')
+[ -n "$peak" ] && [ "$(echo "$peak <= 40" | bc)" = 1 ] || fail "the rate went past --max-rate: $line"
 echo PASS

@@ -6,7 +6,10 @@
 // (to take the others' feedback), then, again and again, the pages of
 // ROGUE_OBJECT with ROGUE_FILE's content, an EOF carrying that content's
 // SHA-256, a Sums signed with a key of its own, and an unsigned Abort of
-// ROGUE_ABORT. It stops when its channel closes.
+// ROGUE_ABORT. With ROGUE_TRAIN, before that: probe trains of its own to the
+// others (every index, back to back, again and again: they would read the
+// path as far faster than it is) and, on its own channel, readings of the
+// train no catcher would give. It stops when its channel closes.
 'use strict';
 const { spawn } = require('child_process');
 const crypto = require('crypto');
@@ -15,6 +18,7 @@ const fs = require('fs');
 const path = require('path');
 const repo = path.resolve(__dirname, '..', '..');
 const { native } = require(path.join(repo, 'dist', 'src', 'native.js'));
+const { LINE_TAG } = require(path.join(repo, 'dist', 'src', 'wire', 'session.js'));
 
 let head = Buffer.alloc(0);
 let child = null;
@@ -42,6 +46,15 @@ function attack(h) {
     // as the master, from here, before the master has sent anything: whoever takes the master's
     // address from the first datagram sends its feedback here
     for (let i = 0; i < 5; i++) send(6 /* Check */, 0xfffffff0, 0, Buffer.alloc(8));
+    if (process.env.ROGUE_TRAIN) {
+      const page = Buffer.alloc(h.pageSize);
+      const train = () => { for (let i = 0; i < 130; i++) send(10 /* Train */, 0, i % 132, page); };
+      train();
+      setInterval(train, 5);
+      for (const bad of [{ bps: 1e300, n: 128 }, { bps: -5, n: 3 }, { bps: 'fast', n: 1 }, { bps: 1e9, n: 'x' }, { bps: 1e9, n: 1e9 }]) {
+        process.stdout.write(LINE_TAG + JSON.stringify({ t: 'train', ...bad }) + '\n');
+      }
+    }
     const object = Number(process.env.ROGUE_OBJECT);
     const content = fs.readFileSync(process.env.ROGUE_FILE);
     const hash = crypto.createHash('sha256').update(content).digest();
