@@ -69,6 +69,10 @@ export const MAX_PAGE = 65507 - PACKET_OVERHEAD;
 export function wireOverhead(family: 4 | 6): number {
   return family === 6 ? 62 : 42;
 }
+/** One data datagram of pageSize on the wire, in bits: its page, header and tag, and the Ethernet, IP and UDP headers. */
+export function datagramBits(pageSize: number, family: 4 | 6): number {
+  return (pageSize + PACKET_OVERHEAD + wireOverhead(family)) * 8;
+}
 /** Extra bytes per datagram with --encrypt: the AES-GCM nonce counter (native/wire.h kCtrLen). */
 export const ENCRYPT_OVERHEAD = 8;
 

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
-import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
-import { wireOverhead } from '../options';
+import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
+import { datagramBits, wireOverhead } from '../options';
 import { ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { display } from '../wire/paths';
 import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeBatch, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited, writeAck } from '../wire/protocol';
@@ -183,7 +183,7 @@ export class Catcher {
       case 'control': {
         if (e.sender !== 0) return [];
         if (e.type === Msg.Train) {
-          this.train ??= new TrainMeter((this.p.pageSize + PACKET_OVERHEAD + wireOverhead(this.p.family)) * 8, (bps, n) => {
+          this.train ??= new TrainMeter(datagramBits(this.p.pageSize, this.p.family), (bps, n) => {
             if (this.closed) return;
             this.loop.stampArrivals(false); // the pages need no stamp
             emit({ t: 'train', bps: Math.round(bps ?? 0), n });

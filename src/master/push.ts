@@ -8,9 +8,9 @@
 import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
+import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { Logger } from '../operator/log';
-import { NetOptions, wireOverhead } from '../options';
+import { NetOptions, datagramBits, wireOverhead } from '../options';
 import { Filter } from '../wire/filter';
 import { Selection, entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
@@ -122,7 +122,7 @@ export class Push {
         start: Math.min(cached?.bps ?? this.o.rateBps, this.o.maxRateBps), found: cached?.found, max: this.o.maxRateBps, min: Math.min(1e6, this.o.maxRateBps),
         // a round: about twenty targets' reports (a report interval with few targets, 100 ms with many)
         roundMs: Math.max(50, Math.round(statMs * Math.min(1, 20 / this.o.targets.length))), reportMs: statMs, earlyMs: earlyStatMs(statMs),
-        datagramBits: (this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8,
+        datagramBits: datagramBits(this.o.pageSize, this.o.family),
       });
     }
     this.loop = openPageLoop({

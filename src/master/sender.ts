@@ -5,9 +5,9 @@
 // (events.ts) back to the flows.
 import fs from 'node:fs';
 import os from 'node:os';
-import { NativePageLoop, PACKET_OVERHEAD, native } from '../native';
+import { NativePageLoop, native } from '../native';
 import { Logger } from '../operator/log';
-import { wireOverhead } from '../options';
+import { datagramBits } from '../options';
 import { SEG_BASE, isSegment } from '../wire/manifest';
 import { CHECK_MIN_PAGES, DoneCode, DoneInfo, Msg, batchRoom, decodeMissing, encodeAbort, encodeBatch, withAwaited } from '../wire/protocol';
 import { pagesOf, runPages } from '../wire/runs';
@@ -153,7 +153,7 @@ export class Sender implements MasterEvents {
   private readonly tailPageMs = (): number => {
     if (!this.tail()) return 0;
     const bps = this.rc ? this.rc.rate() : this.o.rateBps;
-    return ((this.o.pageSize + PACKET_OVERHEAD + wireOverhead(this.o.family)) * 8 * 1000) / bps;
+    return (datagramBits(this.o.pageSize, this.o.family) * 1000) / bps;
   };
 
   /** A flow for obj to the targets needers (ids), its pages read from fd; before: a file's stat when opened. */
