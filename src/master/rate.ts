@@ -151,8 +151,7 @@ export class RateControl {
     // a start above the path (10 Mbit/s on a 5 Mbit/s link) comes down to it; one far below goes up to half of it
     const to = bps < this.r ? bps : 0.5 * bps > this.r ? 0.5 * bps : this.r;
     if (to === this.r) return null;
-    // judged on reports that cover the new rate
-    this.holdUntil = nowMs + Math.min(2 * (this.o.earlyMs ?? this.o.reportMs), 300);
+    this.holdUntil = nowMs + this.stepMs(); // judged on reports that cover the new rate
     return this.set(to);
   }
 
@@ -330,7 +329,7 @@ export class RateControl {
       // a doubling shows in the reports of the interval after it (the one it happened in is mixed); each
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
       // well before the interval is over): a step each 300 ms at most
-      this.holdUntil = nowMs + Math.min(2 * (this.o.earlyMs ?? this.o.reportMs), 300);
+      this.holdUntil = nowMs + this.stepMs();
       if (behind) {
         // a bottleneck: what the slowest delivered is what the path takes
         this.phase = 'cruise';
@@ -342,7 +341,7 @@ export class RateControl {
         next = Math.min(this.gain * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
         // past what the probe train came through at, a probe's step (1.25x), not a doubling: the step past the
         // bottleneck overshoots it by a quarter, not by up to twice
-        if (this.probe > 0 && next > this.probe) next = Math.max(Math.min(next, this.r * CYCLE[0]), Math.min(next, this.probe * CYCLE[0]));
+        if (this.probe > 0 && next > this.probe) next = Math.min(next, CYCLE[0] * Math.max(this.r, this.probe));
       }
     } else if (shared) {
       if (!judge) return null;
@@ -379,6 +378,11 @@ export class RateControl {
       next = this.est * CYCLE[at];
     }
     return this.set(next);
+  }
+
+  /** The startup's step: two of the targets' early report intervals, 300 ms at most. */
+  private stepMs(): number {
+    return Math.min(2 * (this.o.earlyMs ?? this.o.reportMs), 300);
   }
 
   /** A probe's length at rate r: a round, or at a low rate longer than a report needs to make a sample. */
