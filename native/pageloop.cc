@@ -413,14 +413,20 @@ int PageLoop::Impl::receive() {
     stats_.recvBatches++;
     const double readNs = double(monoNs());
     // the kernel stamps arrivals by CLOCK_REALTIME: moved onto the monotonic
-    // clock by the offset between the two now (an arrival is never later than
-    // its read; without a stamp, the read's time)
-    timespec real;
-    clock_gettime(CLOCK_REALTIME, &real);
-    const double realToMono = readNs - (double(real.tv_sec) * 1e9 + double(real.tv_nsec));
+    // clock by the offset between the two at this read, taken once a batch
+    // has a stamped control datagram (an arrival is never later than its
+    // read; without a stamp, the read's time)
+    double realToMono = 0;
+    bool offsetTaken = false;
     auto arrival = [&](int i) -> double {
       for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+        if (!offsetTaken) {
+          timespec real;
+          clock_gettime(CLOCK_REALTIME, &real);
+          realToMono = readNs - (double(real.tv_sec) * 1e9 + double(real.tv_nsec));
+          offsetTaken = true;
+        }
         timespec ts;
         memcpy(&ts, CMSG_DATA(c), sizeof ts);
         const double at = double(ts.tv_sec) * 1e9 + double(ts.tv_nsec) + realToMono;

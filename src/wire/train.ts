@@ -4,7 +4,7 @@
 // stamps, native/pageloop.cc) and says over its channel at what rate the
 // train came through: its path's bottleneck (packet-pair dispersion over a
 // train, Keshav 1991; Dovrolis et al. 2001). A token-bucket shaper passes
-// the train's head at line rate, so only its later half is timed. The
+// the train's head at line rate, so only its last third is timed. The
 // master starts the rate at half the lowest of these (master/rate.ts
 // probed): on a 1 Gbit/s LAN the startup begins near the path instead of
 // doubling up from 10 Mbit/s for a third of a second.
@@ -19,7 +19,7 @@ export const TRAIN_WAIT_MS = 800;
 export const TRAIN_QUIET_MS = 30;
 /** Arrivals a train needs before it says anything. */
 const TRAIN_MIN = 24;
-/** The shortest span the later half is timed over (ns): finer than interrupt coalescing and clock reads. */
+/** The shortest span the last third is timed over (ns): finer than interrupt coalescing and clock reads. */
 const MIN_SPAN_NS = 50_000;
 
 /**
