@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,13 +27,12 @@ bool isZero(const uint8_t* p, size_t n) {
 }  // namespace
 
 int Receiver::openSink(uint32_t object, int fd, uint64_t size) {
-  // A sink is a file already of its size (ftruncate): zero pages are never
-  // written, and a block is read back whole to decode parity, lost tail
-  // pages included; a shorter file would read short there.
-  struct stat st;
-  if (fstat(fd, &st) != 0) return errno;
-  if (!S_ISREG(st.st_mode) || uint64_t(st.st_size) != size) return EINVAL;
+  // A sink is a fresh file, given its size here (ftruncate, which refuses
+  // anything but a regular file open for writing: EINVAL or EBADF): zero
+  // pages are never written, and a block is read back whole to decode
+  // parity, lost tail pages included; a shorter file would read short there.
   if (paging_.pageCount(size) > kMaxPages) return EFBIG;
+  if (ftruncate(fd, off_t(size)) != 0) return errno;
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return errno;
   uint32_t pages = uint32_t(paging_.pageCount(size));

@@ -73,7 +73,7 @@ export interface NativePageLoop {
   sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean): void;
   /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
-  /** 0, or an errno: EINVAL unless fd is a regular file already of size bytes (ftruncate it), or that of taking a descriptor of its own for fd (the sink keeps it: close fd when you like) */
+  /** 0, or an errno: the sink gives fd (a fresh file: it must read as zeros) its size, EINVAL unless a regular file open for writing, and takes a descriptor of its own for it (close fd when you like) */
   openSink(object: number, fd: number, size: number): number;
   closeSink(object: number): number;
   sinkMissing(object: number, maxRuns: number): { missing: number; runs: Uint32Array } | null;

@@ -331,7 +331,6 @@ export class Catcher {
   /** A manifest segment into an unlinked temp file (nothing to clean up after a crash), then OpenOk. */
   private openSegment(k: number, size: number): ReceiptAction[] {
     const fd = anonymousFile();
-    fs.ftruncateSync(fd, size); // a sink is a file of its size (pages may come last, or from parity)
     this.segFds.set(k, fd);
     const err = this.loop.openSink(SEG_BASE + k, fd, size);
     if (err) return [{ a: 'fatal', msg: `cannot store the manifest: ${errnoName(err)}` }];

@@ -6,6 +6,7 @@
 // gap are read back from the file), as all-zero pages (never written), or
 // twice. Needs root (unshare -n); skipped, with the reason, without.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -27,6 +28,17 @@ function tempFd(size: number, content?: Buffer): number {
   if (content) fs.writeSync(fd, content, 0, content.length, 0);
   fs.ftruncateSync(fd, size);
   return fd;
+}
+
+/** A pipe's two ends, as descriptors (not a regular file: no sink). */
+function pipeFds(): [number, number] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-fifo-'));
+  const fifo = path.join(dir, 'p');
+  execFileSync('mkfifo', [fifo]);
+  const r = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const w = fs.openSync(fifo, fs.constants.O_WRONLY);
+  fs.rmSync(dir, { recursive: true });
+  return [r, w];
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -119,15 +131,19 @@ async function outOfOrder(port: number) {
 
 /**
  * The last pages of a file lost and rebuilt from parity (the block is read
- * back from the sink to decode): a sink must be a file already of its size,
- * or that read comes up short; openSink refuses any other.
+ * back from the sink to decode): a sink must be a file of its size, or that
+ * read comes up short; openSink gives an empty file its size, and refuses
+ * what is not a regular file.
  */
 async function tailByParity(port: number) {
   const content = crypto.randomBytes(10 * PAGE + 123); // 11 pages: one block
-  const { src, dst, sent, got, target, master } = loopPair(port, false, content);
-  const short = tempFd(9 * PAGE);
-  const refused = target.openSink(8, short, content.length);
-  fs.closeSync(short);
+  const { src, dst: full, sent, got, target, master } = loopPair(port, false, content);
+  fs.closeSync(full);
+  const dst = tempFd(0);
+  const [pipeIn, pipeOut] = pipeFds();
+  const refused = target.openSink(8, pipeOut, content.length);
+  fs.closeSync(pipeIn);
+  fs.closeSync(pipeOut);
   target.openSink(9, dst, content.length);
   await sleep(50);
   // pages 0-8, then two parity pages for block 0 in place of pages 9 and 10
@@ -137,7 +153,7 @@ async function tailByParity(port: number) {
   const st = target.stats();
   master.stop();
   target.stop();
-  return { want: sha(content), refused, got: got.map(received), same: readBack(dst, content.length).equals(content), rebuilt: st.fecRecovered };
+  return { want: sha(content), refused, got: got.map(received), same: readBack(dst, content.length).equals(content), size: fs.fstatSync(dst).size, want_size: content.length, rebuilt: st.fecRecovered };
 }
 
 async function child(): Promise<void> {
@@ -171,9 +187,10 @@ if (process.argv.includes('--child')) {
     assert.ok(o.same);
     assert.equal(o.dup, 1, 'the second copy of page 0 is a duplicate, hashed once');
     const t = out.tail;
-    assert.equal(t.refused, 22, 'openSink refuses a file shorter than its size (EINVAL)');
+    assert.equal(t.refused, 22, 'openSink refuses what is not a regular file (EINVAL)');
     assert.deepEqual(t.got, [`complete:9:${t.want}`], 'the lost tail of the file rebuilt from parity');
     assert.equal(t.rebuilt, 2);
+    assert.equal(t.size, t.want_size, 'the sink gave the empty file its size');
     assert.ok(t.same);
   });
 }
