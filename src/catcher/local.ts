@@ -31,6 +31,13 @@ export abstract class Local {
   protected readonly safeDirs = new Set<string>(['.']);
   protected lookup: Lookup | null = null;           // while a slice of a segment is planned
   protected stale = 0;                              // temp files an interrupted run left, removed
+  /**
+   * Directories this push made (-n: would make), made mode 0700 (their own
+   * mode comes at the end): nothing is in them but what this push puts
+   * there, and each entry is planned once, so their entries are not looked
+   * up (an empty target's plan is then no lstat per entry).
+   */
+  protected readonly made = new Set<string>();
 
   constructor(protected readonly tree: Beneath, protected readonly entries: ManifestSet, protected readonly sync: SyncParams,
     protected readonly owner: boolean, protected readonly mirror: Mirror, protected readonly ev: LocalEvents) {}
@@ -98,8 +105,11 @@ export abstract class Local {
     }
   }
 
-  /** What the target has at rel (as the plan should see it). */
-  protected abstract have(rel: Buffer): Have | null;
+  /** What the target has at rel (as the plan should see it): nothing under a directory this push made. */
+  protected have(rel: Buffer): Have | null {
+    if (this.made.has(parentOf(rel).toString('latin1'))) return null;
+    return this.lookup ? this.lookup.have(rel) : this.tree.at(rel, lstatHave);
+  }
   /** A planned entry and what is there, before it is decided. */
   protected sawEntry(_i: number, _e: Entry, _have: Have | null): void { /* a dry run remembers directories it would make */ }
   /** A directory is in the way of entry i: clear it, or say why not (the entry fails). */
@@ -138,10 +148,6 @@ export abstract class Local {
 /** Carries the plan out on the target's disk. */
 export class DiskLocal extends Local {
   private deferredLinks: number[] = [];
-
-  protected have(rel: Buffer): Have | null {
-    return this.lookup ? this.lookup.have(rel) : this.tree.at(rel, lstatHave);
-  }
 
   protected resolveConflict(i: number, e: Entry, why: string): string | null {
     if (this.sync.delete && e.kind === Kind.File && e.size > 0) {
@@ -191,6 +197,7 @@ export class DiskLocal extends Local {
       case 'mkdir':
         if (d.clear) { this.mirror.backupReplaced(e.path); this.tree.at(e.path, (p) => fs.unlinkSync(p)); }
         this.tree.at(e.path, (p) => fs.mkdirSync(p, 0o700));
+        this.made.add(i === 0 ? '.' : e.path.toString('latin1'));
         this.counts.dirs++;
         return;
       case 'symlink':
@@ -292,16 +299,8 @@ export class DiskLocal extends Local {
 
 /** -n: decides and itemizes what DiskLocal would do; changes nothing. */
 export class DryLocal extends Local {
-  private absent = new Set<string>(); // directories that would be made: nothing is under them yet
-
-  /** What the target has at rel; nothing under a directory that would be made. */
-  protected have(rel: Buffer): Have | null {
-    if (this.absent.has(parentOf(rel).toString('latin1'))) return null;
-    return this.lookup ? this.lookup.have(rel) : this.tree.at(rel, lstatHave);
-  }
-
   protected sawEntry(i: number, e: Entry, have: Have | null): void {
-    if (e.kind === Kind.Dir && have?.kind !== 'dir') this.absent.add(i === 0 ? '.' : e.path.toString('latin1'));
+    if (e.kind === Kind.Dir && have?.kind !== 'dir') this.made.add(i === 0 ? '.' : e.path.toString('latin1'));
   }
 
   protected resolveConflict(i: number, e: Entry, why: string): string | null {
