@@ -1,7 +1,6 @@
 #include "receiver.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,10 +32,8 @@ int Receiver::openSink(uint32_t object, int fd, uint64_t size) {
   // parity, lost tail pages included; a shorter file would read short there.
   if (paging_.pageCount(size) > kMaxPages) return EFBIG;
   if (ftruncate(fd, off_t(size)) != 0) return errno;
-  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (own < 0) return errno;
   uint32_t pages = uint32_t(paging_.pageCount(size));
-  std::shared_ptr<Sink> s(new Sink{own, size, pages, Bitmap(pages), pages});
+  std::shared_ptr<Sink> s(new Sink{fd, {}, size, pages, Bitmap(pages), pages});
   std::lock_guard<std::mutex> g(sinkMu_);
   sinks_[object] = std::move(s);
   return 0;
@@ -45,10 +42,6 @@ int Receiver::openSink(uint32_t object, int fd, uint64_t size) {
 void Receiver::page(const Header& h, const uint8_t* payload, std::vector<Event>* out) {
   if (h.type == kTypeData) handleData(h, payload, out);
   else if (h.type == kTypeParity) handleParity(h, payload, out);
-}
-
-Receiver::Sink::~Sink() {
-  if (fd >= 0) close(fd);
 }
 
 std::shared_ptr<Receiver::Sink> Receiver::findSink(uint32_t object) {
@@ -65,6 +58,10 @@ int64_t Receiver::closeSink(uint32_t object) {
     if (it == sinks_.end()) return -1;
     s = std::move(it->second);
     sinks_.erase(it);
+  }
+  {
+    std::lock_guard<std::mutex> io(s->io);  // waits out a read or write on it in the loop thread
+    s->fd = -1;
   }
   std::lock_guard<std::mutex> g(s->mu);
   return s->missing;
@@ -134,6 +131,8 @@ void Receiver::handleParity(const Header& h, const uint8_t* payload, std::vector
   if (kept.size() < missing.size()) return;
 
   const size_t P = paging_.pageSize, plen = h.length;
+  std::lock_guard<std::mutex> io(s.io);
+  if (s.fd < 0) return;  // closed meanwhile
   std::vector<uint8_t> blk;
   if (int err = paging_.readBlock(s.fd, s.size, block, kb, &blk)) {
     sinkFailed(h.object, s, err == ENODATA ? EIO : err, out);  // short: our own file lost pages
@@ -214,7 +213,12 @@ void Receiver::catchUp(size_t budget, std::vector<Event>* out) {
       while (n < maxRun && s.hashed + n < s.pages && s.have.test(s.hashed + n)) n++;
       const uint64_t off = uint64_t(s.hashed) * P;
       const size_t want = size_t(std::min<uint64_t>(uint64_t(n) * P, s.size - off));
-      ssize_t got = pread(s.fd, buf.data(), want, off_t(off));
+      ssize_t got;
+      {
+        std::lock_guard<std::mutex> io(s.io);
+        if (s.fd < 0) break;  // closed meanwhile
+        got = pread(s.fd, buf.data(), want, off_t(off));
+      }
       if (got != ssize_t(want)) {
         sinkFailed(object, s, got < 0 ? errno : EIO, out);
         break;
@@ -235,8 +239,14 @@ void Receiver::flush(std::vector<Event>* out) {
   Sink& s = *pend_.sink;
   size_t want = 0;
   for (uint32_t i = 0; i < pend_.count; i++) want += pend_.iov[i].iov_len;
-  ssize_t w = pwritev(s.fd, pend_.iov, int(pend_.count), off_t(uint64_t(pend_.first) * paging_.pageSize));
-  if (w != ssize_t(want)) {
+  ssize_t w;
+  {
+    std::lock_guard<std::mutex> io(s.io);
+    w = s.fd < 0 ? -2 : pwritev(s.fd, pend_.iov, int(pend_.count), off_t(uint64_t(pend_.first) * paging_.pageSize));
+  }
+  if (w == -2) {
+    // closed meanwhile: nothing to write, nothing to tell
+  } else if (w != ssize_t(want)) {
     sinkFailed(pend_.object, s, w < 0 ? errno : ENOSPC, out);
   } else {
     for (uint32_t i = 0; i < pend_.count; i++)

@@ -28,12 +28,14 @@ class Receiver {
  public:
   Receiver(Paging paging, Stats& stats) : paging_(paging), stats_(stats) {}
 
-  // fd must be a fresh file already truncated to size (reads as zeros).
+  // fd must be a fresh file (it reads as zeros); the sink gives it its size.
+  // The sink borrows fd: the caller closes it, and only after closeSink.
   // Its SinkComplete event carries the SHA-256 of the file (payload).
-  // Returns 0, or an errno: EINVAL (not a regular file of size bytes), EFBIG
-  // (more than kMaxPages pages), or that of duplicating fd.
+  // Returns 0, or an errno: EFBIG (more than kMaxPages pages), or that of
+  // ftruncate (EINVAL: not a regular file).
   int openSink(uint32_t object, int fd, uint64_t size);
-  // Returns pages still missing (-1: no such sink); forgets the sink (the fd stays the caller's).
+  // Returns pages still missing (-1: no such sink); forgets the sink. Once
+  // it returns, the loop thread does no more I/O on the sink's fd.
   int64_t closeSink(uint32_t object);
   // Missing-page runs of a sink and its missing count; count -1 if no sink.
   int64_t sinkMissing(uint32_t object, size_t maxRuns, std::vector<std::pair<uint32_t, uint32_t>>* runs);
@@ -48,13 +50,16 @@ class Receiver {
   static constexpr size_t kCatchUpBytes = 1 << 20;  // read back per loop turn
 
  private:
-  // A file being received. Its fd is the sink's own (a dup of the owner's):
-  // the owner may close its fd as soon as closeSink returns, while the loop
-  // thread still holds the sink for the datagrams at hand. The loop thread
-  // alone writes a sink's state; mu guards the bitmap and count it shares
-  // with sinkMissing and closeSink.
+  // A file being received. Its fd is the owner's, borrowed: the loop thread
+  // (which may still hold the sink for the datagrams at hand when closeSink
+  // drops it from the map) reads and writes it only under io, and not once
+  // closeSink has set it to -1, so the owner may close it (and the number be
+  // reused) as soon as closeSink returns. The loop thread alone writes a
+  // sink's state; mu guards the bitmap and count it shares with sinkMissing
+  // and closeSink.
   struct Sink {
     int fd;
+    std::mutex io;
     uint64_t size;
     uint32_t pages;
     Bitmap have;
@@ -66,7 +71,6 @@ class Receiver {
     bool catchingUp = false;  // on catchUp_: pages from hashed on are in the file
     // parity pages received for blocks not yet whole: block -> (j, bytes)
     std::unordered_map<uint32_t, std::vector<std::pair<uint32_t, std::vector<uint8_t>>>> parity;
-    ~Sink();
   };
   static constexpr uint32_t kMaxIov = 64;
   struct PendingWrite {  // consecutive pages of one sink awaiting one pwritev

@@ -73,8 +73,9 @@ export interface NativePageLoop {
   sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean): void;
   /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
-  /** 0, or an errno: the sink gives fd (a fresh file: it must read as zeros) its size, EINVAL unless a regular file open for writing, and takes a descriptor of its own for it (close fd when you like) */
+  /** 0, or an errno: the sink gives fd (a fresh file: it must read as zeros) its size, EINVAL unless a regular file open for writing; it borrows fd: close fd only after closeSink */
   openSink(object: number, fd: number, size: number): number;
+  /** the pages still missing (-1: no such sink); once it returns the loop does no more I/O on the sink's fd */
   closeSink(object: number): number;
   sinkMissing(object: number, maxRuns: number): { missing: number; runs: Uint32Array } | null;
   setRate(bps: number): void;

@@ -421,7 +421,10 @@ export class Catcher {
     this.closed = true;
     for (const [object] of this.receipt.unfinished()) this.loop?.closeSink(object);
     this.receiving?.discardAll();
-    for (const [, fd] of this.segFds) { try { fs.closeSync(fd); } catch { /* closed */ } }
+    for (const [k, fd] of this.segFds) {
+      this.loop?.closeSink(SEG_BASE + k); // the loop borrows the descriptor until then
+      try { fs.closeSync(fd); } catch { /* closed */ }
+    }
     if (this.statTimer) clearInterval(this.statTimer);
     this.train?.stop();
     this.loop?.stop();

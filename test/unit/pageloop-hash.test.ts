@@ -156,6 +156,31 @@ async function tailByParity(port: number) {
   return { want: sha(content), refused, got: got.map(received), same: readBack(dst, content.length).equals(content), size: fs.fstatSync(dst).size, want_size: content.length, rebuilt: st.fecRecovered };
 }
 
+/**
+ * The sink borrows the owner's descriptor: once closeSink returns, the owner
+ * closes it and the number goes to the next file opened; the pages of the
+ * closed sink that still come are strays and never reach that file.
+ */
+async function closedSink(port: number) {
+  const content = crypto.randomBytes(40 * PAGE);
+  const { src, dst, sent, target, master } = loopPair(port, false, content);
+  target.openSink(7, dst, content.length);
+  await sleep(50);
+  master.sendPages(1, 7, src, content.length, Uint32Array.of(0, 10));
+  await until(() => sent.length >= 1, 5000);
+  await sleep(50);
+  const missing = target.closeSink(7);
+  fs.closeSync(dst);
+  const next = tempFd(0); // the lowest free number: the one just closed
+  master.sendPages(2, 7, src, content.length, Uint32Array.of(10, 30));
+  await until(() => sent.length >= 2, 5000);
+  await sleep(100);
+  const st = target.stats();
+  master.stop();
+  target.stop();
+  return { missing, reused: next === dst, nextSize: fs.fstatSync(next).size, stray: st.dataStray };
+}
+
 async function child(): Promise<void> {
   const out = {
     whole: await sendAndReceive(false, 47011, null),
@@ -163,6 +188,7 @@ async function child(): Promise<void> {
     sealed: await sendAndReceive(true, 47031, null),
     outOfOrder: await outOfOrder(47041),
     tail: await tailByParity(47051),
+    closed: await closedSink(47061),
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -192,5 +218,10 @@ if (process.argv.includes('--child')) {
     assert.equal(t.rebuilt, 2);
     assert.equal(t.size, t.want_size, 'the sink gave the empty file its size');
     assert.ok(t.same);
+    const z = out.closed;
+    assert.equal(z.missing, 30, 'closeSink says what was still missing');
+    assert.ok(z.reused, 'the next file got the closed descriptor\'s number');
+    assert.equal(z.nextSize, 0, 'no page of the closed sink reached it');
+    assert.equal(z.stray, 30);
   });
 }
