@@ -172,7 +172,7 @@ Napi::Value CommitFile(const Napi::CallbackInfo& info) {
 }
 
 // raiseFdLimit() -> the soft RLIMIT_NOFILE after raising it to the hard
-// limit (a catcher holds three descriptors per file in flight, and the
+// limit (a catcher holds two descriptors per file in flight, and the
 // window goes to 1024 files; many systems start processes at 1024).
 Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
   rlimit r{};

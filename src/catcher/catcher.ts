@@ -73,7 +73,7 @@ export class Catcher {
     this.mirror = new Mirror(this.tree, this.sync, this.dry, { item, warn });
     this.local = new (this.dry ? DryLocal : DiskLocal)(this.tree, this.entries, this.sync, this.owner, this.mirror, { item, warn });
     this.receiving = new Receiving(this.tree, this.mirror, this.owner, this.p.removeFirst);
-    const fds = native.raiseFdLimit(); // up to three descriptors per file in flight
+    const fds = native.raiseFdLimit(); // two descriptors per file in flight (the temp file, its directory)
     this.loop = openPageLoop({
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
@@ -82,7 +82,7 @@ export class Catcher {
       encrypt: this.p.encrypt === true, master: this.p.master, masterPort: this.p.masterPort,
     }, (evs) => this.onEvents(evs));
     this.startStats();
-    emit({ t: 'ready', files: fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 3))) });
+    emit({ t: 'ready', files: fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 2))) });
   }
 
   /**
