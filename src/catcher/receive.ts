@@ -3,10 +3,17 @@
 // its directory held open from creation to rename, then, once its content is
 // checked, its last steps in one native call (owner, mode, mtime, close,
 // rename over the final name); or its removal. receipt.ts decides when.
+//
+// The files created in one turn of the event loop (the OPENs of one batch,
+// most of them in one directory) share their directory's descriptor, opened
+// once in that turn (beneath the root, no symlink followed) and closed when
+// the last of them is renamed or removed; a file created in a later turn
+// opens its directory afresh, so a directory swapped for a symlink is never
+// trusted past the turn that looked at it.
 import fs from 'node:fs';
 import { native } from '../native';
 import { Entry } from '../wire/manifest';
-import { baseOf } from '../wire/paths';
+import { baseOf, parentOf } from '../wire/paths';
 import { Beneath, stepError } from './beneath';
 import { lstatHave, splitNs, tempName } from './fsx';
 import { Mirror } from './mirror';
@@ -15,15 +22,19 @@ const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
 /** native.commitFile's steps, for its errors. */
 const COMMIT_STEPS = ['fchown', 'fchmod', 'futimens', 'close', 'rename'];
 
+/** A directory (O_PATH) that files being received are created and renamed in. */
+interface Dir { key: string; fd: number; refs: number }
+
 interface Incoming {
   entry: Entry;
   fd: number;     // the temp file
-  dirfd: number;  // its directory (O_PATH), held from the temp file's creation to its rename
+  dir: Dir;       // its directory, held from the temp file's creation to its rename
   tmp: Buffer;    // its name there
 }
 
 export class Receiving {
   private files = new Map<number, Incoming>();
+  private turn = new Map<string, Dir>();     // directories opened in this turn of the event loop, by path
   private readonly step = new Int32Array(1); // which of commitFile's steps failed
 
   constructor(private readonly tree: Beneath, private readonly mirror: Mirror, private readonly owner: boolean,
@@ -38,14 +49,14 @@ export class Receiving {
         if (h && h.kind !== 'dir') fs.unlinkSync(final);
       });
     }
-    const dirfd = this.tree.parentFd(entry.path);
+    const dir = this.parent(entry.path);
     const tmp = tempName(entry.path);
-    const fd = native.openBeneath(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0o600);
+    const fd = native.openBeneath(dir.fd, tmp, O_RDWR | O_CREAT | O_EXCL, 0o600);
     if (fd < 0) {
-      fs.closeSync(dirfd);
+      this.release(dir);
       throw stepError(-fd, 'open', entry.path);
     }
-    this.files.set(object, { entry, fd, dirfd, tmp });
+    this.files.set(object, { entry, fd, dir, tmp });
     return fd; // the sink gives it its size
   }
 
@@ -63,10 +74,10 @@ export class Receiving {
     const [sec, nsec] = splitNs(entry.mtimeNs);
     const fd = f.fd;
     f.fd = -1; // closed by commitFile, whatever happens
-    const r = native.commitFile(fd, this.owner, entry.uid, entry.gid, entry.mode, sec, nsec, f.dirfd, f.tmp, baseOf(entry.path), this.step);
+    const r = native.commitFile(fd, this.owner, entry.uid, entry.gid, entry.mode, sec, nsec, f.dir.fd, f.tmp, baseOf(entry.path), this.step);
     if (r < 0) throw stepError(-r, COMMIT_STEPS[this.step[0] - 1] ?? 'commit', entry.path);
     this.files.delete(object);
-    fs.closeSync(f.dirfd);
+    this.release(f.dir);
   }
 
   /** Remove the temp file of object (if any) and let go of its descriptors. */
@@ -75,8 +86,28 @@ export class Receiving {
     if (!f) return;
     this.files.delete(object);
     if (f.fd >= 0) { try { fs.closeSync(f.fd); } catch { /* closed */ } }
-    try { fs.unlinkSync(Buffer.concat([Buffer.from(`/proc/self/fd/${f.dirfd}/`), f.tmp])); } catch { /* gone */ }
-    try { fs.closeSync(f.dirfd); } catch { /* closed */ }
+    try { fs.unlinkSync(Buffer.concat([Buffer.from(`/proc/self/fd/${f.dir.fd}/`), f.tmp])); } catch { /* gone */ }
+    this.release(f.dir);
+  }
+
+  /** rel's parent directory: the one this turn opened, or opened now (verified beneath the root) for this turn's files. */
+  private parent(rel: Buffer): Dir {
+    const key = parentOf(rel).toString('latin1');
+    let d = this.turn.get(key);
+    if (!d) {
+      if (!this.turn.size) queueMicrotask(() => this.turn.clear()); // the turn ends: later files look again
+      d = { key, fd: this.tree.parentFd(rel), refs: 0 };
+      this.turn.set(key, d);
+    }
+    d.refs++;
+    return d;
+  }
+
+  /** A file is done with its directory: closed once no file holds it (and no longer this turn's). */
+  private release(d: Dir): void {
+    if (--d.refs > 0) return;
+    if (this.turn.get(d.key) === d) this.turn.delete(d.key);
+    try { fs.closeSync(d.fd); } catch { /* closed */ }
   }
 
   /** Every temp file still here (the catcher is ending). */
