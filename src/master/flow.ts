@@ -26,6 +26,9 @@ export interface FlowTiming {
 
 export interface TargetOutcome { ok: boolean; message: string; code: FailureCode; satOut?: boolean; deferred?: boolean }
 
+/** No action (frozen: a caller that added to it would throw). */
+const NOTHING: FlowAction[] = Object.freeze([]) as unknown as FlowAction[];
+
 export class FileFlow {
   phase: Phase;
   readonly pending: Set<number>;
@@ -136,7 +139,7 @@ export class FileFlow {
   }
 
   tick(now: number): FlowAction[] {
-    if (now < this.nextRetry) return [];
+    if (now < this.nextRetry) return NOTHING; // every flow, every tick: no array each
     if (this.phase === 'opening') { this.armRetry(now, false); return [{ a: 'open' }]; }
     if (this.phase === 'eof') { this.armRetry(now, false); return [{ a: 'eof', round: this.round }]; }
     return [];

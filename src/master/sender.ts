@@ -356,7 +356,7 @@ export class Sender implements MasterEvents {
 
   /** Every 10 ms: checkpoints due, flows' re-sends, hashes that waited long enough. */
   tick(now: number): void {
-    for (const [, s] of [...this.flows]) {
+    for (const s of [...this.flows.values()]) {
       if (!this.flows.has(s.flow.object)) continue;
       this.checks.due(s, now);
       if (this.flows.has(s.flow.object)) this.exec(s, s.flow.tick(now));

@@ -83,10 +83,10 @@ export class Window {
   /** Open a file beneath the source root, checked against the scan (source.ts), and start its flow. */
   private open(obj: number, needers: number[]): void {
     const i = entryOf(obj);
-    const e = this.segs.entries.get(i);
+    const rel = this.segs.entries.path(i); // its path and size only: not the whole entry decoded per file
     let fd = -1;
     try {
-      const opened = openFileBeneath(this.srcFd, e.path, { dev: this.segs.ids[2 * i], ino: this.segs.ids[2 * i + 1], size: e.size });
+      const opened = openFileBeneath(this.srcFd, rel, { dev: this.segs.ids[2 * i], ino: this.segs.ids[2 * i + 1], size: this.segs.entries.size(i) });
       fd = opened.fd;
       const size = opened.mark.size;
       if (pagesOf(size, this.pageSize) > MAX_PAGES) {
@@ -101,7 +101,7 @@ export class Window {
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
       const f = sendFailure(err);
-      const name = display(e.path);
+      const name = display(rel);
       this.log.error(`${name}: ${f.message}`, { path: name });
       if (f.changed) this.sender.changed.push(name);
       // a file the master cannot read is the source's fault, not a target's: reported once, exit 23
