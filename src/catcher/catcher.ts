@@ -164,13 +164,14 @@ export class Catcher {
 
   private onEvents(evs: LoopEvent[]): void {
     for (const e of evs) {
-      if (this.closed) return;
+      if (this.closed) break;
       try {
         this.run(this.onEvent(e));
       } catch (err) {
         emit({ t: 'log', level: 'error', msg: `internal: ${(err as Error).stack ?? err}` });
       }
     }
+    this.receiving?.endTurn(); // the next batch's files look their directories up again
   }
 
   private onEvent(e: LoopEvent): ReceiptAction[] {

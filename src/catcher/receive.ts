@@ -4,12 +4,12 @@
 // checked, its last steps in one native call (owner, mode, mtime, close,
 // rename over the final name); or its removal. receipt.ts decides when.
 //
-// The files created in one turn of the event loop (the OPENs of one batch,
-// most of them in one directory) share their directory's descriptor, opened
-// once in that turn (beneath the root, no symlink followed) and closed when
-// the last of them is renamed or removed; a file created in a later turn
-// opens its directory afresh, so a directory swapped for a symlink is never
-// trusted past the turn that looked at it.
+// The files created in one batch of the native loop's events (the OPENs of
+// one datagram or a few, most of them in one directory) share their
+// directory's descriptor, opened once in that batch (beneath the root, no
+// symlink followed) and closed when the last of them is renamed or removed;
+// a file created in a later batch opens its directory afresh, so a directory
+// swapped for a symlink is never trusted past the batch that looked at it.
 import fs from 'node:fs';
 import { native } from '../native';
 import { Entry } from '../wire/manifest';
@@ -34,7 +34,7 @@ interface Incoming {
 
 export class Receiving {
   private files = new Map<number, Incoming>();
-  private turn = new Map<string, Dir>();     // directories opened in this turn of the event loop, by path
+  private turn = new Map<string, Dir>();     // directories opened in this batch of events, by path
   private readonly step = new Int32Array(1); // which of commitFile's steps failed
 
   constructor(private readonly tree: Beneath, private readonly mirror: Mirror, private readonly owner: boolean,
@@ -90,12 +90,16 @@ export class Receiving {
     this.release(f.dir);
   }
 
-  /** rel's parent directory: the one this turn opened, or opened now (verified beneath the root) for this turn's files. */
+  /** The batch of events is over: the files of the next one look their directories up again. */
+  endTurn(): void {
+    this.turn.clear();
+  }
+
+  /** rel's parent directory: the one this batch opened, or opened now (verified beneath the root) for this batch's files. */
   private parent(rel: Buffer): Dir {
     const key = parentOf(rel).toString('latin1');
     let d = this.turn.get(key);
     if (!d) {
-      if (!this.turn.size) queueMicrotask(() => this.turn.clear()); // the turn ends: later files look again
       d = { key, fd: this.tree.parentFd(rel), refs: 0 };
       this.turn.set(key, d);
     }
@@ -103,7 +107,7 @@ export class Receiving {
     return d;
   }
 
-  /** A file is done with its directory: closed once no file holds it (and no longer this turn's). */
+  /** A file is done with its directory: closed once no file holds it (and no longer this batch's). */
   private release(d: Dir): void {
     if (--d.refs > 0) return;
     if (this.turn.get(d.key) === d) this.turn.delete(d.key);
