@@ -67,6 +67,10 @@ const CYCLE = [1.25, 0.85, 1, 1, 1, 1, 1, 1];
 const MIN_SAMPLE = 20;
 /** Startup: a target delivering under this share of what the sender sends is behind a queue. */
 const QUEUED = 0.75;
+/** An estimate below this share of the probe train's reading, with no shared loss, grows back by startup steps. */
+const RECOVER = 0.5;
+/** How many times a push does that (a train that read high would have it overshoot each time). */
+const MAX_RECOVERIES = 3;
 /** A cycle's probe that raised the estimate this much found a wider path: startup again. */
 const GREW = 1.15;
 /**
@@ -113,6 +117,8 @@ export class RateControl {
   private gain = 2;                   // startup's growth per step
   private holdUntil = 0;              // a change is judged on reports that cover the rate it made
   private probe = 0;                  // what the probe train came through at (bits/s; 0: no train)
+  private recoveries = 0;             // times the estimate, far below the probe's reading, grew back by startup steps
+  private recovering = false;         // such a startup: up to the probe's reading, no further
   readonly history: number[] = [];    // the rate at each change, for the report
 
   constructor(private readonly o: RateOptions) {
@@ -146,8 +152,9 @@ export class RateControl {
    * one (or where the last push found it).
    */
   probed(bps: number, nowMs: number): number | null {
-    if (this.phase !== 'startup' || this.o.found || !(bps > 0)) return null;
-    this.probe = bps;
+    if (this.o.found || !(bps > 0)) return null;
+    this.probe = bps; // kept if the startup already ended: an estimate far below it grows back (tick)
+    if (this.phase !== 'startup') return null;
     // a start above the path (10 Mbit/s on a 5 Mbit/s link) comes down to it; one far below goes up to half of it
     const to = bps < this.r ? bps : 0.5 * bps > this.r ? 0.5 * bps : this.r;
     if (to === this.r) return null;
@@ -333,6 +340,7 @@ export class RateControl {
       if (behind) {
         // a bottleneck: what the slowest delivered is what the path takes
         this.phase = 'cruise';
+        this.recovering = false;
         next = this.est;
         this.cycleEst = 0;    // growth is judged from the next probe on
         this.grown = 0;
@@ -342,6 +350,16 @@ export class RateControl {
         // past what the probe train came through at, a probe's step (1.25x), not a doubling: the step past the
         // bottleneck overshoots it by a quarter, not by up to twice
         if (this.probe > 0 && next > this.probe) next = Math.min(next, CYCLE[0] * Math.max(this.r, this.probe));
+        if (this.recovering) {
+          // growing back to the probe's reading, not past it; there once the targets deliver it: cruise
+          next = Math.min(next, this.probe);
+          if (this.r >= this.probe && this.est >= 0.9 * this.probe) {
+            this.recovering = false;
+            this.phase = 'cruise';
+            this.cycleAt = nowMs - this.span(this.est) + 1;
+            next = this.est;
+          }
+        }
       }
     } else if (shared) {
       if (!judge) return null;
@@ -353,6 +371,18 @@ export class RateControl {
       this.cycleAt = nowMs - this.span(next) + 1;
       this.holdUntil = nowMs + this.o.reportMs;
       for (const [, m] of group) m.delivered = m.delivered.slice(-1);
+    } else if (judge && this.probe > 0 && this.est < RECOVER * this.probe && this.recoveries < MAX_RECOVERIES) {
+      // far below what the probe train came through at, and no shared loss now: the estimate is not the
+      // path's but the targets' of a while ago (hundreds of catchers starting on busy machines lose what
+      // their sockets cannot hold, which reads as the sender's overshoot): back up by startup steps of a
+      // probe's gain (1.25x) while every target keeps up, not by the probe cycle's creep (a minute from a
+      // quarter of the path with hundreds of targets); a few times at most (a train that read high)
+      this.recoveries++;
+      this.recovering = true;
+      this.phase = 'startup';
+      this.gain = CYCLE[0];
+      this.holdUntil = nowMs + this.stepMs();
+      next = Math.min(CYCLE[0] * this.r, this.probe);
     } else if (this.cycleEst > 0 && this.est >= GREW * this.cycleEst && this.grown >= 1) {
       // probes delivered whole two cycles in a row: the path is wider than the estimate (it grew, or a cut
       // went too far on a target's stall): found again by doubling, not a probe a cycle (one cycle's growth

@@ -91,6 +91,27 @@ test('two hundred targets reporting once a second: the path is found, no one set
   assert.ok(m > 0.85 * 5e6 && m < 1.15 * 5e6, `held at ${mbit(m)}`);
 });
 
+test('half the catchers busy as the push starts (they lose half of what reaches them): the rate comes back to what the probe train read', () => {
+  // hundreds of catchers starting on loaded machines drop what their sockets cannot hold: loss most targets
+  // share, read as the sender's overshoot; the cut went to a quarter of the path or less and stayed there
+  for (const [c, n, roundMs] of [[5e6, 200, 1000], [20e6, 50, 250], [200e6, 10, 50]]) {
+    const s = simulate({ capacity: c, ports: Array(n).fill(2 * c), loss: Array(n).fill(0.005), seconds: 12, roundMs, probe: { bps: c, atMs: 200 },
+      behave: (t, ms) => (t < n / 2 && ms < 1500 ? { loss: 0.5 } : {}) });
+    const m = mean(tail(s, 8));
+    assert.ok(m > 0.85 * c && m < 1.15 * c, `${n} targets at ${mbit(c)}: held at ${mbit(m)}`);
+    assert.ok(s.dropped < 0.03 * s.sent * n, `${n} targets: ${((100 * s.dropped) / (s.sent * n)).toFixed(1)}% dropped`);
+  }
+});
+
+test('a probe train that read the path 2.5 to 4 times too wide: the rate holds to the path, little more is lost', () => {
+  for (const f of [2.5, 4]) {
+    const s = simulate({ capacity: 20e6, ports: Array(50).fill(40e6), loss: Array(50).fill(0.005), seconds: 12, roundMs: 250, seed: 3, probe: { bps: f * 20e6, atMs: 200 } });
+    const m = mean(tail(s, 8));
+    assert.ok(m > 0.85 * 20e6 && m < 1.15 * 20e6, `held at ${mbit(m)}`);
+    assert.ok(s.dropped < 0.03 * s.sent * 50, `${((100 * s.dropped) / (s.sent * 50)).toFixed(1)}% dropped`);
+  }
+});
+
 test('--max-rate caps it; the settled rate is what the next push may start from', () => {
   const s = simulate({ capacity: 1e9, ports: [10e9], seconds: 3, max: 300e6 });
   assert.equal(Math.max(...s.rates), 300e6);
