@@ -16,6 +16,8 @@ import { describe } from '../errors';
 import { FailureCode } from '../errors';
 
 const isRootPath = (p: Buffer): boolean => p.length === 1 && p[0] === 0x2e;
+/** Directory entry i by path, as safeDirs and made hold it ('.': the root). */
+const dirKey = (i: number, e: Entry): string => (i === 0 ? '.' : e.path.toString('latin1'));
 
 export interface LocalEvents {
   item(line: string): void;
@@ -67,13 +69,13 @@ export abstract class Local {
 
   private planEntry(i: number): void {
     const e = this.entries.get(i);
-    const key = e.path.toString('latin1');
-    if (!this.safeDirs.has(parentOf(e.path).toString('latin1'))) {
+    const parent = parentOf(e.path).toString('latin1');
+    if (!this.safeDirs.has(parent)) {
       this.localFail(i, 'parent directory missing or not a directory on the target');
       return;
     }
     try {
-      const have = this.have(e.path);
+      const have = this.have(e.path, parent);
       this.sawEntry(i, e, have);
       if (i === 0 && ((e.flags ?? 0) & Flag.Implied) && have?.kind === 'dir') {
         // only a list is sent: the root is where it goes, its own metadata is left alone
@@ -97,7 +99,7 @@ export abstract class Local {
       }
       this.carryOut(i, e, d, have);
       if (e.kind === Kind.Dir) {
-        this.safeDirs.add(i === 0 ? '.' : key);
+        this.safeDirs.add(dirKey(i, e));
         if (have?.kind === 'dir') this.staleIn(e.path);
       }
     } catch (err) {
@@ -105,9 +107,9 @@ export abstract class Local {
     }
   }
 
-  /** What the target has at rel (as the plan should see it): nothing under a directory this push made. */
-  protected have(rel: Buffer): Have | null {
-    if (this.made.has(parentOf(rel).toString('latin1'))) return null;
+  /** What the target has at rel (as the plan should see it): nothing under a directory this push made (parent: rel's, by path). */
+  protected have(rel: Buffer, parent = parentOf(rel).toString('latin1')): Have | null {
+    if (this.made.has(parent)) return null;
     return this.lookup ? this.lookup.have(rel) : this.tree.at(rel, lstatHave);
   }
   /** A planned entry and what is there, before it is decided. */
@@ -197,7 +199,7 @@ export class DiskLocal extends Local {
       case 'mkdir':
         if (d.clear) { this.mirror.backupReplaced(e.path); this.tree.at(e.path, (p) => fs.unlinkSync(p)); }
         this.tree.at(e.path, (p) => fs.mkdirSync(p, 0o700));
-        this.made.add(i === 0 ? '.' : e.path.toString('latin1'));
+        this.made.add(dirKey(i, e));
         this.counts.dirs++;
         return;
       case 'symlink':
@@ -300,7 +302,7 @@ export class DiskLocal extends Local {
 /** -n: decides and itemizes what DiskLocal would do; changes nothing. */
 export class DryLocal extends Local {
   protected sawEntry(i: number, e: Entry, have: Have | null): void {
-    if (e.kind === Kind.Dir && have?.kind !== 'dir') this.made.add(i === 0 ? '.' : e.path.toString('latin1'));
+    if (e.kind === Kind.Dir && have?.kind !== 'dir') this.made.add(dirKey(i, e));
   }
 
   protected resolveConflict(i: number, e: Entry, why: string): string | null {
