@@ -132,7 +132,12 @@ export class Sender implements MasterEvents {
 
   /** The first passes' bound now, at the rate found (or fixed). */
   private windowBytes(): number {
-    return firstPassBytes(this.rc ? this.rc.rate() : this.o.rateBps);
+    return firstPassBytes(this.rateNow());
+  }
+
+  /** The send rate now: the one found, or the fixed one. */
+  private rateNow(): number {
+    return this.rc ? this.rc.rate() : this.o.rateBps;
   }
 
   /** A target can receive at most files at once (its descriptors): the window holds to it. */
@@ -152,8 +157,7 @@ export class Sender implements MasterEvents {
   /** 0 while files are left to open; at the tail, the line time of one page at the current rate (ms). */
   private readonly tailPageMs = (): number => {
     if (!this.tail()) return 0;
-    const bps = this.rc ? this.rc.rate() : this.o.rateBps;
-    return (datagramBits(this.o.pageSize, this.o.family) * 1000) / bps;
+    return (datagramBits(this.o.pageSize, this.o.family) * 1000) / this.rateNow();
   };
 
   /** A flow for obj to the targets needers (ids), its pages read from fd; before: a file's stat when opened. */
