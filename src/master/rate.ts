@@ -337,7 +337,9 @@ export class RateControl {
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
       // well before the interval is over): a step each 300 ms at most
       this.holdUntil = nowMs + this.stepMs();
-      if (behind) {
+      // growing back (recovering) to the probe's reading, and the targets deliver it: ended as at a bottleneck
+      const back = this.recovering && this.r >= this.probe && this.est >= 0.9 * this.probe;
+      if (behind || back) {
         // a bottleneck: what the slowest delivered is what the path takes
         this.phase = 'cruise';
         this.recovering = false;
@@ -350,16 +352,7 @@ export class RateControl {
         // past what the probe train came through at, a probe's step (1.25x), not a doubling: the step past the
         // bottleneck overshoots it by a quarter, not by up to twice
         if (this.probe > 0 && next > this.probe) next = Math.min(next, CYCLE[0] * Math.max(this.r, this.probe));
-        if (this.recovering) {
-          // growing back to the probe's reading, not past it; there once the targets deliver it: cruise
-          next = Math.min(next, this.probe);
-          if (this.r >= this.probe && this.est >= 0.9 * this.probe) {
-            this.recovering = false;
-            this.phase = 'cruise';
-            this.cycleAt = nowMs - this.span(this.est) + 1;
-            next = this.est;
-          }
-        }
+        if (this.recovering) next = Math.min(next, this.probe); // growing back to the probe's reading, not past it
       }
     } else if (shared) {
       if (!judge) return null;
