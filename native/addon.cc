@@ -265,7 +265,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     STAT(pktsSent); STAT(bytesSent); STAT(dataSent); STAT(ctlSent); STAT(sendErrors);
     STAT(pktsRecv); STAT(dataExpected); STAT(dataRecv); STAT(dataNew); STAT(dataDup); STAT(dataStray);
     STAT(badAuth); STAT(ownEcho); STAT(badFormat); STAT(ctlRecv); STAT(recvBatches);
-    STAT(paritySent); STAT(parityRecv); STAT(fecRecovered); STAT(lateNs); STAT(idleNs);
+    STAT(paritySent); STAT(parityRecv); STAT(fecRecovered); STAT(lateNs); STAT(idleNs); STAT(dataWire);
 #undef STAT
     return o;
   }

@@ -26,6 +26,7 @@ struct Stats {
   std::atomic<uint64_t> badAuth{0}, ownEcho{0}, badFormat{0}, ctlRecv{0}, recvBatches{0};
   std::atomic<uint64_t> paritySent{0}, parityRecv{0}, fecRecovered{0};
   std::atomic<uint64_t> lateNs{0}, idleNs{0};  // sender: line time unused, pages queued / none queued
+  std::atomic<uint64_t> dataWire{0};           // sender: bytes of its data datagrams on the wire (with wireOverhead)
 };
 
 }  // namespace mrsync

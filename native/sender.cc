@@ -122,6 +122,7 @@ int PageSender::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* in
   for (int i = 0; i < sent; i++) {
     *tokens -= double(msgs[i].msg_len + wireOverhead_);
     stats_.bytesSent += msgs[i].msg_len;
+    stats_.dataWire += msgs[i].msg_len + wireOverhead_;
   }
   // only what went is numbered: an unsent tail is numbered again next time,
   // so the targets do not count it as lost

@@ -62,6 +62,8 @@ export interface LoopStats {
   paritySent: number; parityRecv: number; fecRecovered: number;
   /** sender: ns of line time unused (pacing credit beyond its cap) with pages queued (the thread woke late, the socket was full) and with none */
   lateNs: number; idleNs: number;
+  /** sender: bytes of its data datagrams on the wire (Ethernet, IP, UDP and mrsync headers included) */
+  dataWire: number;
 }
 
 export interface NativePageLoop {

@@ -397,7 +397,7 @@ export class Push {
     const now = Date.now();
     if (this.rc) {
       this.trainCheck(now);
-      const r = this.rc.tick(now, () => this.loop.stats().dataSent);
+      const r = this.rc.tick(now, () => { const st = this.loop.stats(); return { datagrams: st.dataSent, wireBytes: st.dataWire }; });
       if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
       for (const idx of this.rc.takeSlow()) this.setAside(this.targets.list[idx], now);
     }

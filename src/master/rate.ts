@@ -54,6 +54,8 @@ export interface RateOptions {
 
 /** Where the rate starts with nothing known about these targets (bits/s). */
 export const START = 10e6;
+/** Data datagrams the sender's history must span before their mean size replaces a full datagram's. */
+const MIX_MIN = 200;
 /** Samples in a target's delivery window (its highest is its estimate). */
 const WINDOW = 10;
 /** A round in which more than this share of the targets lost more than LOSSY is the sender's overshoot. */
@@ -108,7 +110,8 @@ export class RateControl {
   private round = 0;                  // rounds with reports so far
   private cycleAt = 0;                // when the probe cycle began (ms)
   private lastSent: number | undefined; // data datagrams sent, at the last round
-  private sentHist: Array<[number, number]> = []; // (ms, data datagrams sent so far), every tick of the last two seconds
+  private sentHist: Array<[number, number, number]> = []; // (ms, data datagrams, their wire bytes, sent so far), every tick of the last two seconds
+  private bits: number;               // bits per data datagram on the wire, as the sender's last two seconds had them
   private fullRounds = 0;             // rounds in a row the sender sent at its rate (not app-limited)
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
@@ -123,6 +126,7 @@ export class RateControl {
 
   constructor(private readonly o: RateOptions) {
     this.r = Math.max(o.min, Math.min(o.start, o.max));
+    this.bits = o.datagramBits;
     this.history.push(this.r);
     // from a rate a bottleneck was found at, startup grows by a probe's gain, not doubling (doubling past a
     // bottleneck overshoots it four times before the reports show it)
@@ -233,7 +237,7 @@ export class RateControl {
       const [t0, s0] = h[i], [t1, s1] = h[i + 1];
       return s0 + ((s1 - s0) * (ms - t0)) / (t1 - t0);
     };
-    return ((at(toMs) - at(fromMs)) * this.o.datagramBits * 1000) / (toMs - fromMs);
+    return ((at(toMs) - at(fromMs)) * this.bits * 1000) / (toMs - fromMs);
   }
 
   /** What was offered to a target and what it received between two of its reports (bits/s). */
@@ -241,7 +245,7 @@ export class RateControl {
     const dt = (b.atNs - a.atNs) / 1e9;
     const want = b.expected - a.expected;
     const got = Math.max(0, Math.min(want, b.recv - a.recv));
-    return { offered: (want * this.o.datagramBits) / dt, delivered: (got * this.o.datagramBits) / dt };
+    return { offered: (want * this.bits) / dt, delivered: (got * this.bits) / dt };
   }
 
   forget(target: number): void { this.meters.delete(target); this.slow.delete(target); }
@@ -261,19 +265,26 @@ export class RateControl {
 
   /**
    * Every tick: a new round every roundMs; returns the new rate if it changed.
-   * dataSent: the data datagrams sent so far, if known (what the sender
-   * managed to send this round, app-limited or not); else the targets'
-   * reports say what was offered.
+   * sentSoFar: the data datagrams sent so far, and their bytes on the wire,
+   * if known (what the sender managed to send this round, app-limited or
+   * not); else the targets' reports say what was offered. The targets count
+   * datagrams, the sender paces bytes: their counts are taken at the size
+   * the sender's datagrams had of late (small files end in short pages; taken
+   * at a full page's size, a tree of them read as a wider path than it is,
+   * and the sender paced its bytes above the bottleneck).
    */
-  tick(nowMs: number, sentSoFar?: () => number): number | null {
-    const dataSent = sentSoFar?.();
-    if (dataSent !== undefined) {
-      this.sentHist.push([nowMs, dataSent]);
+  tick(nowMs: number, sentSoFar?: () => { datagrams: number; wireBytes: number }): number | null {
+    const sent = sentSoFar?.();
+    const dataSent = sent?.datagrams;
+    if (sent) {
+      this.sentHist.push([nowMs, sent.datagrams, sent.wireBytes]);
       while (this.sentHist.length > 2 && this.sentHist[1][0] < nowMs - 2000) this.sentHist.shift();
+      const [, d0, w0] = this.sentHist[0];
+      if (sent.datagrams - d0 >= MIX_MIN) this.bits = ((sent.wireBytes - w0) * 8) / (sent.datagrams - d0);
     }
     if (nowMs - this.lastRound < this.o.roundMs) return null;
     const sentBps = dataSent !== undefined && this.lastSent !== undefined && nowMs > this.lastRound
-      ? ((dataSent - this.lastSent) * this.o.datagramBits * 1000) / (nowMs - this.lastRound) : undefined;
+      ? ((dataSent - this.lastSent) * this.bits * 1000) / (nowMs - this.lastRound) : undefined;
     this.lastSent = dataSent;
     this.lastRound = nowMs;
     this.fullRounds = sentBps !== undefined && sentBps >= 0.9 * this.r ? this.fullRounds + 1 : 0;
@@ -410,7 +421,7 @@ export class RateControl {
 
   /** A probe's length at rate r: a round, or at a low rate longer than a report needs to make a sample. */
   private span(r: number): number {
-    return Math.max(this.o.roundMs, SAMPLE_NS / 1e6, r > 0 ? (1.5 * MIN_SAMPLE * this.o.datagramBits * 1000) / r : 0);
+    return Math.max(this.o.roundMs, SAMPLE_NS / 1e6, r > 0 ? (1.5 * MIN_SAMPLE * this.bits * 1000) / r : 0);
   }
 
   private set(rate: number): number | null {

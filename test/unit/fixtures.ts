@@ -15,7 +15,7 @@ export function report(targets: TargetReport[], extra: Partial<PushReport> = {})
     stats: {
       pktsSent: 0, bytesSent: 0, dataSent: 0, ctlSent: 0, sendErrors: 0, pktsRecv: 0, dataExpected: 0, dataRecv: 0, dataNew: 0,
       dataDup: 0, dataStray: 0, badAuth: 0, ownEcho: 0, badFormat: 0, ctlRecv: 0, recvBatches: 0, paritySent: 0, parityRecv: 0,
-      fecRecovered: 0, lateNs: 0, idleNs: 0,
+      fecRecovered: 0, lateNs: 0, idleNs: 0, dataWire: 0,
     },
     usage: { cpuUser: 0, cpuSystem: 0, maxRssKiB: 0 }, rate: { adaptive: false, history: [1e8], max: 1e8 },
     ...extra,

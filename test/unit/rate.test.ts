@@ -71,6 +71,19 @@ test('counts a busy catcher reads late (up to 10 ms) do not lift the rate above 
   }
 });
 
+test('a tree of small files (short last pages: datagrams 0.6-0.8 of a full one on the wire): the rate holds to the path in bytes', () => {
+  // the sender paces bytes, the targets count datagrams: taken at a full datagram's size, the counts of
+  // 0.6-0.8 datagrams read the path 1.25-1.66x wide, and the sender held 1.25-1.66x the path, 20-40% dropped
+  for (const [c, n, roundMs] of [[200e6, 10, 50], [20e6, 50, 250], [5e6, 200, 1000]]) {
+    for (const f of [0.6, 0.8]) {
+      const s = simulate({ capacity: c, ports: Array(n).fill(10e9), loss: Array(n).fill(0.01), seconds: 12, roundMs, wireBits: f * BITS });
+      const m = mean(tail(s, 5));
+      assert.ok(m > 0.9 * c && m < 1.04 * c, `${mbit(c)} x ${n}, datagrams ${f}: held at ${mbit(m)}`);
+      assert.ok(s.dropped / s.sent / n < 0.04, `${mbit(c)} x ${n}, datagrams ${f}: ${((100 * s.dropped) / s.sent / n).toFixed(1)}% dropped`);
+    }
+  }
+});
+
 test('one target on a slow port among ten is set aside; the group holds the rate of the others', () => {
   const ports = [...Array(9).fill(200e6), 20e6];
   const s = simulate({ capacity: 1e9, ports, seconds: 8 });
