@@ -33,7 +33,11 @@
 // - From the rate the last push to these targets found its bottleneck at,
 //   startup grows 1.25x a step, not 2x. Loss most targets share (the sender's
 //   overshoot) cuts the rate to what got through, at once; loss one target
-//   has alone never touches the group's rate.
+//   has alone never touches the group's rate. The estimate before such a cut
+//   is kept: once no loss is shared, an estimate under RECOVER_KNOWN of it
+//   grows back to it by startup steps (doubling up to half of it), since a
+//   burst of loss is not a narrower path; and any startup grows past it (or
+//   past the probe train's reading) 1.25x a step, not 2x.
 // - Set aside: a target that loses more than LOSSY while most do not, for
 //   SLOW_AFTER of its reports in a row, is a slow target (a slower link, a
 //   busy machine), not a slow network: it no longer counts (push.ts defers
@@ -71,7 +75,9 @@ const MIN_SAMPLE = 20;
 const QUEUED = 0.75;
 /** An estimate below this share of the probe train's reading, with no shared loss, grows back by startup steps. */
 const RECOVER = 0.5;
-/** How many times a push does that (a train that read high would have it overshoot each time). */
+/** Or below this share of the estimate before the last cut for shared loss (a burst of loss, not a narrower path). */
+const RECOVER_KNOWN = 0.8;
+/** How many times in a row a push does that without reaching it (a train that read high, a path that narrowed). */
 const MAX_RECOVERIES = 3;
 /** A cycle's probe that raised the estimate this much found a wider path: startup again. */
 const GREW = 1.15;
@@ -120,8 +126,10 @@ export class RateControl {
   private gain = 2;                   // startup's growth per step
   private holdUntil = 0;              // a change is judged on reports that cover the rate it made
   private probe = 0;                  // what the probe train came through at (bits/s; 0: no train)
-  private recoveries = 0;             // times the estimate, far below the probe's reading, grew back by startup steps
-  private recovering = false;         // such a startup: up to the probe's reading, no further
+  private recoveries = 0;             // times in a row the estimate, far below the probe's reading or the known one, grew back by startup steps and fell short
+  private recovering = false;         // such a startup: up to recoverTo, no further
+  private recoverTo = 0;              // bits/s
+  private known = 0;                  // the group's estimate before its last cut for shared loss (bits/s; 0: none)
   readonly history: number[] = [];    // the rate at each change, for the report
 
   constructor(private readonly o: RateOptions) {
@@ -261,6 +269,7 @@ export class RateControl {
     this.phase = 'startup'; // their paths are other ones: found anew, from the rate they had
     this.gain = 2;
     this.probe = 0;
+    this.known = 0;
   }
 
   /**
@@ -348,8 +357,10 @@ export class RateControl {
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
       // well before the interval is over): a step each 300 ms at most
       this.holdUntil = nowMs + this.stepMs();
-      // growing back (recovering) to the probe's reading, and the targets deliver it: ended as at a bottleneck
-      const back = this.recovering && this.r >= this.probe && this.est >= 0.9 * this.probe;
+      // growing back (recovering) to the probe's reading or the known estimate, and the targets deliver it:
+      // ended as at a bottleneck (a recovery that got there was right: the count of those in a row that fell short starts again)
+      const back = this.recovering && this.r >= this.recoverTo && this.est >= 0.9 * this.recoverTo;
+      if (back) this.recoveries = 0;
       if (behind || back) {
         // a bottleneck: what the slowest delivered is what the path takes
         this.phase = 'cruise';
@@ -359,23 +370,27 @@ export class RateControl {
         this.grown = 0;
         this.cycleAt = nowMs - this.span(next) + 1; // as if it were a probe ending: the drain next
       } else {
-        next = Math.min(this.gain * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
+        next = Math.min(this.recoveryStep() * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
         // past what the probe train came through at, a probe's step (1.25x), not a doubling: the step past the
         // bottleneck overshoots it by a quarter, not by up to twice
-        if (this.probe > 0 && next > this.probe) next = Math.min(next, CYCLE[0] * Math.max(this.r, this.probe));
-        if (this.recovering) next = Math.min(next, this.probe); // growing back to the probe's reading, not past it
+        // (or the estimate the group had before its last cut for shared loss: a wider path is found from there)
+        const seen = Math.max(this.probe, this.known);
+        if (seen > 0 && next > seen) next = Math.min(next, CYCLE[0] * Math.max(this.r, seen));
+        if (this.recovering) next = Math.min(next, this.recoverTo); // growing back, not past it
       }
     } else if (shared) {
       if (!judge) return null;
-      // the sender overshot: back to what got through (no more than the estimate), judged afresh from here
+      // the sender overshot: back to what got through (no more than the estimate), judged afresh from here;
+      // the estimate before the cut is kept: a burst of loss (not a narrower path) grows back to it
       const got = gfresh.map(([, m]) => m.lastDelivered).filter((d) => d > 0);
+      this.known = Math.max(this.known, this.est);
       next = got.length ? Math.min(this.est, ...got) : this.est;
       this.cycleEst = 0;
       this.grown = 0;
       this.cycleAt = nowMs - this.span(next) + 1;
       this.holdUntil = nowMs + this.o.reportMs;
       for (const [, m] of group) m.delivered = m.delivered.slice(-1);
-    } else if (judge && this.probe > 0 && this.est < RECOVER * this.probe && this.recoveries < MAX_RECOVERIES) {
+    } else if (judge && this.recoveries < MAX_RECOVERIES && this.recoveryTarget() > 0) {
       // far below what the probe train came through at, and no shared loss now: the estimate is not the
       // path's but the targets' of a while ago (hundreds of catchers starting on busy machines lose what
       // their sockets cannot hold, which reads as the sender's overshoot): back up by startup steps of a
@@ -383,10 +398,11 @@ export class RateControl {
       // quarter of the path with hundreds of targets); a few times at most (a train that read high)
       this.recoveries++;
       this.recovering = true;
+      this.recoverTo = this.recoveryTarget();
       this.phase = 'startup';
       this.gain = CYCLE[0];
       this.holdUntil = nowMs + this.stepMs();
-      next = Math.min(CYCLE[0] * this.r, this.probe);
+      next = Math.min(this.recoveryStep() * this.r, this.recoverTo);
     } else if (this.cycleEst > 0 && this.est >= GREW * this.cycleEst && this.grown >= 1) {
       // probes delivered whole two cycles in a row: the path is wider than the estimate (it grew, or a cut
       // went too far on a target's stall): found again by doubling, not a probe a cycle (one cycle's growth
@@ -412,6 +428,27 @@ export class RateControl {
       next = this.est * CYCLE[at];
     }
     return this.set(next);
+  }
+
+  /**
+   * What an estimate far below what was seen grows back to (0: none): the
+   * estimate before the last cut for shared loss if it is under RECOVER_KNOWN
+   * of that, else the probe train's reading if it is under RECOVER of that.
+   */
+  private recoveryTarget(): number {
+    if (this.known > 0 && this.est < RECOVER_KNOWN * this.known) return this.known;
+    if (this.probe > 0 && this.est < RECOVER * this.probe) return this.probe;
+    return 0;
+  }
+
+  /**
+   * The startup's growth per step: its gain; growing back, 1.25x, or
+   * doubling up to half of the estimate the group had before its last cut
+   * (a delivery measured, where the probe train's reading may be 2-4x high).
+   */
+  private recoveryStep(): number {
+    if (!this.recovering) return this.gain;
+    return this.recoverTo === this.known && 2 * this.r <= this.recoverTo ? 2 : CYCLE[0];
   }
 
   /** The startup's step: two of the targets' early report intervals, 300 ms at most. */

@@ -116,6 +116,20 @@ test('half the catchers busy as the push starts (they lose half of what reaches 
   }
 });
 
+test('a burst of loss most targets share (300 ms, 30-60% lost): back at the path within a second, no overshoot past a probe', () => {
+  // cut for shared loss, the estimate crept back by the probe cycle (0.15-0.77 of the path over the next 6 s),
+  // or two cycles' growth read as a wider path and doubled to 2-4x the path
+  for (const [c, n, roundMs] of [[200e6, 10, 50], [20e6, 50, 250], [1e9, 5, 50]]) {
+    for (const loss of [0.3, 0.6]) {
+      const s = simulate({ capacity: c, ports: Array(n).fill(10e9), loss: Array(n).fill(0.01), seconds: 10, roundMs,
+        behave: (t, ms) => (ms >= 4000 && ms < 4300 ? { loss } : {}) });
+      const after = s.rates.slice(5300 / STEP);
+      assert.ok(mean(after) > 0.9 * c, `${n} x ${mbit(c)}, ${loss * 100}% lost: ${mbit(mean(after))} from 1 s after the burst`);
+      assert.ok(Math.max(...s.rates.slice(4000 / STEP)) < 1.3 * c, `${n} x ${mbit(c)}, ${loss * 100}% lost: peak ${mbit(Math.max(...s.rates.slice(4000 / STEP)))}`);
+    }
+  }
+});
+
 test('a probe train that read the path 2.5 to 4 times too wide: the rate holds to the path, little more is lost', () => {
   for (const f of [2.5, 4]) {
     const s = simulate({ capacity: 20e6, ports: Array(50).fill(40e6), loss: Array(50).fill(0.005), seconds: 12, roundMs: 250, seed: 3, probe: { bps: f * 20e6, atMs: 200 } });
