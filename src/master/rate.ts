@@ -444,11 +444,14 @@ export class RateControl {
   /**
    * The startup's growth per step: its gain; growing back, 1.25x, or
    * doubling up to half of the estimate the group had before its last cut
-   * (a delivery measured, where the probe train's reading may be 2-4x high).
+   * (a delivery measured, where the probe train's reading may be 2-4x high;
+   * from half of it, 1.25x: the cut may have been a narrower path, not a
+   * burst of loss, and doubling from there would overshoot the new one
+   * twice before the reports show it).
    */
   private recoveryStep(): number {
     if (!this.recovering) return this.gain;
-    return this.recoverTo === this.known && 2 * this.r <= this.recoverTo ? 2 : CYCLE[0];
+    return this.recoverTo === this.known && 4 * this.r <= this.recoverTo ? 2 : CYCLE[0];
   }
 
   /** The startup's step: two of the targets' early report intervals, 300 ms at most. */

@@ -130,6 +130,17 @@ test('a burst of loss most targets share (300 ms, 30-60% lost): back at the path
   }
 });
 
+test('a path that narrows for good (another sender takes half): the growing back to the estimate before the cut stays near the new path', () => {
+  // doubling all the way back to the old estimate peaked at 2x the new path at 20 Mbit/s x 50 (4.4% dropped)
+  for (const [c, n, roundMs] of [[200e6, 10, 50], [20e6, 50, 250]]) {
+    const s = simulate({ capacity: c, ports: Array(n).fill(10e9), loss: Array(n).fill(0.01), seconds: 12, roundMs, behave: (t, ms) => (ms >= 4000 ? { rate: c / 2 } : {}) });
+    const after = s.rates.slice(5000 / STEP);
+    assert.ok(Math.abs(mean(after) / (c / 2) - 1) < 0.1, `${n} x ${mbit(c)}: held at ${mbit(mean(after))} on a path of ${mbit(c / 2)}`);
+    assert.ok(Math.max(...after) < 1.6 * (c / 2), `${n} x ${mbit(c)}: peak ${mbit(Math.max(...after))}`);
+    assert.ok(s.dropped / s.sent / n < 0.05, `${n} x ${mbit(c)}: ${((100 * s.dropped) / s.sent / n).toFixed(1)}% dropped`);
+  }
+});
+
 test('a probe train that read the path 2.5 to 4 times too wide: the rate holds to the path, little more is lost', () => {
   for (const f of [2.5, 4]) {
     const s = simulate({ capacity: 20e6, ports: Array(50).fill(40e6), loss: Array(50).fill(0.005), seconds: 12, roundMs: 250, seed: 3, probe: { bps: f * 20e6, atMs: 200 } });
