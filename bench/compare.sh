@@ -14,6 +14,8 @@
 #   -t rsync: one `rsync -aH` per target, all in parallel, to rsync daemons on the targets (TCP: the loss rule drops UDP only)
 #   FRESH=2 bash bench/compare.sh -n 5 ...   (targets 3..5 start mostly up to date: the source with every 10th file
 #       removed and every 20th changed; targets 1..2 empty. Default: all empty)
+#   BURST=3:300:50 bash bench/compare.sh ...   (a burst of loss on the LAN in every run: 300 ms of 50% of the UDP
+#       arriving at every target dropped, 3 s after the clock starts)
 #
 # Tools: mrsync starts its catchers through the remote shell inside the
 # clock (as `mrsync -m hosts` does over ssh); mrsyncd pushes to standing
@@ -68,6 +70,17 @@ set_loss() {
     ip netns exec "${PFX}t$i" nft add chain inet bloss in '{ type filter hook input priority 0; }'
     ip netns exec "${PFX}t$i" nft add rule inet bloss in meta l4proto udp numgen random mod 1000 '<' "$1" drop
   done
+}
+# burst_loss AT_S MS PERCENT: MS ms of PERCENT% of the UDP arriving at every target dropped, AT_S s from now
+burst_loss() {
+  local i
+  sleep "$1"
+  for i in $(seq 1 "$N"); do
+    printf 'table inet burst {\n chain in {\n  type filter hook input priority 0;\n  meta l4proto udp numgen random mod 100 < %s drop\n }\n}\n' "$3" \
+      | ip netns exec "${PFX}t$i" nft -f -
+  done
+  sleep "$(echo "$2 / 1000" | bc -l)"
+  for i in $(seq 1 "$N"); do ip netns exec "${PFX}t$i" nft delete table inet burst 2>/dev/null || true; done
 }
 clear_targets() { for i in $(seq 1 "$N"); do in_t "$i" find "$DST" -mindepth 1 -delete; done; }
 # prepare_targets SRC: targets FRESH+1..N hold SRC mostly (every 10th file removed, every 20th one byte longer), the others nothing
@@ -269,9 +282,11 @@ for set in "${sets[@]}"; do
       rm -rf "$WORK/cpu"; mkdir -p "$WORK/cpu"
       if declare -F "pre_$tool" > /dev/null; then "pre_$tool"; fi
       j0=$(cpu_jiffies); t0=$(date +%s.%N)
-      ok=yes
+      ok=yes; bpid=
+      if [ -n "${BURST:-}" ]; then IFS=: read -r b_at b_ms b_pc <<< "$BURST"; burst_loss "$b_at" "$b_ms" "$b_pc" & bpid=$!; fi
       "run_$tool" "$src" || ok="no (exit $?)"
       t1=$(date +%s.%N); j1=$(cpu_jiffies)
+      [ -z "$bpid" ] || wait "$bpid"
       verify_all "$src" || ok="FAILED"
       wall=$(echo "$t1 - $t0" | bc -l)
       eff=$(echo "$bytes * 8 / ($LINK * 1000000 * $wall)" | bc -l)

@@ -391,11 +391,12 @@ export class RateControl {
       this.holdUntil = nowMs + this.o.reportMs;
       for (const [, m] of group) m.delivered = m.delivered.slice(-1);
     } else if (judge && this.recoveries < MAX_RECOVERIES && this.recoveryTarget() > 0) {
-      // far below what the probe train came through at, and no shared loss now: the estimate is not the
-      // path's but the targets' of a while ago (hundreds of catchers starting on busy machines lose what
-      // their sockets cannot hold, which reads as the sender's overshoot): back up by startup steps of a
-      // probe's gain (1.25x) while every target keeps up, not by the probe cycle's creep (a minute from a
-      // quarter of the path with hundreds of targets); a few times at most (a train that read high)
+      // far below what the probe train came through at, or what the group delivered before its last cut,
+      // and no shared loss now: the estimate is not the path's but the targets' of a while ago (hundreds of
+      // catchers starting on busy machines lose what their sockets cannot hold, a burst of loss on the LAN:
+      // read as the sender's overshoot): back up by startup steps (recoveryStep) while every target keeps
+      // up, not by the probe cycle's creep (a minute from a quarter of the path with hundreds of targets);
+      // three times in a row at most without getting there (a train that read high, a path that narrowed)
       this.recoveries++;
       this.recovering = true;
       this.recoverTo = this.recoveryTarget();
