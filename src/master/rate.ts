@@ -115,9 +115,9 @@ export class RateControl {
   private detectSlow = true;
   private round = 0;                  // rounds with reports so far
   private cycleAt = 0;                // when the probe cycle began (ms)
-  private lastSent: number | undefined; // data datagrams sent, at the last round
+  private lastWire: number | undefined; // bytes of data datagrams sent, at the last round
   private sentHist: Array<[number, number, number]> = []; // (ms, data datagrams, their wire bytes, sent so far), every tick of the last two seconds
-  private bits: number;               // bits per data datagram on the wire, as the sender's last two seconds had them
+  private bits: number;               // bits per data datagram on the wire, as the sender's last two seconds had them (bitsOver's fallback)
   private fullRounds = 0;             // rounds in a row the sender sent at its rate (not app-limited)
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
@@ -194,7 +194,9 @@ export class RateControl {
     const last = m.points[m.points.length - 1];
     const now = { atNs, recv, expected };
     if (expected - last.expected < MIN_SAMPLE || atNs <= last.atNs) return; // too few to judge: the next report covers a longer interval
-    const { offered, delivered } = this.between(last, now);
+    // a report's interval by the master's clock: its length by the target's, ending when it came in
+    const since = (p: Point): number | undefined => (rxMs === undefined ? undefined : rxMs - (atNs - p.atNs) / 1e6);
+    const { offered, delivered } = this.between(last, now, this.bitsOver(since(last), rxMs));
     m.lastLoss = 1 - delivered / offered;
     m.lastOffered = offered;
     m.fresh = true;
@@ -212,14 +214,14 @@ export class RateControl {
     // about when the report came in, or at the sender's last tick): a queue in front of the bottleneck shows as delivery falling behind
     // it; an interval that straddles a change of the rate (or the sender's idle spell) compares with what
     // was sent, not with the rate now
-    m.lastSent = rxMs === undefined ? undefined : this.sentOver(rxMs - (atNs - last.atNs) / 1e6, rxMs);
+    m.lastSent = rxMs === undefined ? undefined : this.sentOver(since(last)!, rxMs);
     // a queue keeps delivery behind report after report; a target that did not read its socket for a while
     // (its CPU busy) falls behind in one report and catches up in the next
     m.queued = m.lastSent !== undefined && m.lastSample < QUEUED * m.lastSent ? m.queued + 1 : 0;
     // the windowed sample spans SAMPLE_NS at least: from the latest report that far back
     m.points.push(now);
     while (m.points.length > 2 && atNs - m.points[1].atNs >= SAMPLE_NS) m.points.shift();
-    const span = this.between(m.points[0], now);
+    const span = this.between(m.points[0], now, this.bitsOver(since(m.points[0]), rxMs));
     if (span.offered >= 0.5 * this.r) {
       m.delivered.push(Math.min(span.offered, span.delivered / addBack));
       if (m.delivered.length > WINDOW) m.delivered.shift();
@@ -227,33 +229,52 @@ export class RateControl {
   }
 
   /**
-   * What the sender sent between two of its own times (bits/s); undefined
-   * outside its history. An interval that ends after the history's last
-   * tick (a report read between ticks) is taken as long, ending there: what
-   * the ticks since did not count yet is not read as sending nothing (with
-   * 25 ms reports and 10 ms ticks that would read up to 40% low).
+   * The data datagrams, and their bytes on the wire, the sender sent between
+   * two of its own times; undefined outside its history. An interval that
+   * ends after the history's last tick (a report read between ticks) is
+   * taken as long, ending there: what the ticks since did not count yet is
+   * not read as sending nothing (with 25 ms reports and 10 ms ticks that
+   * would read up to 40% low).
    */
-  private sentOver(fromMs: number, toMs: number): number | undefined {
+  private sentBetween(fromMs: number, toMs: number): { datagrams: number; wire: number; ms: number } | undefined {
     const h = this.sentHist;
     const last = h.length ? h[h.length - 1][0] : 0;
     if (toMs > last) { fromMs -= toMs - last; toMs = last; }
     if (h.length < 2 || fromMs < h[0][0] || toMs <= fromMs) return undefined;
-    const at = (ms: number): number => {
+    const at = (ms: number, k: 1 | 2): number => {
       let i = h.length - 1;                     // the last entry at or before ms
       while (i > 0 && h[i][0] > ms) i--;
-      if (i === h.length - 1) return h[i][1];
-      const [t0, s0] = h[i], [t1, s1] = h[i + 1];
+      if (i === h.length - 1) return h[i][k];
+      const t0 = h[i][0], t1 = h[i + 1][0], s0 = h[i][k], s1 = h[i + 1][k];
       return s0 + ((s1 - s0) * (ms - t0)) / (t1 - t0);
     };
-    return ((at(toMs) - at(fromMs)) * this.bits * 1000) / (toMs - fromMs);
+    return { datagrams: at(toMs, 1) - at(fromMs, 1), wire: at(toMs, 2) - at(fromMs, 2), ms: toMs - fromMs };
   }
 
-  /** What was offered to a target and what it received between two of its reports (bits/s). */
-  private between(a: Point, b: Point): { offered: number; delivered: number } {
+  /** What the sender sent between two of its own times (bits/s, on the wire); undefined outside its history. */
+  private sentOver(fromMs: number, toMs: number): number | undefined {
+    const sent = this.sentBetween(fromMs, toMs);
+    return sent && (sent.wire * 8 * 1000) / sent.ms;
+  }
+
+  /**
+   * Bits per data datagram on the wire, of those the sender sent between two
+   * of its own times (a report's interval): a target's counts are taken at
+   * that size, so that a change from small files to big ones, or back, is not
+   * read as a narrower or wider path; the sender's last two seconds if the
+   * interval is not known or holds too few datagrams.
+   */
+  private bitsOver(fromMs: number | undefined, toMs: number | undefined): number {
+    const sent = fromMs === undefined || toMs === undefined ? undefined : this.sentBetween(fromMs, toMs);
+    return sent && sent.datagrams >= MIN_SAMPLE ? (sent.wire * 8) / sent.datagrams : this.bits;
+  }
+
+  /** What was offered to a target and what it received between two of its reports (bits/s), its counts taken at bits a datagram. */
+  private between(a: Point, b: Point, bits: number): { offered: number; delivered: number } {
     const dt = (b.atNs - a.atNs) / 1e9;
     const want = b.expected - a.expected;
     const got = Math.max(0, Math.min(want, b.recv - a.recv));
-    return { offered: (want * this.bits) / dt, delivered: (got * this.bits) / dt };
+    return { offered: (want * bits) / dt, delivered: (got * bits) / dt };
   }
 
   forget(target: number): void { this.meters.delete(target); this.slow.delete(target); }
@@ -277,14 +298,14 @@ export class RateControl {
    * sentSoFar: the data datagrams sent so far, and their bytes on the wire,
    * if known (what the sender managed to send this round, app-limited or
    * not); else the targets' reports say what was offered. The targets count
-   * datagrams, the sender paces bytes: their counts are taken at the size
-   * the sender's datagrams had of late (small files end in short pages; taken
-   * at a full page's size, a tree of them read as a wider path than it is,
-   * and the sender paced its bytes above the bottleneck).
+   * datagrams, the sender paces bytes: their counts are taken at the mean
+   * size of the datagrams the sender sent in the interval a report covers
+   * (bitsOver; small files end in short pages: taken at a full page's size,
+   * a tree of them read as a wider path than it is, and the sender paced its
+   * bytes above the bottleneck).
    */
   tick(nowMs: number, sentSoFar?: () => { datagrams: number; wireBytes: number }): number | null {
     const sent = sentSoFar?.();
-    const dataSent = sent?.datagrams;
     if (sent) {
       this.sentHist.push([nowMs, sent.datagrams, sent.wireBytes]);
       while (this.sentHist.length > 2 && this.sentHist[1][0] < nowMs - 2000) this.sentHist.shift();
@@ -292,9 +313,9 @@ export class RateControl {
       if (sent.datagrams - d0 >= MIX_MIN) this.bits = ((sent.wireBytes - w0) * 8) / (sent.datagrams - d0);
     }
     if (nowMs - this.lastRound < this.o.roundMs) return null;
-    const sentBps = dataSent !== undefined && this.lastSent !== undefined && nowMs > this.lastRound
-      ? ((dataSent - this.lastSent) * this.bits * 1000) / (nowMs - this.lastRound) : undefined;
-    this.lastSent = dataSent;
+    const sentBps = sent && this.lastWire !== undefined && nowMs > this.lastRound
+      ? ((sent.wireBytes - this.lastWire) * 8 * 1000) / (nowMs - this.lastRound) : undefined;
+    this.lastWire = sent?.wireBytes;
     this.lastRound = nowMs;
     this.fullRounds = sentBps !== undefined && sentBps >= 0.9 * this.r ? this.fullRounds + 1 : 0;
     const fresh = [...this.meters].filter(([t, m]) => !this.slow.has(t) && m.fresh && m.lastLoss !== null);

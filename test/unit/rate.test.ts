@@ -84,6 +84,21 @@ test('a tree of small files (short last pages: datagrams 0.6-0.8 of a full one o
   }
 });
 
+test('files alternating between small and big (datagrams 0.3-0.5 then 1 of a full one, every 3 s): the rate holds to the path', () => {
+  // counts taken at the mean size of the sender's last two seconds: at each change the mix of the two
+  // seconds before read the path up to 2.7x wide or narrow, peaks at 2-2.7x the path, 6-15% dropped
+  for (const [c, n, roundMs] of [[200e6, 10, 50], [20e6, 50, 250], [5e6, 200, 1000]]) {
+    for (const small of [0.3, 0.5]) {
+      const s = simulate({ capacity: c, ports: Array(n).fill(10e9), loss: Array(n).fill(0.01), seconds: 15, roundMs,
+        wireBits: (ms) => (Math.floor(ms / 3000) % 2 ? small : 1) * BITS });
+      const after = s.rates.slice(3000 / STEP);
+      assert.ok(Math.abs(mean(after) / c - 1) < 0.05, `${n} x ${mbit(c)}, ${small}: held at ${mbit(mean(after))}`);
+      assert.ok(Math.max(...after) < 1.4 * c, `${n} x ${mbit(c)}, ${small}: peak ${mbit(Math.max(...after))}`);
+      assert.ok(s.dropped / s.sent / n < 0.03, `${n} x ${mbit(c)}, ${small}: ${((100 * s.dropped) / s.sent / n).toFixed(1)}% dropped`);
+    }
+  }
+});
+
 test('one target on a slow port among ten is set aside; the group holds the rate of the others', () => {
   const ports = [...Array(9).fill(200e6), 20e6];
   const s = simulate({ capacity: 1e9, ports, seconds: 8 });

@@ -10,8 +10,8 @@
 // wait in the socket) while its clock is read on time. queueMs: the
 // uplink's queue (a deeper one delays before it drops). wireBits: the
 // datagrams' mean size on the wire (a tree of small files ends many in a
-// short page); the sender paces and the shapers count bytes, the targets
-// count datagrams.
+// short page), or that size by the time; the sender paces and the shapers
+// count bytes, the targets count datagrams.
 import { RateControl, START } from '../../src/master/rate';
 import { earlyStatMs } from '../../src/wire/session';
 
@@ -25,7 +25,7 @@ export interface Sim { rc: RateControl; rates: number[]; sent: number; dropped: 
 /** paused: the catcher does not read its socket (its CPU busy): its counts stay where they were, then catch up (nothing lost). */
 export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean; loss?: number; rate?: number; paused?: boolean }
 
-export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean; queueMs?: number; wireBits?: number;
+export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean; queueMs?: number; wireBits?: number | ((ms: number) => number);
   behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void;
   probe?: { bps: number; atMs: number } }): Sim { // probe: the targets' estimate from the probe train (wire/train.ts), in at atMs
   const roundMs = o.roundMs ?? 50; // each target's report interval
@@ -33,7 +33,9 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
   const early = earlyStatMs(roundMs); // reports every early ms in the first two seconds (catcher.ts)
   const EARLY = 2000 / early;
   const rc = new RateControl({ start: o.start ?? START, found: o.found, max: o.max ?? 1e9, min: 1e6, roundMs: Math.max(50, Math.round(roundMs * Math.min(1, 20 / o.ports.length))), reportMs: roundMs, earlyMs: early, datagramBits: BITS });
-  const W = o.wireBits ?? BITS;
+  const wireBits = o.wireBits;
+  const mix = typeof wireBits === 'function' ? wireBits : (): number => wireBits ?? BITS;
+  let wire = 0;      // bytes on the wire of the datagrams sent so far
   let seed = o.seed ?? 42;
   const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
   const ports: Port[] = o.ports.map((rate, i) => ({ rate, queue: 0, out: 0, recv: 0, expectedSeq: 0, loss: o.loss?.[i] ?? 0, phase: STEP * Math.floor((rand() * roundMs) / STEP), inFlight: [], reports: 0, nextAt: 0, lastRecv: 0, seen: [] }));
@@ -46,11 +48,13 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
   const slow: number[] = [];
   let carry = 0;
   for (let ms = 0; ms < o.seconds * 1000; ms += STEP) {
+    const W = mix(ms);
     // the sender, paced
     carry += (rc.rate() * STEP) / 1000 / W;
     const n = Math.floor(carry);
     carry -= n;
     sent += n;
+    wire += (n * W) / 8;
     // the uplink: its queue holds 50 ms; what does not fit is dropped (every target misses it)
     const upMax = (o.capacity * (o.queueMs ?? 50)) / 1000 / W;
     const admitted = Math.min(n, Math.max(0, upMax - uplinkQ));
@@ -94,7 +98,7 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
       p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - early / 2;
     });
     if (o.probe && ms === o.probe.atMs) rc.probed(o.probe.bps, ms);
-    rc.tick(ms, () => ({ datagrams: seq, wireBytes: (seq * W) / 8 }));
+    rc.tick(ms, () => ({ datagrams: seq, wireBytes: wire }));
     o.onRound?.(ms, rc);
     slow.push(...rc.takeSlow());
     rates.push(rc.rate());
