@@ -120,9 +120,10 @@ int PageSender::sendPagesBatch(uint32_t object, uint8_t type, const uint32_t* in
     sent = 0;
   }
   for (int i = 0; i < sent; i++) {
-    *tokens -= double(msgs[i].msg_len + wireOverhead_);
+    const uint64_t wire = uint64_t(msgs[i].msg_len) + wireOverhead_;  // what the line carries, as pacing counts it
+    *tokens -= double(wire);
     stats_.bytesSent += msgs[i].msg_len;
-    stats_.dataWire += msgs[i].msg_len + wireOverhead_;
+    stats_.dataWire += wire;
   }
   // only what went is numbered: an unsent tail is numbered again next time,
   // so the targets do not count it as lost

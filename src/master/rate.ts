@@ -117,7 +117,7 @@ export class RateControl {
   private cycleAt = 0;                // when the probe cycle began (ms)
   private lastWire: number | undefined; // bytes of data datagrams sent, at the last round
   private sentHist: Array<[number, number, number]> = []; // (ms, data datagrams, their wire bytes, sent so far), every tick of the last two seconds
-  private bits: number;               // bits per data datagram on the wire, as the sender's last two seconds had them (bitsOver's fallback)
+  private bits: number;               // bits per data datagram on the wire, as the sender's last two seconds had them (bitsOf's fallback)
   private fullRounds = 0;             // rounds in a row the sender sent at its rate (not app-limited)
   private lastRound = -Infinity;
   private est = 0;                    // the group's delivery estimate (bits/s)
@@ -196,7 +196,8 @@ export class RateControl {
     if (expected - last.expected < MIN_SAMPLE || atNs <= last.atNs) return; // too few to judge: the next report covers a longer interval
     // a report's interval by the master's clock: its length by the target's, ending when it came in
     const since = (p: Point): number | undefined => (rxMs === undefined ? undefined : rxMs - (atNs - p.atNs) / 1e6);
-    const { offered, delivered } = this.between(last, now, this.bitsOver(since(last), rxMs));
+    const sentLast = this.sentBetween(since(last), rxMs);
+    const { offered, delivered } = this.between(last, now, this.bitsOf(sentLast));
     m.lastLoss = 1 - delivered / offered;
     m.lastOffered = offered;
     m.fresh = true;
@@ -214,14 +215,14 @@ export class RateControl {
     // about when the report came in, or at the sender's last tick): a queue in front of the bottleneck shows as delivery falling behind
     // it; an interval that straddles a change of the rate (or the sender's idle spell) compares with what
     // was sent, not with the rate now
-    m.lastSent = rxMs === undefined ? undefined : this.sentOver(since(last)!, rxMs);
+    m.lastSent = sentLast && (sentLast.wire * 8 * 1000) / sentLast.ms;
     // a queue keeps delivery behind report after report; a target that did not read its socket for a while
     // (its CPU busy) falls behind in one report and catches up in the next
     m.queued = m.lastSent !== undefined && m.lastSample < QUEUED * m.lastSent ? m.queued + 1 : 0;
     // the windowed sample spans SAMPLE_NS at least: from the latest report that far back
     m.points.push(now);
     while (m.points.length > 2 && atNs - m.points[1].atNs >= SAMPLE_NS) m.points.shift();
-    const span = this.between(m.points[0], now, this.bitsOver(since(m.points[0]), rxMs));
+    const span = this.between(m.points[0], now, this.bitsOf(this.sentBetween(since(m.points[0]), rxMs)));
     if (span.offered >= 0.5 * this.r) {
       m.delivered.push(Math.min(span.offered, span.delivered / addBack));
       if (m.delivered.length > WINDOW) m.delivered.shift();
@@ -230,13 +231,15 @@ export class RateControl {
 
   /**
    * The data datagrams, and their bytes on the wire, the sender sent between
-   * two of its own times; undefined outside its history. An interval that
+   * two of its own times; undefined outside its history, or if either time is
+   * not known (a report without its arrival time). An interval that
    * ends after the history's last tick (a report read between ticks) is
    * taken as long, ending there: what the ticks since did not count yet is
    * not read as sending nothing (with 25 ms reports and 10 ms ticks that
    * would read up to 40% low).
    */
-  private sentBetween(fromMs: number, toMs: number): { datagrams: number; wire: number; ms: number } | undefined {
+  private sentBetween(fromMs: number | undefined, toMs: number | undefined): { datagrams: number; wire: number; ms: number } | undefined {
+    if (fromMs === undefined || toMs === undefined) return undefined;
     const h = this.sentHist;
     const last = h.length ? h[h.length - 1][0] : 0;
     if (toMs > last) { fromMs -= toMs - last; toMs = last; }
@@ -251,21 +254,14 @@ export class RateControl {
     return { datagrams: at(toMs, 1) - at(fromMs, 1), wire: at(toMs, 2) - at(fromMs, 2), ms: toMs - fromMs };
   }
 
-  /** What the sender sent between two of its own times (bits/s, on the wire); undefined outside its history. */
-  private sentOver(fromMs: number, toMs: number): number | undefined {
-    const sent = this.sentBetween(fromMs, toMs);
-    return sent && (sent.wire * 8 * 1000) / sent.ms;
-  }
-
   /**
-   * Bits per data datagram on the wire, of those the sender sent between two
-   * of its own times (a report's interval): a target's counts are taken at
-   * that size, so that a change from small files to big ones, or back, is not
-   * read as a narrower or wider path; the sender's last two seconds if the
+   * Bits per data datagram on the wire, of those the sender sent in a
+   * report's interval (sentBetween): a target's counts are taken at that
+   * size, so that a change from small files to big ones, or back, is not read
+   * as a narrower or wider path; the sender's last two seconds if the
    * interval is not known or holds too few datagrams.
    */
-  private bitsOver(fromMs: number | undefined, toMs: number | undefined): number {
-    const sent = fromMs === undefined || toMs === undefined ? undefined : this.sentBetween(fromMs, toMs);
+  private bitsOf(sent: { datagrams: number; wire: number } | undefined): number {
     return sent && sent.datagrams >= MIN_SAMPLE ? (sent.wire * 8) / sent.datagrams : this.bits;
   }
 
@@ -300,7 +296,7 @@ export class RateControl {
    * not); else the targets' reports say what was offered. The targets count
    * datagrams, the sender paces bytes: their counts are taken at the mean
    * size of the datagrams the sender sent in the interval a report covers
-   * (bitsOver; small files end in short pages: taken at a full page's size,
+   * (bitsOf; small files end in short pages: taken at a full page's size,
    * a tree of them read as a wider path than it is, and the sender paced its
    * bytes above the bottleneck).
    */
@@ -391,7 +387,7 @@ export class RateControl {
         this.grown = 0;
         this.cycleAt = nowMs - this.span(next) + 1; // as if it were a probe ending: the drain next
       } else {
-        next = Math.min(this.recoveryStep() * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
+        next = Math.min(this.stepGain() * this.r, 2 * Math.max(offered, this.est)); // app-limited: not past twice what went out
         // past what the probe train came through at, a probe's step (1.25x), not a doubling: the step past the
         // bottleneck overshoots it by a quarter, not by up to twice
         // (or the estimate the group had before its last cut for shared loss: a wider path is found from there)
@@ -415,16 +411,15 @@ export class RateControl {
       // far below what the probe train came through at, or what the group delivered before its last cut,
       // and no shared loss now: the estimate is not the path's but the targets' of a while ago (hundreds of
       // catchers starting on busy machines lose what their sockets cannot hold, a burst of loss on the LAN:
-      // read as the sender's overshoot): back up by startup steps (recoveryStep) while every target keeps
+      // read as the sender's overshoot): back up by startup steps (stepGain) while every target keeps
       // up, not by the probe cycle's creep (a minute from a quarter of the path with hundreds of targets);
       // three times in a row at most without getting there (a train that read high, a path that narrowed)
       this.recoveries++;
       this.recovering = true;
       this.recoverTo = this.recoveryTarget();
       this.phase = 'startup';
-      this.gain = CYCLE[0];
       this.holdUntil = nowMs + this.stepMs();
-      next = Math.min(this.recoveryStep() * this.r, this.recoverTo);
+      next = Math.min(this.stepGain() * this.r, this.recoverTo);
     } else if (this.cycleEst > 0 && this.est >= GREW * this.cycleEst && this.grown >= 1) {
       // probes delivered whole two cycles in a row: the path is wider than the estimate (it grew, or a cut
       // went too far on a target's stall): found again by doubling, not a probe a cycle (one cycle's growth
@@ -471,7 +466,7 @@ export class RateControl {
    * burst of loss, and doubling from there would overshoot the new one
    * twice before the reports show it).
    */
-  private recoveryStep(): number {
+  private stepGain(): number {
     if (!this.recovering) return this.gain;
     return this.recoverTo === this.known && 4 * this.r <= this.recoverTo ? 2 : CYCLE[0];
   }
