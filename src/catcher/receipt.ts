@@ -35,7 +35,8 @@ interface FileReceipt {
   phase: FilePhase;
   hash: Buffer | null;   // the master's SHA-256, from a signed Sums
   digest?: Buffer;       // what arrived, while the hash is awaited
-  eofSeen: boolean;      // the master asked (EOF): a commit answers at once
+  eofSeen: boolean;      // the master asked (EOF): a commit answers at once, a lost Sums is asked for at once
+  eofRound?: number;     // the round of the latest EOF that asked
   error?: string;
   code?: FailureCode;
 }
@@ -85,6 +86,7 @@ export class Receipt {
     if (!f) return asked && this.needs(object) ? [{ a: 'done', object, ok: false, code: failureIndex('NOT_OPENED'), message: 'not opened' }] : [];
     if (!asked) return [];
     f.eofSeen = true;
+    f.eofRound = round;
     switch (f.phase) {
       case 'receiving': return [{ a: 'missing', object, round }];
       case 'awaitHash': return [{ a: 'reply', type: Msg.NeedSum, object, index: round }]; // its Sums was lost
@@ -112,7 +114,14 @@ export class Receipt {
     if (object >= SEG_BASE) return this.segmentComplete(object - SEG_BASE, digest);
     const f = this.files.get(object);
     if (!f || f.phase !== 'receiving') return [];
-    if (!f.hash) { f.digest = digest; f.phase = 'awaitHash'; return []; }
+    if (!f.hash) {
+      f.digest = digest;
+      f.phase = 'awaitHash';
+      // the master's EOF came (after its Sums, which it holds the EOF for) and was answered "wait" while the last
+      // pages were hashed: the Sums was lost. Asked for now, not at the EOF after the master's wait for verifying
+      // targets (busyRetryMs: 250 ms, which at a push's tail is 250 ms of the push)
+      return f.eofSeen ? [{ a: 'reply', type: Msg.NeedSum, object, index: f.eofRound ?? 0 }] : [];
+    }
     return this.check(object, f, digest);
   }
 

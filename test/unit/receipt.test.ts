@@ -41,6 +41,26 @@ test('a file: OPEN makes it, the hash and the pages in either order commit it, t
   assert.deepEqual(kinds(s.committed(F)), ['done:true']);
 });
 
+test('the EOF answered "wait" while the last pages were hashed, and no Sums came: NeedSum when they are, not at the next EOF', () => {
+  // the master holds an EOF until the file's Sums went, so an EOF with no hash here means the Sums was lost;
+  // the master waits busyRetryMs (250 ms) before the next EOF to targets that said "wait"
+  const r = machine();
+  r.open(F, true);
+  r.created(F);
+  assert.deepEqual(kinds(r.eof(F, 2, true)), ['missing'], 'every page is here but not yet hashed: the catcher answers Wait');
+  const acts = r.complete(F, H);
+  assert.deepEqual(kinds(acts), [`reply:${Msg.NeedSum}`], 'its Sums was lost: asked for at once');
+  assert.equal(acts[0].a === 'reply' && acts[0].index, 2, 'for the round that asked');
+  assert.deepEqual(kinds(r.sumsIn([[F, H]])), ['commit']);
+  assert.deepEqual(kinds(r.committed(F)), ['done:true']);
+
+  const s = machine();
+  s.open(F, true);
+  s.created(F);
+  assert.deepEqual(kinds(s.complete(F, H)), [], 'no EOF yet: the Sums may still come, nothing to ask');
+  assert.deepEqual(kinds(s.eof(F, 1, false)), [], 'an EOF awaiting others does not count');
+});
+
 test('content that is not the master\'s fails; a file not needed or not asked is left alone', () => {
   const r = machine();
   r.open(F, true);
