@@ -381,7 +381,7 @@ export class Catcher {
       if (at < first + count) { setImmediate(slice); return; }
       this.flushItems();
       const mine = this.local.segmentNeeds(first, count);
-      this.receipt.segmentPlanned(k);
+      this.run(this.receipt.segmentPlanned(k));
       this.planning = false;
       emit({ t: 'needs', seg: k, first, bitmap: mine.toString(16), count: mine.cardinality(), local: this.local.counts });
       this.drainSegments();

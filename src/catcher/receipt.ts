@@ -41,7 +41,7 @@ interface FileReceipt {
   code?: FailureCode;
 }
 
-interface SegmentReceipt { phase: SegmentPhase; size: number; hash: Buffer }
+interface SegmentReceipt { phase: SegmentPhase; size: number; hash: Buffer; asked?: boolean } // asked: an EOF was answered Wait while planning
 
 /** Segments more than this far ahead of the one being planned are ignored (a bound on what a forged OPEN can make us hold). */
 const SEGMENTS_AHEAD = 4096;
@@ -199,11 +199,18 @@ export class Receipt {
     return this.segs.get(k)?.phase === 'receiving' ? [{ a: 'reply', type: Msg.OpenOk, object: SEG_BASE + k, index: 0 }] : [];
   }
 
-  /** Segment k is planned (its needs reported). */
-  segmentPlanned(k: number): void {
+  /**
+   * Segment k is planned (its needs reported). If the master's EOF came while
+   * it was being planned (answered Wait), its Done goes now: the master would
+   * otherwise learn it at its next EOF, up to a second later (the retry backs
+   * off while targets answer Wait), asking every target again meanwhile.
+   */
+  segmentPlanned(k: number): ReceiptAction[] {
     const sg = this.segs.get(k);
-    if (sg) sg.phase = 'done';
     if (k === this.nextSeg) this.nextSeg++;
+    if (!sg) return [];
+    sg.phase = 'done';
+    return sg.asked ? [{ a: 'done', object: SEG_BASE + k, ok: true, code: DoneCode.Ok, message: '' }] : [];
   }
 
   /** Segment k could not be decoded or planned. */
@@ -234,7 +241,7 @@ export class Receipt {
     const sg = this.segs.get(object - SEG_BASE);
     if (!sg) return [];
     if (sg.phase === 'receiving') return [{ a: 'missing', object, round }];
-    if (sg.phase === 'verified') return [{ a: 'reply', type: Msg.Wait, object, index: round }];
+    if (sg.phase === 'verified') { sg.asked = true; return [{ a: 'reply', type: Msg.Wait, object, index: round }]; }
     const ok = sg.phase === 'done';
     return [{ a: 'done', object, ok, code: ok ? DoneCode.Ok : DoneCode.Failed, message: ok ? '' : 'bad manifest' }];
   }

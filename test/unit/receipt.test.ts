@@ -105,7 +105,7 @@ test('a manifest segment waits for its channel line; only the hash from the chan
   assert.deepEqual(kinds(r.eof(SEG_BASE, 1, true)), ['missing']);
   assert.deepEqual(kinds(r.complete(SEG_BASE, H)), ['plan']);
   assert.deepEqual(kinds(r.eof(SEG_BASE, 2, true)), [`reply:${Msg.Wait}`], 'being planned');
-  r.segmentPlanned(0);
+  assert.deepEqual(kinds(r.segmentPlanned(0)), ['done:true'], 'the EOF asked while it was planned: Done at once, not at the next EOF');
   assert.equal(r.nextSeg, 1);
   assert.deepEqual(kinds(r.eof(SEG_BASE, 3, true)), ['done:true']);
   assert.deepEqual(kinds(r.segmentLine(1, 100, H)), [], 'no OPEN yet');
@@ -115,6 +115,17 @@ test('a manifest segment waits for its channel line; only the hash from the chan
   assert.equal(r.segmentPhase(1), 'failed');
   assert.deepEqual(kinds(r.open(SEG_BASE + 1, true)), ['done:false']);
   assert.deepEqual(r.open(SEG_BASE + 9999, true), [], 'far ahead: not held');
+});
+
+test('a segment planned before any EOF asked about it: no Done until one does', () => {
+  const r = machine();
+  r.open(SEG_BASE, true);
+  r.segmentLine(0, 100, H);
+  r.segmentOpened(0);
+  assert.deepEqual(kinds(r.complete(SEG_BASE, H)), ['plan']);
+  assert.deepEqual(kinds(r.eof(SEG_BASE, 1, false)), [], 'an EOF awaiting others');
+  assert.deepEqual(r.segmentPlanned(0), [], 'not asked: the master has not sent its EOF to this target yet');
+  assert.deepEqual(kinds(r.eof(SEG_BASE, 1, true)), ['done:true']);
 });
 
 type Ev =
