@@ -117,9 +117,9 @@ export class Receipt {
     if (!f.hash) {
       f.digest = digest;
       f.phase = 'awaitHash';
-      // the master's EOF came (after its Sums, which it holds the EOF for) and was answered "wait" while the last
-      // pages were hashed: the Sums was lost. Asked for now, not at the EOF after the master's wait for verifying
-      // targets (busyRetryMs: 250 ms, which at a push's tail is 250 ms of the push)
+      // an EOF of it came, and the master sends a file's EOF only after its Sums: the Sums was lost. Asked for now,
+      // not at the next EOF: one answered "wait" (every page in, the last ones not yet hashed) comes only after the
+      // master's wait for verifying targets (busyRetryMs: 250 ms, which at a push's tail is 250 ms of the push)
       return f.eofSeen ? [{ a: 'reply', type: Msg.NeedSum, object, index: f.eofRound ?? 0 }] : [];
     }
     return this.check(object, f, digest);
