@@ -35,8 +35,8 @@ interface FileReceipt {
   phase: FilePhase;
   hash: Buffer | null;   // the master's SHA-256, from a signed Sums
   digest?: Buffer;       // what arrived, while the hash is awaited
-  eofSeen: boolean;      // the master asked (EOF): a commit answers at once, a lost Sums is asked for at once
-  eofRound?: number;     // the round of the latest EOF that asked
+  eofRound?: number;     // the round of the latest EOF that asked (none yet: undefined); once asked, a commit
+                         // answers at once and a lost Sums is asked for at once
   error?: string;
   code?: FailureCode;
 }
@@ -69,7 +69,7 @@ export class Receipt {
     if (!this.needs(object)) return [];
     const f = this.files.get(object);
     if (f) return f.phase === 'committed' || f.phase === 'failed' ? [this.doneOf(object, f)] : [{ a: 'reply', type: Msg.OpenOk, object, index: 0 }];
-    this.files.set(object, { phase: 'receiving', hash: this.sums.get(object) ?? null, eofSeen: false });
+    this.files.set(object, { phase: 'receiving', hash: this.sums.get(object) ?? null });
     this.sums.delete(object);
     return [{ a: 'create', object }];
   }
@@ -85,7 +85,6 @@ export class Receipt {
     const f = this.files.get(object);
     if (!f) return asked && this.needs(object) ? [{ a: 'done', object, ok: false, code: failureIndex('NOT_OPENED'), message: 'not opened' }] : [];
     if (!asked) return [];
-    f.eofSeen = true;
     f.eofRound = round;
     switch (f.phase) {
       case 'receiving': return [{ a: 'missing', object, round }];
@@ -120,7 +119,7 @@ export class Receipt {
       // an EOF of it came, and the master sends a file's EOF only after its Sums: the Sums was lost. Asked for now,
       // not at the next EOF: one answered "wait" (every page in, the last ones not yet hashed) comes only after the
       // master's wait for verifying targets (busyRetryMs: 250 ms, which at a push's tail is 250 ms of the push)
-      return f.eofSeen ? [{ a: 'reply', type: Msg.NeedSum, object, index: f.eofRound ?? 0 }] : [];
+      return f.eofRound !== undefined ? [{ a: 'reply', type: Msg.NeedSum, object, index: f.eofRound }] : [];
     }
     return this.check(object, f, digest);
   }
@@ -146,7 +145,7 @@ export class Receipt {
     // otherwise it answers the EOF that is on its way (the master sends it
     // after the last page): one Done per file, not one that crosses the EOF
     // and another in reply to it
-    return f.eofSeen ? [this.doneOf(object, f)] : [];
+    return f.eofRound !== undefined ? [this.doneOf(object, f)] : [];
   }
 
   /** object failed on this target (temp file, write, commit, hash): its temp file goes, the master is told. */
