@@ -35,8 +35,8 @@
 //   overshoot) cuts the rate to what got through, at once; loss one target
 //   has alone never touches the group's rate, and neither does loss a target
 //   has as usual (its link's own random loss: the median of its recent
-//   losses, up to USUAL_MAX) or as chance on a report's count would. The estimate before such a cut
-//   is kept: once no loss is shared, an estimate under RECOVER_KNOWN of it
+//   losses, up to USUAL_MAX) or as chance on a report's count would. The
+//   estimate before such a cut is kept: once no loss is shared, an estimate under RECOVER_KNOWN of it
 //   grows back to it by startup steps (doubling up to half of it), since a
 //   burst of loss is not a narrower path; and any startup grows past it (or
 //   past the probe train's reading) 1.25x a step, not 2x.
@@ -73,6 +73,8 @@ const LOSSY = 0.1;
  * link: a start at 40x the path loses 97% report after report).
  */
 const USUAL_MAX = 0.12;
+/** Reports a target's losses must span before it has a usual loss (its first: a start above the path, a catcher still booting). */
+const USUAL_AFTER = WINDOW / 2;
 /** Rounds in a row a target delivers under half of the others' before it is set aside. */
 const SLOW_AFTER = 5;
 /** The probe cycle, in spans (a round, or the time a report needs to count a probe at a low rate): probe, drain, cruise. */
@@ -243,8 +245,7 @@ export class RateControl {
     const { offered, delivered } = this.between(last, now, this.bitsOf(sentLast));
     m.lastLoss = 1 - delivered / offered;
     m.lastN = now.expected - last.expected;
-    // (from its first reports: a start above the path, a catcher still booting, would pass for its usual)
-    m.usual = m.losses.length >= WINDOW / 2 ? Math.min(USUAL_MAX, median(m.losses)) : 0;
+    m.usual = m.losses.length >= USUAL_AFTER ? Math.min(USUAL_MAX, median(m.losses)) : 0;
     m.lastOffered = offered;
     m.fresh = true;
     // what the path took: what got through, less the random loss the target has anyway (its lowest loss
@@ -396,7 +397,7 @@ export class RateControl {
         // its link's own random loss is no slowness: only loss over its usual counts towards being set aside
         // (10% lost at random at every target set aside a tenth of them, each catching up alone: 50 targets
         // at 20 Mbit/s took 36 s instead of 21)
-        if (m.losses.length < WINDOW / 2) continue;
+        if (m.losses.length < USUAL_AFTER) continue;
         if (!above(m, LOSSY / 2)) { m.slowRounds = 0; continue; }
         if (++m.slowRounds >= SLOW_AFTER && this.slow.size < cap) { this.slow.add(t); this.newlySlow.push(t); }
       }
