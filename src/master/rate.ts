@@ -35,7 +35,9 @@
 //   overshoot) cuts the rate to what got through, at once; loss one target
 //   has alone never touches the group's rate, and neither does loss a target
 //   has as usual (its link's own random loss: the median of its recent
-//   losses, up to USUAL_MAX) or as chance on a report's count would. The
+//   losses, up to USUAL_MAX, or up to LAN_MAX what it lost at rates well
+//   under what the group was seen to deliver) or as chance on a report's
+//   count would. The
 //   estimate before such a cut is kept: once no loss is shared, an estimate under RECOVER_KNOWN of it
 //   grows back to it by startup steps (doubling up to half of it), since a
 //   burst of loss is not a narrower path; and any startup grows past it (or
@@ -73,6 +75,15 @@ const LOSSY = 0.1;
  * link: a start at 40x the path loses 97% report after report).
  */
 const USUAL_MAX = 0.12;
+/**
+ * A rate at most this share of what the group was seen to deliver is under
+ * the path (unless the path narrowed by half): loss there is the link's own.
+ */
+const LOW = 0.8;
+/** The link's own loss, learned at such rates, counts as its usual loss up to this share (above USUAL_MAX). */
+const LAN_MAX = 0.3;
+/** How long a target's clock must have been giving such losses before they say its link's (a burst of loss on the LAN is shorter). */
+const LAN_SPAN_NS = 1e9;
 /** Reports a target's losses must span before it has a usual loss (its first: a start above the path, a catcher still booting). */
 const USUAL_AFTER = WINDOW / 2;
 /** Rounds in a row a target delivers under half of the others' before it is set aside. */
@@ -104,10 +115,14 @@ interface Point { atNs: number; recv: number; expected: number }
 interface Meter {
   points: Point[];         // its reports (clock, cumulative counts) of the last SAMPLE_NS and the one before: the last is its last report
   delivered: number[];     // bits/s, its last WINDOW samples (not app-limited)
+  raw: number[];           // bits/s, what got through in each of them (no loss added back)
   losses: number[];        // its last WINDOW losses
+  lowLosses: Array<[number, number]>; // its last WINDOW losses at a rate under LOW of what the group was seen to deliver (offered bits/s, loss)
+  lowSince: number;        // its clock at the first of them (ns)
+  lan: number;             // its link's own loss as those show it (LAN_MAX at most; 0: not known)
   lastLoss: number | null; // of its last sample
   lastN: number;           // the datagrams its last sample counted (how far its loss may stray by chance)
-  usual: number;           // its usual loss: the median of its losses before the last, USUAL_MAX at most (the link's own, random)
+  usual: number;           // its usual loss: the median of its losses before the last, USUAL_MAX (or its lan) at most (the link's own, random)
   lastOffered: number;     // bits/s
   lastDelivered: number;   // bits/s, what got through in its last sample
   lastSample: number;      // bits/s, what the path took in it (random loss added back)
@@ -174,6 +189,8 @@ export class RateControl {
   private recovering = false;         // such a startup: up to recoverTo, no further
   private recoverTo = 0;              // bits/s
   private known = 0;                  // the group's estimate before its last cut for shared loss (bits/s; 0: none)
+  private heavy = false;              // most of the group lose over LOSSY at such rates (their links' own loss)
+  private seen = 0;                   // the most the group delivered (its slowest's median sample, no loss added back; bits/s)
   readonly history: number[] = [];    // the rate at each change, for the report
 
   constructor(private readonly o: RateOptions) {
@@ -227,7 +244,7 @@ export class RateControl {
     if (!m) {
       // its counts start at zero with its catcher, its clock does not: what got through of what was offered
       // (taken to be the rate) is judged at once; with hundreds of targets a report comes once a second
-      const first: Meter = { points: [{ atNs, recv, expected }], delivered: [], losses: [], lastLoss: null, lastN: 0, usual: 0, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0, queued: 0 };
+      const first: Meter = { points: [{ atNs, recv, expected }], delivered: [], raw: [], losses: [], lowLosses: [], lowSince: 0, lan: 0, lastLoss: null, lastN: 0, usual: 0, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0, queued: 0 };
       if (expected >= 20) {
         first.lastLoss = 1 - Math.min(1, recv / expected);
         first.lastN = expected;
@@ -245,7 +262,24 @@ export class RateControl {
     const { offered, delivered } = this.between(last, now, this.bitsOf(sentLast));
     m.lastLoss = 1 - delivered / offered;
     m.lastN = now.expected - last.expected;
-    m.usual = m.losses.length >= USUAL_AFTER ? Math.min(USUAL_MAX, median(m.losses)) : 0;
+    // loss at a rate well under what the group was seen to deliver is the link's own, however heavy (with the
+    // usual loss capped at USUAL_MAX, 15% lost at random at every target cut the rate round after round to its
+    // floor): the median of those at the lower half of the rates offered there (a path that narrowed below LOW
+    // of it loses more the more is offered; the link's own loss does not), once they span LAN_SPAN_NS of the
+    // target's clock and the upper half does not lose less (a burst of loss ending)
+    if (this.seen > 0 && offered <= LOW * this.seen && !this.slow.has(target)) {
+      if (!m.lowLosses.length) m.lowSince = atNs;
+      m.lowLosses.push([offered, m.lastLoss]);
+      if (m.lowLosses.length > WINDOW) m.lowLosses.shift();
+      m.lan = 0;
+      if (m.lowLosses.length >= USUAL_AFTER && atNs - m.lowSince >= LAN_SPAN_NS) {
+        const byRate = [...m.lowLosses].sort((a, b) => a[0] - b[0]).map(([, l]) => l);
+        const h = Math.ceil(byRate.length / 2);
+        const lower = median(byRate.slice(0, h)), upper = median(byRate.slice(h));
+        if (upper >= lower - LOSSY / 2) m.lan = Math.min(LAN_MAX, lower);
+      }
+    }
+    m.usual = m.losses.length >= USUAL_AFTER ? Math.min(Math.max(USUAL_MAX, m.lan), median(m.losses)) : 0;
     m.lastOffered = offered;
     m.fresh = true;
     // what the path took: what got through, less the random loss the target has anyway (its lowest loss
@@ -256,7 +290,8 @@ export class RateControl {
     m.lastDelivered = delivered;
     // loss every recent interval had above LOSSY is overshoot, not the link's own: nothing to add back
     const base = Math.min(...m.losses);
-    const addBack = 1 - (base <= LOSSY ? base : 0);
+    // (or, heavier, the loss it had at rates well under the path: the link's own)
+    const addBack = 1 - Math.max(base <= LOSSY ? base : 0, m.lan > LOSSY ? m.lan : 0);
     m.lastSample = Math.min(offered, delivered / addBack);
     // what the sender sent over the interval this report covers (its length by the target's clock, ending
     // about when the report came in, or at the sender's last tick): a queue in front of the bottleneck shows as delivery falling behind
@@ -269,10 +304,16 @@ export class RateControl {
     // the windowed sample spans SAMPLE_NS at least: from the latest report that far back
     m.points.push(now);
     while (m.points.length > 2 && atNs - m.points[1].atNs >= SAMPLE_NS) m.points.shift();
-    const span = this.between(m.points[0], now, this.bitsOf(this.sentBetween(since(m.points[0]), rxMs)));
+    const spanSent = this.sentBetween(since(m.points[0]), rxMs);
+    const span = this.between(m.points[0], now, this.bitsOf(spanSent));
     if (span.offered >= 0.5 * this.r) {
       m.delivered.push(Math.min(span.offered, span.delivered / addBack));
       if (m.delivered.length > WINDOW) m.delivered.shift();
+      // (what the group was seen to deliver: only from samples whose datagrams' size the sender's history gives)
+      if (spanSent && spanSent.datagrams >= MIN_SAMPLE) {
+        m.raw.push(Math.min(span.offered, span.delivered));
+        if (m.raw.length > WINDOW) m.raw.shift();
+      }
     }
   }
 
@@ -329,7 +370,9 @@ export class RateControl {
   clearSlow(): void {
     this.slow.clear();
     this.detectSlow = false;
-    for (const m of this.meters.values()) { m.delivered = []; m.slowRounds = 0; }
+    // (and their links' own loss is learned anew: a rate low for the others may have been over their paths)
+    for (const m of this.meters.values()) { m.delivered = []; m.raw = []; m.slowRounds = 0; m.lowLosses = []; m.lan = 0; }
+    this.seen = 0;
     this.phase = 'startup'; // their paths are other ones: found anew, from the rate they had
     this.gain = 2;
     this.probe = 0;
@@ -416,8 +459,15 @@ export class RateControl {
       this.holdUntil = nowMs + this.o.reportMs;
       return this.set(this.r * Math.max(0.25, 1 - losses[Math.floor(losses.length / 2)]));
     }
+    // most targets found to lose heavily at rates well under the path: growing back fell short maybe for that
+    // loss (read as the path's), and may again
+    const heavy = group.filter(([, m]) => m.lan > LOSSY).length > SHARED * group.length;
+    if (heavy && !this.heavy) this.recoveries = 0;
+    this.heavy = heavy;
     const best = (m: Meter): number => Math.max(...m.delivered);
     this.est = Math.min(...group.map(([, m]) => best(m)));
+    // (the median of each one's samples: one read high, a queue emptying into a catcher that read its counts late, is not a delivery)
+    if (group.every(([, m]) => m.raw.length >= 3)) this.seen = Math.max(this.seen, Math.min(...group.map(([, m]) => median(m.raw))));
     let next = this.r;
     const gfresh = group.filter(([, m]) => m.lastOffered > 0);
     if (this.phase === 'startup') {
