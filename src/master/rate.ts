@@ -189,7 +189,7 @@ export class RateControl {
   private recovering = false;         // such a startup: up to recoverTo, no further
   private recoverTo = 0;              // bits/s
   private known = 0;                  // the group's estimate before its last cut for shared loss (bits/s; 0: none)
-  private heavy = false;              // most of the group lose over LOSSY at such rates (their links' own loss)
+  private heavy = 0;                  // most of the group lose over LOSSY at such rates (their links' own loss): the median of theirs
   private seen = 0;                   // the most the group delivered (its slowest's median sample, no loss added back; bits/s)
   readonly history: number[] = [];    // the rate at each change, for the report
 
@@ -276,10 +276,13 @@ export class RateControl {
         const byRate = [...m.lowLosses].sort((a, b) => a[0] - b[0]).map(([, l]) => l);
         const h = Math.ceil(byRate.length / 2);
         const lower = median(byRate.slice(0, h)), upper = median(byRate.slice(h));
-        if (upper >= lower - LOSSY / 2) m.lan = Math.min(LAN_MAX, lower);
+        if (upper >= lower - LOSSY / 2 - chance(m)) m.lan = Math.min(LAN_MAX, upper <= lower + LOSSY / 2 + chance(m) ? median(byRate) : lower);
       }
     }
-    m.usual = m.losses.length >= USUAL_AFTER ? Math.min(Math.max(USUAL_MAX, m.lan), median(m.losses)) : 0;
+    // (a target whose own reports there were too few or too noisy to say, where most of the group's say heavy
+    // loss: the group's, up to its own usual)
+    const lan = m.lan > LOSSY ? m.lan : this.heavy > 0 && m.losses.length >= USUAL_AFTER ? Math.min(this.heavy, median(m.losses)) : 0;
+    m.usual = m.losses.length >= USUAL_AFTER ? Math.min(Math.max(USUAL_MAX, lan), median(m.losses)) : 0;
     m.lastOffered = offered;
     m.fresh = true;
     // what the path took: what got through, less the random loss the target has anyway (its lowest loss
@@ -291,7 +294,7 @@ export class RateControl {
     // loss every recent interval had above LOSSY is overshoot, not the link's own: nothing to add back
     const base = Math.min(...m.losses);
     // (or, heavier, the loss it had at rates well under the path: the link's own)
-    const addBack = 1 - Math.max(base <= LOSSY ? base : 0, m.lan > LOSSY ? m.lan : 0);
+    const addBack = 1 - Math.max(base <= LOSSY ? base : 0, lan > LOSSY ? lan : 0);
     m.lastSample = Math.min(offered, delivered / addBack);
     // what the sender sent over the interval this report covers (its length by the target's clock, ending
     // about when the report came in, or at the sender's last tick): a queue in front of the bottleneck shows as delivery falling behind
@@ -461,8 +464,9 @@ export class RateControl {
     }
     // most targets found to lose heavily at rates well under the path: growing back fell short maybe for that
     // loss (read as the path's), and may again
-    const heavy = group.filter(([, m]) => m.lan > LOSSY).length > SHARED * group.length;
-    if (heavy && !this.heavy) this.recoveries = 0;
+    const lans = group.filter(([, m]) => m.lan > LOSSY).map(([, m]) => m.lan);
+    const heavy = lans.length > SHARED * group.length ? median(lans) : 0;
+    if (heavy > 0 && !(this.heavy > 0)) this.recoveries = 0;
     this.heavy = heavy;
     const best = (m: Meter): number => Math.max(...m.delivered);
     this.est = Math.min(...group.map(([, m]) => best(m)));
@@ -479,7 +483,9 @@ export class RateControl {
       // (only while the sender has sent at its rate for a report interval: a sender that waits on
       // handshakes sends in bursts, and a report's interval and the sender's last round do not line up)
       const steady = this.fullRounds * this.o.roundMs >= this.o.reportMs + this.o.roundMs;
-      const behind = shared || gfresh.some(([, m]) => m.lastSample < 0.9 * m.lastOffered
+      // (with heavy random loss at most targets, by more than chance on the report's count: a 20% loss
+      // counted on 50 datagrams strays by 11%, and of 50 targets one always did)
+      const behind = shared || gfresh.some(([, m]) => m.lastSample < (0.9 - (this.heavy > 0 ? chance(m) : 0)) * m.lastOffered
         || (m.lastSent !== undefined ? m.queued >= 2 : steady && m.lastSample < QUEUED * this.r));
       // a doubling shows in the reports of the interval after it (the one it happened in is mixed); each
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
