@@ -82,7 +82,7 @@ const USUAL_MAX = 0.12;
 const LOW = 0.8;
 /** The link's own loss, learned at such rates, counts as its usual loss up to this share (above USUAL_MAX). */
 const LAN_MAX = 0.3;
-/** How long a target's clock must have been giving such losses before they say its link's (a burst of loss on the LAN is shorter). */
+/** How long a target's losses at such rates must have been over LOSSY before they say its link's (a burst of loss on the LAN is shorter). */
 const LAN_SPAN_NS = 1e9;
 /** Reports a target's losses must span before it has a usual loss (its first: a start above the path, a catcher still booting). */
 const USUAL_AFTER = WINDOW / 2;
@@ -118,7 +118,7 @@ interface Meter {
   raw: number[];           // bits/s, what got through in each of them (no loss added back)
   losses: number[];        // its last WINDOW losses
   lowLosses: Array<[number, number]>; // its last WINDOW losses at a rate under LOW of what the group was seen to deliver (offered bits/s, loss)
-  lowSince: number;        // its clock at the first of them (ns)
+  heavySince?: number;     // its clock when their median went over LOSSY, if it is (ns)
   lan: number;             // its link's own loss as those show it (LAN_MAX at most; 0: not known)
   lastLoss: number | null; // of its last sample
   lastN: number;           // the datagrams its last sample counted (how far its loss may stray by chance)
@@ -189,7 +189,7 @@ export class RateControl {
   private recovering = false;         // such a startup: up to recoverTo, no further
   private recoverTo = 0;              // bits/s
   private known = 0;                  // the group's estimate before its last cut for shared loss (bits/s; 0: none)
-  private heavy = 0;                  // most of the group lose over LOSSY at such rates (their links' own loss): the median of theirs
+  private heavy = 0;                  // most of the group lose over LOSSY at rates under LOW of seen (their links' own loss): the median of theirs
   private seen = 0;                   // the most the group delivered (its slowest's median sample, no loss added back; bits/s)
   readonly history: number[] = [];    // the rate at each change, for the report
 
@@ -244,7 +244,7 @@ export class RateControl {
     if (!m) {
       // its counts start at zero with its catcher, its clock does not: what got through of what was offered
       // (taken to be the rate) is judged at once; with hundreds of targets a report comes once a second
-      const first: Meter = { points: [{ atNs, recv, expected }], delivered: [], raw: [], losses: [], lowLosses: [], lowSince: 0, lan: 0, lastLoss: null, lastN: 0, usual: 0, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0, queued: 0 };
+      const first: Meter = { points: [{ atNs, recv, expected }], delivered: [], raw: [], losses: [], lowLosses: [], lan: 0, lastLoss: null, lastN: 0, usual: 0, lastOffered: 0, lastDelivered: 0, lastSample: 0, fresh: false, lossRound: 0, slowRounds: 0, queued: 0 };
       if (expected >= 20) {
         first.lastLoss = 1 - Math.min(1, recv / expected);
         first.lastN = expected;
@@ -265,14 +265,16 @@ export class RateControl {
     // loss at a rate well under what the group was seen to deliver is the link's own, however heavy (with the
     // usual loss capped at USUAL_MAX, 15% lost at random at every target cut the rate round after round to its
     // floor): the median of those at the lower half of the rates offered there (a path that narrowed below LOW
-    // of it loses more the more is offered; the link's own loss does not), once they span LAN_SPAN_NS of the
-    // target's clock and the upper half does not lose less (a burst of loss ending)
+    // of it loses more the more is offered; the link's own loss does not), once they have been over LOSSY for
+    // LAN_SPAN_NS of the target's clock and the upper half does not lose less (a burst of loss ending)
     if (this.seen > 0 && offered <= LOW * this.seen && !this.slow.has(target)) {
-      if (!m.lowLosses.length) m.lowSince = atNs;
       m.lowLosses.push([offered, m.lastLoss]);
       if (m.lowLosses.length > WINDOW) m.lowLosses.shift();
       m.lan = 0;
-      if (m.lowLosses.length >= USUAL_AFTER && atNs - m.lowSince >= LAN_SPAN_NS) {
+      // (heavy since when: their median over LOSSY, without a break)
+      if (m.lowLosses.length < USUAL_AFTER || median(m.lowLosses.map(([, l]) => l)) <= LOSSY) m.heavySince = undefined;
+      else m.heavySince ??= atNs;
+      if (m.heavySince !== undefined && atNs - m.heavySince >= LAN_SPAN_NS) {
         const byRate = [...m.lowLosses].sort((a, b) => a[0] - b[0]).map(([, l]) => l);
         const h = Math.ceil(byRate.length / 2);
         const lower = median(byRate.slice(0, h)), upper = median(byRate.slice(h));
@@ -374,7 +376,7 @@ export class RateControl {
     this.slow.clear();
     this.detectSlow = false;
     // (and their links' own loss is learned anew: a rate low for the others may have been over their paths)
-    for (const m of this.meters.values()) { m.delivered = []; m.raw = []; m.slowRounds = 0; m.lowLosses = []; m.lan = 0; }
+    for (const m of this.meters.values()) { m.delivered = []; m.raw = []; m.slowRounds = 0; m.lowLosses = []; m.lan = 0; m.heavySince = undefined; }
     this.seen = 0;
     this.phase = 'startup'; // their paths are other ones: found anew, from the rate they had
     this.gain = 2;

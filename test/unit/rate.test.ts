@@ -294,6 +294,17 @@ test('heavy random loss at some of the targets (a third or half of ten, 15-20%):
   }
 });
 
+test('a burst of loss under a second (900 ms of 30% lost, after an earlier burst) is not learned as the links\' own loss', () => {
+  // timed from the first low-rate report ever, a later burst passed for a second of heavy loss: every target took
+  // 30% as its link's own (added back to its deliveries, and an overshoot up to that hidden), for good
+  for (const [c, n, roundMs] of [[200e6, 10, 50], [1e9, 5, 50]]) {
+    const s = simulate({ capacity: c, ports: Array(n).fill(10e9), loss: Array(n).fill(0.01), seconds: 10, roundMs,
+      behave: (_t, ms) => ((ms >= 2000 && ms < 2300) || (ms >= 5000 && ms < 5900) ? { loss: 0.3 } : {}) });
+    const lans = [...(s.rc as unknown as { meters: Map<number, { lan: number }> }).meters.values()].map((m) => m.lan);
+    assert.ok(Math.max(...lans) <= 0.1, `${n} x ${mbit(c)}: learned ${Math.max(...lans).toFixed(2)}`);
+  }
+});
+
 test('random loss at every target (10%) sets no one aside: it is no target\'s slowness', () => {
   // over LOSSY in five reports in a row by chance, a tenth of the targets (the cap) were set aside and caught up
   // alone after the others: 50 targets at 20 Mbit/s with 10% loss took 36 s where the fixed rate took 21
