@@ -12,16 +12,38 @@ export type Phase = 'opening' | 'sending' | 'eof' | 'finished';
 export type FlowAction =
   | { a: 'open' }
   | { a: 'pages'; runs: Uint32Array | null; parity?: Uint32Array }
-  | { a: 'eof'; round: number }
+  | { a: 'eof'; round: number; again?: boolean } // again: a re-send of the round's EOF
   | { a: 'finished' };
 
 export interface FlowTiming {
   retryMs: number;     // first re-send of an unanswered OPEN/EOF
+  eofRetryMs?: () => number; // first re-send of an unanswered EOF, if not retryMs (the targets' answer times, as they go)
   maxRetryMs: number;  // back-off cap
   sitOutRounds: number; // repair rounds without 10% progress before a target sits out
   parity?: boolean;     // repair with parity pages where targets lost different pages (default true)
   busyRetryMs?: number; // EOF again after this long when every awaited target said it is verifying (default 250)
   tailPageMs?: () => number; // 0 unless nothing is left to open; then a page's line time (ms): EOF rounds may repair with a margin (repair.ts)
+}
+
+/**
+ * A smoothed answer time and its mean deviation (ms), as TCP's
+ * retransmission timer keeps them (RFC 6298): a re-send waits for the usual
+ * answer and four deviations.
+ */
+export class AnswerTime {
+  private mean = 0;
+  private dev = 0;
+
+  sample(ms: number): void {
+    if (this.mean === 0) { this.mean = ms; this.dev = ms / 2; return; }
+    this.dev = 0.75 * this.dev + 0.25 * Math.abs(ms - this.mean);
+    this.mean = 0.875 * this.mean + 0.125 * ms;
+  }
+
+  /** The usual answer and four deviations, within [floor, cap] (floor while nothing is known). */
+  timeout(floor: number, cap: number): number {
+    return Math.min(cap, Math.max(floor, Math.round(this.mean + 4 * this.dev)));
+  }
 }
 
 export interface TargetOutcome { ok: boolean; message: string; code: FailureCode; satOut?: boolean; deferred?: boolean }
@@ -141,12 +163,13 @@ export class FileFlow {
   tick(now: number): FlowAction[] {
     if (now < this.nextRetry) return NOTHING; // every flow, every tick: no array each
     if (this.phase === 'opening') { this.armRetry(now, false); return [{ a: 'open' }]; }
-    if (this.phase === 'eof') { this.armRetry(now, false); return [{ a: 'eof', round: this.round }]; }
+    if (this.phase === 'eof') { this.armRetry(now, false); return [{ a: 'eof', round: this.round, again: true }]; }
     return [];
   }
 
   private armRetry(now: number, reset: boolean): void {
-    this.retry = reset ? this.timing.retryMs : Math.min(this.timing.maxRetryMs, this.retry * 2);
+    const first = this.phase === 'eof' && this.timing.eofRetryMs ? this.timing.eofRetryMs() : this.timing.retryMs;
+    this.retry = reset ? first : Math.min(this.timing.maxRetryMs, this.retry * 2);
     this.nextRetry = now + this.retry;
   }
 

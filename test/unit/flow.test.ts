@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FileFlow, FlowAction } from '../../src/master/flow';
+import { AnswerTime, FileFlow, FlowAction } from '../../src/master/flow';
 import { FEC_BLOCK } from '../../src/master/repair';
 
 const T = { retryMs: 10, maxRetryMs: 80, sitOutRounds: 3, parity: false };
@@ -146,4 +146,27 @@ test('at the tail (nothing left to open), EOF rounds repair every block by parit
   f.onMissing(1, 3, miss(1, 3, 1), 9);
   f.onMissing(2, 3, miss(1, p1, 1), 9);
   assert.deepEqual(names(f.onMissing(3, 3, miss(1, 4, 1), 9)), [`pages:${p1},1+parity:0,9,1`]);
+});
+
+test('an EOF is asked again after the targets\' answer time to EOFs where one is given, and the re-send says so', () => {
+  const f = new FileFlow(5, 10, [1, 2], { ...T, eofRetryMs: () => 50 }, 0, true);
+  f.start(0);
+  const eof = f.onSent(0);
+  assert.deepEqual(eof, [{ a: 'eof', round: 1 }], 'the first EOF of a round is no re-send');
+  assert.deepEqual(names(f.tick(T.retryMs)), [], 'not after the OPEN\'s retry');
+  assert.deepEqual(f.tick(50), [{ a: 'eof', round: 1, again: true }]);
+  assert.deepEqual(names(f.tick(50 + T.maxRetryMs - 1)), [], 'backing off from there (doubled, to the cap)');
+  assert.deepEqual(names(f.tick(50 + T.maxRetryMs)), ['eof:1']);
+});
+
+test('answer times: a re-send waits for the usual answer and four deviations, within its floor and cap', () => {
+  const a = new AnswerTime();
+  assert.equal(a.timeout(30, 1000), 30, 'nothing known: the floor');
+  for (let i = 0; i < 50; i++) a.sample(5);
+  assert.equal(a.timeout(30, 1000), 30, 'quick steady answers: the floor');
+  const b = new AnswerTime();
+  for (let i = 0; i < 200; i++) b.sample(i % 2 ? 20 : 180); // a busy target: answers of 20 and 180 ms
+  const t = b.timeout(30, 1000);
+  assert.ok(t >= 180 && t <= 500, `answers of 20-180 ms: ${t} ms`);
+  assert.equal(b.timeout(30, 200), 200, 'the cap');
 });
