@@ -10,7 +10,7 @@ import { FailureCode } from '../errors';
 export type Phase = 'opening' | 'sending' | 'eof' | 'finished';
 
 export type FlowAction =
-  | { a: 'open' }
+  | { a: 'open'; again?: boolean } // again: a re-send of the OPEN
   | { a: 'pages'; runs: Uint32Array | null; parity?: Uint32Array }
   | { a: 'eof'; round: number; again?: boolean } // again: a re-send of the round's EOF
   | { a: 'finished' };
@@ -162,7 +162,7 @@ export class FileFlow {
 
   tick(now: number): FlowAction[] {
     if (now < this.nextRetry) return NOTHING; // every flow, every tick: no array each
-    if (this.phase === 'opening') { this.armRetry(now, false); return [{ a: 'open' }]; }
+    if (this.phase === 'opening') { this.armRetry(now, false); return [{ a: 'open', again: true }]; }
     if (this.phase === 'eof') { this.armRetry(now, false); return [{ a: 'eof', round: this.round, again: true }]; }
     return [];
   }

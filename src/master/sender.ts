@@ -77,7 +77,7 @@ export interface Sending {
   jobsOut: number;         // native send jobs not yet reported: the fd stays open until they are
   ended: boolean;
   passing: boolean;        // a file's first pass not hashed yet (counted in Sender.firstPasses)
-  lastOpenNs: number;      // monoNs of the latest OPEN sent
+  lastOpenNs: number;      // monoNs of the OPEN sent, if it went once (0: none, or sent again)
   eofAt?: [number, number]; // the round of the EOF last sent and when (ms), if it went once (no re-send: its answers time it)
   checks?: number;         // checkpoints asked so far (checkpoints.ts)
   check?: Checkpoint | null;
@@ -104,6 +104,7 @@ export class Sender implements MasterEvents {
   private batchDue = false;
   private ackMs = 0;                         // smoothed time from an OPEN to a target's ack (ms)
   private readonly eofAnswer = new AnswerTime(); // from an EOF sent once to a target's answer
+  private readonly openAnswer = new AnswerTime(); // from an OPEN sent once to a target's ack
   private readonly sums: SumsOut;
   private readonly checks: Checkpoints<Sending>;
   quit = false;
@@ -174,9 +175,14 @@ export class Sender implements MasterEvents {
     return this.eofAnswer.timeout(this.openRetryMs(), TIMING.maxRetryMs);
   };
 
-  /** First re-send of an unanswered OPEN: 3x the targets' typical answer time (a busy target answers late; a re-send too early makes every target answer twice). */
+  /**
+   * First re-send of an unanswered OPEN: 3x the targets' typical answer time,
+   * or their usual answer and four deviations if longer (a busy target
+   * answers late, now and then much later; a re-send too early makes every
+   * target answer twice).
+   */
   private openRetryMs(): number {
-    return Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs)));
+    return this.openAnswer.timeout(Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs))), 500);
   }
 
   /** An answer to a flow's EOF round (Missing, Wait, Done): timed if that EOF went once (Karn). */
@@ -202,7 +208,10 @@ export class Sender implements MasterEvents {
     for (const a of actions) {
       switch (a.a) {
         case 'open':
-          s.lastOpenNs = native.monoNs();
+          // an ack times the OPEN only if it went once (Karn): an ack of the first that comes just after a
+          // re-send would read as a quick answer, and the next re-sends come sooner still
+          s.lastOpenNs = a.again ? 0 : native.monoNs();
+          if (a.again) this.log.debug('open again', { object: obj });
           this.batch(Msg.Open, obj, 0, s.flow.waitingOn());
           break;
         case 'pages': {
@@ -469,6 +478,7 @@ export class Sender implements MasterEvents {
     if (s.lastOpenNs && rxNs > s.lastOpenNs && t.rttUs.length < 100_000 && s.flow.isWaitingOn(sender)) {
       t.rttUs.push((rxNs - s.lastOpenNs) / 1000);
       this.ackMs = 0.9 * this.ackMs + 0.1 * ((rxNs - s.lastOpenNs) / 1e6);
+      this.openAnswer.sample((rxNs - s.lastOpenNs) / 1e6);
     }
     this.exec(s, s.flow.onOpenOk(sender, now));
   }

@@ -170,3 +170,9 @@ test('answer times: a re-send waits for the usual answer and four deviations, wi
   assert.ok(t >= 180 && t <= 500, `answers of 20-180 ms: ${t} ms`);
   assert.equal(b.timeout(30, 200), 200, 'the cap');
 });
+
+test('a re-sent OPEN says so (its ack does not time the OPEN: Karn)', () => {
+  const f = new FileFlow(5, 10, [1, 2], T, 0);
+  assert.deepEqual(f.start(0), [{ a: 'open' }]);
+  assert.deepEqual(f.tick(T.retryMs), [{ a: 'open', again: true }]);
+});
