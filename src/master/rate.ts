@@ -283,8 +283,9 @@ export class RateControl {
     }
     // (a target whose own reports there were too few or too noisy to say, where most of the group's say heavy
     // loss: the group's, up to its own usual)
-    const lan = m.lan > LOSSY ? m.lan : this.heavy > 0 && m.losses.length >= USUAL_AFTER ? Math.min(this.heavy, median(m.losses)) : 0;
-    m.usual = m.losses.length >= USUAL_AFTER ? Math.min(Math.max(USUAL_MAX, lan), median(m.losses)) : 0;
+    const past = m.losses.length >= USUAL_AFTER ? median(m.losses) : undefined; // its losses' median, once there are enough
+    const lan = m.lan > LOSSY ? m.lan : this.heavy > 0 && past !== undefined ? Math.min(this.heavy, past) : 0;
+    m.usual = past !== undefined ? Math.min(Math.max(USUAL_MAX, lan), past) : 0;
     m.lastOffered = offered;
     m.fresh = true;
     // what the path took: what got through, less the random loss the target has anyway (its lowest loss
