@@ -10,7 +10,8 @@ import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { datagramBits, wireOverhead } from '../options';
-import { ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
+import { Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
+import { decodePack, isPack } from '../wire/pack';
 import { display } from '../wire/paths';
 import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeBatch, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited, writeAck } from '../wire/protocol';
 import { MAX_PAGES, clipRuns, pagesOf, runPages } from '../wire/runs';
@@ -49,6 +50,7 @@ export class Catcher {
   private readonly verifier: MasterVerifier;
   private entries = new ManifestSet();
   private segFds = new Map<number, number>(); // a segment's bytes, as they arrive (an unlinked file)
+  private packFds = new Map<number, { fd: number; size: number }>(); // a pack's bytes, likewise
   private planning = false;                   // a segment is being planned, a slice per turn
   private items: string[] = [];               // -n: itemized changes not yet sent
   private closed = false;
@@ -198,7 +200,7 @@ export class Catcher {
         }
         if (e.type === Msg.Abort) return abortSigned(e.object, e.payload, this.verifier) ? this.receipt.abort(e.object) : [];
         if (e.type === Msg.Check) {
-          if (isSegment(e.object) || this.receipt.phase(e.object) !== 'receiving') return [];
+          if (isSegment(e.object) || isPack(e.object) || this.receipt.phase(e.object) !== 'receiving') return [];
           const size = this.entries.size(entryOf(e.object));
           const c = decodeCheck(e.payload, pagesOf(size, this.p.pageSize));
           return c ? this.receipt.checkpoint(e.object, e.index, c.from, c.to) : [];
@@ -206,7 +208,7 @@ export class Catcher {
         const sp = splitAwaited(e.payload);
         if (!sp) return [];
         const asked = isAwaited(sp.awaited, this.p.sender);
-        if (e.type === Msg.Open) return this.receipt.open(e.object, asked);
+        if (e.type === Msg.Open) return this.receipt.open(e.object, asked, e.index);
         if (e.type === Msg.Eof) return this.receipt.eof(e.object, e.index, asked);
         if (!asked || (e.type !== Msg.Opens && e.type !== Msg.Eofs)) return [];
         // many files' OPENs or EOFs (protocol.ts encodeBatch): each as if it came alone
@@ -242,11 +244,12 @@ export class Catcher {
           break;
         case 'missing': this.sendMissing(a.object, a.round); break;
         case 'checkMissing': this.sendCheckMissing(a.object, a.k, a.from, a.to); break;
-        case 'create': this.run(this.create(a.object)); break;
-        case 'commit': this.run(this.commit(a.object)); break;
+        case 'create': this.run(a.size !== undefined ? this.createPack(a.object, a.size) : this.create(a.object)); break;
+        case 'commit': this.run(isPack(a.object) ? this.unpack(a.object) : this.commit(a.object)); break;
         case 'discard':
           this.loop.closeSink(a.object);
           this.receiving.discard(a.object);
+          this.closePack(a.object);
           break;
         case 'openSegment':
           if (!this.train) this.loop.stampArrivals(false); // the manifest comes after the train: none is coming
@@ -295,6 +298,84 @@ export class Catcher {
     const err = this.loop.openSink(object, fd, entry.size);
     if (err) return this.receipt.failed(object, `cannot receive: ${errnoName(err)}`, 'CREATE_FAILED');
     return this.receipt.created(object);
+  }
+
+  /** A pack's bytes go into an unnamed file (nothing to clean up after a crash). */
+  private createPack(object: number, size: number): ReceiptAction[] {
+    let fd: number;
+    try {
+      fd = anonymousFile();
+    } catch (e) {
+      return this.receipt.failed(object, `cannot hold a pack of small files: ${describe(e)}`, 'CREATE_FAILED');
+    }
+    this.packFds.set(object, { fd, size });
+    const err = this.loop.openSink(object, fd, size);
+    if (err) return this.receipt.failed(object, `cannot receive: ${errnoName(err)}`, 'CREATE_FAILED');
+    return this.receipt.created(object);
+  }
+
+  /** A pack's descriptor, once the loop has let go of it (closeSink). */
+  private closePack(object: number): void {
+    const p = this.packFds.get(object);
+    if (!p) return;
+    this.packFds.delete(object);
+    try { fs.closeSync(p.fd); } catch { /* closed */ }
+  }
+
+  /**
+   * A pack checked against the master's hash: each of its files this target
+   * needs goes through a temp file of its own, checked and renamed as one
+   * received alone (receive.ts); each failure is its own.
+   */
+  private unpack(object: number): ReceiptAction[] {
+    const p = this.packFds.get(object)!;
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.allocUnsafe(p.size);
+      for (let got = 0; got < p.size;) {
+        const n = fs.readSync(p.fd, bytes, got, p.size - got, got);
+        if (n <= 0) throw new Error('short read');
+        got += n;
+      }
+    } catch (e) {
+      return this.receipt.failed(object, `cannot read a pack of small files: ${describe(e)}`, 'WRITE_FAILED');
+    } finally {
+      this.closePack(object);
+    }
+    const files = decodePack(bytes, (o) => {
+      const i = entryOf(o);
+      return o >= 1 && i < this.entries.length && this.entries.kind(i) === Kind.File ? this.entries.size(i) : null;
+    });
+    if (!files) return this.receipt.failed(object, 'a pack of small files that does not match the manifest', 'FAILED');
+    const out: ReceiptAction[] = [];
+    for (const f of files) {
+      if (!this.receipt.wantsMember(f.object)) continue;
+      const entry = this.entries.get(entryOf(f.object));
+      let fd: number;
+      try {
+        fd = this.receiving.create(f.object, entry);
+      } catch (e) {
+        out.push(...this.receipt.memberFailed(f.object, `cannot create temp file: ${describe(e)}`, 'CREATE_FAILED'));
+        continue;
+      }
+      try {
+        for (let put = 0; put < f.size;) put += fs.writeSync(fd, bytes, f.offset + put, f.size - put, put);
+      } catch (e) {
+        this.receiving.discard(f.object);
+        out.push(...this.receipt.memberFailed(f.object, `write failed: ${(e as NodeJS.ErrnoException).code ?? describe(e)}`, 'WRITE_FAILED'));
+        continue;
+      }
+      try {
+        this.receiving.commit(f.object, this.local.displaceDir.has(f.object));
+      } catch (e) {
+        this.receiving.discard(f.object);
+        out.push(...this.receipt.memberFailed(f.object, `cannot commit: ${describe(e)}`, 'COMMIT_FAILED'));
+        continue;
+      }
+      this.receipt.memberCommitted(f.object);
+    }
+    out.push(...this.receipt.committed(object));
+    return out;
   }
 
   private commit(object: number): ReceiptAction[] {
@@ -407,7 +488,7 @@ export class Catcher {
       emit({ t: 'result', ok: failed.length === 0, failed, local: this.local.counts });
       return;
     }
-    for (const [object, error, code] of this.receipt.unfinished()) failed.push({ entry: entryOf(object), error, code });
+    for (const [object, error, code] of this.receipt.unfinished()) if (!isPack(object)) failed.push({ entry: entryOf(object), error, code });
     for (const object of this.local.needs.toArray()) {
       if (!this.receipt.opened(object)) failed.push({ entry: entryOf(object), error: 'not delivered', code: 'NOT_DELIVERED' });
     }
@@ -422,6 +503,7 @@ export class Catcher {
     this.closed = true;
     for (const [object] of this.receipt.unfinished()) this.loop?.closeSink(object);
     this.receiving?.discardAll();
+    for (const object of [...this.packFds.keys()]) this.closePack(object);
     for (const [k, fd] of this.segFds) {
       this.loop?.closeSink(SEG_BASE + k); // the loop borrows the descriptor until then
       try { fs.closeSync(fd); } catch { /* closed */ }

@@ -9,10 +9,16 @@
 // hash (a Sums, which may come before or after) and the file is committed
 // (owner, mode, times, rename), or fails. An EOF is answered with what is
 // missing, NeedSum (every page is here, the signed hash is not), or Done.
+// A pack of small files (pack.ts) is received as a file is, into an unnamed
+// file (its size comes with its OPEN); once its hash is checked, committing
+// it is writing each of its files this target needs through a temp file of
+// its own (memberCommitted, memberFailed: each file's outcome, as if it had
+// come alone).
 // A manifest segment: its size and hash come over this target's own channel
 // (a 'segment' line); its OPEN waits for that line; once complete and
 // checked, the catcher plans it.
 import { SEG_BASE } from '../wire/manifest';
+import { PACK_BYTES, isPack, packHeaderLen } from '../wire/pack';
 import { FailureCode, failureIndex } from '../errors';
 import { DoneCode, Msg } from '../wire/protocol';
 
@@ -24,7 +30,7 @@ export type ReceiptAction =
   | { a: 'done'; object: number; ok: boolean; code: number; message: string } // a Done datagram (code: its FailureCode's index)
   | { a: 'missing'; object: number; round: number }                 // the sink's missing runs (Wait if none)
   | { a: 'checkMissing'; object: number; k: number; from: number; to: number }
-  | { a: 'create'; object: number }           // make the temp file and its sink: then created() or failed()
+  | { a: 'create'; object: number; size?: number } // make the temp file (a pack's: of size) and its sink: then created() or failed()
   | { a: 'commit'; object: number }           // checked: commit it, then committed() or failed()
   | { a: 'discard'; object: number }          // close its sink, remove its temp file
   | { a: 'openSegment'; k: number; size: number } // the segment's sink: then segmentOpened() or fatal
@@ -62,16 +68,18 @@ export class Receipt {
 
   // ---- files ----
 
-  /** The master's OPEN of object; asked: this target is among those it awaits. */
-  open(object: number, asked: boolean): ReceiptAction[] {
+  /** The master's OPEN of object; asked: this target is among those it awaits; size: a pack's (its OPEN's index). */
+  open(object: number, asked: boolean, size = 0): ReceiptAction[] {
     if (!asked) return []; // the master has my answer
     if (object >= SEG_BASE) return this.openSegment(object - SEG_BASE);
-    if (!this.needs(object)) return [];
+    const pack = isPack(object);
+    if (!pack && !this.needs(object)) return [];
     const f = this.files.get(object);
     if (f) return f.phase === 'committed' || f.phase === 'failed' ? [this.doneOf(object, f)] : [{ a: 'reply', type: Msg.OpenOk, object, index: 0 }];
+    if (pack && (size < packHeaderLen(1) + 1 || size > PACK_BYTES)) return []; // not a pack the master makes
     this.files.set(object, { phase: 'receiving', hash: this.sums.get(object) ?? null });
     this.sums.delete(object);
-    return [{ a: 'create', object }];
+    return [pack ? { a: 'create', object, size } : { a: 'create', object }];
   }
 
   /** The temp file and sink of object exist: the OPEN is acknowledged. */
@@ -83,7 +91,7 @@ export class Receipt {
   eof(object: number, round: number, asked: boolean): ReceiptAction[] {
     if (object >= SEG_BASE) return asked ? this.segmentEof(object, round) : [];
     const f = this.files.get(object);
-    if (!f) return asked && this.needs(object) ? [{ a: 'done', object, ok: false, code: failureIndex('NOT_OPENED'), message: 'not opened' }] : [];
+    if (!f) return asked && (isPack(object) || this.needs(object)) ? [{ a: 'done', object, ok: false, code: failureIndex('NOT_OPENED'), message: 'not opened' }] : [];
     if (!asked) return [];
     f.eofRound = round;
     switch (f.phase) {
@@ -98,9 +106,12 @@ export class Receipt {
   sumsIn(sums: Array<[number, Buffer]>): ReceiptAction[] {
     const out: ReceiptAction[] = [];
     for (const [object, hash] of sums) {
-      if (!this.needs(object)) continue;
+      const pack = isPack(object);
+      if (!pack && !this.needs(object)) continue;
       const f = this.files.get(object);
-      if (!f) { this.sums.set(object, hash); continue; }
+      // kept for a file this target needs; not for a pack not opened here (it may not be for this target at all;
+      // one whose OPEN was lost asks for its hash again: NeedSum)
+      if (!f) { if (!pack) this.sums.set(object, hash); continue; }
       if (f.phase !== 'receiving' && f.phase !== 'awaitHash') continue;
       f.hash = hash; // the latest: a catch-up's first pass may have read the file anew
       if (f.phase === 'awaitHash') out.push(...this.check(object, f, f.digest!));
@@ -164,7 +175,28 @@ export class Receipt {
     return this.failed(object, `write failed: ${errno}`, 'WRITE_FAILED');
   }
 
-  /** Files opened and not committed, with why (for the result, and to discard at the end). */
+  /**
+   * Whether this target writes file object of a pack: it needs it, and has
+   * not had it otherwise (alone, or in an earlier pack: a set-aside target's
+   * catch-up sends its files again).
+   */
+  wantsMember(object: number): boolean {
+    return !isPack(object) && object < SEG_BASE && this.needs(object) && !this.files.has(object);
+  }
+
+  /** A file of a pack is committed here. */
+  memberCommitted(object: number): void {
+    this.files.set(object, { phase: 'committed', hash: null });
+  }
+
+  /** A file of a pack failed here: the master is told (the pack's own Done says the rest). */
+  memberFailed(object: number, why: string, code: FailureCode): ReceiptAction[] {
+    const f: FileReceipt = { phase: 'failed', hash: null, error: why, code };
+    this.files.set(object, f);
+    return [this.doneOf(object, f)];
+  }
+
+  /** Files (and packs) opened and not committed, with why (for the result, and to discard at the end). */
   unfinished(): Array<[number, string, FailureCode]> {
     const out: Array<[number, string, FailureCode]> = [];
     for (const [object, f] of this.files) if (f.phase !== 'committed') out.push([object, f.error ?? 'not delivered', f.code ?? 'NOT_DELIVERED']);

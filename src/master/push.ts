@@ -456,7 +456,7 @@ export class Push {
     return {
       targets: this.targets.list.map((t) => this.targets.report(t, (i) => display(entries.path(i)), entries.length, this.o.sync.dryRun,
         (obj) => entries.size(entryOf(obj)), (obj) => s.unreadableObjs.has(obj))),
-      entries: entries.length, files: this.window.files, bytes: this.window.bytes, pagesSent: this.interrupted ? Math.min(s.pagesFirst, stats.dataSent) : s.pagesFirst, // queued ones did not all go out
+      entries: entries.length, files: this.window.files, bytes: this.window.bytes, packed: { files: s.filesPacked, packs: s.packsSent }, pagesSent: this.interrupted ? Math.min(s.pagesFirst, stats.dataSent) : s.pagesFirst, // queued ones did not all go out
       pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (Date.now() - this.started) / 1000,
       skipped: this.skipped, changed: s.changed, unreadable: s.unreadable, interrupted: this.interrupted, stats, usage: usageNow(), quit: s.quit, session: this.sessionId,
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segments.segs.size,

@@ -9,6 +9,7 @@ import { NativePageLoop, native } from '../native';
 import { Logger } from '../operator/log';
 import { datagramBits } from '../options';
 import { SEG_BASE, isSegment } from '../wire/manifest';
+import { PACK_BASE } from '../wire/pack';
 import { CHECK_MIN_PAGES, DoneCode, DoneInfo, Msg, batchRoom, decodeMissing, encodeAbort, encodeBatch, withAwaited } from '../wire/protocol';
 import { pagesOf, runPages } from '../wire/runs';
 import { display } from '../wire/paths';
@@ -56,19 +57,29 @@ export function feature(name: 'GSO' | 'BOOST' | 'CHECK'): boolean {
   return process.env[`MRSYNC_${name}`] !== '0';
 }
 
+/** Whether a flow's first pass is hashed and its hash signed in a Sums (a file's, a pack's; not a segment's). */
+const hashed = (s: Sending): boolean => s.entry >= 0 || s.pack !== undefined;
+
 function parityPages(p: Uint32Array | undefined): number {
   let n = 0;
   if (p) for (let i = 2; i < p.length; i += 3) n += p[i];
   return n;
 }
 
-/** A file (or manifest segment) in flight. */
+/** A file of a pack: its object and size, and the targets (ids) that need it. */
+export interface PackFile { object: number; entry: number; size: number; needers: number[] }
+
+/** A pack of small files in flight (pack.ts): its files, and what targets said failed of them (target -> file -> why). */
+export interface PackSending { files: PackFile[]; failed: Map<number, Map<number, { error: string; code: FailureCode }>> }
+
+/** A file (a pack of small files, or a manifest segment) in flight. */
 export interface Sending {
   flow: FileFlow;
   fd: number;
   size: number;
   before?: FileMark;       // a file's mark when it was opened (a change during the send is told by it)
-  entry: number;           // its manifest entry; -1 for a manifest segment
+  entry: number;           // its manifest entry; -1 for a manifest segment or a pack
+  pack?: PackSending;      // a pack's files
   openedAt: number;        // ms, first OPEN
   // a file's SHA-256, taken by the native sender as the first pass reads the
   // pages (the content the targets got): known when the pass is out, and sent
@@ -107,10 +118,14 @@ export class Sender implements MasterEvents {
   private readonly openAnswer = new AnswerTime(); // from an OPEN sent once to a target's ack
   private readonly sums: SumsOut;
   private readonly checks: Checkpoints<Sending>;
+  private packs = 0;                         // packs made so far (their objects: PACK_BASE + k)
+  private readonly packOf = new Map<number, Sending>(); // a file in a pack in flight -> the pack
   quit = false;
   catchup = false;                           // the set-aside targets' catch-up round: files done are not counted again
   // what was sent
   pagesFirst = 0; pagesResent = 0; parityPages = 0; filesDone = 0;
+  filesPacked = 0;                           // files sent in packs, and the packs
+  packsSent = 0;
   readonly changed: string[] = [];           // source files that changed while being sent
   readonly unreadable: Unreadable[] = [];    // source entries that could not be read (the scan's, and files at their open)
   readonly unreadableObjs = new Set<number>(); // the files of these (objects): no target is faulted for lacking them
@@ -191,12 +206,26 @@ export class Sender implements MasterEvents {
     this.eofAnswer.sample(now - s.eofAt[1]);
   }
 
+  /**
+   * A pack of small files (pack.ts), its bytes (header and contents) in fd:
+   * one flow to every target that needs any of them.
+   */
+  startPack(fd: number, size: number, files: PackFile[]): void {
+    const obj = PACK_BASE + (this.packs++ % (SEG_BASE - PACK_BASE));
+    const needers = new Set<number>();
+    for (const f of files) for (const n of f.needers) needers.add(n);
+    this.filesPacked += files.length;
+    this.packsSent++;
+    this.startFlow(obj, fd, size, [...needers], -1, undefined, { files, failed: new Map() });
+  }
+
   /** A flow for obj to the targets needers (ids), its pages read from fd; before: a file's stat when opened. */
-  startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: FileMark): void {
+  startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: FileMark, pack?: PackSending): void {
     const now = Date.now();
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs: this.openRetryMs(), eofRetryMs: this.eofRetryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, now);
-    const s: Sending = { flow, fd, size, entry, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: entry >= 0, hash: null };
+    const s: Sending = { flow, fd, size, entry, pack, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: entry >= 0 || !!pack, hash: null };
     this.flows.set(obj, s);
+    if (pack) for (const f of pack.files) this.packOf.set(f.object, s);
     if (s.passing) { this.firstPasses++; this.bytesPassing += size; }
     this.exec(s, flow.start(now));
   }
@@ -212,7 +241,9 @@ export class Sender implements MasterEvents {
           // re-send would read as a quick answer, and the next re-sends come sooner still
           s.lastOpenNs = a.again ? 0 : native.monoNs();
           if (a.again) this.log.debug('open again', { object: obj });
-          this.batch(Msg.Open, obj, 0, s.flow.waitingOn());
+          // a pack's OPEN goes alone, with the pack's size (a target has no manifest entry to take it from)
+          if (s.pack) this.loop.sendControl(Msg.Open, obj, s.size, withAwaited(s.flow.waitingOn(), this.targets.list.length, null), false);
+          else this.batch(Msg.Open, obj, 0, s.flow.waitingOn());
           break;
         case 'pages': {
           if (!a.runs && s.flow.pages >= CHECK_MIN_PAGES && s.entry >= 0 && feature('CHECK')) {
@@ -225,13 +256,13 @@ export class Sender implements MasterEvents {
           else this.pagesFirst += n;
           this.parityPages += parityPages(a.parity);
           if (a.runs) this.log.debug('repair round', { object: obj, round: s.flow.round, pages: n, parity: parityPages(a.parity) });
-          this.queueJob(s, a.runs, a.parity, false, !a.runs && s.entry >= 0);
+          this.queueJob(s, a.runs, a.parity, false, !a.runs && hashed(s));
           break;
         }
         case 'eof':
           this.log.debug('eof', { object: obj, round: a.round });
           s.eofAt = a.again ? undefined : [a.round, Date.now()];
-          if (s.entry >= 0 && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed', 'FAILED'); break; }
+          if (hashed(s) && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed', 'FAILED'); break; }
           if (!this.sums.holdEof(obj, a.round)) this.sendEof(s, a.round);
           break;
         case 'finished':
@@ -315,6 +346,11 @@ export class Sender implements MasterEvents {
       this.ev.segmentEnded(obj - SEG_BASE, failed);
       return;
     }
+    if (s.pack) {
+      this.endPack(s, s.pack);
+      this.release(s);
+      return;
+    }
     let shown: string | undefined; // the path as a message shows it: made once, and only for a message
     const path = (): string => (shown ??= display(this.segs.entries.path(s.entry)));
     for (const [t, out] of s.flow.outcomes) {
@@ -338,6 +374,37 @@ export class Sender implements MasterEvents {
       this.log.warn(`${name}: ${change} on the master while being sent`, { path: name });
     }
     this.release(s);
+  }
+
+  /**
+   * A pack's flow ended: each of its files ends for each target that needs
+   * it as the pack did for that target, unless the target said that file
+   * failed (its Done, a datagram of its own; were it lost, the target's
+   * result names the file).
+   */
+  private endPack(s: Sending, pack: PackSending): void {
+    for (const f of pack.files) {
+      if (this.packOf.get(f.object) === s) this.packOf.delete(f.object);
+      let shown: string | undefined;
+      const path = (): string => (shown ??= display(this.segs.entries.path(f.entry)));
+      for (const n of f.needers) {
+        const out = s.flow.outcomes.get(n);
+        if (!out) continue; // -q: the flow was cut short
+        const tg = this.targets.list[n - 1];
+        if (out.deferred) { tg.deferred.push(f.object); continue; }
+        tg.remaining--;
+        const failed = out.ok ? pack.failed.get(n)?.get(f.object) : { error: out.message, code: out.code };
+        if (!failed) {
+          tg.filesOk++;
+          tg.bytesOk += f.size;
+          if (this.log.debugging) this.log.debug('file delivered', { host: tg.host, path: path(), bytes: f.size });
+        } else {
+          tg.failures.set(f.object, failed);
+          if (this.targets.live(tg)) this.log.warn(`${path()}: ${failed.error}`, { host: tg.host, path: path() });
+        }
+      }
+      if (!this.catchup) this.filesDone++;
+    }
   }
 
   /**
@@ -500,7 +567,16 @@ export class Sender implements MasterEvents {
 
   done(sender: number, object: number, d: DoneInfo, now: number): void {
     const s = this.flows.get(object);
-    if (!s) return;
+    if (!s) {
+      // a file of a pack in flight that failed on this target (the pack's own Done says the rest)
+      const p = this.packOf.get(object)?.pack;
+      if (p && d.code !== DoneCode.Ok) {
+        let mine = p.failed.get(sender);
+        if (!mine) p.failed.set(sender, mine = new Map());
+        mine.set(object, { error: d.message || FAILURE_CODES[d.code], code: FAILURE_CODES[d.code] });
+      }
+      return;
+    }
     const t = this.targets.list[sender - 1];
     if (d.code === DoneCode.Ok && s.entry >= 0 && s.flow.pending.has(sender)) {
       const secs = (now - s.openedAt) / 1000;

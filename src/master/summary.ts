@@ -46,6 +46,7 @@ export interface PushReport {
   targets: TargetReport[];
   entries: number;
   files: number;        // data files multicast
+  packed?: { files: number; packs: number }; // of which in packs of small files (pack.ts), and the packs
   bytes: number;        // their bytes, once
   pagesSent: number;    // data pages on the wire, first sends
   pagesResent: number;  // plain and parity

@@ -1,16 +1,19 @@
 // Which files go out, and when: the queue of files some target needs (in
 // manifest order, as segments are planned), opened one by one while the
 // window of files in flight has room, beneath the source root and checked
-// against the scan (source.ts); and the catch-up round of the targets set
-// aside as slow.
+// against the scan (source.ts), small ones next to each other read into a
+// pack that goes out as one flow (pack.ts); and the catch-up round of the
+// targets set aside as slow.
 import fs from 'node:fs';
 import { Logger } from '../operator/log';
 import { entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
 import { MAX_PAGES, pagesOf } from '../wire/runs';
+import { PACK_BYTES, PACK_FILES, PACK_FILE_MAX, encodePackHeader, packHeaderLen } from '../wire/pack';
+import { anonymousFile } from '../tmpfile';
 import { Segments } from './segments';
-import { Sender } from './sender';
-import { openFileBeneath, sendFailure } from './source';
+import { PackFile, Sender } from './sender';
+import { markOf, openFileBeneath, sameMark, sendFailure } from './source';
 import { Target, Targets } from './targets';
 import { MrsyncError, describe } from '../errors';
 
@@ -60,24 +63,105 @@ export class Window {
     this.at = 0;
   }
 
-  /** Open files while the window has room. */
+  /**
+   * Open files while the window has room: a small one with the small ones
+   * after it in the queue as a pack (if there are any), others one by one.
+   */
   fill(): void {
     while (this.sender.room && this.at < this.queue.length) {
-      const obj = this.queue[this.at++];
-      if (this.at > 4096 && this.at * 2 > this.queue.length) { this.queue = this.queue.slice(this.at); this.at = 0; }
-      let needers: number[];
-      if (this.sender.catchup) {
-        needers = (this.catchupNeeders.get(obj) ?? []).filter((n) => this.targets.live(this.targets.list[n - 1]));
-      } else {
-        needers = [];
-        for (const t of this.targets.list) {
-          if (t.state !== 'active' || !t.needs?.get(obj)) continue;
-          if (t.slow) t.deferred.push(obj); // set aside: it gets this one in the catch-up
-          else needers.push(t.idx + 1);
-        }
+      const obj = this.take();
+      const needers = this.needersOf(obj);
+      if (!needers.length) continue;
+      const size = this.segs.entries.size(entryOf(obj));
+      if (!packable(size)) { this.open(obj, needers); continue; }
+      const files = [{ obj, needers }];
+      let bytes = packHeaderLen(1) + size;
+      while (files.length < PACK_FILES && this.at < this.queue.length) {
+        const next = this.queue[this.at];
+        const nextSize = this.segs.entries.size(entryOf(next));
+        if (!packable(nextSize) || bytes + 4 + nextSize > PACK_BYTES) break;
+        this.take();
+        const n = this.needersOf(next);
+        if (!n.length) continue;
+        files.push({ obj: next, needers: n });
+        bytes += 4 + nextSize;
       }
-      if (needers.length) this.open(obj, needers);
+      if (files.length === 1) this.open(obj, needers);
+      else this.openPack(files);
     }
+  }
+
+  /** The next file of the queue (which is trimmed now and then). */
+  private take(): number {
+    const obj = this.queue[this.at++];
+    if (this.at > 4096 && this.at * 2 > this.queue.length) { this.queue = this.queue.slice(this.at); this.at = 0; }
+    return obj;
+  }
+
+  /** The targets (ids) that get obj now; a target set aside as slow gets it in the catch-up instead. */
+  private needersOf(obj: number): number[] {
+    if (this.sender.catchup) return (this.catchupNeeders.get(obj) ?? []).filter((n) => this.targets.live(this.targets.list[n - 1]));
+    const needers: number[] = [];
+    for (const t of this.targets.list) {
+      if (t.state !== 'active' || !t.needs?.get(obj)) continue;
+      if (t.slow) t.deferred.push(obj); // set aside: it gets this one in the catch-up
+      else needers.push(t.idx + 1);
+    }
+    return needers;
+  }
+
+  /**
+   * Small files into one pack (pack.ts), each opened beneath the source root
+   * and checked against the scan as one alone is, read whole, and checked
+   * again after the read: one written meanwhile (its ctime moved) is not
+   * sent, as the first pass of a file written during it is not committed.
+   * The pack is an unnamed file of their contents, sent as one flow.
+   */
+  private openPack(files: Array<{ obj: number; needers: number[] }>): void {
+    const packed: PackFile[] = [];
+    const contents: Buffer[] = [];
+    for (const { obj, needers } of files) {
+      const i = entryOf(obj);
+      const rel = this.segs.entries.path(i);
+      let fd = -1;
+      try {
+        const opened = openFileBeneath(this.srcFd, rel, { dev: this.segs.ids[2 * i], ino: this.segs.ids[2 * i + 1], size: this.segs.entries.size(i) });
+        fd = opened.fd;
+        const size = opened.mark.size;
+        const content = Buffer.allocUnsafe(size);
+        for (let got = 0; got < size;) {
+          const n = fs.readSync(fd, content, got, size - got, got);
+          if (n <= 0) throw new MrsyncError('ERR_CHANGED', 'shrank while being read');
+          got += n;
+        }
+        const after = markOf(fd);
+        if (!after || !sameMark(after, opened.mark)) throw new MrsyncError('ERR_CHANGED', 'changed while being read');
+        fs.closeSync(fd);
+        fd = -1;
+        const live = needers.filter((n) => this.targets.live(this.targets.list[n - 1]));
+        packed.push({ object: obj, entry: i, size, needers: live });
+        contents.push(content);
+        this.files++;
+        this.bytes += size;
+      } catch (err) {
+        if (fd >= 0) fs.closeSync(fd);
+        this.notSent(obj, rel, needers, err);
+      }
+    }
+    if (!packed.length) return;
+    const bytes = Buffer.concat([encodePackHeader(packed.map((f) => f.object)), ...contents]);
+    let fd = -1;
+    try {
+      fd = anonymousFile();
+      for (let put = 0; put < bytes.length;) put += fs.writeSync(fd, bytes, put, bytes.length - put, put);
+    } catch (err) {
+      if (fd >= 0) fs.closeSync(fd);
+      // the master's own temp directory (full, or not writable): these files are not sent
+      for (const f of packed) { this.files--; this.bytes -= f.size; }
+      for (const f of packed) this.notSent(f.object, this.segs.entries.path(f.entry), f.needers, new Error(`cannot hold a pack of small files: ${describe(err)}`));
+      return;
+    }
+    this.sender.startPack(fd, bytes.length, packed);
   }
 
   /** Open a file beneath the source root, checked against the scan (source.ts), and start its flow. */
@@ -100,19 +184,27 @@ export class Window {
       this.bytes += size;
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
-      const f = sendFailure(err);
-      const name = display(rel);
-      this.log.error(`${name}: ${f.message}`, { path: name });
-      if (f.changed) this.sender.changed.push(name);
-      // a file the master cannot read is the source's fault, not a target's: reported once, exit 23
-      if (f.code === 'SOURCE_UNREADABLE') {
-        this.sender.unreadable.push({ path: name, error: describe(err) });
-        this.sender.unreadableObjs.add(obj);
-      }
-      for (const n of needers) {
-        if (f.code !== 'SOURCE_UNREADABLE') this.targets.list[n - 1].failures.set(obj, { error: f.message, code: f.code });
-        this.targets.list[n - 1].remaining--;
-      }
+      this.notSent(obj, rel, needers, err);
+    }
+  }
+
+  /** obj (at rel) could not be opened or read for sending: reported, and counted for the targets that needed it. */
+  private notSent(obj: number, rel: Buffer, needers: number[], err: unknown): void {
+    const f = sendFailure(err);
+    const name = display(rel);
+    this.log.error(`${name}: ${f.message}`, { path: name });
+    if (f.changed) this.sender.changed.push(name);
+    // a file the master cannot read is the source's fault, not a target's: reported once, exit 23
+    if (f.code === 'SOURCE_UNREADABLE') {
+      this.sender.unreadable.push({ path: name, error: describe(err) });
+      this.sender.unreadableObjs.add(obj);
+    }
+    for (const n of needers) {
+      if (f.code !== 'SOURCE_UNREADABLE') this.targets.list[n - 1].failures.set(obj, { error: f.message, code: f.code });
+      this.targets.list[n - 1].remaining--;
     }
   }
 }
+
+/** Whether a file of this size goes in a pack (an empty one needs no data: planned as such, it is never queued). */
+const packable = (size: number): boolean => size > 0 && size <= PACK_FILE_MAX;

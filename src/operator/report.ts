@@ -104,7 +104,7 @@ export function formatReport(r: PushReport, verbose = 1): string {
   const lines = [...originalSummary(r), '', ...targetTable(r)];
   const rate = r.seconds > 0 ? (r.bytes * 8) / r.seconds / 1e6 : 0;
   lines.push(
-    `total: ${r.entries} entries, ${r.files} files ${r.interrupted ? 'begun' : 'sent'} (${human(r.bytes)}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${pct(r.pagesResent, r.pagesSent)}%), ` +
+    `total: ${r.entries} entries, ${r.files} files ${r.interrupted ? 'begun' : 'sent'} (${human(r.bytes)}${r.packed?.packs ? `; ${r.packed.files} small ones in ${r.packed.packs} pack${r.packed.packs === 1 ? '' : 's'}` : ''}), ${r.pagesSent} pages + ${r.pagesResent} re-sent (${pct(r.pagesResent, r.pagesSent)}%), ` +
       `${r.seconds.toFixed(1)} s, ${rate.toFixed(1)} Mbit/s`,
   );
   if (r.pagesResent) {

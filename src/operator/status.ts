@@ -20,6 +20,8 @@ export interface StatusDoc {
     entries: number; files: number; bytes: number; pages: number; pagesResent: number; bytesResent: number;
     resentPercent: number; targets: number; ok: number; failed: number; dropped: number; unreachable: number;
     parityPages: number; // of pagesResent: parity pages (each repairs a different lost page at each target)
+    packedFiles: number; // of files: small ones sent in packs (one flow for many)
+    packs: number;
   };
   targets: Array<{
     host: string;
@@ -62,7 +64,8 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
     exitCode, source, target,
     totals: {
       entries: r.entries, files: r.files, bytes: r.bytes, pages: r.pagesSent, pagesResent: r.pagesResent,
-      bytesResent: r.pagesResent * r.pageSize, resentPercent: pct(r.pagesResent), parityPages: r.parityPages, targets: r.targets.length,
+      bytesResent: r.pagesResent * r.pageSize, resentPercent: pct(r.pagesResent), parityPages: r.parityPages,
+      packedFiles: r.packed?.files ?? 0, packs: r.packed?.packs ?? 0, targets: r.targets.length,
       ok: count('OK'), failed: count('FAILED'), dropped: count('DROPPED'), unreachable: count('UNREACHABLE'),
     },
     targets: r.targets.map((t) => ({

@@ -58,10 +58,12 @@ export function hashFileSync(p: Buffer | number): Buffer {
 const MAGIC = 0x4d52534d; // "MRSM"
 const VERSION = 3;
 const HEAD = 13; // magic u32, version u8, first entry u32, count u32
-/** Object ids of manifest segments on the wire: SEG_BASE + k (entries are 1 .. SEG_BASE - 1). */
+/** Object ids of manifest segments on the wire: SEG_BASE + k. */
 export const SEG_BASE = 0xf0000000;
 export const isSegment = (object: number): boolean => object >= SEG_BASE;
-export const MAX_ENTRIES = SEG_BASE - 2;
+/** Object ids of packs of small files (pack.ts): PACK_BASE + k; the entries' are 1 .. PACK_BASE - 1. */
+export const PACK_BASE = 0xe0000000;
+export const MAX_ENTRIES = PACK_BASE - 2;
 const FIXED = 1 + 1 + 4 + 4 + 4 + 8 + 8 + 2;
 const HASH_LEN = 32;
 

@@ -21,9 +21,9 @@ export interface SyncParams {
  * manifest segments' hashes come over the channel; files' hashes in signed
  * Sums datagrams; OPEN and EOF carry no file metadata. 4: a target's rate
  * report (Stat) carries its clock. 5: targets answer many files in one
- * Acks datagram.
+ * Acks datagram. 6: small files go in packs (pack.ts).
  */
-export const SESSION_VERSION = 5;
+export const SESSION_VERSION = 6;
 
 /** A catcher's answer to a session header of another version. */
 export function versionProblem(o: Record<string, unknown>, prog: string): string | null {

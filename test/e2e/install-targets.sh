@@ -67,7 +67,7 @@ sed -i 's/"version": "[^"]*"/"version": "0.1.0"/' "$(disk t2)/mrsync/package.jso
 touch "$(disk t2)/mrsync/stale-file"
 install -m 198.18.0.11,198.18.0.12
 [ "$RC" = 0 ] || fail "third install: exit $RC"
-grep -q "^198.18.0.12: installed $VER (had 0.1.0 (protocol 5))$" "$WORK/out" || fail "t2 not brought up to date"
+grep -q "^198.18.0.12: installed $VER (had 0.1.0 (protocol 6))$" "$WORK/out" || fail "t2 not brought up to date"
 grep -q ': 1 installed, 1 up to date, 0 failed, 0 unreachable (of 2)$' "$WORK/out" || fail "third install: summary"
 [ ! -e "$(disk t2)/mrsync/stale-file" ] || fail "t2's old package directory was not replaced whole"
 echo PASS

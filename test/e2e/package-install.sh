@@ -38,7 +38,7 @@ PKG="$PREFIX/lib/node_modules/mrsync"
 [ ! -e "$PKG/build" ] || fail "the install compiled the addon (the prebuilt one was not used)"
 du -sh "$PKG"
 ver=$("$PREFIX/bin/mrsync" --version) || fail "installed mrsync --version failed"
-[ "$ver" = "$(node -p "require('$REPO/package.json').version") (protocol 5)" ] || fail "installed mrsync --version: $ver"
+[ "$ver" = "$(node -p "require('$REPO/package.json').version") (protocol 6)" ] || fail "installed mrsync --version: $ver"
 "$PREFIX/bin/multicatcher" --version > /dev/null || fail "installed multicatcher --version failed"
 
 targets_up 2

@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import { FAILURE_CODES } from '../../src/errors';
 import { abortSigned, batchRoom, decodeBatch, decodeDone, decodeMissing, decodeSums, encodeAbort, encodeBatch, encodeDone, encodeMissing, encodeSums, isAwaited, splitAwaited, sumsPerDatagram, withAwaited } from '../../src/wire/protocol';
 import { MasterSigner, MasterVerifier } from '../../src/wire/signing';
+import { PACK_BASE, PACK_FILES, decodePack, encodePackHeader, isPack, packHeaderLen } from '../../src/wire/pack';
+import { SEG_BASE } from '../../src/wire/manifest';
 
 test('Sums payload: n sums of (object, SHA-256) and the master\'s Ed25519 signature; 38 to a 1,449-byte page', () => {
   const signer = new MasterSigner();
@@ -67,4 +69,28 @@ test('Opens and Eofs: many files behind one awaited bitmap; only whole items; ro
   assert.equal(batchRoom(withAwaited([], 40, null).length, 4), 298);   // 40 targets: 298 OPENs to a datagram
   assert.equal(batchRoom(withAwaited([], 300, null).length, 8), 145);  // 300 targets: 145 EOFs
   assert.equal(batchRoom(1300, 4), 0);
+});
+
+test('a pack: its header names its files in order; decoded, each file has its place, and bytes that are no pack are refused', () => {
+  const sizes = new Map([[3, 5], [9, 2], [4, 0]]);
+  const sizeOf = (o: number): number | null => sizes.get(o) ?? null;
+  const body = Buffer.from('hello' + 'hi');
+  const pack = Buffer.concat([encodePackHeader([3, 9]), body]);
+  assert.equal(pack.length, packHeaderLen(2) + 7);
+  const files = decodePack(pack, sizeOf)!;
+  assert.deepEqual(files, [{ object: 3, offset: 12, size: 5 }, { object: 9, offset: 17, size: 2 }]);
+  assert.equal(pack.subarray(files[1].offset, files[1].offset + files[1].size).toString(), 'hi');
+  assert.equal(decodePack(Buffer.concat([pack, Buffer.from('x')]), sizeOf), null, 'bytes after the last file');
+  assert.equal(decodePack(pack.subarray(0, pack.length - 1), sizeOf), null, 'the last file cut short');
+  assert.equal(decodePack(Buffer.concat([encodePackHeader([3, 3]), Buffer.from('hellohello')]), sizeOf), null, 'a file twice');
+  assert.equal(decodePack(Buffer.concat([encodePackHeader([3, 7]), body]), sizeOf), null, 'an object that is no file of the manifest');
+  assert.equal(decodePack(Buffer.concat([encodePackHeader([]), body]), sizeOf), null, 'no files');
+  assert.equal(decodePack(Buffer.concat([encodePackHeader([3, 4]), Buffer.from('hello')]), sizeOf), null, 'an empty file (never packed: it needs no data)');
+  const many = Buffer.alloc(4);
+  many.writeUInt32BE(PACK_FILES + 1, 0);
+  assert.equal(decodePack(Buffer.concat([many, Buffer.alloc(4 * (PACK_FILES + 1))]), sizeOf), null, 'more files than a pack holds');
+  assert.equal(decodePack(Buffer.alloc(2), sizeOf), null);
+  assert.equal(isPack(PACK_BASE), true);
+  assert.equal(isPack(SEG_BASE), false, 'a manifest segment is no pack');
+  assert.equal(isPack(PACK_BASE - 1), false, 'nor is an entry');
 });

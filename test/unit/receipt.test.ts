@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Receipt, ReceiptAction } from '../../src/catcher/receipt';
 import { SEG_BASE } from '../../src/wire/manifest';
+import { PACK_BASE, PACK_BYTES } from '../../src/wire/pack';
 import { DoneCode, Msg } from '../../src/wire/protocol';
 
 const RUNS = Number(process.env.PROP_RUNS ?? 300);
@@ -197,4 +198,43 @@ test('random events: a file is committed only with the content of the master\'s 
       if (r.phase(F) === 'committed') assert.ok(committedOnce);
     }
   }), { numRuns: RUNS * 10 });
+});
+
+test('a pack of small files: its OPEN carries its size; once checked, each file it holds has its own outcome', () => {
+  const P = PACK_BASE + 3;
+  const F2 = 7; // another file this target needs
+  const r = new Receipt((o) => o === F || o === F2);
+  assert.deepEqual(r.open(P, true, 0), [], 'a pack OPEN without a size (an Opens batch: the master never sends one so) is ignored');
+  assert.deepEqual(r.open(P, true, PACK_BYTES + 1), [], 'nor one bigger than the master makes');
+  assert.deepEqual(r.open(P, false, 5000), [], 'not awaited: nothing');
+  r.sumsIn([[P, H]]);
+  assert.deepEqual(r.open(P, true, 5000), [{ a: 'create', object: P, size: 5000 }]);
+  assert.deepEqual(kinds(r.created(P)), [`reply:${Msg.OpenOk}`]);
+  assert.deepEqual(kinds(r.complete(P, H)), [], 'the hash of a pack not opened here yet is not kept (it may not be for this target at all)');
+  assert.deepEqual(kinds(r.eof(P, 1, true)), [`reply:${Msg.NeedSum}`]);
+  assert.deepEqual(kinds(r.sumsIn([[P, H]])), ['commit']);
+  // the catcher writes the files it needs: F committed, F2 failed, N not needed here
+  assert.equal(r.wantsMember(F), true);
+  assert.equal(r.wantsMember(N), false, 'a file this target does not need is not written');
+  assert.equal(r.wantsMember(PACK_BASE + 1), false, 'a pack is no file of a pack');
+  r.memberCommitted(F);
+  const failed = r.memberFailed(F2, 'cannot create temp file: EROFS (open)', 'CREATE_FAILED');
+  assert.deepEqual(kinds(failed), ['done:false'], 'a file of the pack that failed is told at once, with its reason');
+  assert.equal(failed[0].a === 'done' && failed[0].object, F2);
+  assert.deepEqual(kinds(r.committed(P)), ['done:true'], 'the pack itself is done (its EOF asked already)');
+  assert.equal(r.phase(F), 'committed');
+  assert.equal(r.wantsMember(F), false, 'a file had already (a catch-up sends it again) is not written twice');
+  assert.deepEqual(kinds(r.open(F, true)), ['done:true'], 'an OPEN of a file it had in a pack: Done');
+  assert.deepEqual(r.unfinished().map(([o, , code]) => [o, code]), [[F2, 'CREATE_FAILED']]);
+  assert.deepEqual(kinds(r.open(P, true, 5000)), ['done:true'], 'a re-sent OPEN of the pack once done: Done');
+});
+
+test('a pack that fails its hash fails as a whole: none of its files is written', () => {
+  const P = PACK_BASE;
+  const r = new Receipt((o) => o === F);
+  r.open(P, true, 3000);
+  r.created(P);
+  r.sumsIn([[P, H]]);
+  assert.deepEqual(kinds(r.complete(P, OTHER)), ['discard', 'done:false']);
+  assert.equal(r.wantsMember(F), true, 'its files are still to come (the master reports them failed with the pack)');
 });
