@@ -183,6 +183,14 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r.rlim_cur == RLIM_INFINITY ? -1 : double(r.rlim_cur));
 }
 
+// memfd() -> a descriptor of a new file in memory (memfd_create), or -errno:
+// bytes a process keeps for a while (a pack of small files) without a file
+// system's inode to allocate and free each time.
+Napi::Value Memfd(const Napi::CallbackInfo& info) {
+  const int fd = int(syscall(SYS_memfd_create, "mrsync", 1u /* MFD_CLOEXEC */));
+  return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
+}
+
 // lstatAt(dirfd, name, out Float64Array(10 or 11)) -> 0, or -errno: fstatat
 // without following name (a single component) in the directory dirfd.
 // out: st_mode, size, uid, gid,
@@ -249,6 +257,7 @@ void initFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("openat2Used", Napi::Function::New(env, Openat2Used));
   exports.Set("commitFile", Napi::Function::New(env, CommitFile));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
+  exports.Set("memfd", Napi::Function::New(env, Memfd));
   exports.Set("lstatAt", Napi::Function::New(env, LstatAt));
   exports.Set("fstatInto", Napi::Function::New(env, FstatInto));
   exports.Set("O_PATH", Napi::Number::New(env, double(O_PATH)));

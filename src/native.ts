@@ -177,6 +177,8 @@ interface NativeModule {
   O_PATH: number;
   /** raise the soft RLIMIT_NOFILE to the hard limit; returns it (-1: unlimited) */
   raiseFdLimit(): number;
+  /** A new file in memory (memfd_create): its descriptor, or -errno. */
+  memfd(): number;
   /**
    * A received temp file's last steps in one call: fchown (if chown), fchmod, futimens (mtime; atime now), close
    * (always), renameat(dirfd, tmp, final) (single-component names). 0, or -errno; the step that failed (1..5 in that

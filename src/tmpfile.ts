@@ -5,6 +5,19 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { native } from './native';
+
+/**
+ * A read-write file in memory (memfd), for a pack of small files: made and
+ * dropped hundreds of times a second, where a file in a temp directory on a
+ * disk's file system costs an inode to allocate and free each time (ext4:
+ * milliseconds when many were freed just before). A file in the temp
+ * directory where memfd is refused.
+ */
+export function memoryFile(): number {
+  const fd = native.memfd();
+  return fd >= 0 ? fd : anonymousFile();
+}
 
 /** A read-write file in the temp directory with no name (unlinked at once): nothing to clean up after a crash. */
 export function anonymousFile(): number {

@@ -20,7 +20,7 @@ import { MasterVerifier } from '../wire/signing';
 import { TrainMeter } from '../wire/train';
 import { Beneath } from './beneath';
 import { tempName } from './fsx';
-import { anonymousFile } from '../tmpfile';
+import { anonymousFile, memoryFile } from '../tmpfile';
 import { DiskLocal, DryLocal, Local } from './local';
 import { Mirror } from './mirror';
 import { Receipt, ReceiptAction } from './receipt';
@@ -304,7 +304,7 @@ export class Catcher {
   private createPack(object: number, size: number): ReceiptAction[] {
     let fd: number;
     try {
-      fd = anonymousFile();
+      fd = memoryFile();
     } catch (e) {
       return this.receipt.failed(object, `cannot hold a pack of small files: ${describe(e)}`, 'CREATE_FAILED');
     }

@@ -10,7 +10,7 @@ import { entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
 import { MAX_PAGES, pagesOf } from '../wire/runs';
 import { PACK_BYTES, PACK_FILES, PACK_FILE_MAX, encodePackHeader, packHeaderLen } from '../wire/pack';
-import { anonymousFile } from '../tmpfile';
+import { memoryFile } from '../tmpfile';
 import { Segments } from './segments';
 import { PackFile, Sender } from './sender';
 import { markOf, openFileBeneath, sameMark, sendFailure } from './source';
@@ -152,7 +152,7 @@ export class Window {
     const bytes = Buffer.concat([encodePackHeader(packed.map((f) => f.object)), ...contents]);
     let fd = -1;
     try {
-      fd = anonymousFile();
+      fd = memoryFile();
       for (let put = 0; put < bytes.length;) put += fs.writeSync(fd, bytes, put, bytes.length - put, put);
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
