@@ -8,6 +8,7 @@
 #
 #   bash bench/many.sh [N] [LINK] [FILES]        (default 200 20 200)
 #   SMALL=1 bash bench/many.sh 40 200 5000        (files of 0.5-4 KB instead: a tree of small files)
+#   MRSYNC=/other/clone/bin/mrsync bash bench/many.sh ...   (another build, its multicatcher on the targets)
 set -euo pipefail
 N=${1:-200}; LINK=${2:-20}; FILES=${3:-200}
 source "$(dirname "$0")/../test/e2e/lib.sh"
@@ -25,7 +26,7 @@ else
 fi
 cat > "$WORK/catcher" <<EOS
 #!/bin/sh
-exec /usr/bin/time -v -o "$WORK/times/catcher.\$\$" "$REPO/bin/multicatcher"
+exec /usr/bin/time -v -o "$WORK/times/catcher.\$\$" "$(dirname "$MRSYNC")/multicatcher"
 EOS
 chmod +x "$WORK/catcher"
 hosts=$(seq -s, -f 't%g' 1 "$N")
