@@ -84,7 +84,9 @@ export class Catcher {
       encrypt: this.p.encrypt === true, master: this.p.master, masterPort: this.p.masterPort,
     }, (evs) => this.onEvents(evs));
     this.startStats();
-    emit({ t: 'ready', files: fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 2))) });
+    const files = fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 2)));
+    this.receipt.packLimit = files; // the master's window holds to it
+    emit({ t: 'ready', files });
   }
 
   /**

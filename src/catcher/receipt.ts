@@ -59,6 +59,15 @@ export class Receipt {
   private segLines = new Map<number, { size: number; hash: Buffer }>();
   private segOpens = new Set<number>();        // OPENs that came before their channel line
   nextSeg = 0;                                 // the next segment to plan
+  /**
+   * Packs held at once at most: what this target told the master it can
+   * receive at once (the master's window holds to it). A pack's OPEN names
+   * no file of the manifest, so without a bound a holder of the session key
+   * (another target) could make this one hold a pack for every object id it
+   * cares to forge.
+   */
+  packLimit = Infinity;
+  private packsHeld = 0;
 
   /** needs(object): whether this target needs the file's data (its plan said so). */
   constructor(private readonly needs: (object: number) => boolean) {}
@@ -77,6 +86,8 @@ export class Receipt {
     const f = this.files.get(object);
     if (f) return f.phase === 'committed' || f.phase === 'failed' ? [this.doneOf(object, f)] : [{ a: 'reply', type: Msg.OpenOk, object, index: 0 }];
     if (pack && (size < packHeaderLen(1) + 1 || size > PACK_BYTES)) return []; // not a pack the master makes
+    if (pack && this.packsHeld >= this.packLimit) return []; // more than the master would send at once: not the master's
+    if (pack) this.packsHeld++;
     this.files.set(object, { phase: 'receiving', hash: this.sums.get(object) ?? null });
     this.sums.delete(object);
     return [pack ? { a: 'create', object, size } : { a: 'create', object }];
@@ -144,6 +155,7 @@ export class Receipt {
   abort(object: number): ReceiptAction[] {
     const f = this.files.get(object);
     if (!f || f.phase === 'committed') return [];
+    this.release(object, f);
     this.files.delete(object);
     return [{ a: 'discard', object }];
   }
@@ -151,6 +163,7 @@ export class Receipt {
   committed(object: number): ReceiptAction[] {
     const f = this.files.get(object);
     if (!f || f.phase !== 'committing') return [];
+    this.release(object, f);
     f.phase = 'committed';
     // Done goes now if the master already asked (its EOF found us committing);
     // otherwise it answers the EOF that is on its way (the master sends it
@@ -163,10 +176,16 @@ export class Receipt {
   failed(object: number, why: string, code: FailureCode = 'FAILED'): ReceiptAction[] {
     const f = this.files.get(object);
     if (!f || f.phase === 'committed' || f.phase === 'failed') return [];
+    this.release(object, f);
     f.phase = 'failed';
     f.error = why;
     f.code = code;
     return [{ a: 'discard', object }, this.doneOf(object, f)];
+  }
+
+  /** A pack leaves the phases that hold it (receiving, awaiting its hash, committing): one fewer held. */
+  private release(object: number, f: FileReceipt): void {
+    if (isPack(object) && (f.phase === 'receiving' || f.phase === 'awaitHash' || f.phase === 'committing')) this.packsHeld--;
   }
 
   /** The sink of object could not be written. */

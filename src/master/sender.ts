@@ -405,6 +405,14 @@ export class Sender implements MasterEvents {
       }
       if (!this.catchup) this.filesDone++;
     }
+    // a target set aside (its files go again in the catch-up, in other packs), sat out or failed may still hold
+    // this pack half received, and nothing would ever end it there: told to drop it (a target that has it
+    // committed ignores this)
+    for (const out of s.flow.outcomes.values()) {
+      if (out.ok) continue;
+      this.sendAbort(s.flow.object);
+      break;
+    }
   }
 
   /**

@@ -238,3 +238,22 @@ test('a pack that fails its hash fails as a whole: none of its files is written'
   assert.deepEqual(kinds(r.complete(P, OTHER)), ['discard', 'done:false']);
   assert.equal(r.wantsMember(F), true, 'its files are still to come (the master reports them failed with the pack)');
 });
+
+test('packs held at once are bounded by what the target told the master it can receive: forged pack OPENs cannot pile up', () => {
+  const r = new Receipt(() => false);
+  r.packLimit = 2;
+  assert.deepEqual(kinds(r.open(PACK_BASE + 1, true, 3000)), ['create']);
+  assert.deepEqual(kinds(r.open(PACK_BASE + 2, true, 3000)), ['create']);
+  assert.deepEqual(r.open(PACK_BASE + 3, true, 3000), [], 'a third at once: more than the master sends');
+  r.created(PACK_BASE + 1);
+  r.sumsIn([[PACK_BASE + 1, H]]);
+  r.complete(PACK_BASE + 1, H);
+  r.committed(PACK_BASE + 1);
+  assert.deepEqual(kinds(r.open(PACK_BASE + 3, true, 3000)), ['create'], 'one committed: room for another');
+  r.abort(PACK_BASE + 2);
+  assert.deepEqual(kinds(r.open(PACK_BASE + 4, true, 3000)), ['create'], 'one aborted: room for another');
+  r.failed(PACK_BASE + 3, 'x');
+  r.abort(PACK_BASE + 3); // a failed pack aborted after: not let go twice
+  assert.deepEqual(kinds(r.open(PACK_BASE + 5, true, 3000)), ['create']);
+  assert.deepEqual(r.open(PACK_BASE + 6, true, 3000), [], 'two held again (4 and 5)');
+});
