@@ -50,7 +50,7 @@ export class Catcher {
   private readonly verifier: MasterVerifier;
   private entries = new ManifestSet();
   private segFds = new Map<number, number>(); // a segment's bytes, as they arrive (an unlinked file)
-  private packFds = new Map<number, { fd: number; size: number }>(); // a pack's bytes, likewise
+  private packFds = new Map<number, { fd: number; size: number }>(); // a pack's bytes, as they arrive (in memory: memfd)
   private planning = false;                   // a segment is being planned, a slice per turn
   private items: string[] = [];               // -n: itemized changes not yet sent
   private closed = false;
