@@ -115,7 +115,8 @@ export class Window {
    * and checked against the scan as one alone is, read whole, and checked
    * again after the read: one written meanwhile (its ctime moved) is not
    * sent, as the first pass of a file written during it is not committed.
-   * The pack is an unnamed file of their contents, sent as one flow.
+   * The pack (a header naming them, then their contents) is held in memory
+   * (memfd) and sent as one flow.
    */
   private openPack(files: Array<{ obj: number; needers: number[] }>): void {
     const packed: PackFile[] = [];
