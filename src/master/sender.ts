@@ -124,7 +124,7 @@ export class Sender implements MasterEvents {
   catchup = false;                           // the set-aside targets' catch-up round: files done are not counted again
   // what was sent
   pagesFirst = 0; pagesResent = 0; parityPages = 0; filesDone = 0;
-  filesPacked = 0;                           // files sent in packs, and the packs
+  filesPacked = 0;                           // files sent in packs, and the packs (not again in the catch-up)
   packsSent = 0;
   readonly changed: string[] = [];           // source files that changed while being sent
   readonly unreadable: Unreadable[] = [];    // source entries that could not be read (the scan's, and files at their open)
@@ -214,8 +214,7 @@ export class Sender implements MasterEvents {
     const obj = PACK_BASE + (this.packs++ % (SEG_BASE - PACK_BASE));
     const needers = new Set<number>();
     for (const f of files) for (const n of f.needers) needers.add(n);
-    this.filesPacked += files.length;
-    this.packsSent++;
+    if (!this.catchup) { this.filesPacked += files.length; this.packsSent++; } // counted once, as the window counts files
     this.startFlow(obj, fd, size, [...needers], -1, undefined, { files, failed: new Map() });
   }
 

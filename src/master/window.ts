@@ -21,13 +21,20 @@ export class Window {
   private queue: number[] = [];              // files still to open, in order
   private at = 0;                            // the next of them
   private catchupNeeders = new Map<number, number[]>();
-  files = 0;                                 // files opened and sent
+  files = 0;                                 // files opened and sent (each once: not again in the catch-up)
   bytes = 0;
   filesPlanned = 0;                          // files some target needs, as planned so far
   bytesPlanned = 0;
 
   constructor(private readonly sender: Sender, private readonly targets: Targets, private readonly segs: Segments,
     private readonly srcFd: number, private readonly pageSize: number, private readonly log: Logger) {}
+
+  /** A file opened to send (sign -1: not sent after all): counted once, not again in the catch-up. */
+  private count(size: number, sign: 1 | -1): void {
+    if (this.sender.catchup) return;
+    this.files += sign;
+    this.bytes += sign * size;
+  }
 
   /** Files that a segment's plan says some target needs: they join the queue. */
   plan(objects: number[]): void {
@@ -142,8 +149,7 @@ export class Window {
         const live = needers.filter((n) => this.targets.live(this.targets.list[n - 1]));
         packed.push({ object: obj, entry: i, size, needers: live });
         contents.push(content);
-        this.files++;
-        this.bytes += size;
+        this.count(size, 1);
       } catch (err) {
         if (fd >= 0) fs.closeSync(fd);
         this.notSent(obj, rel, needers, err);
@@ -158,7 +164,7 @@ export class Window {
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
       // the master's own temp directory (full, or not writable): these files are not sent
-      for (const f of packed) { this.files--; this.bytes -= f.size; }
+      for (const f of packed) this.count(f.size, -1);
       for (const f of packed) this.notSent(f.object, this.segs.entries.path(f.entry), f.needers, new Error(`cannot hold a pack of small files: ${describe(err)}`));
       return;
     }
@@ -181,8 +187,7 @@ export class Window {
       // the OPEN names the file only (its size and metadata are the manifest's): the pages go out at once, the
       // native sender hashes them as it reads them, and the hash goes out in a signed Sums before the EOF
       this.sender.startFlow(obj, fd, size, live, i, opened.mark);
-      this.files++;
-      this.bytes += size;
+      this.count(size, 1);
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
       this.notSent(obj, rel, needers, err);
