@@ -1,6 +1,7 @@
 // A file with no name, for bytes a process keeps while it runs (a manifest
-// segment on the master and on a target): unlinked as soon as it is made, so
-// nothing is left to clean up after a crash.
+// segment, a pack of small files, on the master and on a target): in memory,
+// or unlinked as soon as it is made, so nothing is left to clean up after a
+// crash; and reading or writing such bytes whole.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +18,21 @@ import { native } from './native';
 export function memoryFile(): number {
   const fd = native.memfd();
   return fd >= 0 ? fd : anonymousFile();
+}
+
+/** Fill buf from fd at offset 0 on (pread until it is full); false if the file ends first. */
+export function readWhole(fd: number, buf: Buffer): boolean {
+  for (let got = 0; got < buf.length;) {
+    const n = fs.readSync(fd, buf, got, buf.length - got, got);
+    if (n <= 0) return false;
+    got += n;
+  }
+  return true;
+}
+
+/** Write buf[from, from + length) to fd at offset 0 on (pwrite until all of it is written). */
+export function writeWhole(fd: number, buf: Buffer, from = 0, length = buf.length - from): void {
+  for (let put = 0; put < length;) put += fs.writeSync(fd, buf, from + put, length - put, put);
 }
 
 /** A read-write file in the temp directory with no name (unlinked at once): nothing to clean up after a crash. */

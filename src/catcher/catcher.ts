@@ -20,7 +20,7 @@ import { MasterVerifier } from '../wire/signing';
 import { TrainMeter } from '../wire/train';
 import { Beneath } from './beneath';
 import { tempName } from './fsx';
-import { anonymousFile, memoryFile } from '../tmpfile';
+import { anonymousFile, memoryFile, readWhole, writeWhole } from '../tmpfile';
 import { DiskLocal, DryLocal, Local } from './local';
 import { Mirror } from './mirror';
 import { Receipt, ReceiptAction } from './receipt';
@@ -302,7 +302,7 @@ export class Catcher {
     return this.receipt.created(object);
   }
 
-  /** A pack's bytes go into an unnamed file (nothing to clean up after a crash). */
+  /** A pack's bytes go into a file in memory (memoryFile: nothing to clean up after a crash). */
   private createPack(object: number, size: number): ReceiptAction[] {
     let fd: number;
     try {
@@ -334,11 +334,7 @@ export class Catcher {
     let bytes: Buffer;
     try {
       bytes = Buffer.allocUnsafe(p.size);
-      for (let got = 0; got < p.size;) {
-        const n = fs.readSync(p.fd, bytes, got, p.size - got, got);
-        if (n <= 0) throw new Error('short read');
-        got += n;
-      }
+      if (!readWhole(p.fd, bytes)) throw new Error('short read');
     } catch (e) {
       return this.receipt.failed(object, `cannot read a pack of small files: ${describe(e)}`, 'WRITE_FAILED');
     } finally {
@@ -361,7 +357,7 @@ export class Catcher {
         continue;
       }
       try {
-        for (let put = 0; put < f.size;) put += fs.writeSync(fd, bytes, f.offset + put, f.size - put, put);
+        writeWhole(fd, bytes, f.offset, f.size);
       } catch (e) {
         this.receiving.discard(f.object);
         out.push(...this.receipt.memberFailed(f.object, `write failed: ${(e as NodeJS.ErrnoException).code ?? describe(e)}`, 'WRITE_FAILED'));
@@ -437,7 +433,7 @@ export class Catcher {
     let count: number;
     try {
       const bytes = Buffer.alloc(fs.fstatSync(fd).size);
-      fs.readSync(fd, bytes, 0, bytes.length, 0);
+      if (!readWhole(fd, bytes)) throw new Error('cannot read back a manifest segment: short read');
       const m = decodeManifest(bytes, this.entries);
       first = m.first;
       count = m.length;

@@ -9,8 +9,8 @@
 // hash (a Sums, which may come before or after) and the file is committed
 // (owner, mode, times, rename), or fails. An EOF is answered with what is
 // missing, NeedSum (every page is here, the signed hash is not), or Done.
-// A pack of small files (pack.ts) is received as a file is, into an unnamed
-// file (its size comes with its OPEN); once its hash is checked, committing
+// A pack of small files (pack.ts) is received as a file is, into a file in
+// memory (its size comes with its OPEN); once its hash is checked, committing
 // it is writing each of its files this target needs through a temp file of
 // its own (memberCommitted, memberFailed: each file's outcome, as if it had
 // come alone).
@@ -18,7 +18,7 @@
 // (a 'segment' line); its OPEN waits for that line; once complete and
 // checked, the catcher plans it.
 import { SEG_BASE } from '../wire/manifest';
-import { PACK_BYTES, isPack, packHeaderLen } from '../wire/pack';
+import { PACK_BASE, PACK_BYTES, isPack, packHeaderLen } from '../wire/pack';
 import { FailureCode, failureIndex } from '../errors';
 import { DoneCode, Msg } from '../wire/protocol';
 
@@ -200,7 +200,7 @@ export class Receipt {
    * catch-up sends its files again).
    */
   wantsMember(object: number): boolean {
-    return !isPack(object) && object < SEG_BASE && this.needs(object) && !this.files.has(object);
+    return object < PACK_BASE && this.needs(object) && !this.files.has(object);
   }
 
   /** A file of a pack is committed here. */

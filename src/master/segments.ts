@@ -6,7 +6,7 @@
 import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { anonymousFile } from '../tmpfile';
+import { anonymousFile, writeWhole } from '../tmpfile';
 import { Filter } from '../wire/filter';
 import { ManifestSet, Selection, decodeManifest, objectOf } from '../wire/manifest';
 import { ScanStep, ScanTotals, scanSegments } from './scan';
@@ -95,7 +95,7 @@ export class Segments {
     this.ids.set(ids, 2 * m.first);
     const k = this.segs.size;
     const fd = anonymousFile();
-    fs.writeSync(fd, bytes, 0, bytes.length, 0);
+    writeWhole(fd, bytes);
     this.segs.set(k, {
       fd, size: bytes.length, hash: crypto.createHash('sha256').update(bytes).digest(), first: m.first, count: m.length,
       union: new BitSet(), endedAt: 0,

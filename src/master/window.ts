@@ -10,7 +10,7 @@ import { entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
 import { MAX_PAGES, pagesOf } from '../wire/runs';
 import { PACK_BYTES, PACK_FILES, PACK_FILE_MAX, encodePackHeader, packHeaderLen } from '../wire/pack';
-import { memoryFile } from '../tmpfile';
+import { memoryFile, readWhole, writeWhole } from '../tmpfile';
 import { Segments } from './segments';
 import { PackFile, Sender } from './sender';
 import { markOf, openFileBeneath, sameMark, sendFailure } from './source';
@@ -137,11 +137,7 @@ export class Window {
         fd = opened.fd;
         const size = opened.mark.size;
         const content = Buffer.allocUnsafe(size);
-        for (let got = 0; got < size;) {
-          const n = fs.readSync(fd, content, got, size - got, got);
-          if (n <= 0) throw new MrsyncError('ERR_CHANGED', 'shrank while being read');
-          got += n;
-        }
+        if (!readWhole(fd, content)) throw new MrsyncError('ERR_CHANGED', 'shrank while being read');
         const after = markOf(fd);
         if (!after || !sameMark(after, opened.mark)) throw new MrsyncError('ERR_CHANGED', 'changed while being read');
         fs.closeSync(fd);
@@ -160,12 +156,14 @@ export class Window {
     let fd = -1;
     try {
       fd = memoryFile();
-      for (let put = 0; put < bytes.length;) put += fs.writeSync(fd, bytes, put, bytes.length - put, put);
+      writeWhole(fd, bytes);
     } catch (err) {
       if (fd >= 0) fs.closeSync(fd);
-      // the master's own temp directory (full, or not writable): these files are not sent
-      for (const f of packed) this.count(f.size, -1);
-      for (const f of packed) this.notSent(f.object, this.segs.entries.path(f.entry), f.needers, new Error(`cannot hold a pack of small files: ${describe(err)}`));
+      // no memory for it (nor room in the temp directory where memfd is refused): these files are not sent
+      for (const f of packed) {
+        this.count(f.size, -1);
+        this.notSent(f.object, this.segs.entries.path(f.entry), f.needers, new Error(`cannot hold a pack of small files: ${describe(err)}`));
+      }
       return;
     }
     this.sender.startPack(fd, bytes.length, packed);
