@@ -4,6 +4,7 @@
 // file's last steps in one call, utimensat to the nanosecond.
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -103,17 +104,12 @@ long openWalk(int dirfd, const std::string& p, int flags, mode_t mode) {
 // not leave dirfd's tree and no component may be a symlink, checked by the
 // kernel at the moment of the call (a symlink swapped in meanwhile is ELOOP);
 // openWalk where the kernel has no openat2.
-Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (throwIf(env, info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() ||
-                       !info[3].IsNumber(), "openBeneath(dirfd, path, flags, mode)")) return env.Undefined();
-  std::string p = bufferBytes(info[1]);
-  if (p.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
+long openBeneathPath(int dirfd, const std::string& p, int flags, mode_t mode) {
+  if (p.find('\0') != std::string::npos) return -EINVAL;
   open_how how{};
-  how.flags = uint64_t(uint32_t(info[2].As<Napi::Number>().Int32Value())) | O_CLOEXEC;
-  how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? uint64_t(info[3].As<Napi::Number>().Uint32Value() & 07777) : 0;
+  how.flags = uint64_t(uint32_t(flags)) | O_CLOEXEC;
+  how.mode = (how.flags & (O_CREAT | O_TMPFILE)) ? uint64_t(mode & 07777) : 0;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  int dirfd = info[0].As<Napi::Number>().Int32Value();
   if (!noOpenat2) {
     long fd = -1;
     // EAGAIN: a concurrent rename made the kernel unsure; retry a bounded number of times
@@ -121,10 +117,19 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
       fd = syscall(SYS_openat2, dirfd, p.c_str(), &how, sizeof how);
       if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) break;
     }
-    if (fd >= 0 || errno != ENOSYS) return Napi::Number::New(env, fd < 0 ? -errno : double(fd));
+    if (fd >= 0 || errno != ENOSYS) return fd < 0 ? -errno : fd;
     noOpenat2 = true;
   }
-  return Napi::Number::New(env, double(openWalk(dirfd, p, int(how.flags & ~uint64_t(O_CLOEXEC)), mode_t(how.mode))));
+  return openWalk(dirfd, p, int(how.flags & ~uint64_t(O_CLOEXEC)), mode_t(how.mode));
+}
+
+Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber() ||
+                       !info[3].IsNumber(), "openBeneath(dirfd, path, flags, mode)")) return env.Undefined();
+  return Napi::Number::New(env, double(openBeneathPath(info[0].As<Napi::Number>().Int32Value(), bufferBytes(info[1]),
+                                                       info[2].As<Napi::Number>().Int32Value(),
+                                                       mode_t(info[3].As<Napi::Number>().Uint32Value()))));
 }
 
 // openat2Used() -> whether openBeneath uses openat2 (false: the walk of openWalk).
@@ -132,13 +137,37 @@ Napi::Value Openat2Used(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !noOpenat2);
 }
 
+// A single name within one directory: what a temp file and its final name must be.
+bool isComponent(const std::string& n) {
+  return !n.empty() && n.size() <= 255 && n != "." && n != ".." && n.find('/') == std::string::npos &&
+         n.find('\0') == std::string::npos;
+}
+
+// A received file's last steps (the catcher's per-file cost is mostly calls
+// like these): owner (if chown; it clears setuid/setgid, so before the
+// mode), mode, mtime (atime now), close (always, whatever failed), then
+// rename tmp to final within dirfd (both single components). Returns the step
+// that failed, 0 if none (first, first + 1, ...: fchown, fchmod, futimens,
+// close, renameat), with its errno in *err.
+int finishFile(int fd, bool chown, uid_t uid, gid_t gid, mode_t mode, const timespec ts[2], int dirfd,
+               const std::string& from, const std::string& to, int first, int* err) {
+  int step = 0;
+  auto fail = [&](int st) { if (!step) { step = first + st; *err = errno; } };
+  if (chown && fchown(fd, uid, gid) != 0) fail(0);
+  if (!step && fchmod(fd, mode & 07777) != 0) fail(1);
+  if (!step && futimens(fd, ts) != 0) fail(2);
+  if (close(fd) != 0) fail(3);
+  if (!step) {
+    if (!isComponent(from) || !isComponent(to)) { step = first + 4; *err = EINVAL; }
+    else if (renameat(dirfd, from.c_str(), dirfd, to.c_str()) != 0) fail(4);
+  }
+  return step;
+}
+
 // commitFile(fd, chown, uid, gid, mode, mtimeSec, mtimeNsec, dirfd, tmp, final,
-// step Int32Array(1)) -> 0, or -errno: a received temp file's last steps in
-// one call (the catcher's per-file cost is mostly calls like these): owner
-// (if chown; it clears setuid/setgid, so before the mode), mode, mtime
-// (atime now), close (always, whatever failed), then rename tmp to final
-// within dirfd (both single components). The step that failed goes to
-// step[0]: 1 fchown, 2 fchmod, 3 futimens, 4 close, 5 renameat.
+// step Int32Array(1)) -> 0, or -errno: finishFile for one received temp
+// file. The step that failed goes to step[0]: 1 fchown, 2 fchmod, 3
+// futimens, 4 close, 5 renameat.
 Napi::Value CommitFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (throwIf(env, info.Length() < 11 || !info[0].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
@@ -147,28 +176,92 @@ Napi::Value CommitFile(const Napi::CallbackInfo& info) {
                        info[10].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
                        info[10].As<Napi::Int32Array>().ElementLength() < 1,
               "commitFile(fd, chown, uid, gid, mode, sec, nsec, dirfd, tmp, final, Int32Array(1))")) return env.Undefined();
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  std::string from = bufferBytes(info[8]), to = bufferBytes(info[9]);
-  auto component = [](const std::string& n) {
-    return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
-  };
-  int step = 0, err = 0;
-  auto fail = [&](int st) { if (!step) { step = st; err = errno; } };
-  if (info[1].ToBoolean() &&
-      fchown(fd, uid_t(info[2].As<Napi::Number>().Uint32Value()), gid_t(info[3].As<Napi::Number>().Uint32Value())) != 0)
-    fail(1);
-  if (!step && fchmod(fd, mode_t(info[4].As<Napi::Number>().Uint32Value() & 07777)) != 0) fail(2);
   timespec ts[2];
   nowAndMtime(ts, info[5], info[6]);
-  if (!step && futimens(fd, ts) != 0) fail(3);
-  if (close(fd) != 0) fail(4);
-  if (!step) {
-    const int dfd = info[7].As<Napi::Number>().Int32Value();
-    if (!component(from) || !component(to)) { step = 5; err = EINVAL; }
-    else if (renameat(dfd, from.c_str(), dfd, to.c_str()) != 0) fail(5);
-  }
+  int err = 0;
+  const int step = finishFile(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean(),
+                              uid_t(info[2].As<Napi::Number>().Uint32Value()), gid_t(info[3].As<Napi::Number>().Uint32Value()),
+                              mode_t(info[4].As<Napi::Number>().Uint32Value()), ts, info[7].As<Napi::Number>().Int32Value(),
+                              bufferBytes(info[8]), bufferBytes(info[9]), 1, &err);
   info[10].As<Napi::Int32Array>()[0] = step;
   return Napi::Number::New(env, step ? -double(err) : 0);
+}
+
+// placeFiles(bytes, meta Float64Array(10n), names, chown, out Int32Array(2n))
+// -> how many were placed: n small files whose content is checked already
+// (the members of a pack), each written whole from bytes into a temp file of
+// its own and renamed into place, in one call instead of three per file.
+// File i: meta[10i..] = dirfd, offset, size, uid, gid, mode, mtime s, mtime
+// ns, name offset, name length (its final name, one component, in names);
+// its temp file .NAME.mrsync.RANDOM (at most 200 bytes of NAME, as tempName
+// makes it) is created O_EXCL beneath dirfd, mode 0600. out[2i] = the step
+// that failed, 0 if none (1 open, 2 write, 3 fchown, 4 fchmod, 5 futimens,
+// 6 close, 7 renameat), out[2i + 1] its errno. A file that fails after its
+// temp file exists leaves no temp file behind.
+Napi::Value PlaceFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 5 || !info[0].IsBuffer() || !info[1].IsTypedArray() ||
+                       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array || !info[2].IsBuffer() ||
+                       !info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array,
+              "placeFiles(bytes, Float64Array(10n), names, chown, Int32Array(2n))")) return env.Undefined();
+  auto bytes = info[0].As<Napi::Buffer<uint8_t>>();
+  auto meta = info[1].As<Napi::Float64Array>();
+  auto names = info[2].As<Napi::Buffer<char>>();
+  auto out = info[4].As<Napi::Int32Array>();
+  const bool chown = info[3].ToBoolean();
+  const size_t n = meta.ElementLength() / 10;
+  if (throwIf(env, meta.ElementLength() % 10 != 0 || out.ElementLength() < 2 * n, "placeFiles: 10 numbers and 2 results per file"))
+    return env.Undefined();
+  std::vector<uint8_t> rnd(6 * n);
+  for (size_t got = 0; got < rnd.size();) {
+    ssize_t r = getrandom(rnd.data() + got, rnd.size() - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (throwIf(env, r <= 0, "placeFiles: getrandom failed")) return env.Undefined();
+    got += size_t(r);
+  }
+  static const char hex[] = "0123456789abcdef";
+  int placed = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double* m = meta.Data() + 10 * i;
+    const int dirfd = int(m[0]);
+    const uint64_t off = uint64_t(m[1]), size = uint64_t(m[2]), noff = uint64_t(m[8]), nlen = uint64_t(m[9]);
+    int step = 0, err = 0;
+    std::string name;
+    if (off > bytes.Length() || size > bytes.Length() - off || noff > names.Length() || nlen > names.Length() - noff) {
+      step = 1;
+      err = EINVAL;
+    } else {
+      name.assign(names.Data() + noff, nlen);
+      if (!isComponent(name)) { step = 1; err = EINVAL; }
+    }
+    std::string tmp;
+    if (!step) {
+      tmp = "." + name.substr(0, 200) + ".mrsync.";
+      for (int k = 0; k < 6; k++) { tmp += hex[rnd[6 * i + k] >> 4]; tmp += hex[rnd[6 * i + k] & 15]; }
+    }
+    long fd = step ? -1 : openBeneathPath(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (!step && fd < 0) { step = 1; err = int(-fd); }
+    if (!step) {
+      const uint8_t* p = bytes.Data() + off;
+      for (uint64_t done = 0; done < size;) {
+        ssize_t w = write(int(fd), p + done, size_t(size - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) { step = 2; err = w < 0 ? errno : ENOSPC; break; }
+        done += uint64_t(w);
+      }
+      if (step) {
+        close(int(fd));
+      } else {
+        timespec ts[2] = {{0, UTIME_NOW}, {time_t(m[6]), long(m[7])}};
+        step = finishFile(int(fd), chown, uid_t(m[3]), gid_t(m[4]), mode_t(m[5]), ts, dirfd, tmp, name, 3, &err);
+      }
+      if (step) unlinkat(dirfd, tmp.c_str(), 0);
+    }
+    out[2 * i] = step;
+    out[2 * i + 1] = err;
+    if (!step) placed++;
+  }
+  return Napi::Number::New(env, placed);
 }
 
 // raiseFdLimit() -> the soft RLIMIT_NOFILE after raising it to the hard
@@ -256,6 +349,7 @@ void initFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("openBeneath", Napi::Function::New(env, OpenBeneath));
   exports.Set("openat2Used", Napi::Function::New(env, Openat2Used));
   exports.Set("commitFile", Napi::Function::New(env, CommitFile));
+  exports.Set("placeFiles", Napi::Function::New(env, PlaceFiles));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("memfd", Napi::Function::New(env, Memfd));
   exports.Set("lstatAt", Napi::Function::New(env, LstatAt));

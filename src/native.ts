@@ -187,6 +187,14 @@ interface NativeModule {
   commitFile(fd: number, chown: boolean, uid: number, gid: number, mode: number, sec: number, nsec: number,
              dirfd: number, tmp: Buffer, final: Buffer, step: Int32Array): number;
   /**
+   * Small files whose content is checked already (a pack's members), each written whole from bytes into a temp file
+   * of its own (.NAME.mrsync.RANDOM, O_EXCL beneath its directory) and given commitFile's last steps, in one call.
+   * meta: 10 numbers per file (dirfd, offset, size, uid, gid, mode, mtime s, mtime ns, offset and length of its final
+   * name in names); out[2i] the step that failed (0 none; 1 open, 2 write, 3 fchown, 4 fchmod, 5 futimens, 6 close,
+   * 7 renameat), out[2i + 1] its errno; a failed file leaves no temp file. Returns how many were placed.
+   */
+  placeFiles(bytes: Buffer, meta: Float64Array, names: Buffer, chown: boolean, out: Int32Array): number;
+  /**
    * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32
    * bits, and nlink if out has 11 elements. 0, or -errno.
    */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { datagramBits, wireOverhead } from '../options';
-import { Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
+import { Entry, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { decodePack, isPack } from '../wire/pack';
 import { display } from '../wire/paths';
 import { ACKS_PER_DATAGRAM, ACK_LEN, AckType, MISSING_PACKETS_PER_ROUND, Msg, RUNS_PER_PACKET, abortSigned, decodeBatch, decodeCheck, decodeSums, encodeDone, encodeMissing, isAwaited, splitAwaited, writeAck } from '../wire/protocol';
@@ -24,7 +24,7 @@ import { anonymousFile, memoryFile, readWhole, writeWhole } from '../tmpfile';
 import { DiskLocal, DryLocal, Local } from './local';
 import { Mirror } from './mirror';
 import { Receipt, ReceiptAction } from './receipt';
-import { Receiving } from './receive';
+import { MemberStage, Receiving } from './receive';
 import { describe, errnoName } from '../errors';
 
 /** The most files a catcher says it can receive at once (the master's --window caps it too). */
@@ -172,7 +172,9 @@ export class Catcher {
       try {
         this.run(this.onEvent(e));
       } catch (err) {
-        emit({ t: 'log', level: 'error', msg: `internal: ${(err as Error).stack ?? err}` });
+        // a fault of this program, not of the disk or the LAN (those are each file's failure): the file it was on
+        // would never be answered for and the master would wait on it, so the target fails now, named
+        emit({ t: 'fatal', msg: `internal: ${(err as Error).stack ?? err}` });
       }
     }
     this.receiving?.endTurn(); // the next batch's files look their directories up again
@@ -346,34 +348,54 @@ export class Catcher {
     });
     if (!files) return this.receipt.failed(object, 'a pack of small files that does not match the manifest', 'FAILED');
     const out: ReceiptAction[] = [];
+    // most go in one native call; a file that needs a step of its own first (-X, -b, a directory in the way) alone
+    const batch: { object: number; entry: Entry; offset: number; size: number }[] = [];
     for (const f of files) {
       if (!this.receipt.wantsMember(f.object)) continue;
       const entry = this.entries.get(entryOf(f.object));
-      let fd: number;
-      try {
-        fd = this.receiving.create(f.object, entry);
-      } catch (e) {
-        out.push(...this.receipt.memberFailed(f.object, `cannot create temp file: ${describe(e)}`, 'CREATE_FAILED'));
-        continue;
-      }
-      try {
-        writeWhole(fd, bytes, f.offset, f.size);
-      } catch (e) {
-        this.receiving.discard(f.object);
-        out.push(...this.receipt.memberFailed(f.object, `write failed: ${(e as NodeJS.ErrnoException).code ?? describe(e)}`, 'WRITE_FAILED'));
-        continue;
-      }
-      try {
-        this.receiving.commit(f.object, this.local.displaceDir.has(f.object));
-      } catch (e) {
-        this.receiving.discard(f.object);
-        out.push(...this.receipt.memberFailed(f.object, `cannot commit: ${describe(e)}`, 'COMMIT_FAILED'));
-        continue;
-      }
-      this.receipt.memberCommitted(f.object);
+      const displace = this.local.displaceDir.has(f.object);
+      if (this.receiving.placeable(displace)) { batch.push({ object: f.object, entry, offset: f.offset, size: f.size }); continue; }
+      const failed = this.receiveMember(f.object, entry, displace, bytes, f.offset, f.size);
+      if (failed) out.push(...this.memberFailed(f.object, failed.stage, failed.error));
+      else this.receipt.memberCommitted(f.object);
     }
+    const placed = batch.length ? this.receiving.place(batch, bytes) : [];
+    placed.forEach((r, k) => {
+      if (r) out.push(...this.memberFailed(batch[k].object, r.stage, r.error));
+      else this.receipt.memberCommitted(batch[k].object);
+    });
     out.push(...this.receipt.committed(object));
     return out;
+  }
+
+  /** One file of a pack through its own temp file, create, write and commit; what failed, or null. */
+  private receiveMember(object: number, entry: Entry, displace: boolean, bytes: Buffer, offset: number, size: number): { stage: MemberStage; error: unknown } | null {
+    let fd: number;
+    try {
+      fd = this.receiving.create(object, entry);
+    } catch (error) {
+      return { stage: 'create', error };
+    }
+    try {
+      writeWhole(fd, bytes, offset, size);
+    } catch (error) {
+      this.receiving.discard(object);
+      return { stage: 'write', error };
+    }
+    try {
+      this.receiving.commit(object, displace);
+    } catch (error) {
+      this.receiving.discard(object);
+      return { stage: 'commit', error };
+    }
+    return null;
+  }
+
+  /** A file of a pack that could not be placed: its failure, by what failed. */
+  private memberFailed(object: number, stage: MemberStage, e: unknown): ReceiptAction[] {
+    if (stage === 'create') return this.receipt.memberFailed(object, `cannot create temp file: ${describe(e)}`, 'CREATE_FAILED');
+    if (stage === 'write') return this.receipt.memberFailed(object, `write failed: ${(e as NodeJS.ErrnoException).code ?? describe(e)}`, 'WRITE_FAILED');
+    return this.receipt.memberFailed(object, `cannot commit: ${describe(e)}`, 'COMMIT_FAILED');
   }
 
   private commit(object: number): ReceiptAction[] {

@@ -21,9 +21,14 @@ import { Mirror } from './mirror';
 const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
 /** native.commitFile's steps, for its errors. */
 const COMMIT_STEPS = ['fchown', 'fchmod', 'futimens', 'close', 'rename'];
+/** native.placeFiles's steps. */
+const PLACE_STEPS = ['open', 'write', ...COMMIT_STEPS];
 
 /** A directory (O_PATH) that files being received are created and renamed in. */
 interface Dir { key: string; fd: number; refs: number }
+
+/** What failed for a file of a pack: its temp file, writing it, or its last steps. */
+export type MemberStage = 'create' | 'write' | 'commit';
 
 interface Incoming {
   entry: Entry;
@@ -78,6 +83,60 @@ export class Receiving {
     if (r < 0) throw stepError(-r, COMMIT_STEPS[this.step[0] - 1] ?? 'commit', entry.path);
     this.files.delete(object);
     this.release(f.dir);
+  }
+
+  /**
+   * Whether a checked file can take place()'s one native call: not when it
+   * needs a step of its own first (-X, -b, a directory in the way).
+   */
+  placeable(displace: boolean): boolean {
+    return !displace && !this.removeFirst && !this.mirror.backups;
+  }
+
+  /**
+   * Small files whose content is checked already (a pack's members: entry,
+   * and its bytes at offset in bytes), each through a temp file of its own
+   * and committed as commit() does, in one native call for them all. Per
+   * file: null (in place), or the failed step's error, with what failed: its
+   * temp file ('create'), writing it ('write') or its last steps ('commit');
+   * a failed file leaves no temp file.
+   */
+  place(files: { entry: Entry; offset: number; size: number }[], bytes: Buffer): ({ stage: MemberStage; error: Error } | null)[] {
+    const meta = new Float64Array(10 * files.length);
+    const names: Buffer[] = [];
+    const dirs: Dir[] = [];
+    const noDir = new Map<number, Error>(); // files whose directory could not be opened (a symlink swapped in)
+    let at = 0;
+    files.forEach((f, i) => {
+      let dir: Dir;
+      try {
+        dir = this.parent(f.entry.path);
+      } catch (e) {
+        noDir.set(i, e as Error);
+        meta[10 * i] = -1; // EBADF: the native call fails it at its first step and touches nothing
+        return;
+      }
+      dirs.push(dir);
+      const name = baseOf(f.entry.path);
+      const [sec, nsec] = splitNs(f.entry.mtimeNs);
+      meta.set([dir.fd, f.offset, f.size, f.entry.uid, f.entry.gid, f.entry.mode, sec, nsec, at, name.length], 10 * i);
+      names.push(name);
+      at += name.length;
+    });
+    const out = new Int32Array(2 * files.length);
+    try {
+      native.placeFiles(bytes, meta, Buffer.concat(names, at), this.owner, out);
+    } finally {
+      for (const d of dirs) this.release(d);
+    }
+    return files.map((f, i) => {
+      const dirError = noDir.get(i);
+      if (dirError) return { stage: 'create', error: dirError };
+      const step = out[2 * i];
+      if (step === 0) return null;
+      const error = stepError(out[2 * i + 1], PLACE_STEPS[step - 1] ?? 'place', f.entry.path);
+      return { stage: step === 1 ? 'create' : step === 2 ? 'write' : 'commit', error };
+    });
   }
 
   /** Remove the temp file of object (if any) and let go of its descriptors. */

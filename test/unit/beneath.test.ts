@@ -131,6 +131,47 @@ test('commitFile: owner, mode, mtime to the ns, close and rename in one call; a 
   });
 });
 
+test('placeFiles: small files from one buffer, each through its own temp file, with owner, mode and mtime; a failed one is named by step and leaves nothing', (t) => {
+  withLookup(t, (_l, b, root) => {
+    const dirfd = b.parentFd(Buffer.from('d/x'));
+    t.after(() => fs.closeSync(dirfd));
+    const bytes = Buffer.from('aaaaBBBBBBccc');
+    const me = process.getuid?.() === 0;
+    const [sec, nsec] = splitNs(1_700_000_000_123_456_789n);
+    // a, b, then: 'e' (a directory with something in it: the rename fails), 'bad/name' (not one component),
+    // 'f' (replaced: an existing file), a range past the buffer's end
+    const files: [string, number, number, number][] = [['a', 0, 4, 0o640], ['b', 4, 6, 0o4755], ['e', 10, 3, 0o644],
+      ['bad/name', 10, 3, 0o644], ['f', 10, 3, 0o600], ['g', 10, 30, 0o644]];
+    const names = Buffer.from(files.map((f) => f[0]).join(''));
+    const meta = new Float64Array(10 * files.length);
+    let at = 0;
+    files.forEach(([n, off, size, mode], i) => {
+      meta.set([dirfd, off, size, 12345, 54321, mode, sec, nsec, at, n.length], 10 * i);
+      at += n.length;
+    });
+    const out = new Int32Array(2 * files.length);
+    assert.equal(native.placeFiles(bytes, meta, names, me, out), 3);
+    const read = (n: string): string => fs.readFileSync(path.join(root, 'd', n), 'latin1');
+    assert.deepEqual([read('a'), read('b'), read('f')], ['aaaa', 'BBBBBB', 'ccc']);
+    const st = fs.lstatSync(path.join(root, 'd/b'), { bigint: true });
+    assert.equal(Number(st.mode & 0o7777n), 0o4755);
+    assert.equal(st.mtimeNs, 1_700_000_000_123_456_789n);
+    if (me) assert.deepEqual([st.uid, st.gid], [12345n, 54321n]);
+    assert.equal(out[4], 7); // e: renameat
+    assert.ok([os.constants.errno.ENOTEMPTY, os.constants.errno.EISDIR, os.constants.errno.EEXIST].includes(out[5]), String(out[5]));
+    assert.deepEqual([...out.subarray(6, 8)], [1, os.constants.errno.EINVAL]); // bad/name: never opened
+    assert.deepEqual([...out.subarray(10, 12)], [1, os.constants.errno.EINVAL]); // past the end
+    assert.deepEqual([out[0], out[2], out[8]], [0, 0, 0]);
+    // no temp file is left, the failed ones' included; nothing went outside d
+    assert.deepEqual(fs.readdirSync(path.join(root, 'd')).filter((n) => isTempName(Buffer.from(n))), []);
+    assert.ok(!fs.existsSync(path.join(root, 'd/g')));
+    // a directory descriptor that is not one: open fails, named
+    const bad = new Float64Array([-1, 0, 1, 0, 0, 0o644, sec, nsec, 0, 1]);
+    assert.equal(native.placeFiles(bytes, bad, Buffer.from('z'), false, out), 0);
+    assert.deepEqual([out[0], out[1]], [1, os.constants.errno.EBADF]);
+  });
+});
+
 test('splitNs: seconds and nanoseconds of a timespec, before 1970 too', () => {
   assert.deepEqual(splitNs(1_700_000_000_123_456_789n), [1_700_000_000, 123_456_789]);
   assert.deepEqual(splitNs(-1n), [-1, 999_999_999]);
