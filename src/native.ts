@@ -195,6 +195,14 @@ interface NativeModule {
    */
   placeFiles(bytes: Buffer, meta: Float64Array, names: Buffer, chown: boolean, out: Int32Array): number;
   /**
+   * Small source files read whole into dest, back to back, each opened beneath dirfd (no symlink followed, no
+   * blocking), checked against the scan (meta: 3 numbers per file: path offset and length in paths, size; ids: its
+   * device and inode) and again after the read. out[2i] 0 (out[2i + 1] its offset in dest), 1 not a regular file,
+   * 2 another inode, 3 another size (out[2i + 1] it), 4 shrank, 5 changed while read, 11/12/13 open/fstat/read failed
+   * (out[2i + 1] errno). Returns the bytes used in dest.
+   */
+  readFiles(dirfd: number, paths: Buffer, meta: Float64Array, ids: BigUint64Array, dest: Buffer, out: Float64Array): number;
+  /**
    * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32
    * bits, and nlink if out has 11 elements. 0, or -errno.
    */

@@ -130,16 +130,67 @@ export function openFileBeneath(dirfd: number, rel: Buffer, want: Expected): { f
   const fd = openBeneath(dirfd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 'open');
   try {
     const st = fstatOf(fd);
-    let why: string | null = null;
-    if (!isFile(st)) why = 'is no longer a regular file';
-    else if (st.ino !== want.ino || st.dev !== want.dev) why = 'was replaced by another file';
-    else if (st.size !== want.size) why = `changed size (${want.size} -> ${st.size} bytes)`;
-    if (why) throw new MrsyncError('ERR_CHANGED', `${why} since the scan`);
+    const mismatch = !isFile(st) ? Mismatch.NotFile : st.ino !== want.ino || st.dev !== want.dev ? Mismatch.Replaced
+      : st.size !== want.size ? Mismatch.Size : 0;
+    if (mismatch) throw changedSince(mismatch, want.size, st.size);
     return { fd, mark: { size: buf[1], mtimeS: buf[4], mtimeNsec: buf[5], ctimeS: buf[11], ctimeNsec: buf[12], nlink: buf[10] } };
   } catch (e) {
     fs.closeSync(fd);
     throw e;
   }
+}
+
+/** How a file opened for sending differs from what the scan saw (native.readFiles's codes). */
+const enum Mismatch { NotFile = 1, Replaced = 2, Size = 3, Shrank = 4, ChangedWhileRead = 5 }
+
+function changedSince(m: Mismatch, scanned: number, now: number): MrsyncError {
+  switch (m) {
+    case Mismatch.NotFile: return new MrsyncError('ERR_CHANGED', 'is no longer a regular file since the scan');
+    case Mismatch.Replaced: return new MrsyncError('ERR_CHANGED', 'was replaced by another file since the scan');
+    case Mismatch.Size: return new MrsyncError('ERR_CHANGED', `changed size (${scanned} -> ${now} bytes) since the scan`);
+    case Mismatch.Shrank: return new MrsyncError('ERR_CHANGED', 'shrank while being read');
+    default: return new MrsyncError('ERR_CHANGED', 'changed while being read');
+  }
+}
+
+/** A small file to read whole: its path beneath the root, and the scan's entry of it (BigUint64Array ids: dev, ino). */
+export interface SmallFile { rel: Buffer; size: number; entry: number }
+
+/**
+ * Small files beneath dirfd read whole, one after the other, in one native
+ * call: each opened, checked and read as openFileBeneath and a read of it
+ * would (the same inode, a regular file, the same size), and checked again
+ * after the read (a file written meanwhile is not taken). ids: the scan's
+ * device and inode of every entry (ScanStep.ids). contents: the files that
+ * were read, back to back (valid until the next call); per file its offset
+ * there, or why it was not read (as sendFailure takes it).
+ */
+let readInto = Buffer.alloc(0); // one buffer for every call: fresh memory each time costs its page faults
+
+export function readSmallFiles(dirfd: number, files: SmallFile[], ids: BigUint64Array): { contents: Buffer; results: ({ offset: number } | { error: Error })[] } {
+  const meta = new Float64Array(3 * files.length);
+  const fileIds = new BigUint64Array(2 * files.length);
+  let at = 0, total = 0;
+  files.forEach((f, k) => {
+    meta[3 * k] = at;
+    meta[3 * k + 1] = f.rel.length;
+    meta[3 * k + 2] = f.size;
+    fileIds[2 * k] = ids[2 * f.entry];
+    fileIds[2 * k + 1] = ids[2 * f.entry + 1];
+    at += f.rel.length;
+    total += f.size;
+  });
+  if (readInto.length < total) readInto = Buffer.allocUnsafe(Math.max(total, 64 * 1024));
+  const dest = readInto;
+  const out = new Float64Array(2 * files.length);
+  const used = native.readFiles(dirfd, Buffer.concat(files.map((f) => f.rel), at), meta, fileIds, dest, out);
+  const results = files.map((f, k) => {
+    const code = out[2 * k], arg = out[2 * k + 1];
+    if (code === 0) return { offset: arg };
+    if (code > 10) return { error: sourceError(arg, ['open', 'fstat', 'read'][code - 11], f.rel) };
+    return { error: changedSince(code as Mismatch, f.size, arg) };
+  });
+  return { contents: dest.subarray(0, used), results };
 }
 
 /** What an errno at a file's open says changed since the scan (which saw a file under directories). */

@@ -10,10 +10,10 @@ import { entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
 import { MAX_PAGES, pagesOf } from '../wire/runs';
 import { PACK_BYTES, PACK_FILES, PACK_FILE_MAX, encodePackHeader, packHeaderLen } from '../wire/pack';
-import { memoryFile, readWhole, writeWhole } from '../tmpfile';
+import { memoryFile, writeWhole } from '../tmpfile';
 import { Segments } from './segments';
 import { PackFile, Sender } from './sender';
-import { markOf, openFileBeneath, sameMark, sendFailure } from './source';
+import { openFileBeneath, readSmallFiles, sendFailure } from './source';
 import { Target, Targets } from './targets';
 import { MrsyncError, describe } from '../errors';
 
@@ -127,32 +127,20 @@ export class Window {
    */
   private openPack(files: Array<{ obj: number; needers: number[] }>): void {
     const packed: PackFile[] = [];
-    const contents: Buffer[] = [];
-    for (const { obj, needers } of files) {
+    const small = files.map(({ obj }) => {
       const i = entryOf(obj);
-      const rel = this.segs.entries.path(i);
-      let fd = -1;
-      try {
-        const opened = openFileBeneath(this.srcFd, rel, { dev: this.segs.ids[2 * i], ino: this.segs.ids[2 * i + 1], size: this.segs.entries.size(i) });
-        fd = opened.fd;
-        const size = opened.mark.size;
-        const content = Buffer.allocUnsafe(size);
-        if (!readWhole(fd, content)) throw new MrsyncError('ERR_CHANGED', 'shrank while being read');
-        const after = markOf(fd);
-        if (!after || !sameMark(after, opened.mark)) throw new MrsyncError('ERR_CHANGED', 'changed while being read');
-        fs.closeSync(fd);
-        fd = -1;
-        const live = needers.filter((n) => this.targets.live(this.targets.list[n - 1]));
-        packed.push({ object: obj, entry: i, size, needers: live });
-        contents.push(content);
-        this.count(size, 1);
-      } catch (err) {
-        if (fd >= 0) fs.closeSync(fd);
-        this.notSent(obj, rel, needers, err);
-      }
-    }
+      return { rel: this.segs.entries.path(i), size: this.segs.entries.size(i), entry: i };
+    });
+    const { contents, results } = readSmallFiles(this.srcFd, small, this.segs.ids);
+    results.forEach((r, k) => {
+      const { obj, needers } = files[k];
+      if ('error' in r) { this.notSent(obj, small[k].rel, needers, r.error); return; }
+      const live = needers.filter((n) => this.targets.live(this.targets.list[n - 1]));
+      packed.push({ object: obj, entry: small[k].entry, size: small[k].size, needers: live });
+      this.count(small[k].size, 1);
+    });
     if (!packed.length) return;
-    const bytes = Buffer.concat([encodePackHeader(packed.map((f) => f.object)), ...contents]);
+    const bytes = Buffer.concat([encodePackHeader(packed.map((f) => f.object)), contents]);
     let fd = -1;
     try {
       fd = memoryFile();
