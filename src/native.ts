@@ -203,6 +203,11 @@ interface NativeModule {
    */
   readFiles(dirfd: number, paths: Buffer, meta: Float64Array, ids: BigUint64Array, dest: Buffer, out: Float64Array): number;
   /**
+   * A directory's entries in byte order of their names, with their lstat, in one call: names each ended by a NUL;
+   * stats 12 numbers per entry (lstatAt's 11, then 0 or that fstatat's errno). errno: the directory could not be read.
+   */
+  listStat(dirfd: number): { names?: Buffer; stats?: Float64Array; errno: number };
+  /**
    * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into out: mode, size, uid, gid, mtime s, ns, ino and dev as high, low 32
    * bits, and nlink if out has 11 elements. 0, or -errno.
    */

@@ -6,7 +6,9 @@ import { Filter } from '../wire/filter';
 import { Entry, Flag, Kind, MAX_ENTRIES, Manifest, ManifestWriter, Selection, decodeManifest, hashFileSync } from '../wire/manifest';
 import { display } from '../wire/paths';
 import { MrsyncError, describe } from '../errors';
-import { SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from './source';
+import { Listing, SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from './source';
+
+const SLASH = Buffer.from('/');
 
 export interface ScanOptions {
   filter?: Filter;
@@ -140,20 +142,24 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
   const recursive = o.select?.recursive ?? true;
   /** The directory rel, open as dirfd, entry dir of the manifest. */
   function* walk(rel: Buffer | null, dirfd: number, whole: boolean, dir: number): Generator<ScanStep, void, boolean | undefined> {
+    // the whole directory: its entries and their lstat in one call; else the names, and lstat for the listed only
+    let listing: Listing | null = null;
     let names: Buffer[];
     try {
-      names = listDir(dirfd).sort(Buffer.compare);
+      if (whole) names = (listing = Listing.of(dirfd, rel ?? Buffer.from('.'))).names;
+      else names = listDir(dirfd).sort(Buffer.compare);
     } catch (e) {
       cannotRead(rel ?? Buffer.from('.'), e, dir);
       return;
     }
-    for (const name of names) {
-      const r = rel ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k];
+      const r = rel ? Buffer.concat([rel, SLASH, name]) : name;
       const mark = whole ? 'listed' : marks.get(r.toString('latin1'));
       if (!mark) continue;
       let st: SourceStat;
       try {
-        st = lstatAt(dirfd, name, r);
+        st = listing ? listing.stat(k, r) : lstatAt(dirfd, name, r);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
         cannotRead(r, e, dir);

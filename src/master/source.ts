@@ -40,7 +40,11 @@ const buf = new Float64Array(13);
 
 function statOf(r: number, syscall: string, rel: Buffer): SourceStat {
   if (r < 0) throw sourceError(-r, syscall, rel);
-  const o = buf;
+  return decodeStat(buf);
+}
+
+/** lstatAt's numbers (native fillStat) as a SourceStat. */
+function decodeStat(o: Float64Array): SourceStat {
   return {
     mode: o[0], size: o[1], uid: o[2], gid: o[3], mtimeNs: BigInt(o[4]) * 1_000_000_000n + BigInt(o[5]),
     ino: (BigInt(o[6]) << 32n) | BigInt(o[7]), dev: (BigInt(o[8]) << 32n) | BigInt(o[9]), nlink: o[10],
@@ -109,6 +113,36 @@ export function openDirAt(dirfd: number, name: Buffer, st: SourceStat, rel: Buff
 /** The names in an open directory (bytes; '.' and '..' left out). */
 export function listDir(dirfd: number): Buffer[] {
   return fs.readdirSync(`/proc/self/fd/${dirfd}`, { encoding: 'buffer' });
+}
+
+/**
+ * A directory's entries, names in byte order, with their lstat taken in the
+ * same native call (listStat): what listDir and an lstatAt per name give, at
+ * a call per directory instead of one per entry.
+ */
+export class Listing {
+  readonly names: Buffer[] = [];
+  private constructor(private readonly stats: Float64Array) {}
+
+  /** The entries of open directory dirfd (rel names it in messages). */
+  static of(dirfd: number, rel: Buffer): Listing {
+    const { names, stats, errno } = native.listStat(dirfd);
+    if (errno || !names || !stats) throw sourceError(errno || 5 /* EIO */, 'scandir', rel);
+    const l = new Listing(stats);
+    for (let at = 0; at < names.length;) {
+      const end = names.indexOf(0, at);
+      l.names.push(names.subarray(at, end));
+      at = end + 1;
+    }
+    return l;
+  }
+
+  /** The lstat of entry k (rel), as lstatAt gives it; throws as lstatAt would. */
+  stat(k: number, rel: Buffer): SourceStat {
+    const o = this.stats.subarray(12 * k, 12 * k + 12);
+    if (o[11]) throw sourceError(o[11], 'lstat', rel);
+    return decodeStat(o);
+  }
 }
 
 /** A symlink's target: name in dirfd (readlink does not follow the last component). */

@@ -12,7 +12,7 @@ import { Beneath } from '../../src/catcher/beneath';
 import { lstatHave } from '../../src/catcher/fsx';
 import { ManifestSet, decodeManifest } from '../../src/wire/manifest';
 import { ScanTotals, scanSegments } from '../../src/master/scan';
-import { lstatAt, openFileBeneath, openRoot, readSmallFiles, sendFailure } from '../../src/master/source';
+import { Listing, listDir, lstatAt, openFileBeneath, openRoot, readSmallFiles, sendFailure } from '../../src/master/source';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrsync-source-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -194,5 +194,35 @@ test('a file that cannot be opened for sending: gone or its path changed is a ch
     const f = sendFailure(err(code));
     assert.equal(f.code, 'SOURCE_UNREADABLE', code);
     assert.ok(!f.changed, code);
+  }
+});
+
+test('Listing: a directory\'s names in byte order with their lstat in one call, as listDir and lstatAt give them one by one', () => {
+  const dir = path.join(tmp, `listing${n++}`);
+  fs.mkdirSync(dir);
+  // more names than one getdents64 buffer holds, bytes above 0x7f, every kind
+  for (let i = 0; i < 1500; i++) fs.writeFileSync(path.join(dir, `f${i}-${'x'.repeat(40)}`), 'y'.repeat(i % 7));
+  fs.writeFileSync(Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0xe9, 0x41])]), '');
+  fs.mkdirSync(path.join(dir, 'sub'));
+  fs.symlinkSync('/etc/passwd', path.join(dir, 'link'));
+  fs.linkSync(path.join(dir, 'f1-' + 'x'.repeat(40)), path.join(dir, 'hard'));
+  const fd = openRoot(Buffer.from(dir));
+  try {
+    const l = Listing.of(fd, Buffer.from('.'));
+    const want = listDir(fd).sort(Buffer.compare);
+    assert.equal(l.names.length, 1504);
+    assert.deepEqual(l.names, want);
+    l.names.forEach((name, k) => assert.deepEqual(l.stat(k, name), lstatAt(fd, name, name), name.toString('latin1')));
+    // read twice from the same descriptor: the same
+    assert.deepEqual(Listing.of(fd, Buffer.from('.')).names, want);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // not a directory: named, as a listing's failure is
+  const file = fs.openSync(path.join(dir, 'hard'), 'r');
+  try {
+    assert.throws(() => Listing.of(file, Buffer.from('hard')), { code: 'ENOTDIR' });
+  } finally {
+    fs.closeSync(file);
   }
 });
