@@ -156,6 +156,19 @@ test('a path that narrows for good (another sender takes half): the growing back
   }
 });
 
+test('past what the probe train read, startup ends at the first report behind what was sent: one 1.25x step past the path, not two', () => {
+  // a report behind what was sent past the train's reading is the path it measured: before, startup waited for
+  // two in a row and took a second 1.25x step (peak 1.56x the path: 0.9% dropped at one target, 8.6% at ten)
+  for (const [c, n] of [[200e6, 1], [200e6, 10], [20e6, 50]]) {
+    const s = simulate({ capacity: c, ports: Array(n).fill(10e9), seconds: 3, roundMs: n >= 50 ? 250 : 50, probe: { bps: c, atMs: 60 } });
+    const peak = Math.max(...s.rates);
+    assert.ok(peak < 1.3 * c, `${n} x ${mbit(c)}: peak ${mbit(peak)}`);
+    assert.ok(s.dropped / s.sent / n < 0.005, `${n} x ${mbit(c)}: ${((100 * s.dropped) / s.sent / n).toFixed(2)}% dropped`);
+    const m = mean(tail(s, 1));
+    assert.ok(m > 0.9 * c && m < 1.1 * c, `${n} x ${mbit(c)}: held at ${mbit(m)}`);
+  }
+});
+
 test('a probe train that read the path 2.5 to 4 times too wide: the rate holds to the path, little more is lost', () => {
   for (const f of [2.5, 4]) {
     const s = simulate({ capacity: 20e6, ports: Array(50).fill(40e6), loss: Array(50).fill(0.005), seconds: 12, roundMs: 250, seed: 3, probe: { bps: f * 20e6, atMs: 200 } });
