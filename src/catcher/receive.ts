@@ -113,7 +113,8 @@ export class Receiving {
         dir = this.parent(f.entry.path);
       } catch (e) {
         noDir.set(i, e as Error);
-        meta[10 * i] = -1; // EBADF: the native call fails it at its first step and touches nothing
+        // no directory (-1) and an empty name: the native call fails it at its first step, touching nothing
+        meta[10 * i] = -1;
         return;
       }
       dirs.push(dir);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A fault of the catcher itself (an exception where it handles the
+# datagrams' events, injected with MRSYNC_TEST_FAULT): the file it was on
+# would never be answered for, and the master would wait on it for ever
+# while the catcher kept its channel alive. The target fails at once, named
+# with the fault; the push ends (exit 2) and leaves no temp file.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 2
+SRC="$WORK/src"; DST="$WORK/dst"
+mkdir -p "$SRC/d" "$DST"
+for i in 1 2 3; do head -c 40000 /dev/urandom > "$SRC/d/big$i"; head -c 2000 /dev/urandom > "$SRC/d/small$i"; done
+for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
+
+start=$(date +%s)
+export MRSYNC_TEST_FAULT=complete
+set +e
+ip netns exec "${PFX}m" timeout 60 "$MRSYNC" -r "$NSRSH" -m t1,t2 -s "$SRC" -t "$DST" -w 20 > "$WORK/out" 2>&1
+rc=$?
+set -e
+unset MRSYNC_TEST_FAULT
+took=$(( $(date +%s) - start ))
+grep -v '^ *[0-9]* [0-9]*$' "$WORK/out"
+[ $rc != 124 ] || fail "the push hung (killed after 60 s)"
+[ $rc = 2 ] || fail "exit $rc, want 2"
+[ $took -lt 20 ] || fail "took $took s: the targets were not failed at once"
+for t in t1 t2; do
+  grep -Eq "^$t +FAILED" "$WORK/out" || fail "$t not FAILED"
+done
+grep -q 'a fault injected for a test' "$WORK/out" || fail "the fault is not named"
+left=$(find "$(disk t1)" "$(disk t2)" -name '.*.mrsync.*' | wc -l)
+[ "$left" = 0 ] || fail "$left temp files left"
+echo PASS
