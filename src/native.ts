@@ -122,7 +122,16 @@ interface RawPageLoop extends NativePageLoop {
  * a preempted JavaScript thread).
  */
 export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) => void): NativePageLoop {
-  const loop = new native.PageLoop(opts, (nums, bytes) => onEvents(decodeEvents(nums, bytes)));
+  const loop = new native.PageLoop(opts, (nums, bytes) => {
+    try {
+      onEvents(decodeEvents(nums, bytes));
+    } catch (e) {
+      // Node drops an exception thrown into an addon's thread-safe callback (a deprecation warning, for
+      // addons of N-API 8 and before) and the program goes on as if the batch had been handled: thrown
+      // again outside it, it is the process's uncaught exception
+      process.nextTick(() => { throw e; });
+    }
+  });
   let due = false;
   const wake = (): void => { due = false; loop.wake(); };
   const later = (): void => {

@@ -8,7 +8,7 @@ import { ENCRYPT_OVERHEAD, MAX_PAGE, defaultPageSize, interfaceMtu, parseIntIn, 
 import { ProgressView } from '../operator/progress';
 import { EXIT_INTERRUPTED, exitCode, formatReport } from '../operator/report';
 import { statusDoc, writeStatusFile } from '../operator/status';
-import { Raw, VERSION, addNetOptions, netOptions, refuseOptionValues, runCommand } from './common';
+import { Raw, VERSION, addNetOptions, errorExit, netOptions, refuseOptionValues, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
 import { readKeyFile } from '../channel/keyfile';
 import { pathProblem } from '../wire/paths';
@@ -312,4 +312,9 @@ export function main(argv = process.argv): Promise<void> {
 }
 
 // run as a program (bin/mrsync), not when imported
-if (require.main === module) void main();
+if (require.main === module) {
+  // a fault of this program where no promise catches it (an event handler): named, exit 4 (not Node's 1, which
+  // says bad input); the catchers end as their channels close, removing their temp files
+  process.on('uncaughtException', (e) => process.exit(errorExit('mrsync', e)));
+  void main();
+}

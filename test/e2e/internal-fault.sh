@@ -3,7 +3,9 @@
 # datagrams' events, injected with MRSYNC_TEST_FAULT): the file it was on
 # would never be answered for, and the master would wait on it for ever
 # while the catcher kept its channel alive. The target fails at once, named
-# with the fault; the push ends (exit 2) and leaves no temp file.
+# with the fault; the push ends (exit 2) and leaves no temp file. A fault of
+# the master's (MRSYNC_TEST_FAULT=master) is exit 4, an internal error, and
+# the catchers end as their channels close, removing their temp files.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
@@ -31,4 +33,23 @@ done
 grep -q 'a fault injected for a test' "$WORK/out" || fail "the fault is not named"
 left=$(find "$(disk t1)" "$(disk t2)" -name '.*.mrsync.*' | wc -l)
 [ "$left" = 0 ] || fail "$left temp files left"
+
+# the master's own fault
+find "$(disk t1)" "$(disk t2)" -mindepth 1 -delete
+export MRSYNC_TEST_FAULT=master
+set +e
+ip netns exec "${PFX}m" timeout 60 "$MRSYNC" -r "$NSRSH" -m t1,t2 -s "$SRC" -t "$DST" -w 20 > "$WORK/out2" 2>&1
+rc=$?
+set -e
+unset MRSYNC_TEST_FAULT
+tail -5 "$WORK/out2"
+[ $rc = 4 ] || fail "a fault of the master's: exit $rc, want 4"
+grep -q 'internal error: Error: a fault injected for a test' "$WORK/out2" || fail "the master's fault is not named"
+for _ in $(seq 1 50); do
+  pgrep -f 'multicatcher' > /dev/null || break
+  sleep 0.1
+done
+! pgrep -f 'multicatcher' > /dev/null || fail "catchers still running 5 s after the master's fault"
+left=$(find "$(disk t1)" "$(disk t2)" -name '.*.mrsync.*' | wc -l)
+[ "$left" = 0 ] || fail "$left temp files left after the master's fault"
 echo PASS
