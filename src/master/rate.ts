@@ -16,10 +16,10 @@
 //   delivers what was offered in its interval; it
 //   ends when one does not (a bottleneck), delivers under QUEUED of what
 //   the sender sends while it sends at its rate (a queue filling in front
-//   of a bottleneck: delayed, not yet lost) in two reports in a row, or in
-//   one under PAST_QUEUED once the rate is past what the probe train came
-//   through at (the path the train measured), or at shared loss, and the
-//   rate goes to the group's estimate. A sender that sent less than the rate
+//   of a bottleneck: delayed, not yet lost) in two reports in a row, or
+//   most targets in one under PAST_QUEUED once the rate is past what the
+//   probe train came through at (the path the train measured), or at
+//   shared loss, and the rate goes to the group's estimate. A sender that sent less than the rate
 //   (waiting for acks, small files: app-limited) does not grow it past twice
 //   what it sent.
 // - Cruise: the rate is the group's estimate, the lowest of each (not set
@@ -96,7 +96,7 @@ const CYCLE = [1.25, 0.85, 1, 1, 1, 1, 1, 1];
 const MIN_SAMPLE = 20;
 /** Startup: a target delivering under this share of what the sender sends is behind a queue. */
 const QUEUED = 0.75;
-/** Startup past the probe train's reading: one report delivering under this share of what was sent is the bottleneck. */
+/** Startup past the probe train's reading: one report from most targets delivering under this share of what was sent is the bottleneck. */
 const PAST_QUEUED = 0.9;
 /** An estimate below this share of the probe train's reading, with no shared loss, grows back by startup steps. */
 const RECOVER = 0.5;
@@ -492,13 +492,17 @@ export class RateControl {
       const steady = this.fullRounds * this.o.roundMs >= this.o.reportMs + this.o.roundMs;
       // (with heavy random loss at most targets, by more than chance on the report's count: a 20% loss
       // counted on 50 datagrams strays by 11%, and of 50 targets one always did)
-      // past what the probe train came through at (or the group's estimate before its last cut), a report
-      // behind what was sent is the bottleneck the train measured, not a catcher that read its socket late:
-      // one such report ends the startup (a queue filling there drops what the next step would add)
+      // past what the probe train came through at (or the group's estimate before its last cut), most
+      // targets' reports behind what was sent are the bottleneck the train measured, one they share, not
+      // catchers that read their sockets late: one such report each ends the startup (a queue filling there
+      // drops what the next step would add). One target behind alone is its own port (the train's low end
+      // may be its reading): judged as below, and set aside if it is slow
       const past = Math.max(this.probe, this.known);
-      const beyond = past > 0 && this.r > past;
-      const behind = shared || gfresh.some(([, m]) => m.lastSample < (0.9 - (this.heavy > 0 ? chance(m) : 0)) * m.lastOffered
-        || (m.lastSent !== undefined ? m.queued >= 2 || (beyond && m.lastSample < PAST_QUEUED * m.lastSent) : steady && m.lastSample < QUEUED * this.r));
+      const pastBehind = past > 0 && this.r > past
+        ? gfresh.filter(([, m]) => m.lastSent !== undefined && m.lastSample < PAST_QUEUED * m.lastSent).length : 0;
+      const behind = shared || pastBehind > SHARED * gfresh.length
+        || gfresh.some(([, m]) => m.lastSample < (0.9 - (this.heavy > 0 ? chance(m) : 0)) * m.lastOffered
+        || (m.lastSent !== undefined ? m.queued >= 2 : steady && m.lastSample < QUEUED * this.r));
       // a doubling shows in the reports of the interval after it (the one it happened in is mixed); each
       // target's report covers its last interval (a second at hundreds of targets, where a doubling shows
       // well before the interval is over): a step each 300 ms at most

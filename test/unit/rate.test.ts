@@ -106,6 +106,16 @@ test('one target on a slow port among ten is set aside; the group holds the rate
   assert.ok(mean(tail(s, 3)) > 0.85 * 200e6, `held at ${mbit(mean(tail(s, 3)))}`);
 });
 
+test('a slow port the probe train read (its low end: one of four targets): past it, that one target behind does not end the startup; it is set aside', () => {
+  // the startup's one-report end past the train's reading is for a bottleneck most targets share: taken for
+  // one here, the group stayed at the slow port's 8 Mbit/s and the fast targets finished 3x later (slow-target.sh)
+  for (const seed of [1, 2, 3]) {
+    const s = simulate({ capacity: 100e6, ports: [10e9, 10e9, 10e9, 8e6], seconds: 8, seed, probe: { bps: 8e6, atMs: 60 } });
+    assert.deepEqual(s.slow, [3], `seed ${seed}`);
+    assert.ok(mean(tail(s, 3)) > 0.85 * 100e6, `seed ${seed}: held at ${mbit(mean(tail(s, 3)))}`);
+  }
+});
+
 test('loss the sender causes is shared: it sets no one aside (50 targets, start 10x the path)', () => {
   const s = simulate({ capacity: 20e6, ports: Array(50).fill(1e9), loss: Array(50).fill(0.005), seconds: 10, start: 200e6, roundMs: 250 });
   assert.deepEqual(s.slow, []);
