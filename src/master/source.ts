@@ -190,6 +190,8 @@ function changedSince(m: Mismatch, scanned: number, now: number): MrsyncError {
 /** A small file to read whole: its path beneath the root, and the scan's entry of it (BigUint64Array ids: dev, ino). */
 export interface SmallFile { rel: Buffer; size: number; entry: number }
 
+let readInto = Buffer.alloc(0); // one buffer for every call: fresh memory each time costs its page faults
+
 /**
  * Small files beneath dirfd read whole, one after the other, in one native
  * call: each opened, checked and read as openFileBeneath and a read of it
@@ -199,8 +201,6 @@ export interface SmallFile { rel: Buffer; size: number; entry: number }
  * were read, back to back (valid until the next call); per file its offset
  * there, or why it was not read (as sendFailure takes it).
  */
-let readInto = Buffer.alloc(0); // one buffer for every call: fresh memory each time costs its page faults
-
 export function readSmallFiles(dirfd: number, files: SmallFile[], ids: BigUint64Array): { contents: Buffer; results: ({ offset: number } | { error: Error })[] } {
   const meta = new Float64Array(3 * files.length);
   const fileIds = new BigUint64Array(2 * files.length);
