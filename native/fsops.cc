@@ -370,10 +370,8 @@ Napi::Value Memfd(const Napi::CallbackInfo& info) {
 // out: st_mode, size, uid, gid,
 // mtime s, mtime ns, ino and dev (each as high 32 bits, low 32 bits), and
 // st_nlink if out has room for it.
-// out[0..9] as lstatAt documents; [10] st_nlink, [11] ctime s, [12] ctime ns where out has room for them.
-void fillStat(const struct stat& st, Napi::Float64Array out) {
-  double* o = out.Data();
-  size_t n = out.ElementLength();
+// o[0..9] (n numbers) as lstatAt documents; [10] st_nlink, [11] ctime s, [12] ctime ns where n has room for them.
+void fillStat(const struct stat& st, double* o, size_t n) {
   o[0] = double(st.st_mode);
   o[1] = double(st.st_size);
   o[2] = double(st.st_uid);
@@ -402,7 +400,7 @@ Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   if (n.empty() || n.find('/') != std::string::npos || n.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
   struct stat st;
   if (fstatat(info[0].As<Napi::Number>().Int32Value(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Napi::Number::New(env, -errno);
-  fillStat(st, info[2].As<Napi::Float64Array>());
+  fillStat(st, info[2].As<Napi::Float64Array>().Data(), info[2].As<Napi::Float64Array>().ElementLength());
   return Napi::Number::New(env, 0);
 }
 
@@ -458,17 +456,7 @@ Napi::Value ListStat(const Napi::CallbackInfo& info) {
       o[11] = errno;
       continue;
     }
-    o[0] = double(st.st_mode);
-    o[1] = double(st.st_size);
-    o[2] = double(st.st_uid);
-    o[3] = double(st.st_gid);
-    o[4] = double(st.st_mtim.tv_sec);
-    o[5] = double(st.st_mtim.tv_nsec);
-    o[6] = double(uint64_t(st.st_ino) >> 32);
-    o[7] = double(uint64_t(st.st_ino) & 0xffffffffu);
-    o[8] = double(uint64_t(st.st_dev) >> 32);
-    o[9] = double(uint64_t(st.st_dev) & 0xffffffffu);
-    o[10] = double(st.st_nlink);
+    fillStat(st, o, 11);
   }
   Napi::Object r = Napi::Object::New(env);
   r.Set("names", out);
@@ -490,7 +478,7 @@ Napi::Value FstatInto(const Napi::CallbackInfo& info) {
   }
   struct stat st;
   if (fstat(info[0].As<Napi::Number>().Int32Value(), &st) != 0) return Napi::Number::New(env, -errno);
-  fillStat(st, info[1].As<Napi::Float64Array>());
+  fillStat(st, info[1].As<Napi::Float64Array>().Data(), info[1].As<Napi::Float64Array>().ElementLength());
   return Napi::Number::New(env, 0);
 }
 
