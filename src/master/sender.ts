@@ -58,7 +58,7 @@ export function feature(name: 'GSO' | 'BOOST' | 'CHECK'): boolean {
 }
 
 /** Whether a flow's first pass is hashed and its hash signed in a Sums (a file's, a pack's; not a segment's). */
-const hashed = (s: Sending): boolean => s.entry >= 0 || s.pack !== undefined;
+const hashed = (s: Pick<Sending, 'entry' | 'pack'>): boolean => s.entry >= 0 || s.pack !== undefined;
 
 function parityPages(p: Uint32Array | undefined): number {
   let n = 0;
@@ -222,7 +222,7 @@ export class Sender implements MasterEvents {
   startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: FileMark, pack?: PackSending): void {
     const now = Date.now();
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs: this.openRetryMs(), eofRetryMs: this.eofRetryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, now);
-    const s: Sending = { flow, fd, size, entry, pack, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: entry >= 0 || !!pack, hash: null };
+    const s: Sending = { flow, fd, size, entry, pack, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: hashed({ entry, pack }), hash: null };
     this.flows.set(obj, s);
     if (pack) for (const f of pack.files) this.packOf.set(f.object, s);
     if (s.passing) { this.firstPasses++; this.bytesPassing += size; }

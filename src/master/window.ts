@@ -82,16 +82,16 @@ export class Window {
       const size = this.segs.entries.size(entryOf(obj));
       if (!packable(size)) { this.open(obj, needers); continue; }
       const files = [{ obj, needers }];
-      let bytes = packHeaderLen(1) + size;
+      let contents = size;
       while (files.length < PACK_FILES && this.at < this.queue.length) {
         const next = this.queue[this.at];
         const nextSize = this.segs.entries.size(entryOf(next));
-        if (!packable(nextSize) || bytes + 4 + nextSize > PACK_BYTES) break;
+        if (!packable(nextSize) || packHeaderLen(files.length + 1) + contents + nextSize > PACK_BYTES) break;
         this.take();
         const n = this.needersOf(next);
         if (!n.length) continue;
         files.push({ obj: next, needers: n });
-        bytes += 4 + nextSize;
+        contents += nextSize;
       }
       if (files.length === 1) this.open(obj, needers);
       else this.openPack(files);
