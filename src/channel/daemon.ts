@@ -13,6 +13,7 @@ import { PSK_TLS } from './keyfile';
 import { display, isRoot, pathProblem } from '../wire/paths';
 import { LINE_TAG, confinedBackupProblem } from '../wire/session';
 import { UserError } from '../errors';
+import { programScript } from '../native';
 
 export interface DaemonOptions {
   root: string;
@@ -103,7 +104,7 @@ export class Daemon {
   // sessions from a finished handshake to their end: reading the header, or a catcher running
   private sessions = 0;
   private children = new Set<ChildProcess>();
-  private readonly catcherJs = path.join(__dirname, '..', 'cli', 'multicatcher.js');
+  private readonly catcherJs = programScript('multicatcher');
   // a catcher started ahead of the next session (Node.js up, its code
   // loaded, waiting for a header on stdin): a push does not wait ~0.1 s of
   // CPU per target for it to start. Made after listen() and a second after

@@ -3,6 +3,7 @@
 // beginning of every push, and what it loads is on that push's clock.
 import fs from 'node:fs';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../native';
 import { SESSION_VERSION } from '../wire/session';
 
 /**
@@ -10,7 +11,7 @@ import { SESSION_VERSION } from '../wire/session';
  * the protocol it speaks (the session header's version: installs of another
  * protocol refuse each other's sessions), so two installs are told apart.
  */
-export const VERSION: string = `${(JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version} (protocol ${SESSION_VERSION})`;
+export const VERSION: string = `${(JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version} (protocol ${SESSION_VERSION})`;
 
 /**
  * The command line of a catcher (multicatcher, rttcatcher): it takes no

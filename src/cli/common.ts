@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { NetOptions, parseGroup, parseIntIn, resolveInterface } from '../options';
 import { splitCommand } from '../channel/remote';
 import { UserError } from '../errors';
+import { PACKAGE_ROOT } from '../native';
 
 /** Print e as one line and return the exit status: 0 help/version, 1 bad input, 4 anything else. */
 export function errorExit(prog: string, e: unknown): number {
@@ -54,7 +55,7 @@ export function netOptions(raw: Raw, remotePath: string | undefined, catcher: st
     port: parseIntIn('-P', String(raw.port), 2, 65535),
     ttl: parseIntIn('-T', String(raw.ttl), 0, 255),
     loopback: Boolean(raw.loopback),
-    remotePath: remotePath ?? path.resolve(__dirname, '..', '..', '..', 'bin', catcher),
+    remotePath: remotePath ?? path.join(PACKAGE_ROOT, 'bin', catcher),
     verbose: parseIntIn('-v', String(raw.verbose), 0, 2),
   };
 }

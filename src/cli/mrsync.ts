@@ -7,7 +7,7 @@ import { Push, PushOptions } from '../master/push';
 import { ENCRYPT_OVERHEAD, MAX_PAGE, defaultPageSize, interfaceMtu, parseIntIn, parseRate, parseTargets } from '../options';
 import { ProgressView } from '../operator/progress';
 import { EXIT_INTERRUPTED, exitCode, formatReport } from '../operator/report';
-import { statusDoc, writeStatusFile } from '../operator/status';
+import { realTarget, statusDoc, writeStatusFile } from '../operator/status';
 import { Raw, VERSION, addNetOptions, errorExit, netOptions, refuseOptionValues, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
 import { readKeyFile } from '../channel/keyfile';
@@ -17,6 +17,7 @@ import { Selection } from '../wire/manifest';
 import { filesFrom, globList, singleFile } from '../master/selection';
 import { SyncParams } from '../wire/session';
 import { UserError } from '../errors';
+import { PACKAGE_ROOT } from '../native';
 import { START } from '../master/rate';
 import { InstallState, installAll } from '../master/install';
 import { failureHint, groupFailed, groupLines } from '../operator/groups';
@@ -214,16 +215,6 @@ function checkWritableDir(file: string, opt: string): void {
   }
 }
 
-/** Where a symlink (or a chain of them) points; file itself otherwise (also when it does not exist yet). */
-export function realTarget(file: string): string {
-  for (let i = 0; i < 40; i++) {
-    const st = fs.lstatSync(file, { throwIfNoEntry: false });
-    if (!st?.isSymbolicLink()) return file;
-    file = path.resolve(path.dirname(file), fs.readlinkSync(file));
-  }
-  throw new UserError(`--status-file: too many levels of symbolic links`);
-}
-
 /** mrsync --install: this package onto every target (master/install.ts); a line per target done, a summary by outcome. */
 async function install(raw: Raw): Promise<number> {
   const pushOnly = ['source', 'target', 'delete', 'backup', 'backupDir', 'list', 'filesFrom', 'checksum', 'dryRun', 'daemon', 'statusFile', 'logFile']
@@ -238,7 +229,7 @@ async function install(raw: Raw): Promise<number> {
     hosts: parseTargets(String(raw.machines)), rsh: net.rsh, dir: path.dirname(path.dirname(net.remotePath)),
     fanOut: parseIntIn('--fan-out', String(raw.fanOut), 1, 256), waitMs: parseIntIn('-w', String(raw.wait), 1, 86400) * 1000,
   };
-  const here = path.resolve(__dirname, '..', '..', '..');
+  const here = PACKAGE_ROOT;
   if (path.resolve(o.dir) !== here) throw new UserError(`--install puts this package (${here}) at the same path on the targets; --remote-path names another (${o.dir})`);
   const shown = new Map<string, number>();
   const results = await installAll(o, (r) => {
@@ -311,10 +302,7 @@ export function main(argv = process.argv): Promise<void> {
   });
 }
 
-// run as a program (bin/mrsync), not when imported
-if (require.main === module) {
-  // a fault of this program where no promise catches it (an event handler): named, exit 4 (not Node's 1, which
-  // says bad input); the catchers end as their channels close, removing their temp files
-  process.on('uncaughtException', (e) => process.exit(errorExit('mrsync', e)));
-  void main();
-}
+// a fault of this program where no promise catches it (an event handler): named, exit 4 (not Node's 1, which
+// says bad input); the catchers end as their channels close, removing their temp files
+process.on('uncaughtException', (e) => process.exit(errorExit('mrsync', e)));
+void main();

@@ -95,5 +95,4 @@ function toJson(r: RttResult, datagram: number): object {
   return { datagramBytes: datagram, seconds: r.seconds, hosts: r.figures, failed: r.failed };
 }
 
-// run as a program (bin/rtt), not when imported
-if (require.main === module) void main();
+void main();

@@ -33,7 +33,7 @@ export interface InstallResult {
 
 /** The directories and files of the package a target needs, relative to root: the program, the addon, the runtime dependencies. */
 export function packageFiles(root: string): string[] {
-  const out = ['package.json', 'bin', 'dist/src', 'binding.gyp'];
+  const out = ['package.json', 'bin', 'dist/bundle', 'binding.gyp'];
   for (const f of fs.readdirSync(path.join(root, 'native'))) if (/\.(cc|h)$/.test(f)) out.push(`native/${f}`);
   if (fs.existsSync(path.join(root, 'build', 'Release', 'mrsync_native.node'))) out.push('build/Release/mrsync_native.node');
   if (fs.existsSync(path.join(root, 'prebuilds'))) out.push('prebuilds');

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PushReport } from '../master/summary';
 import { droppedPackets } from './report';
+import { UserError } from '../errors';
 
 export const STATUS_VERSION = 1;
 
@@ -92,6 +93,16 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
     master: { cpuSeconds: round3(r.usage.cpuUser + r.usage.cpuSystem), cpuUserSeconds: round3(r.usage.cpuUser), cpuSystemSeconds: round3(r.usage.cpuSystem), maxRssKiB: r.usage.maxRssKiB },
     droppedPackets: (({ badAuth, badFormat }) => ({ badAuth, otherSession: 0, malformed: badFormat }))(droppedPackets(r)),
   };
+}
+
+/** Where a symlink (or a chain of them) points; file itself otherwise (also when it does not exist yet). */
+export function realTarget(file: string): string {
+  for (let i = 0; i < 40; i++) {
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!st?.isSymbolicLink()) return file;
+    file = path.resolve(path.dirname(file), fs.readlinkSync(file));
+  }
+  throw new UserError(`--status-file: too many levels of symbolic links`);
 }
 
 export function writeStatusFile(file: string, doc: StatusDoc): void {

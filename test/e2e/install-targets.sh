@@ -13,7 +13,7 @@ lan_up 3
 PKG="$WORK/opt/mrsync"
 mkdir -p "$PKG/dist" "$PKG/build/Release"
 cp -a "$REPO/bin" "$REPO/package.json" "$REPO/binding.gyp" "$REPO/native" "$REPO/node_modules" "$PKG/"
-cp -a "$REPO/dist/src" "$PKG/dist/"
+cp -a "$REPO/dist/bundle" "$PKG/dist/"
 cp -a "$REPO/build/Release/mrsync_native.node" "$PKG/build/Release/"
 MRSYNC="$PKG/bin/mrsync"
 SRC="$WORK/src"
@@ -44,10 +44,10 @@ grep -Eq '^no-such-host.invalid: unreachable: remote shell failed \(exit 255\)' 
 grep -q 'check: the remote shell could not log in' "$WORK/out" || fail "no hint for the unreachable host"
 for i in 1 2; do
   d=$(disk t$i)/mrsync
-  for f in bin/multicatcher dist/src/cli/multicatcher.js node_modules/commander/package.json package.json; do
+  for f in bin/multicatcher dist/bundle/multicatcher.js node_modules/pino/package.json package.json; do
     [ -e "$d/$f" ] || fail "t$i lacks $f"
   done
-  for f in test src node_modules/typescript node_modules/fast-check bench; do
+  for f in test src dist/src node_modules/typescript node_modules/fast-check node_modules/esbuild bench; do
     [ ! -e "$d/$f" ] || fail "t$i got $f (development only)"
   done
   ls -a "$(disk t$i)" | grep -q 'mrsync-new\|mrsync-old' && fail "t$i: a work directory left beside the package"

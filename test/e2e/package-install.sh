@@ -17,11 +17,11 @@ ln -s "$REPO/node_modules" "$WORK/pkg/node_modules"
 (cd "$WORK/pkg" && npm pack --pack-destination "$WORK" > "$WORK/pack.log" 2>&1) || { tail -30 "$WORK/pack.log"; fail "npm pack failed"; }
 tgz=$(ls "$WORK"/mrsync-*.tgz)
 tar tzf "$tgz" > "$WORK/files"
-for f in package/dist/src/cli/mrsync.js package/dist/src/cli/multicatcher.js package/bin/mrsync package/bin/launch.sh \
+for f in package/dist/bundle/mrsync.js package/dist/bundle/multicatcher.js package/bin/mrsync package/bin/launch.sh \
   package/prebuilds/linux-x64/node.napi.glibc.node package/binding.gyp package/native/pageloop.cc package/README.md; do
   grep -qx "$f" "$WORK/files" || fail "the tarball lacks $f"
 done
-if grep -E '^package/(test|bench|\.ci|src|dist/test)/|\.ts$' "$WORK/files"; then fail "the tarball carries development files"; fi
+if grep -E '^package/(test|bench|\.ci|src|dist/src|dist/test)/|\.ts$' "$WORK/files"; then fail "the tarball carries development files"; fi
 size=$(stat -c %s "$tgz")
 echo "tarball: $(wc -l < "$WORK/files") files, $size bytes"
 node -e '

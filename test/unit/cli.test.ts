@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { realTarget } from '../../src/cli/mrsync';
+import { realTarget } from '../../src/operator/status';
 import { progressLine } from '../../src/operator/progress';
 
 const bin = (b: string): string => path.resolve(__dirname, '..', '..', '..', 'bin', b);
