@@ -40,6 +40,9 @@ export class AnswerTime {
     this.mean = 0.875 * this.mean + 0.125 * ms;
   }
 
+  /** The usual answer (smoothed), 0 while nothing is known. */
+  get typical(): number { return this.mean; }
+
   /** The usual answer and four deviations, within [floor, cap] (floor while nothing is known). */
   timeout(floor: number, cap: number): number {
     return Math.min(cap, Math.max(floor, Math.round(this.mean + 4 * this.dev)));

@@ -113,7 +113,6 @@ export class Sender implements MasterEvents {
   private window: number;                    // files in flight at most: --window, and what the master and each target can hold open
   private readonly batches = new Map<string, { type: Msg.Open | Msg.Eof; awaited: Buffer; items: number[] }>(); // batch()
   private batchDue = false;
-  private ackMs = 0;                         // smoothed time from an OPEN to a target's ack (ms)
   private readonly eofAnswer = new AnswerTime(); // from an EOF sent once to a target's answer
   private readonly openAnswer = new AnswerTime(); // from an OPEN sent once to a target's ack
   private readonly sums: SumsOut;
@@ -197,7 +196,7 @@ export class Sender implements MasterEvents {
    * target answer twice).
    */
   private openRetryMs(): number {
-    return this.openAnswer.timeout(Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.ackMs))), 500);
+    return this.openAnswer.timeout(Math.min(500, Math.max(TIMING.retryMs, Math.round(3 * this.openAnswer.typical))), 500);
   }
 
   /** An answer to a flow's EOF round (Missing, Wait, Done): timed if that EOF went once (Karn). */
@@ -551,7 +550,6 @@ export class Sender implements MasterEvents {
     const t = this.targets.list[sender - 1];
     if (s.lastOpenNs && rxNs > s.lastOpenNs && t.rttUs.length < 100_000 && s.flow.isWaitingOn(sender)) {
       t.rttUs.push((rxNs - s.lastOpenNs) / 1000);
-      this.ackMs = 0.9 * this.ackMs + 0.1 * ((rxNs - s.lastOpenNs) / 1e6);
       this.openAnswer.sample((rxNs - s.lastOpenNs) / 1e6);
     }
     this.exec(s, s.flow.onOpenOk(sender, now));
