@@ -1,8 +1,8 @@
 # Sourced by bin/mrsync, bin/multicatcher, bin/rtt and bin/rttcatcher with
 # $tool (the program) and $here (bin/, symlinks resolved) set: runs the
 # compiled build on the node in PATH (npm install runs node-gyp, tsc and
-# esbuild): the program's bundle, one file, which Node loads in two thirds of
-# the time it takes for the fifty modules in dist/src it is made of.
+# esbuild): the program's bundle, one file, which Node loads on about three
+# quarters of the CPU that the fifty modules of dist/src it is made of take.
 entry="$here/../dist/bundle/$tool.js"
 if [ ! -f "$entry" ]; then
   echo "$tool: not built yet: run \"npm install\" in $(cd "$here/.." && pwd)" >&2

@@ -302,7 +302,9 @@ export function main(argv = process.argv): Promise<void> {
   });
 }
 
-// a fault of this program where no promise catches it (an event handler): named, exit 4 (not Node's 1, which
+// The program itself (bin/mrsync runs its bundle): importing this module runs it, so what tests need of
+// the command line lives elsewhere (operator/status.ts, options.ts).
+// A fault of this program where no promise catches it (an event handler): named, exit 4 (not Node's 1, which
 // says bad input); the catchers end as their channels close, removing their temp files
 process.on('uncaughtException', (e) => process.exit(errorExit('mrsync', e)));
 void main();

@@ -95,4 +95,5 @@ function toJson(r: RttResult, datagram: number): object {
   return { datagramBytes: datagram, seconds: r.seconds, hosts: r.figures, failed: r.failed };
 }
 
+// the program itself (bin/rtt runs its bundle): importing this module runs it
 void main();
