@@ -106,3 +106,11 @@ export function failureIndex(code: FailureCode): number {
 export function isFailureCode(x: unknown): x is FailureCode {
   return typeof x === 'string' && (FAILURE_CODES as readonly string[]).includes(x);
 }
+
+/** For test/e2e/internal-fault.sh (MRSYNC_TEST_FAULT): where a fault of this program is injected, if anywhere. */
+const TEST_FAULT = process.env.MRSYNC_TEST_FAULT;
+
+/** Throw, as a fault of this program would, where MRSYNC_TEST_FAULT names this place (the catcher: an event's kind; the master: 'master'). */
+export function injectedFault(where: string): void {
+  if (TEST_FAULT === where) throw new Error('a fault injected for a test (MRSYNC_TEST_FAULT)');
+}

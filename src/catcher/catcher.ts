@@ -25,10 +25,7 @@ import { DiskLocal, DryLocal, Local } from './local';
 import { Mirror } from './mirror';
 import { Receipt, ReceiptAction } from './receipt';
 import { MemberStage, Receiving } from './receive';
-import { describe, errnoName } from '../errors';
-
-/** For test/e2e/internal-fault.sh: the kind of event whose handling throws, as a fault of this program would. */
-const FAULT_AT = process.env.MRSYNC_TEST_FAULT;
+import { describe, errnoName, injectedFault } from '../errors';
 
 /** The most files a catcher says it can receive at once (the master's --window caps it too). */
 const FILES_IN_FLIGHT_MAX = 4096;
@@ -184,7 +181,7 @@ export class Catcher {
   }
 
   private onEvent(e: LoopEvent): ReceiptAction[] {
-    if (FAULT_AT === e.kind) throw new Error('a fault injected for a test (MRSYNC_TEST_FAULT)');
+    injectedFault(e.kind);
     switch (e.kind) {
       case 'complete': // the native loop hashed the pages as they came: payload = SHA-256 of what arrived
         this.loop.closeSink(e.object);

@@ -24,7 +24,7 @@ import { openRoot } from './source';
 import { Progress, PushReport } from './summary';
 import { Target, Targets } from './targets';
 import { Window } from './window';
-import { FailureCode, UserError } from '../errors';
+import { FailureCode, UserError, injectedFault } from '../errors';
 import { cachedRate, rateKey, saveRate } from './ratecache';
 import { Msg } from '../wire/protocol';
 import { TRAIN_LEN, TRAIN_WAIT_MS, lowEstimate } from '../wire/train';
@@ -69,8 +69,6 @@ export function fdWindow(o: Pick<PushOptions, 'window' | 'targets' | 'daemon'>, 
 
 /** Rate reports: every 50 ms from each of a few targets, every 5 ms x N with more (1 s at 200): at most 200 a second in all once each target's first two seconds (every 50 ms, catcher.ts) are over. */
 const statMsFor = (targets: number): number => Math.max(50, Math.min(1000, 5 * targets));
-/** For test/e2e/internal-fault.sh: 'master' makes the handling of the loop's events throw, as a fault of this program would. */
-const FAULT_AT = process.env.MRSYNC_TEST_FAULT;
 
 export class Push {
   private loop!: NativePageLoop;
@@ -432,7 +430,7 @@ export class Push {
   }
 
   private onEvents(evs: LoopEvent[]): void {
-    if (FAULT_AT === 'master') throw new Error('a fault injected for a test (MRSYNC_TEST_FAULT)');
+    injectedFault('master');
     const now = Date.now();
     dispatch(evs, this.sender, now);
     this.sender.batchEnded(now);
