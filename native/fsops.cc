@@ -389,6 +389,9 @@ void fillStat(const struct stat& st, double* o, size_t n) {
   }
 }
 
+// The same into a JavaScript Float64Array (lstatAt, fstatInto): as many as it has room for.
+void fillStat(const struct stat& st, Napi::Float64Array out) { fillStat(st, out.Data(), out.ElementLength()); }
+
 Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (throwIf(env, info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsTypedArray() ||
@@ -400,7 +403,7 @@ Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   if (n.empty() || n.find('/') != std::string::npos || n.find('\0') != std::string::npos) return Napi::Number::New(env, -EINVAL);
   struct stat st;
   if (fstatat(info[0].As<Napi::Number>().Int32Value(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Napi::Number::New(env, -errno);
-  fillStat(st, info[2].As<Napi::Float64Array>().Data(), info[2].As<Napi::Float64Array>().ElementLength());
+  fillStat(st, info[2].As<Napi::Float64Array>());
   return Napi::Number::New(env, 0);
 }
 
@@ -478,7 +481,7 @@ Napi::Value FstatInto(const Napi::CallbackInfo& info) {
   }
   struct stat st;
   if (fstat(info[0].As<Napi::Number>().Int32Value(), &st) != 0) return Napi::Number::New(env, -errno);
-  fillStat(st, info[1].As<Napi::Float64Array>().Data(), info[1].As<Napi::Float64Array>().ElementLength());
+  fillStat(st, info[1].As<Napi::Float64Array>());
   return Napi::Number::New(env, 0);
 }
 
