@@ -76,16 +76,26 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     if (o.Get("master").IsString()) opts.master = o.Get("master").As<Napi::String>().Utf8Value();
     if (o.Get("masterPort").IsNumber()) opts.masterPort = int(num("masterPort"));
 
-    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "mrsync-pageloop", 0, 1,
-                                          [this](Napi::Env) { Unref(); });
+    // A constructor that throws has its object deleted at once (node-addon-api
+    // without C++ exceptions), while the thread-safe function's finalizer runs
+    // later: it unreferences the object only once the object is whole (the
+    // socket bound and the thread started), never a deleted one (a push whose
+    // answer port was taken crashed so, after its error message).
+    auto whole = std::make_shared<LoopWrap*>(nullptr);
     try {
       loop_.reset(new PageLoop(opts, [this] { Notify(); }));
-      loop_->start();
     } catch (const LoopError& e) {
-      tsfn_.Release();
-      released_ = true;
       throwLoopError(env, e);
       return;
+    } catch (const std::exception& e) {
+      Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+      return;
+    }
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "mrsync-pageloop", 0, 1,
+                                          [whole](Napi::Env) { if (*whole) (*whole)->Unref(); });
+    released_ = false;
+    try {
+      loop_->start();
     } catch (const std::exception& e) {
       tsfn_.Release();
       released_ = true;
@@ -93,6 +103,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       return;
     }
     Ref();  // alive until the thread-safe function is finalized
+    *whole = this;
     // at exit (environment teardown) the loop thread is stopped; a loop
     // collected before that removes its hook (else the hook would run on
     // freed memory)
@@ -294,7 +305,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   bool exited_ = false;
   Napi::ThreadSafeFunction tsfn_;
   std::atomic<bool> pending_{false};
-  bool released_ = false;
+  bool released_ = true;  // no thread-safe function yet
 };
 
 // multicastSource(family, group, port, ifname) -> the address datagrams to the group leave from (pageloop.h)

@@ -113,6 +113,39 @@ export class Push {
     const srcFd = openRoot(this.o.src);
     const statMs = statMsFor(this.o.targets.length);
     const rateKeyed = rateKey(this.o.group, this.o.ifname, this.o.targets);
+    // the remote shells first: the catchers start while the master opens its
+    // socket. Nothing below waits, so no line or exit of a target comes
+    // before start() hands them their sessions; a failure ends the shells.
+    this.targets.launch({ hosts: this.o.targets, rsh: this.o.rsh, remotePath: this.o.remotePath, daemon: this.o.daemon },
+      { line: (t, l) => this.onLine(t, l), exit: (t) => this.onExit(t) });
+    try {
+      this.prepare(window, srcFd, statMs, rateKeyed);
+    } catch (e) {
+      this.targets.abandon();
+      fs.closeSync(srcFd);
+      if ((e as NodeJS.ErrnoException).code === 'EBIND') {
+        throw new UserError(`${(e as Error).message}: another push or program has it; give this push another port with -P (its answers come to the port below it)`);
+      }
+      throw e;
+    }
+    const done = new Promise<void>((r) => { this.resolveDone = r; });
+    this.targets.start((idx, host) => this.header(idx, host, masterAddr, statMs));
+    this.timer = setInterval(() => this.tick(), 10);
+    this.segments.pump();
+    await done;
+    if (this.timer) clearInterval(this.timer);
+    const stats = this.loop.stats();
+    this.loop.stop();
+    this.segments.stop();
+    fs.closeSync(srcFd);
+    if (this.scanError) throw this.scanError;
+    const settled = this.rc?.settled();
+    if (settled) saveRate(rateKeyed, settled);
+    return this.report(stats);
+  }
+
+  /** The rate control, the socket loop, the scan, the sender and the window of files. */
+  private prepare(window: number, srcFd: number, statMs: number, rateKeyed: string): void {
     if (this.o.adaptive) {
       // where the last push to these targets settled, if it was kept; the rate is found anew from there
       const cached = cachedRate(rateKeyed);
@@ -156,22 +189,6 @@ export class Push {
       step: () => this.step(),
     }, () => this.window.nothingLeftToOpen());
     this.window = new Window(this.sender, this.targets, this.segments, srcFd, this.o.pageSize, this.log);
-    const done = new Promise<void>((r) => { this.resolveDone = r; });
-    this.targets.launch({ hosts: this.o.targets, rsh: this.o.rsh, remotePath: this.o.remotePath, daemon: this.o.daemon },
-      (idx, host) => this.header(idx, host, masterAddr, statMs),
-      { line: (t, l) => this.onLine(t, l), exit: (t) => this.onExit(t) });
-    this.timer = setInterval(() => this.tick(), 10);
-    this.segments.pump();
-    await done;
-    if (this.timer) clearInterval(this.timer);
-    const stats = this.loop.stats();
-    this.loop.stop();
-    this.segments.stop();
-    fs.closeSync(srcFd);
-    if (this.scanError) throw this.scanError;
-    const settled = this.rc?.settled();
-    if (settled) saveRate(rateKeyed, settled);
-    return this.report(stats);
   }
 
   private header(idx: number, host: string, master: string, statMs: number): SessionParams {

@@ -58,8 +58,12 @@ export class Targets {
 
   constructor(private readonly log: Logger) {}
 
-  /** Start a catcher on every host (all at once), each handed header(idx, host) as its session. */
-  launch(o: Launch, header: (idx: number, host: string) => SessionParams, ev: TargetEvents): void {
+  /**
+   * Start a catcher on every host (all at once): the remote shells first,
+   * as the push begins, so that their catchers start while the master opens
+   * its socket; start() then hands each its session.
+   */
+  launch(o: Launch, ev: TargetEvents): void {
     const cmd = shq(o.remotePath);
     o.hosts.forEach((host, idx) => {
       const remote = o.daemon ? new DaemonCatcher(host, o.daemon.port, o.daemon.psk) : new RemoteCatcher(host, o.rsh, cmd);
@@ -72,8 +76,21 @@ export class Targets {
       this.list.push(t);
       remote.on('line', (l) => { t.lastHeard = Date.now(); ev.line(t, l); });
       remote.on('exit', () => ev.exit(t));
-      remote.start(header(idx, host));
     });
+  }
+
+  /** End every launched channel before its session (the push could not begin): the catchers see their stdin close and exit. */
+  abandon(): void {
+    for (const t of this.list) {
+      t.remote.removeAllListeners();
+      t.remote.close();
+      t.remote.kill();
+    }
+  }
+
+  /** Hand every launched catcher its session header(idx, host). */
+  start(header: (idx: number, host: string) => SessionParams): void {
+    for (const t of this.list) t.remote.start(header(t.idx, t.host));
   }
 
   /** The target whose datagrams carry this sender id, if any. */

@@ -66,6 +66,16 @@ echo "ok (3): 400 unreachable hosts: $(wc -l < "$WORK/many.err") lines on stderr
 # the descriptors for them are not there even at the hard limit: one line before anything starts
 (ulimit -n 1024; expect 1 '^mrsync: 400 targets need about 1272 open files on the master .* ulimit -n allows 1024' -m "$hosts" -s "$SRC" -t "$DST" -r /bin/false)
 
+# the master's answer port (-P minus one) taken on the master: one line, exit 1, and the
+# remote shells it started end (the loop's failed start once crashed the master here)
+ip netns exec "${PFX}m" python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 8887)); print("bound", flush=True); time.sleep(60)' > "$WORK/holder.out" &
+holder=$!
+for _ in $(seq 1 100); do grep -q bound "$WORK/holder.out" 2>/dev/null && break; sleep 0.05; done
+expect 1 '^mrsync: cannot bind UDP port 8887: Address already in use: .* another port with -P' -m t1,t2 -s "$SRC" -t "$DST" -w 5
+kill "$holder"; wait "$holder" 2>/dev/null || true
+for _ in $(seq 1 40); do pgrep -f 'nsrsh t[12] |dist/bundle/multicatcher' > /dev/null || break; sleep 0.05; done
+! pgrep -af 'nsrsh t[12] |dist/bundle/multicatcher' || fail "remote shells or catchers left after the master's failed start"
+
 # a read-only target directory: that target fails with the reason, the other completes
 nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t1.pid")" -m mount -o remount,bind,ro "$DST"
 expect 2 '^t1 +FAILED .*not writable: EROFS' -m t1,t2 -s "$SRC" -t "$DST" -w 5
