@@ -2,7 +2,8 @@
 # $tool (the program) and $here (bin/, symlinks resolved) set: runs the
 # compiled build on the node in PATH (npm install runs node-gyp, tsc and
 # esbuild): the program's bundle, one file, which Node loads on about three
-# quarters of the CPU that the fifty modules of dist/src it is made of take.
+# quarters of the CPU that the fifty modules of dist/src it is made of take,
+# compiled from V8's code cache where a run before left one (src/boot.ts).
 entry="$here/../dist/bundle/$tool.js"
 if [ ! -f "$entry" ]; then
   echo "$tool: not built yet: run \"npm install\" in $(cd "$here/.." && pwd)" >&2

@@ -17,11 +17,11 @@ ln -s "$REPO/node_modules" "$WORK/pkg/node_modules"
 (cd "$WORK/pkg" && npm pack --pack-destination "$WORK" > "$WORK/pack.log" 2>&1) || { tail -30 "$WORK/pack.log"; fail "npm pack failed"; }
 tgz=$(ls "$WORK"/mrsync-*.tgz)
 tar tzf "$tgz" > "$WORK/files"
-for f in package/dist/bundle/mrsync.js package/dist/bundle/multicatcher.js package/bin/mrsync package/bin/launch.sh \
+for f in package/dist/bundle/mrsync.js package/dist/bundle/mrsync.app.js package/dist/bundle/multicatcher.js package/bin/mrsync package/bin/launch.sh \
   package/prebuilds/linux-x64/node.napi.glibc.node package/binding.gyp package/native/pageloop.cc package/README.md; do
   grep -qx "$f" "$WORK/files" || fail "the tarball lacks $f"
 done
-if grep -E '^package/(test|bench|\.ci|src|dist/src|dist/test)/|\.ts$' "$WORK/files"; then fail "the tarball carries development files"; fi
+if grep -E '^package/(test|bench|\.ci|src|dist/src|dist/test)/|\.ts$|\.v8cache$' "$WORK/files"; then fail "the tarball carries development files (or a code cache)"; fi
 size=$(stat -c %s "$tgz")
 echo "tarball: $(wc -l < "$WORK/files") files, $size bytes"
 node -e '
@@ -50,6 +50,10 @@ rc=$?
 set -e
 [ "$rc" = 0 ] || { cat "$WORK/out"; fail "a push with the installed commands: exit $rc"; }
 for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
+# the programs' first runs left their code caches in the installed package, for the next runs to start from (src/boot.ts)
+for p in mrsync multicatcher; do
+  [ "$(stat -c %U:%a "$PKG/dist/bundle/$p.v8cache" 2>/dev/null)" = root:644 ] || fail "no code cache for $p in the installed package"
+done
 
 # no prebuilt addon fits (LIBC=musl makes node-gyp-build look for one for musl): one line, exit 4; then compile it
 set +e
