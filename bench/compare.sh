@@ -10,6 +10,7 @@
 #   bash bench/compare.sh -s real ...   (real data: a snapshot of /usr/share and /usr/include, copied as they are; REAL_SRC="DIR..." for others)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
 #   ... -t mrsyncd,mrsyncdB   (A/B of a master-side change: B's master, this build's daemons)
+#   KEEP_OUT=/some/dir bash bench/compare.sh ...   (keep each mrsync run's output there, e.g. with MRSYNC_FLAGS="-v 2")
 #   UFTP_BLOCK=1448 bash bench/compare.sh -t uftp ...   (uftp's block size; default 1400)
 #   -t rsync: one `rsync -aH` per target, all in parallel, to rsync daemons on the targets (TCP: the loss rule drops UDP only)
 #   FRESH=2 bash bench/compare.sh -n 5 ...   (targets 3..5 start mostly up to date: the source with every 10th file
@@ -124,6 +125,7 @@ mrsync_run() {
   local rc=0
   # shellcheck disable=SC2046
   ip netns exec "${PFX}m" timeout "${TIMEOUT:-180}" "$@" $(mrsync_rate) -w 60 -v 1 ${MRSYNC_FLAGS:-} > "$WORK/mrsync.out" 2>&1 || rc=$?
+  [ -z "${KEEP_OUT:-}" ] || cp "$WORK/mrsync.out" "$KEEP_OUT/mrsync-$(date +%H%M%S.%N).out"
   mrsync_figures
   return "$rc"
 }
