@@ -61,7 +61,12 @@ UdpSocket openSocket(const LoopOptions& opts) {
       ifindex = if_nametoindex(opts.ifname.c_str());
       if (!ifindex) fail("EIFACE", "if_nametoindex", "no such interface '" + opts.ifname + "'");
     }
-    setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", true);
+    // the group's port is shared by every receiver on the host (catchers of
+    // two masters' pushes each see both, and keep their own); a master's
+    // answer port is its own: bound twice, each master's answers could reach
+    // the other's socket (and be dropped there, unauthenticated), so a second
+    // push on the same port fails at once (EBIND) instead of waiting
+    if (opts.join) setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", true);
     setBuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.rcvbuf);
     setBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, opts.sndbuf);
     if (v6) setInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", false);

@@ -4,6 +4,7 @@
 // throws an Error with code, errno and syscall when it cannot set up its
 // socket.
 import path from 'node:path';
+import { UserError } from './errors';
 
 export interface LoopOptions {
   family: 4 | 6;
@@ -122,16 +123,25 @@ interface RawPageLoop extends NativePageLoop {
  * a preempted JavaScript thread).
  */
 export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) => void): NativePageLoop {
-  const loop = new native.PageLoop(opts, (nums, bytes) => {
-    try {
-      onEvents(decodeEvents(nums, bytes));
-    } catch (e) {
-      // Node drops an exception thrown into an addon's thread-safe callback (a deprecation warning, for
-      // addons of N-API 8 and before) and the program goes on as if the batch had been handled: thrown
-      // again outside it, it is the process's uncaught exception
-      process.nextTick(() => { throw e; });
+  let loop: RawPageLoop;
+  try {
+    loop = new native.PageLoop(opts, (nums, bytes) => {
+      try {
+        onEvents(decodeEvents(nums, bytes));
+      } catch (e) {
+        // Node drops an exception thrown into an addon's thread-safe callback (a deprecation warning, for
+        // addons of N-API 8 and before) and the program goes on as if the batch had been handled: thrown
+        // again outside it, it is the process's uncaught exception
+        process.nextTick(() => { throw e; });
+      }
+    });
+  } catch (e) {
+    // a master's answer port is its own (native/socket.cc): taken, it is the user's to choose another
+    if (!opts.join && (e as NodeJS.ErrnoException).code === 'EBIND') {
+      throw new UserError(`${(e as Error).message}: another push, probe or program has it; give this one another port with -P (answers come to the port below it)`);
     }
-  });
+    throw e;
+  }
   let due = false;
   const wake = (): void => { due = false; loop.wake(); };
   const later = (): void => {

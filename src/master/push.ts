@@ -123,9 +123,6 @@ export class Push {
     } catch (e) {
       this.targets.abandon();
       fs.closeSync(srcFd);
-      if ((e as NodeJS.ErrnoException).code === 'EBIND') {
-        throw new UserError(`${(e as Error).message}: another push or program has it; give this push another port with -P (its answers come to the port below it)`);
-      }
       throw e;
     }
     const done = new Promise<void>((r) => { this.resolveDone = r; });

@@ -76,6 +76,18 @@ kill "$holder"; wait "$holder" 2>/dev/null || true
 for _ in $(seq 1 40); do pgrep -f 'nsrsh t[12] |dist/bundle/multicatcher' > /dev/null || break; sleep 0.05; done
 ! pgrep -af 'nsrsh t[12] |dist/bundle/multicatcher' || fail "remote shells or catchers left after the master's failed start"
 
+# two pushes at once from one master on the same ports: the second ends at once (exit 1)
+# where both bound the answer port and the first one's answers went to the second
+# (7.8 s for a 3.5 s push; longer than -w, its targets dropped); the first completes
+mkdir -p "$WORK/srcA" && head -c 10000000 /dev/urandom > "$WORK/srcA/big"
+run_master -m t1 -s "$WORK/srcA" -t "$DST" -w 20 --rate 20m > "$WORK/first.out" 2>&1 & first=$!
+for _ in $(seq 1 100); do ip netns exec "${PFX}m" ss -uan | grep -q ':8887 ' && break; sleep 0.05; done
+expect 1 '^mrsync: cannot bind UDP port 8887: Address already in use: another push' -m t2 -s "$SRC" -t "$DST" -w 5
+wait "$first" || { cat "$WORK/first.out"; fail "the first of two pushes at once: exit $?"; }
+cmp "$WORK/srcA/big" "$(disk t1)/big" || fail "the first of two pushes at once: the copy differs"
+echo "ok (0): the first of two pushes at once: $(grep '^total:' "$WORK/first.out")"
+rm -rf "$WORK/srcA"; in_t 1 rm -f "$DST/big"
+
 # a read-only target directory: that target fails with the reason, the other completes
 nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t1.pid")" -m mount -o remount,bind,ro "$DST"
 expect 2 '^t1 +FAILED .*not writable: EROFS' -m t1,t2 -s "$SRC" -t "$DST" -w 5
