@@ -70,7 +70,14 @@ export function writeCache(file: string, sourceHash: Buffer, data: Buffer, madeA
 /** Run dir/PROGRAM.app.js as this process's main module, compiled from its code cache where there is a good one. */
 export function start(program: string, dir: string): void {
   const file = path.join(dir, `${program}.app.js`);
-  const source = fs.readFileSync(file, 'utf8');
+  let source: string;
+  try {
+    source = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    // an install or build cut short: said as bin/ says a missing build
+    process.stderr.write(`${program}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? e}): rebuild or reinstall (npm install)\n`);
+    process.exit(4);
+  }
   const cacheFile = path.join(dir, `${program}.v8cache`);
   const flagless = process.execArgv.length === 0 && !process.env.NODE_OPTIONS;
   let dirUid = -1;

@@ -75,6 +75,17 @@ test('a program writes its code cache on its first run and starts from it after;
   }
 });
 
+test('a bundle that is not there: one line, exit 4', () => {
+  const p = program(APP('alpha'));
+  try {
+    fs.rmSync(path.join(p.dir, 'app.app.js'));
+    assert.throws(() => p.run(), (e: Error & { status: number; stderr: string }) =>
+      e.status === 4 && /^app: cannot read .*app\.app\.js \(ENOENT\): rebuild or reinstall \(npm install\)\n$/.test(e.stderr));
+  } finally {
+    fs.rmSync(p.dir, { recursive: true, force: true });
+  }
+});
+
 test('the cache is written through no link, and only where this user owns the directory', { skip: process.geteuid?.() !== 0 && 'needs root (chown)' }, () => {
   const p = program(APP('alpha'));
   try {
