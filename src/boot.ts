@@ -5,10 +5,10 @@
 // cache as it exits (when it holds every function the run compiled) if there
 // was none, or if the run lasted more than twice as long as the one that
 // made it (a push compiles more than `--version` did): after a few runs on a
-// machine it holds what a push runs and stays as it is. A
-// push starts two programs one after the other (the master, then a catcher
-// on each target), and each starts 10 ms sooner from the cache on the
-// benchmark machine (bench/RESULTS.md).
+// machine it holds what a push runs and stays as it is. A push starts two
+// programs one after the other (the master, then a catcher on each target):
+// from their caches, a one-file push ends a tenth sooner on the benchmark
+// machine (bench/RESULTS.md).
 //
 // The cache is code that V8 runs without checking it, so it is trusted as
 // the bundle is and no further: read only where the owner of the bundle's
@@ -67,7 +67,7 @@ export function writeCache(file: string, sourceHash: Buffer, data: Buffer, madeA
   }
 }
 
-/** Run dir/PROGRAM.app.js as this process's main module, compiled from its code cache where there is a good one. */
+/** Run dir/PROGRAM.app.js in this process (with its own module, require, file name and directory), compiled from its code cache where there is a good one. */
 export function start(program: string, dir: string): void {
   const file = path.join(dir, `${program}.app.js`);
   let source: string;
