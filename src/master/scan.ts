@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { Filter } from '../wire/filter';
 import { Entry, Flag, Kind, MAX_ENTRIES, Manifest, ManifestWriter, Selection, decodeManifest, hashFileSync } from '../wire/manifest';
-import { display } from '../wire/paths';
+import { MAX_PATH, display } from '../wire/paths';
 import { MrsyncError, describe } from '../errors';
 import { Listing, SourceStat, fstatOf, isDir, isFile, isSymlink, listDir, lstatAt, openDirAt, openFileBeneath, openRoot, readlinkAt } from './source';
 
@@ -157,6 +157,12 @@ export function* scanSegments(root: Buffer, o: ScanOptions = {}, segEntries = 40
       const r = rel ? Buffer.concat([rel, SLASH, name]) : name;
       const mark = whole ? 'listed' : marks.get(r.toString('latin1'));
       if (!mark) continue;
+      if (r.length > MAX_PATH) {
+        // no target could open it (nor what is under it): left out and named, as rsync does, and the rest sent
+        unreadable.push({ path: display(r), error: `path too long (${r.length} bytes; at most ${MAX_PATH})` });
+        keep.add(dir);
+        continue;
+      }
       let st: SourceStat;
       try {
         st = listing ? listing.stat(k, r) : lstatAt(dirfd, name, r);

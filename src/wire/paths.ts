@@ -3,10 +3,13 @@
 
 const SLASH = 0x2f;
 
+/** The longest relative path a push carries: PATH_MAX less its NUL, the longest the target's kernel opens beneath the root. */
+export const MAX_PATH = 4095;
+
 /** Why a manifest path is refused, or null if it is a clean relative path. */
 export function pathProblem(p: Buffer): string | null {
   if (p.length === 0) return 'empty name';
-  if (p.length > 4096) return 'name too long';
+  if (p.length > MAX_PATH) return 'name too long';
   if (p.length === 1 && p[0] === 0x2e) return null; // "." is the root itself
   if (p[0] === SLASH) return 'absolute name';
   if (p.includes(0)) return 'NUL in name';

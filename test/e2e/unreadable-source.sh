@@ -62,4 +62,47 @@ set -e
 node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); if (s.exitCode !== 23 || s.unreadable.length !== 3) process.exit(1)' \
   "$WORK/json" || { cat "$WORK/json"; fail "--status-file -: stdout is not the status document"; }
 grep -q "2 of 2 targets OK" "$WORK/err" || fail "--status-file -: the report is not on stderr"
+
+# Paths longer than a target's kernel opens (PATH_MAX less its NUL: 4095 bytes
+# beneath the root): such an entry (and all under it) is named, left out and
+# the rest sent, exit 23; one of exactly 4095 bytes arrives. (Before, the
+# master's own manifest check failed the push: exit 4, nothing sent.)
+LONG="$WORK/long"; mkdir -p "$LONG"
+# tree.py make|check ROOT: 20 directories of 200 bytes, then files whose paths are 4095 and 4096 bytes,
+# and a directory of 4220 (with a file in it)
+cat > "$WORK/tree.py" <<'PY'
+import os, sys
+mode, root = sys.argv[1], sys.argv[2]
+fd = os.open(root, os.O_RDONLY)
+for i in range(20):
+    if mode == 'make': os.mkdir('d' * 199 + chr(97 + i), dir_fd=fd)
+    nfd = os.open('d' * 199 + chr(97 + i), os.O_RDONLY, dir_fd=fd); os.close(fd); fd = nfd
+room = 4095 - 20 * 201
+for name, size in (('f' * room, 3000), ('g' * (room + 1), 10)):
+    data = bytes((i * 7 + len(name)) % 251 for i in range(size))
+    if mode == 'make':
+        f = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd); os.write(f, data); os.close(f)
+    elif name[0] == 'f':
+        f = os.open(name, os.O_RDONLY, dir_fd=fd); got = os.read(f, 10000); os.close(f)
+        if got != data: sys.exit('the 4095-byte path arrived other than it is')
+    elif name in os.listdir(fd):
+        sys.exit('the 4096-byte path arrived')
+if mode == 'make':
+    os.mkdir('h' * 200, dir_fd=fd)
+    f = os.open('h' * 200, os.O_RDONLY, dir_fd=fd); g = os.open('x', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=f); os.close(g); os.close(f)
+elif 'h' * 200 in os.listdir(fd):
+    sys.exit('the 4220-byte directory arrived')
+PY
+python3 "$WORK/tree.py" make "$LONG"
+set +e
+run_master -m t1,t2 -s "$LONG" -t "$DST/long" --status-file "$WORK/long.json" > "$WORK/long.out" 2>&1
+rc=$?
+set -e
+cat "$WORK/long.out" | cut -c1-200
+[ "$rc" = 23 ] || fail "paths past 4095 bytes: exit $rc, not 23"
+for n in 4096 4220; do grep -q "path too long ($n bytes; at most 4095)" "$WORK/long.out" || fail "the $n-byte path is not named"; done
+grep -q "2 of 2 targets OK" "$WORK/long.out" || fail "a target was faulted for a path the master left out"
+node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); if (s.unreadable.map((u) => u.path.length).sort().join() !== "4096,4220") process.exit(1)' \
+  "$WORK/long.json" || fail "status file: not the two long paths"
+for i in 1 2; do python3 "$WORK/tree.py" check "$(disk t$i)/long" || fail "t$i"; done
 echo PASS

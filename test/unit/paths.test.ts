@@ -12,6 +12,9 @@ test('clean relative names pass, everything else is named', () => {
     [('x/').repeat(2100), 'name too long'],
   ];
   for (const [p, why] of bad) assert.equal(pathProblem(Buffer.isBuffer(p) ? p : Buffer.from(p)), why, String(p).slice(0, 20));
+  // PATH_MAX less its NUL: the longest a target's kernel opens beneath its root
+  assert.equal(pathProblem(Buffer.from(`${'a/'.repeat(2047)}a`)), null, '4095 bytes');
+  assert.equal(pathProblem(Buffer.from(`${'a/'.repeat(2047)}ab`)), 'name too long', '4096 bytes');
 });
 
 test('joining and splitting byte names', () => {
