@@ -500,9 +500,12 @@ export class Catcher {
 
   /** After the data phase: hardlinks, --delete, directory metadata; then the result. */
   finish(keep: number[] = []): void {
+    // a leader is final if it was committed, or needed nothing (kept as it was); one that needed data
+    // and was aborted (changed on the master while sent) or never came is not, though the target's
+    // older copy may still stand at its name: a hardlink to that would hold what the source never had
     const failed = this.local.finish((object) => {
       const phase = this.receipt.phase(object);
-      return phase === undefined || phase === 'committed';
+      return phase === 'committed' || (phase === undefined && !this.local.needs.get(object));
     }, new Set(keep));
     this.flushItems();
     if (this.dry) {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A file rewritten on the master while it is being sent: the run reports it
 # and exits 2, and no target ever holds a half-old/half-new file at the name
-# (nor loses the version it had).
+# (nor loses the version it had), nor a hardlink of it to the version it had.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
 targets_up 2
 head -c 6000000 /dev/urandom > "$SRC/moving"
+ln "$SRC/moving" "$SRC/twin"
 cp "$SRC/moving" "$WORK/old"
 echo steady > "$SRC/steady"
 head -c 3000000 /dev/urandom > "$SRC/vanishing"
@@ -39,6 +40,11 @@ grep -Eq '^changed or deleted on the master during the send: .*vanishing \(delet
 grep -q 'moving: changed on the master while being sent, not committed' "$WORK/out" || fail "the mixed file was not refused"
 [ ! -e "$(disk t1)/moving" ] || fail "t1 has a file at the final name"
 cmp -s "$(disk t2)/moving" "$WORK/t2-before" || fail "t2's previous version was replaced"
+# moving's hardlink twin: not linked to the version t2 had (content twin never had), and named
+for i in 1 2; do
+  [ ! -e "$(disk t$i)/twin" ] || fail "t$i: twin is linked to a moving that was not delivered"
+  grep -q "^  t$i: twin (hardlink leader not delivered)" "$WORK/out" || fail "t$i: twin not named as not delivered"
+done
 [ "$(cat "$(disk t1)/steady")" = steady ] || fail "the unchanged file was not delivered"
 ls -a "$(disk t1)" "$(disk t2)" | grep -q '\.mrsync\.' && fail "temp files left behind"
 
