@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import vm from 'node:vm';
 import { readCache, writeCache } from '../../src/boot';
 
 const BOOT = path.join(__dirname, '..', '..', 'src', 'boot.js');
@@ -63,6 +65,14 @@ test('a program writes its code cache on its first run and starts from it after;
     fs.writeFileSync(p.cache, buf);
     assert.equal(p.run(), 'omega app.app.js true x,y\n');
     assert.ok(!fs.readFileSync(p.cache).equals(buf), 'the damaged cache was replaced');
+
+    // a whole cache for this source whose data V8 rejects (made for other code): the program runs from
+    // its source, and writes a cache V8 takes
+    const other = new vm.Script(Module.wrap(`${APP('omega')}// other code, another length`)).createCachedData();
+    writeCache(p.cache, crypto.createHash('sha256').update(APP('omega')).digest(), other, 1e9);
+    const planted = ino(p.cache);
+    assert.equal(p.run(), 'omega app.app.js true x,y\n');
+    assert.notEqual(ino(p.cache), planted, 'the rejected cache was replaced, though its maker ran longer');
 
     // started with V8 flags: no cache written (nor read)
     fs.rmSync(p.cache);
