@@ -4,6 +4,7 @@
 // file's last steps in one call, utimensat to the nanosecond.
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -360,6 +361,19 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
 // memfd() -> a descriptor of a new file in memory (memfd_create), or -errno:
 // bytes a process keeps for a while (a pack of small files) without a file
 // system's inode to allocate and free each time.
+// lockTemp(fd) -> 0, or -errno (EWOULDBLOCK: another open file holds it):
+// flock(fd, LOCK_EX | LOCK_NB). A catcher holds its open temp files so (the
+// lock goes with the process, however it ends), and removes a temp file it
+// finds in a directory as an interrupted run's only if it can take it: one
+// that another push into the same directory is writing is left alone.
+Napi::Value LockTemp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (throwIf(env, info.Length() < 1 || !info[0].IsNumber(), "lockTemp(fd)")) return env.Undefined();
+  int r;
+  do r = flock(info[0].As<Napi::Number>().Int32Value(), LOCK_EX | LOCK_NB); while (r != 0 && errno == EINTR);
+  return Napi::Number::New(env, r == 0 ? 0 : -errno);
+}
+
 Napi::Value Memfd(const Napi::CallbackInfo& info) {
   const int fd = int(syscall(SYS_memfd_create, "mrsync", 1u /* MFD_CLOEXEC */));
   return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
@@ -496,6 +510,7 @@ void initFsOps(Napi::Env env, Napi::Object exports) {
   exports.Set("readFiles", Napi::Function::New(env, ReadFiles));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("memfd", Napi::Function::New(env, Memfd));
+  exports.Set("lockTemp", Napi::Function::New(env, LockTemp));
   exports.Set("lstatAt", Napi::Function::New(env, LstatAt));
   exports.Set("listStat", Napi::Function::New(env, ListStat));
   exports.Set("fstatInto", Napi::Function::New(env, FstatInto));

@@ -198,6 +198,8 @@ interface NativeModule {
   raiseFdLimit(): number;
   /** A new file in memory (memfd_create): its descriptor, or -errno. */
   memfd(): number;
+  /** flock(fd, LOCK_EX | LOCK_NB): 0, or -errno (EWOULDBLOCK: held by another open file). A catcher's open temp files are held so. */
+  lockTemp(fd: number): number;
   /**
    * A received temp file's last steps in one call: fchown (if chown), fchmod, futimens (mtime; atime now), close
    * (always), renameat(dirfd, tmp, final) (single-component names). 0, or -errno; the step that failed (1..5 in that

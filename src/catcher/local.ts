@@ -5,6 +5,7 @@
 // does it; DryLocal (-n) only itemizes what it would do, as rsync -n does.
 import BitSet from 'bitset';
 import fs from 'node:fs';
+import os from 'node:os';
 import { LocalCounts, SyncParams } from '../wire/session';
 import { Entry, Flag, Kind, ManifestSet, objectOf } from '../wire/manifest';
 import { display, parentOf } from '../wire/paths';
@@ -13,6 +14,7 @@ import { isTempName, lstatHave, setMtime, tempName as tempNameOf } from './fsx';
 import { Mirror } from './mirror';
 import { Decision, Have, PlanOptions, decide, itemCode } from './plan';
 import { describe } from '../errors';
+import { native } from '../native';
 import { FailureCode } from '../errors';
 
 const isRootPath = (p: Buffer): boolean => p.length === 1 && p[0] === 0x2e;
@@ -168,14 +170,28 @@ export class DiskLocal extends Local {
   protected readonly itemizes = false;
   protected itemize(): void { /* only -n itemizes */ }
 
+  /**
+   * Temp files an interrupted run left in rel, removed: those no live
+   * catcher holds (receive.ts locks each it writes; the lock ends with its
+   * process), so that a push into the same directory at the same time keeps
+   * the files it is writing.
+   */
   protected staleIn(rel: Buffer): void {
     for (const name of this.tree.list(rel)) {
       if (!isTempName(name)) continue;
       const child = isRootPath(rel) ? name : Buffer.concat([rel, Buffer.from('/'), name]);
       try {
-        this.tree.at(child, (p) => fs.unlinkSync(p));
-        this.stale++;
-      } catch { /* gone, or a directory: left alone */ }
+        this.tree.at(child, (p) => {
+          const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+          try {
+            if (native.lockTemp(fd) === -os.constants.errno.EWOULDBLOCK) return; // being written
+            fs.unlinkSync(p);
+            this.stale++;
+          } finally {
+            fs.closeSync(fd);
+          }
+        });
+      } catch { /* gone, a link or a directory: left alone */ }
     }
   }
 

@@ -61,6 +61,8 @@ export class Receiving {
       this.release(dir);
       throw stepError(-fd, 'open', entry.path);
     }
+    // held while it is written: another push's catcher planning this directory leaves it alone (local.ts staleIn)
+    native.lockTemp(fd);
     this.files.set(object, { entry, fd, dir, tmp });
     return fd; // the sink gives it its size
   }

@@ -56,4 +56,16 @@ verify "$SRC" "$(disk t2)"
 left=$(find "$(disk t2)" -name '*.mrsync.*')
 [ -z "$left" ] || fail "stale temp files left after the re-run: $left"
 grep -Eq 't2: removed [0-9]+ temp file\(s\) left by an earlier, interrupted run' "$WORK/out2" || fail "the re-run did not report the stale temp it removed"
+
+# a temp file that another push into the same directory is writing (its catcher holds it locked,
+# as flock(1) does here) is left alone; one that no catcher holds is an interrupted run's: removed
+live="$(disk t2)/.zlive.mrsync.0123456789ab"; dead="$(disk t2)/.zdead.mrsync.0123456789ab"
+echo live > "$live"; echo dead > "$dead"
+flock -x "$live" sleep 60 & holder=$!
+for _ in $(seq 1 100); do flock -n -x "$live" true || break; sleep 0.05; done
+run_master -m t2 -s "$SRC" -t "$DST" -w 10 > "$WORK/out3" 2>&1 || { rc=$?; cat "$WORK/out3"; fail "third run exit $rc"; }
+kill "$holder"; wait "$holder" 2>/dev/null || true
+[ -e "$live" ] || fail "a temp file another catcher holds was removed"
+[ ! -e "$dead" ] || fail "a temp file no catcher holds was not removed"
+rm -f "$live"
 echo PASS
