@@ -361,6 +361,11 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
 // memfd() -> a descriptor of a new file in memory (memfd_create), or -errno:
 // bytes a process keeps for a while (a pack of small files) without a file
 // system's inode to allocate and free each time.
+Napi::Value Memfd(const Napi::CallbackInfo& info) {
+  const int fd = int(syscall(SYS_memfd_create, "mrsync", 1u /* MFD_CLOEXEC */));
+  return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
+}
+
 // lockTemp(fd) -> 0, or -errno (EWOULDBLOCK: another open file holds it):
 // flock(fd, LOCK_EX | LOCK_NB). A catcher holds its open temp files so (the
 // lock goes with the process, however it ends), and removes a temp file it
@@ -372,11 +377,6 @@ Napi::Value LockTemp(const Napi::CallbackInfo& info) {
   int r;
   do r = flock(info[0].As<Napi::Number>().Int32Value(), LOCK_EX | LOCK_NB); while (r != 0 && errno == EINTR);
   return Napi::Number::New(env, r == 0 ? 0 : -errno);
-}
-
-Napi::Value Memfd(const Napi::CallbackInfo& info) {
-  const int fd = int(syscall(SYS_memfd_create, "mrsync", 1u /* MFD_CLOEXEC */));
-  return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
 }
 
 // lstatAt(dirfd, name, out Float64Array(10 or 11)) -> 0, or -errno: fstatat

@@ -14,8 +14,8 @@ import { isTempName, lstatHave, setMtime, tempName as tempNameOf } from './fsx';
 import { Mirror } from './mirror';
 import { Decision, Have, PlanOptions, decide, itemCode } from './plan';
 import { describe } from '../errors';
-import { native } from '../native';
 import { FailureCode } from '../errors';
+import { native } from '../native';
 
 const isRootPath = (p: Buffer): boolean => p.length === 1 && p[0] === 0x2e;
 /** Directory entry i by path, as safeDirs and made hold it ('.': the root). */
