@@ -1,6 +1,7 @@
 // Small filesystem helpers shared by the catcher's steps.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { native } from '../native';
 import { Have } from './plan';
 import { baseOf } from '../wire/paths';
@@ -36,6 +37,22 @@ export function tempName(rel: Buffer): Buffer {
   return Buffer.concat([Buffer.from('.'), base, Buffer.from(`.mrsync.${randomHex12()}`)]);
 }
 
+
+/**
+ * Whether the file at path p (a temp file's) is one a live catcher is
+ * writing: receive.ts holds each so (flock), and the lock ends with its
+ * process. Run fn (the removal) with it taken if not; false if it is held.
+ */
+export function unlessHeld(p: Buffer, fn: () => void): boolean {
+  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    if (native.lockTemp(fd) === -os.constants.errno.EWOULDBLOCK) return false;
+    fn();
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /** Is this directory entry a temp file of tempName's making (left by a catcher that was killed)? */
 export function isTempName(name: Buffer): boolean {

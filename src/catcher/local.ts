@@ -5,17 +5,15 @@
 // does it; DryLocal (-n) only itemizes what it would do, as rsync -n does.
 import BitSet from 'bitset';
 import fs from 'node:fs';
-import os from 'node:os';
 import { LocalCounts, SyncParams } from '../wire/session';
 import { Entry, Flag, Kind, ManifestSet, objectOf } from '../wire/manifest';
 import { display, parentOf } from '../wire/paths';
 import { Beneath, Lookup } from './beneath';
-import { isTempName, lstatHave, setMtime, tempName as tempNameOf } from './fsx';
+import { isTempName, lstatHave, setMtime, tempName as tempNameOf, unlessHeld } from './fsx';
 import { Mirror } from './mirror';
 import { Decision, Have, PlanOptions, decide, itemCode } from './plan';
 import { describe } from '../errors';
 import { FailureCode } from '../errors';
-import { native } from '../native';
 
 const isRootPath = (p: Buffer): boolean => p.length === 1 && p[0] === 0x2e;
 /** Directory entry i by path, as safeDirs and made hold it ('.': the root). */
@@ -181,16 +179,7 @@ export class DiskLocal extends Local {
       if (!isTempName(name)) continue;
       const child = isRootPath(rel) ? name : Buffer.concat([rel, Buffer.from('/'), name]);
       try {
-        this.tree.at(child, (p) => {
-          const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-          try {
-            if (native.lockTemp(fd) === -os.constants.errno.EWOULDBLOCK) return; // being written
-            fs.unlinkSync(p);
-            this.stale++;
-          } finally {
-            fs.closeSync(fd);
-          }
-        });
+        if (this.tree.at(child, (p) => unlessHeld(p, () => fs.unlinkSync(p)))) this.stale++;
       } catch { /* gone, a link or a directory: left alone */ }
     }
   }

@@ -67,5 +67,13 @@ run_master -m t2 -s "$SRC" -t "$DST" -w 10 > "$WORK/out3" 2>&1 || { rc=$?; cat "
 kill "$holder"; wait "$holder" 2>/dev/null || true
 [ -e "$live" ] || fail "a temp file another catcher holds was removed"
 [ ! -e "$dead" ] || fail "a temp file no catcher holds was not removed"
+# nor does --delete take it for an extraneous file
+flock -x "$live" sleep 60 & holder=$!
+for _ in $(seq 1 100); do flock -n -x "$live" true || break; sleep 0.05; done
+echo extra > "$(disk t2)/extra"
+run_master -m t2 -s "$SRC" -t "$DST" --delete -w 10 > "$WORK/out4" 2>&1 || { rc=$?; cat "$WORK/out4"; fail "--delete run exit $rc"; }
+kill "$holder"; wait "$holder" 2>/dev/null || true
+[ -e "$live" ] || fail "--delete removed a temp file another catcher holds"
+[ ! -e "$(disk t2)/extra" ] || fail "--delete left an extraneous file"
 rm -f "$live"
 echo PASS
