@@ -39,16 +39,14 @@ export function tempName(rel: Buffer): Buffer {
 
 
 /**
- * Whether the file at path p (a temp file's) is one a live catcher is
- * writing: receive.ts holds each so (flock), and the lock ends with its
- * process. Run fn (the removal) with it taken if not; false if it is held.
+ * Whether the file at p (a temp file's) is one a live catcher is writing:
+ * receive.ts holds each locked (flock) while it writes it, and the lock ends
+ * with its process.
  */
-export function unlessHeld(p: Buffer, fn: () => void): boolean {
+export function isHeld(p: Buffer): boolean {
   const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
-    if (native.lockTemp(fd) === -os.constants.errno.EWOULDBLOCK) return false;
-    fn();
-    return true;
+    return native.lockTemp(fd) === -os.constants.errno.EWOULDBLOCK;
   } finally {
     fs.closeSync(fd);
   }

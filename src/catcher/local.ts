@@ -9,7 +9,7 @@ import { LocalCounts, SyncParams } from '../wire/session';
 import { Entry, Flag, Kind, ManifestSet, objectOf } from '../wire/manifest';
 import { display, parentOf } from '../wire/paths';
 import { Beneath, Lookup } from './beneath';
-import { isTempName, lstatHave, setMtime, tempName as tempNameOf, unlessHeld } from './fsx';
+import { isHeld, isTempName, lstatHave, setMtime, tempName as tempNameOf } from './fsx';
 import { Mirror } from './mirror';
 import { Decision, Have, PlanOptions, decide, itemCode } from './plan';
 import { describe } from '../errors';
@@ -179,7 +179,11 @@ export class DiskLocal extends Local {
       if (!isTempName(name)) continue;
       const child = isRootPath(rel) ? name : Buffer.concat([rel, Buffer.from('/'), name]);
       try {
-        if (this.tree.at(child, (p) => unlessHeld(p, () => fs.unlinkSync(p)))) this.stale++;
+        this.tree.at(child, (p) => {
+          if (isHeld(p)) return;
+          fs.unlinkSync(p);
+          this.stale++;
+        });
       } catch { /* gone, a link or a directory: left alone */ }
     }
   }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Beneath } from './beneath';
 import { Filter } from '../wire/filter';
-import { isTempName, lstatHave, unlessHeld } from './fsx';
+import { isHeld, isTempName, lstatHave } from './fsx';
 import { EntryView, Flag, Kind } from '../wire/manifest';
 import { baseOf, display, isRoot, parentOf } from '../wire/paths';
 import { SyncParams } from '../wire/session';
@@ -167,7 +167,7 @@ export class Mirror {
           const h = this.tree.at(rel, lstatHave);
           if (!h || this.protectedEntry(rel, h.kind === 'dir')) continue;
           // another push's catcher writing into this directory: its temp file is not extraneous
-          if (h.kind === 'file' && isTempName(name) && !this.tree.at(rel, (p) => unlessHeld(p, () => undefined))) continue;
+          if (h.kind === 'file' && isTempName(name) && this.tree.at(rel, isHeld)) continue;
           this.remove(rel);
         } catch (e) {
           this.ev.warn(`cannot delete ${display(rel)}: ${describe(e)}`);
