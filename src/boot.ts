@@ -70,9 +70,9 @@ export function writeCache(file: string, sourceHash: Buffer, data: Buffer, madeA
 /** Run dir/PROGRAM.app.js in this process (with its own module, require, file name and directory), compiled from its code cache where there is a good one. */
 export function start(program: string, dir: string): void {
   const file = path.join(dir, `${program}.app.js`);
-  let source: string;
+  let bytes: Buffer;
   try {
-    source = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (e) {
     // an install or build cut short: said as bin/ says a missing build
     process.stderr.write(`${program}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? e}): rebuild or reinstall (npm install)\n`);
@@ -82,9 +82,9 @@ export function start(program: string, dir: string): void {
   const flagless = process.execArgv.length === 0 && !process.env.NODE_OPTIONS;
   let dirUid = -1;
   try { dirUid = fs.statSync(dir).uid; } catch { /* no cache */ }
-  const hash = flagless && dirUid >= 0 ? sha256(source) : null;
+  const hash = flagless && dirUid >= 0 ? sha256(bytes) : null; // the file's bytes, not the text encoded again
   const cached = hash ? readCache(cacheFile, dirUid, hash) : undefined;
-  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData: cached?.data });
+  const script = new vm.Script(Module.wrap(bytes.toString('utf8')), { filename: file, cachedData: cached?.data });
   if (hash && process.geteuid?.() === dirUid) {
     const usable = cached !== undefined && !script.cachedDataRejected;
     process.once('exit', () => {
