@@ -27,7 +27,7 @@ import { Window } from './window';
 import { FailureCode, UserError, injectedFault } from '../errors';
 import { cachedRate, rateKey, saveRate } from './ratecache';
 import { Msg } from '../wire/protocol';
-import { TRAIN_LEN, TRAIN_WAIT_MS, lowEstimate } from '../wire/train';
+import { TRAIN_LEN, TRAIN_WAIT_MS, trainStart } from '../wire/train';
 
 export interface PushOptions extends NetOptions {
   targets: string[];
@@ -344,10 +344,12 @@ export class Push {
     const waiting = tr.to.some((i) => !tr.est.has(i) && this.targets.live(this.targets.list[i]));
     if (waiting && now - tr.at < TRAIN_WAIT_MS) return;
     tr.done = true;
-    tr.low = lowEstimate([...tr.est.values()]);
-    if (tr.low === null) return;
-    const r = this.rc!.probed(tr.low, now);
-    this.log.debug(`probe train: ${(tr.low / 1e6).toFixed(1)} Mbit/s from ${tr.est.size} targets`);
+    const { low, slow } = trainStart(tr.est);
+    tr.low = low;
+    if (low === null) return;
+    const r = this.rc!.probed(low, now);
+    this.log.debug(`probe train: ${(low / 1e6).toFixed(1)} Mbit/s from ${tr.est.size} targets`);
+    for (const i of slow) this.log.debug('probe train: far below the others', { host: this.targets.list[i].host });
     if (r !== null) { this.loop.setRate(r); this.log.debug(`rate ${(r / 1e6).toFixed(1)} Mbit/s`); }
   }
 

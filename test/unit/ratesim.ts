@@ -14,6 +14,7 @@
 // count bytes, the targets count datagrams.
 import { RateControl, START } from '../../src/master/rate';
 import { earlyStatMs } from '../../src/wire/session';
+import { trainStart } from '../../src/wire/train';
 
 export const BITS = 1514 * 8; // one datagram on the wire
 export const STEP = 5;        // ms
@@ -27,7 +28,7 @@ export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean
 
 export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean; queueMs?: number; wireBits?: number | ((ms: number) => number);
   behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void;
-  probe?: { bps: number; atMs: number } }): Sim { // probe: the targets' estimate from the probe train (wire/train.ts), in at atMs
+  probe?: { bps: number | number[]; atMs: number }; sends?: (ms: number) => number }): Sim { // probe: the targets' estimate from the probe train (wire/train.ts), or each one's, in at atMs
   const roundMs = o.roundMs ?? 50; // each target's report interval
   // the master's round, as push.ts makes it: about twenty targets' reports
   const early = earlyStatMs(roundMs); // reports every early ms in the first two seconds (catcher.ts)
@@ -50,7 +51,7 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
   for (let ms = 0; ms < o.seconds * 1000; ms += STEP) {
     const W = mix(ms);
     // the sender, paced
-    carry += (rc.rate() * STEP) / 1000 / W;
+    carry += (Math.min(rc.rate(), o.sends?.(ms) ?? Infinity) * STEP) / 1000 / W;
     const n = Math.floor(carry);
     carry -= n;
     sent += n;
@@ -97,7 +98,11 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
       p.reports++;
       p.nextAt = ms + (p.reports < EARLY ? 0 : p.reports === EARLY ? p.phase : roundMs) - early / 2;
     });
-    if (o.probe && ms === o.probe.atMs) rc.probed(o.probe.bps, ms);
+    if (o.probe && ms === o.probe.atMs) {
+      const { bps } = o.probe;
+      if (typeof bps === 'number') rc.probed(bps, ms);
+      else { const t = trainStart(new Map(bps.map((b, i) => [i, b]))); if (t.low !== null) rc.probed(t.low, ms); }
+    }
     rc.tick(ms, () => ({ datagrams: seq, wireBytes: wire }));
     o.onRound?.(ms, rc);
     slow.push(...rc.takeSlow());

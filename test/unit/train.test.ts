@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RateControl, START } from '../../src/master/rate';
-import { TRAIN_LEN, TrainMeter, lowEstimate, trainRate } from '../../src/wire/train';
+import { TRAIN_LEN, TrainMeter, lowEstimate, trainRate, trainStart } from '../../src/wire/train';
 import { BITS, STEP, simulate } from './ratesim';
 import { firstPassBytes } from '../../src/master/sender';
 
@@ -64,6 +64,21 @@ test('the group: the lowest estimate, past a fiftieth of the targets with many; 
   assert.equal(lowEstimate([300e6, 200e6, 1e9]), 200e6);
   const many = Array.from({ length: 100 }, (_, i) => (i < 2 ? 20e6 : 200e6 + i));
   assert.equal(lowEstimate(many), 200e6 + 2); // two on slow ports are set aside later, they do not set the start
+});
+
+test('the start: one target or a few (a tenth) read under half of the median are slow ports, left out of the low end', () => {
+  const m = (xs: number[]): Map<number, number> => new Map(xs.map((b, i) => [i, b]));
+  assert.deepEqual(trainStart(m([100e6, 100e6, 100e6, 8e6])), { low: 100e6, slow: [3] });
+  assert.deepEqual(trainStart(m([8e6, 100e6])), { low: 100e6, slow: [0] });
+  assert.deepEqual(trainStart(m([60e6, 100e6, 100e6, 100e6])), { low: 60e6, slow: [] }); // not under half
+  assert.deepEqual(trainStart(m([8e6, 9e6, 100e6, 100e6])), { low: 8e6, slow: [] });       // two of four: the path
+  assert.deepEqual(trainStart(m([8e6])), { low: 8e6, slow: [] });
+  assert.deepEqual(trainStart(m([0, NaN, 100e6, 100e6])), { low: 100e6, slow: [] });      // no reading is no slowness
+  assert.deepEqual(trainStart(m([])), { low: null, slow: [] });
+  const many = Array.from({ length: 100 }, (_, i) => (i < 3 ? 20e6 : 200e6 + i));
+  const t = trainStart(m(many));
+  assert.deepEqual(t.slow, [0, 1, 2]);
+  assert.equal(t.low, 200e6 + 4); // past a fiftieth of the 97 others
 });
 
 test('the catcher: a train ends at its last datagram, or once none came for a while; repeats and strays ignored', async () => {
