@@ -31,7 +31,7 @@ const fast = Math.max(last("t1"), last("t2"), last("t3"));
 const slow = last("t4");
 console.log(`t1-t3 done at +${fast} ms, t4 (8 Mbit/s) done at +${slow} ms`);
 // 9.6 MB and 1.4 MB of small files: about 1 s at 100 Mbit/s (1.4-1.8 s here); about 11 s at 8 Mbit/s
-// (started from the slow port's probe train reading, 1 push in 8 held the others to its pace: 7-9 s)
+// (started from the probe train reading of the slow port, 1 push in 8 held the others to its pace: 7-9 s)
 if (fast > 4000) throw new Error("the fast targets were held back");
 if (slow < fast + 3000) throw new Error("t4 did not finish after the others");
 ' "$WORK/log"
