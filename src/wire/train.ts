@@ -63,9 +63,11 @@ const TRAIN_SLOW = 0.5;
 
 /**
  * What the rate starts from, of the targets' estimates (target: bits/s).
- * slow: the targets the train read under half of the median,
- * if they are a few (a tenth of the targets at most, one of up to
- * nineteen; more are the path, not a few slow ports); low: the low end
+ * slow: the targets the train read under half of the median, if they are a
+ * few (a tenth of the targets at most, one of up to nineteen; more are the
+ * path, not a few slow ports) of three or more (of two, one read 2-4x
+ * high, as a shaper's burst may make it, would leave the other out, and
+ * the rate start above both paths); low: the low end
  * (lowEstimate) of the others. A slow one does not set the start: the
  * rate starts above its port, and its loss there sets it aside (master/
  * rate.ts). Started from its reading, its 8 Mbit/s port held three targets
@@ -76,7 +78,7 @@ export function trainStart(est: Map<number, number>): { low: number | null; slow
   const ok = [...est].filter(([, b]) => Number.isFinite(b) && b > 0).sort((a, b) => a[1] - b[1]);
   const h = ok.length >> 1;
   const mid = ok.length % 2 ? ok[h]?.[1] : (ok[h - 1]?.[1] + ok[h]?.[1]) / 2;
-  const under = ok.length > 1 ? ok.filter(([, b]) => b < TRAIN_SLOW * mid) : [];
+  const under = ok.length > 2 ? ok.filter(([, b]) => b < TRAIN_SLOW * mid) : [];
   const slow = under.length <= Math.max(1, Math.floor(est.size / 10)) ? under.map(([t]) => t) : [];
   return { low: lowEstimate(ok.filter(([t]) => !slow.includes(t)).map(([, b]) => b)), slow };
 }

@@ -66,10 +66,12 @@ test('the group: the lowest estimate, past a fiftieth of the targets with many; 
   assert.equal(lowEstimate(many), 200e6 + 2); // two on slow ports are set aside later, they do not set the start
 });
 
-test('the start: one target or a few (a tenth) read under half of the median are slow ports, left out of the low end', () => {
+test('the start: one target or a few (a tenth) of three or more read under half of the median are slow ports, left out of the low end', () => {
   const m = (xs: number[]): Map<number, number> => new Map(xs.map((b, i) => [i, b]));
   assert.deepEqual(trainStart(m([100e6, 100e6, 100e6, 8e6])), { low: 100e6, slow: [3] });
-  assert.deepEqual(trainStart(m([8e6, 100e6])), { low: 100e6, slow: [0] });
+  assert.deepEqual(trainStart(m([8e6, 100e6])), { low: 8e6, slow: [] });             // of two, either may be the misread one
+  assert.deepEqual(trainStart(m([8e6, 100e6, 100e6])), { low: 100e6, slow: [0] });
+  assert.deepEqual(trainStart(m([100e6, 100e6, 400e6])), { low: 100e6, slow: [] });   // one read high moves no median
   assert.deepEqual(trainStart(m([60e6, 100e6, 100e6, 100e6])), { low: 60e6, slow: [] }); // not under half
   assert.deepEqual(trainStart(m([8e6, 9e6, 100e6, 100e6])), { low: 8e6, slow: [] });       // two of four: the path
   assert.deepEqual(trainStart(m([8e6])), { low: 8e6, slow: [] });
