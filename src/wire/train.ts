@@ -67,12 +67,12 @@ const TRAIN_SLOW = 0.5;
  * few (a tenth of the targets at most, one of up to nineteen; more are the
  * path, not a few slow ports) of three or more (of two, one read 2-4x
  * high, as a shaper's burst may make it, would leave the other out, and
- * the rate start above both paths); low: the low end
- * (lowEstimate) of the others. A slow one does not set the start: the
- * rate starts above its port, and its loss there sets it aside (master/
- * rate.ts). Started from its reading, its 8 Mbit/s port held three targets
- * that take 100 to its pace (the startup ended at its first lag, a queue,
- * no loss yet; in the cruise it lost only in the probes).
+ * the rate start above both paths); low: the low end (lowEstimate) of the
+ * others. A slow one does not set the start: the rate starts above its
+ * port, and its loss there sets it aside (master/rate.ts). Started from its
+ * reading, its 8 Mbit/s port held three targets that take 100 to its pace
+ * (the startup ended at its first lag, a queue, no loss yet; in the cruise
+ * it lost only in the probes).
  */
 export function trainStart(est: Map<number, number>): { low: number | null; slow: number[] } {
   const ok = [...est].filter(([, b]) => Number.isFinite(b) && b > 0).sort((a, b) => a[1] - b[1]);

@@ -28,7 +28,7 @@ export interface Behaviour { silent?: boolean; stalled?: boolean; gone?: boolean
 
 export function simulate(o: { capacity: number; ports: number[]; loss?: number[]; seconds: number; start?: number; max?: number; roundMs?: number; seed?: number; jitterMs?: number; found?: boolean; queueMs?: number; wireBits?: number | ((ms: number) => number);
   behave?: (target: number, ms: number) => Behaviour; onRound?: (ms: number, rc: RateControl) => void;
-  probe?: { bps: number | number[]; atMs: number }; sends?: (ms: number) => number }): Sim { // probe: the targets' estimate from the probe train (wire/train.ts), or each one's, in at atMs
+  probe?: { bps: number | number[]; atMs: number } }): Sim { // probe: the targets' estimate from the probe train (wire/train.ts), or each one's, in at atMs
   const roundMs = o.roundMs ?? 50; // each target's report interval
   // the master's round, as push.ts makes it: about twenty targets' reports
   const early = earlyStatMs(roundMs); // reports every early ms in the first two seconds (catcher.ts)
@@ -51,7 +51,7 @@ export function simulate(o: { capacity: number; ports: number[]; loss?: number[]
   for (let ms = 0; ms < o.seconds * 1000; ms += STEP) {
     const W = mix(ms);
     // the sender, paced
-    carry += (Math.min(rc.rate(), o.sends?.(ms) ?? Infinity) * STEP) / 1000 / W;
+    carry += (rc.rate() * STEP) / 1000 / W;
     const n = Math.floor(carry);
     carry -= n;
     sent += n;
