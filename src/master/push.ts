@@ -17,7 +17,7 @@ import { display } from '../wire/paths';
 import { CatcherLine, SESSION_VERSION, SessionParams, SyncParams, earlyStatMs, usageNow } from '../wire/session';
 import { MasterSigner } from '../wire/signing';
 import { dispatch } from './events';
-import { RateControl } from './rate';
+import { RateControl, trainStart } from './rate';
 import { Segments } from './segments';
 import { Sender, feature } from './sender';
 import { openRoot } from './source';
@@ -27,7 +27,7 @@ import { Window } from './window';
 import { FailureCode, UserError, injectedFault } from '../errors';
 import { cachedRate, rateKey, saveRate } from './ratecache';
 import { Msg } from '../wire/protocol';
-import { TRAIN_LEN, TRAIN_WAIT_MS, trainStart } from '../wire/train';
+import { TRAIN_LEN, TRAIN_WAIT_MS } from '../wire/train';
 
 export interface PushOptions extends NetOptions {
   targets: string[];

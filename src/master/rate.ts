@@ -51,6 +51,8 @@
 //   targets (one if fewer than ten).
 // Pure (no I/O): push.ts feeds it reports and ticks and applies rate().
 
+import { lowEstimate } from '../wire/train';
+
 export interface RateOptions {
   start: number;   // bits/s
   found?: boolean; // start is where the last push to these targets found the bottleneck: no doubling from it
@@ -143,6 +145,30 @@ function median(xs: number[]): number {
   const a = [...xs].sort((x, y) => x - y);
   const h = a.length >> 1;
   return a.length % 2 ? a[h] : (a[h - 1] + a[h]) / 2;
+}
+
+/** A train reading under this share of the targets' median is a slow port's. */
+const TRAIN_SLOW = 0.5;
+
+/**
+ * What the rate starts from, of the targets' estimates (target: bits/s).
+ * slow: the targets the train read under half of the median, if they are a
+ * few (a tenth of the targets at most, one of up to nineteen; more are the
+ * path, not a few slow ports) of three or more (of two, one read 2-4x
+ * high, as a shaper's burst may make it, would leave the other out, and
+ * the rate start above both paths); low: the low end (lowEstimate) of the
+ * others. A slow one does not set the start: the rate starts above its
+ * port, and its loss there sets it aside (tick). Started from its
+ * reading, its 8 Mbit/s port held three targets that take 100 to its pace
+ * (the startup ended at its first lag, a queue, no loss yet; in the cruise
+ * it lost only in the probes).
+ */
+export function trainStart(est: Map<number, number>): { low: number | null; slow: number[] } {
+  const ok = [...est].filter(([, b]) => Number.isFinite(b) && b > 0);
+  const mid = median(ok.map(([, b]) => b));
+  const under = ok.length > 2 ? ok.filter(([, b]) => b < TRAIN_SLOW * mid) : [];
+  const slow = under.length <= Math.max(1, Math.floor(est.size / 10)) ? under.map(([t]) => t) : [];
+  return { low: lowEstimate(ok.filter(([t]) => !slow.includes(t)).map(([, b]) => b)), slow };
 }
 
 /**

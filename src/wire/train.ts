@@ -5,10 +5,10 @@
 // train came through: its path's bottleneck (packet-pair dispersion over a
 // train, Keshav 1991; Dovrolis et al. 2001). A token-bucket shaper passes
 // the train's head at line rate, so only its last third is timed. The
-// master starts the rate at half the lowest of these (master/rate.ts
-// probed), leaving out a few far below the others (trainStart): on a
-// 1 Gbit/s LAN the startup begins near the path instead of doubling up
-// from 10 Mbit/s for a third of a second.
+// master starts the rate at half the lowest of these, leaving out a few far
+// below the others (master/rate.ts trainStart, probed): on a 1 Gbit/s LAN
+// the startup begins near the path instead of doubling up from 10 Mbit/s
+// for a third of a second.
 
 /** Datagrams in a train: 128 pages (185 KB at 1449 bytes), longer than a shaper's usual 64 KB burst. */
 export const TRAIN_LEN = 128;
@@ -56,31 +56,6 @@ export function trainRate(arrivals: Array<{ index: number; atNs: number }>, data
 export function lowEstimate(estimates: number[]): number | null {
   const ok = estimates.filter((b) => Number.isFinite(b) && b > 0).sort((a, b) => a - b);
   return ok.length ? ok[Math.floor(ok.length / 50)] : null;
-}
-
-/** A train reading under this share of the targets' median is a slow port's. */
-const TRAIN_SLOW = 0.5;
-
-/**
- * What the rate starts from, of the targets' estimates (target: bits/s).
- * slow: the targets the train read under half of the median, if they are a
- * few (a tenth of the targets at most, one of up to nineteen; more are the
- * path, not a few slow ports) of three or more (of two, one read 2-4x
- * high, as a shaper's burst may make it, would leave the other out, and
- * the rate start above both paths); low: the low end (lowEstimate) of the
- * others. A slow one does not set the start: the rate starts above its
- * port, and its loss there sets it aside (master/rate.ts). Started from its
- * reading, its 8 Mbit/s port held three targets that take 100 to its pace
- * (the startup ended at its first lag, a queue, no loss yet; in the cruise
- * it lost only in the probes).
- */
-export function trainStart(est: Map<number, number>): { low: number | null; slow: number[] } {
-  const ok = [...est].filter(([, b]) => Number.isFinite(b) && b > 0).sort((a, b) => a[1] - b[1]);
-  const h = ok.length >> 1;
-  const mid = ok.length % 2 ? ok[h]?.[1] : (ok[h - 1]?.[1] + ok[h]?.[1]) / 2;
-  const under = ok.length > 2 ? ok.filter(([, b]) => b < TRAIN_SLOW * mid) : [];
-  const slow = under.length <= Math.max(1, Math.floor(est.size / 10)) ? under.map(([t]) => t) : [];
-  return { low: lowEstimate(ok.filter(([t]) => !slow.includes(t)).map(([, b]) => b)), slow };
 }
 
 /**

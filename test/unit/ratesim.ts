@@ -12,9 +12,8 @@
 // datagrams' mean size on the wire (a tree of small files ends many in a
 // short page), or that size by the time; the sender paces and the shapers
 // count bytes, the targets count datagrams.
-import { RateControl, START } from '../../src/master/rate';
+import { RateControl, START, trainStart } from '../../src/master/rate';
 import { earlyStatMs } from '../../src/wire/session';
-import { trainStart } from '../../src/wire/train';
 
 export const BITS = 1514 * 8; // one datagram on the wire
 export const STEP = 5;        // ms

@@ -5,8 +5,8 @@
 // on first passes, which the rate found sets (master/sender.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RateControl, START } from '../../src/master/rate';
-import { TRAIN_LEN, TrainMeter, lowEstimate, trainRate, trainStart } from '../../src/wire/train';
+import { RateControl, START, trainStart } from '../../src/master/rate';
+import { TRAIN_LEN, TrainMeter, lowEstimate, trainRate } from '../../src/wire/train';
 import { BITS, STEP, simulate } from './ratesim';
 import { firstPassBytes } from '../../src/master/sender';
 
