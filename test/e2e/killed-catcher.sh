@@ -61,15 +61,18 @@ grep -Eq 't2: removed [0-9]+ temp file\(s\) left by an earlier, interrupted run'
 # as flock(1) does here) is left alone; one that no catcher holds is an interrupted run's: removed
 live="$(disk t2)/.zlive.mrsync.0123456789ab"; dead="$(disk t2)/.zdead.mrsync.0123456789ab"
 echo live > "$live"; echo dead > "$dead"
-flock -x "$live" sleep 60 & holder=$!
-for _ in $(seq 1 100); do flock -n -x "$live" true || break; sleep 0.05; done
+# hold_live: $live locked by a process of its own (holder), as a catcher holds its temp file, once the lock is taken
+hold_live() {
+  flock -x "$live" sleep 60 & holder=$!
+  for _ in $(seq 1 100); do flock -n -x "$live" true || break; sleep 0.05; done
+}
+hold_live
 run_master -m t2 -s "$SRC" -t "$DST" -w 10 > "$WORK/out3" 2>&1 || { rc=$?; cat "$WORK/out3"; fail "third run exit $rc"; }
 kill "$holder"; wait "$holder" 2>/dev/null || true
 [ -e "$live" ] || fail "a temp file another catcher holds was removed"
 [ ! -e "$dead" ] || fail "a temp file no catcher holds was not removed"
 # nor does --delete take it for an extraneous file
-flock -x "$live" sleep 60 & holder=$!
-for _ in $(seq 1 100); do flock -n -x "$live" true || break; sleep 0.05; done
+hold_live
 echo extra > "$(disk t2)/extra"
 run_master -m t2 -s "$SRC" -t "$DST" --delete -w 10 > "$WORK/out4" 2>&1 || { rc=$?; cat "$WORK/out4"; fail "--delete run exit $rc"; }
 kill "$holder"; wait "$holder" 2>/dev/null || true
