@@ -353,6 +353,7 @@ export class Catcher {
     const batch: { object: number; entry: Entry; offset: number; size: number }[] = [];
     for (const f of files) {
       if (!this.receipt.wantsMember(f.object)) continue;
+      this.run(this.receipt.supersede(f.object)); // its copy coming alone, if any, goes before this one is made
       const entry = this.entries.get(entryOf(f.object));
       const displace = this.local.displaceDir.has(f.object);
       if (this.receiving.placeable(displace)) { batch.push({ object: f.object, entry, offset: f.offset, size: f.size }); continue; }

@@ -197,10 +197,23 @@ export class Receipt {
   /**
    * Whether this target writes file object of a pack: it needs it, and has
    * not had it otherwise (alone, or in an earlier pack: a set-aside target's
-   * catch-up sends its files again).
+   * catch-up sends its files again) nor failed it. A copy of it still coming
+   * alone does not count: a target set aside while a small file came alone
+   * gets it in a pack in its catch-up, and the master takes that pack's Done
+   * for the file (supersede drops the copy first).
    */
   wantsMember(object: number): boolean {
-    return object < PACK_BASE && this.needs(object) && !this.files.has(object);
+    if (object >= PACK_BASE || !this.needs(object)) return false;
+    const phase = this.files.get(object)?.phase;
+    return phase === undefined || phase === 'receiving' || phase === 'awaitHash';
+  }
+
+  /** A file of a pack about to be written that was coming alone too: that copy is dropped first (its sink, its temp file). */
+  supersede(object: number): ReceiptAction[] {
+    const phase = this.files.get(object)?.phase;
+    if (phase !== 'receiving' && phase !== 'awaitHash') return [];
+    this.files.delete(object);
+    return [{ a: 'discard', object }];
   }
 
   /** A file of a pack is committed here. */

@@ -229,6 +229,42 @@ test('a pack of small files: its OPEN carries its size; once checked, each file 
   assert.deepEqual(kinds(r.open(P, true, 5000)), ['done:true'], 'a re-sent OPEN of the pack once done: Done');
 });
 
+test('a set-aside target: a small file that came alone before, and comes in a pack in its catch-up, is written from the pack', () => {
+  const P = PACK_BASE + 9;
+  const F2 = 7;
+  const r = new Receipt((o) => o === F || o === F2);
+  // before it was set aside: F opened alone, some pages in (receiving); F2 complete, its hash not in (awaitHash)
+  assert.deepEqual(kinds(r.open(F, true)), ['create']);
+  r.created(F);
+  r.open(F2, true);
+  r.created(F2);
+  assert.deepEqual(kinds(r.complete(F2, H)), []);
+  assert.equal(r.phase(F2), 'awaitHash');
+  // the catch-up: both in one pack, checked
+  r.open(P, true, 5000);
+  r.created(P);
+  r.sumsIn([[P, H]]);
+  assert.deepEqual(kinds(r.complete(P, H)), ['commit']);
+  for (const o of [F, F2]) {
+    assert.equal(r.wantsMember(o), true, 'a copy still coming alone is no copy had: the pack writes it');
+    assert.deepEqual(r.supersede(o), [{ a: 'discard', object: o }], 'the copy coming alone is dropped first (its sink and temp file)');
+    assert.deepEqual(r.supersede(o), [], 'once');
+    r.memberCommitted(o);
+  }
+  assert.deepEqual(kinds(r.committed(P)), []);
+  assert.deepEqual(kinds(r.eof(P, 1, true)), ['done:true']);
+  assert.deepEqual(r.unfinished(), [], 'the master takes the pack\'s Done for both: neither is left undelivered here');
+  assert.deepEqual(kinds(r.eof(F, 3, true)), ['done:true'], 'an EOF of the copy that came alone: Done');
+  assert.deepEqual(kinds(r.complete(F, OTHER)), [], 'its sink is gone: nothing more comes of it');
+  // one that failed alone stays failed (the master was told)
+  const s = new Receipt((o) => o === F);
+  s.open(F, true);
+  s.created(F);
+  s.failed(F, 'write failed: EIO', 'WRITE_FAILED');
+  assert.equal(s.wantsMember(F), false);
+  assert.deepEqual(s.supersede(F), []);
+});
+
 test('a pack that fails its hash fails as a whole: none of its files is written', () => {
   const P = PACK_BASE;
   const r = new Receipt((o) => o === F);
