@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Chaos: pushes under random conditions, looking for the two worst outcomes
+# of a fleet tool: a push that hangs, and a copy that is wrong. N targets
+# (default 8); before each push every target's destination is, at random,
+# emptied, left as the last push left it, a copy of the source with files
+# removed and changed and junk added, or one with directories turned into
+# files and files into directories; each port gets a random rate (mostly
+# 100 Mbit/s, one in six 10-40) and random loss (mostly under 2%, one in
+# five up to 15%); --delete and --checksum at random; one push in four
+# kills one catcher (kill -9) a moment in. A fresh random tree (small files
+# next to big ones, empty files, symlinks, hardlinks) every fourth push.
+# Flags: a push that runs into its 150 s bound (hung), a target reported OK
+# whose copy differs from the source (rsync -aHn --checksum, with --delete
+# when the push had it), a target the report does not name, and a file
+# reported undelivered without a cause (NOT_DELIVERED) or an internal error.
+# A file refused for a cause the scenario made (a directory in the way
+# without --delete) or a killed target dropped is what it should be.
+#
+#   bash bench/chaos.sh [PUSHES] [SEED]        (default 20 1; N=8 targets)
+# Each flagged push's output is kept in bench/failed/.
+set -euo pipefail
+PUSHES=${1:-20}; SEED=${2:-1}; N=${N:-8}
+source "$(dirname "$0")/../test/e2e/lib.sh"
+trap lan_down EXIT
+set +e
+RANDOM=$SEED
+lan_up "$N"
+DST="$WORK/dst"; SRC="$WORK/src"; mkdir -p "$DST" "$SRC"
+shape "${PFX}m" eth0 200
+for i in $(seq 1 "$N"); do bench_target "t$i" "$DST" size=512m 100; loss "t$i" 0; done
+tree() {
+  rm -rf "$SRC"; mkdir -p "$SRC"
+  local k d
+  for k in $(seq 1 $((RANDOM % 300 + 20))); do
+    d="$SRC/d$((k % 13))/e$((k % 3))"; mkdir -p "$d"
+    case $((RANDOM % 10)) in
+      0) head -c $((RANDOM * 40)) /dev/urandom > "$d/f$k" ;;
+      1) : > "$d/f$k" ;;
+      2) ln -s "f$((k - 1))" "$d/l$k" ;;
+      3) if [ -f "$d/f$((k - 1))" ]; then ln "$d/f$((k - 1))" "$d/h$k"; else echo x > "$d/f$k"; fi ;;
+      *) head -c $((RANDOM % 8000 + 1)) /dev/urandom > "$d/f$k" ;;
+    esac
+  done
+  if [ $((RANDOM % 3)) = 0 ]; then head -c $((RANDOM * 300)) /dev/urandom > "$SRC/big$RANDOM"; fi
+}
+# prepare I: target I's destination in one of four states; prints the state's digit
+prepare() {
+  local i=$1 mode=$((RANDOM % 4))
+  case $mode in
+    0) in_t "$i" find "$DST" -mindepth 1 -delete ;;
+    1) : ;;
+    2) in_t "$i" find "$DST" -mindepth 1 -delete; in_t "$i" cp -a "$SRC/." "$DST/"
+       in_t "$i" sh -c "cd '$DST' && find . -type f | awk 'NR % 7 == 0' | xargs -r rm -f; find . -type f | awk 'NR % 11 == 0' | while read -r f; do echo junk >> \"\$f\"; done; mkdir -p junkdir/x; echo j > junkdir/x/y" ;;
+    3) in_t "$i" sh -c "cd '$DST' && find . -mindepth 1 -maxdepth 2 -type d | awk 'NR % 3 == 0' | while read -r d; do rm -rf \"\$d\"; echo notadir > \"\$d\"; done; find . -type f | awk 'NR % 5 == 0' | while read -r f; do rm -f \"\$f\"; mkdir -p \"\$f/sub\"; done" 2>/dev/null ;;
+  esac
+  echo "$mode"
+}
+flagged=0
+hosts=$(seq -s, -f 't%g' 1 "$N")
+echo "chaos: $PUSHES pushes to $N targets, seed $SEED"
+for p in $(seq 1 "$PUSHES"); do
+  if [ $((p % 4)) = 1 ]; then tree; fi
+  states=""; losses=""; rates=""
+  for i in $(seq 1 "$N"); do
+    states+=$(prepare "$i")
+    ip netns exec "${PFX}t$i" nft delete table inet loss
+    l=$(( RANDOM % 5 == 0 ? RANDOM % 150 : RANDOM % 20 )); loss "t$i" "$l"; losses+="$l,"
+    r=$(( RANDOM % 6 == 0 ? 10 + RANDOM % 30 : 100 )); rates+="$r,"
+    ip netns exec "${PFX}sw" tc qdisc replace dev "${PFX}t$i" root tbf rate "${r}mbit" burst 64kb latency 50ms
+  done
+  flags=""
+  if [ $((RANDOM % 2)) = 0 ]; then flags+=" --delete"; fi
+  if [ $((RANDOM % 5)) = 0 ]; then flags+=" --checksum"; fi
+  victim=0; if [ $((RANDOM % 4)) = 0 ]; then victim=$((RANDOM % N + 1)); fi
+  t0=$(date +%s.%N)
+  ip netns exec "${PFX}m" timeout 150 "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$SRC" -t "$DST" -w 20 $flags > "$WORK/out" 2>&1 &
+  mp=$!
+  if [ "$victim" != 0 ]; then
+    sleep "0.$((RANDOM % 9 + 1))"
+    for pid in $(ip netns pids "${PFX}t$victim"); do
+      if grep -q multicatcher "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid" 2>/dev/null; fi
+    done
+  fi
+  wait "$mp"; rc=$?
+  wall=$(echo "$(date +%s.%N) - $t0" | bc -l)
+  bad=""
+  if [ "$rc" = 124 ]; then bad+=" hung"; fi
+  for i in $(seq 1 "$N"); do
+    st=$(awk -v h="t$i" '$1 == h && NF >= 2 && $2 ~ /^[A-Z_]+$/ {print $2; exit}' "$WORK/out")
+    if [ "$st" = OK ]; then
+      if [[ "$flags" == *--delete* ]]; then o=$(in_t "$i" rsync -aHn --delete --itemize-changes --checksum "$SRC/" "$DST/")
+      else o=$(in_t "$i" rsync -aHn --itemize-changes --checksum "$SRC/" "$DST/"); fi
+      if [ -n "$o" ]; then bad+=" t$i-OK-but-differs"; fi
+    elif [ -z "$st" ]; then bad+=" t$i-not-in-the-report"
+    fi
+  done
+  if grep -q 'NOT_DELIVERED\|internal' "$WORK/out"; then bad+=" not-delivered-or-internal"; fi
+  printf 'push %2d: %5.1f s exit %s states %s%s kill t%s loss %s rates %s: %s\n' "$p" "$wall" "$rc" "$states" "$flags" "$victim" "${losses%,}" "${rates%,}" "${bad:-ok}"
+  if [ -n "$bad" ]; then
+    flagged=$((flagged + 1))
+    mkdir -p "$REPO/bench/failed"; cp "$WORK/out" "$REPO/bench/failed/chaos-$SEED-$p.out"
+  fi
+done
+echo "chaos: $flagged of $PUSHES pushes flagged"
+[ "$flagged" = 0 ]
