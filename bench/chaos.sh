@@ -17,6 +17,8 @@
 # without --delete) or a killed target dropped is what it should be.
 #
 #   bash bench/chaos.sh [PUSHES] [SEED]        (default 20 1; N=8 targets)
+#   DAEMON=1 bash bench/chaos.sh ...            (to standing `multicatcher --daemon`s: mrsync --daemon;
+#                                                the catcher killed is a session's, not the daemon)
 # Each flagged push's output is kept in bench/failed/.
 set -euo pipefail
 PUSHES=${1:-20}; SEED=${2:-1}; N=${N:-8}
@@ -28,6 +30,17 @@ lan_up "$N"
 DST="$WORK/dst"; SRC="$WORK/src"; mkdir -p "$DST" "$SRC"
 shape "${PFX}m" eth0 200
 for i in $(seq 1 "$N"); do bench_target "t$i" "$DST" size=512m 100; loss "t$i" 0; done
+if [ "${DAEMON:-0}" = 1 ]; then
+  KEY="$WORK/chaos.key"
+  "$REPO/bin/multicatcher" --new-key "$KEY" > /dev/null
+  for i in $(seq 1 "$N"); do in_t "$i" "$(dirname "$MRSYNC")/multicatcher" --daemon --root "$DST" --key-file "$KEY" 2>> "$WORK/daemon-t$i.log" & done
+  for i in $(seq 1 "$N"); do
+    for _ in $(seq 1 200); do ip netns exec "${PFX}t$i" ss -ltn | grep -q ':8731 ' && break; sleep 0.05; done
+  done
+  push=(--daemon --key-file "$KEY" -m "$(for i in $(seq 1 "$N"); do cat "$MRSYNC_TEST_HOSTS/t$i.addr"; done | paste -sd,)" -t .)
+else
+  push=(-r "$NSRSH" -m "$(seq -s, -f 't%g' 1 "$N")" -t "$DST")
+fi
 tree() {
   rm -rf "$SRC"; mkdir -p "$SRC"
   local k d
@@ -56,8 +69,7 @@ prepare() {
   echo "$mode"
 }
 flagged=0
-hosts=$(seq -s, -f 't%g' 1 "$N")
-echo "chaos: $PUSHES pushes to $N targets, seed $SEED"
+echo "chaos: $PUSHES pushes to $N targets$( [ "${DAEMON:-0}" = 1 ] && echo ' (daemons)'), seed $SEED"
 for p in $(seq 1 "$PUSHES"); do
   if [ $((p % 4)) = 1 ]; then tree; fi
   states=""; losses=""; rates=""
@@ -73,12 +85,12 @@ for p in $(seq 1 "$PUSHES"); do
   if [ $((RANDOM % 5)) = 0 ]; then flags+=" --checksum"; fi
   victim=0; if [ $((RANDOM % 4)) = 0 ]; then victim=$((RANDOM % N + 1)); fi
   t0=$(date +%s.%N)
-  ip netns exec "${PFX}m" timeout 150 "$MRSYNC" -r "$NSRSH" -m "$hosts" -s "$SRC" -t "$DST" -w 20 $flags > "$WORK/out" 2>&1 &
+  ip netns exec "${PFX}m" timeout 150 "$MRSYNC" "${push[@]}" -s "$SRC" -w 20 $flags > "$WORK/out" 2>&1 &
   mp=$!
   if [ "$victim" != 0 ]; then
     sleep "0.$((RANDOM % 9 + 1))"
     for pid in $(ip netns pids "${PFX}t$victim"); do
-      if grep -q multicatcher "/proc/$pid/cmdline" 2>/dev/null; then kill -9 "$pid" 2>/dev/null; fi
+      if grep -q multicatcher "/proc/$pid/cmdline" 2>/dev/null && ! grep -q -- --daemon "/proc/$pid/cmdline"; then kill -9 "$pid" 2>/dev/null; fi
     done
   fi
   wait "$mp"; rc=$?
@@ -86,7 +98,8 @@ for p in $(seq 1 "$PUSHES"); do
   bad=""
   if [ "$rc" = 124 ]; then bad+=" hung"; fi
   for i in $(seq 1 "$N"); do
-    st=$(awk -v h="t$i" '$1 == h && NF >= 2 && $2 ~ /^[A-Z_]+$/ {print $2; exit}' "$WORK/out")
+    h="t$i"; if [ "${DAEMON:-0}" = 1 ]; then h=$(cat "$MRSYNC_TEST_HOSTS/t$i.addr"); fi
+    st=$(awk -v h="$h" '$1 == h && NF >= 2 && $2 ~ /^[A-Z_]+$/ {print $2; exit}' "$WORK/out")
     if [ "$st" = OK ]; then
       if [[ "$flags" == *--delete* ]]; then o=$(in_t "$i" rsync -aHn --delete --itemize-changes --checksum "$SRC/" "$DST/")
       else o=$(in_t "$i" rsync -aHn --itemize-changes --checksum "$SRC/" "$DST/"); fi
