@@ -6,7 +6,7 @@
 # removed and changed and junk added, or one with directories turned into
 # files and files into directories; each port gets a random rate (mostly
 # 100 Mbit/s, one in six 10-40) and random loss (mostly under 2%, one in
-# five up to 15%); --delete and --checksum at random; one push in four
+# five up to 15%); --delete, --checksum and --encrypt at random; one push in four
 # kills one catcher (kill -9) a moment in. A fresh random tree (small files
 # next to big ones, empty files, symlinks, hardlinks) every fourth push.
 # Flags: a push that runs into its 150 s bound (hung), a target reported OK
@@ -83,6 +83,7 @@ for p in $(seq 1 "$PUSHES"); do
   flags=""
   if [ $((RANDOM % 2)) = 0 ]; then flags+=" --delete"; fi
   if [ $((RANDOM % 5)) = 0 ]; then flags+=" --checksum"; fi
+  if [ $((RANDOM % 5)) = 0 ]; then flags+=" --encrypt"; fi
   victim=0; if [ $((RANDOM % 4)) = 0 ]; then victim=$((RANDOM % N + 1)); fi
   t0=$(date +%s.%N)
   ip netns exec "${PFX}m" timeout 150 "$MRSYNC" "${push[@]}" -s "$SRC" -w 20 $flags > "$WORK/out" 2>&1 &
