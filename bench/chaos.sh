@@ -17,6 +17,7 @@
 # without --delete) or a killed target dropped is what it should be.
 #
 #   bash bench/chaos.sh [PUSHES] [SEED]        (default 20 1; N=8 targets)
+#   V6=1 bash bench/chaos.sh ...                (an IPv6 group: -A ff15::4d:5253 -I eth0)
 #   DAEMON=1 bash bench/chaos.sh ...            (to standing `multicatcher --daemon`s: mrsync --daemon;
 #                                                the catcher killed is a session's, not the daemon)
 # Each flagged push's output is kept in bench/failed/.
@@ -81,6 +82,7 @@ for p in $(seq 1 "$PUSHES"); do
     ip netns exec "${PFX}sw" tc qdisc replace dev "${PFX}t$i" root tbf rate "${r}mbit" burst 64kb latency 50ms
   done
   flags=""
+  if [ "${V6:-0}" = 1 ]; then flags+=" -A ff15::4d:5253 -I eth0"; fi
   if [ $((RANDOM % 2)) = 0 ]; then flags+=" --delete"; fi
   if [ $((RANDOM % 5)) = 0 ]; then flags+=" --checksum"; fi
   if [ $((RANDOM % 5)) = 0 ]; then flags+=" --encrypt"; fi
