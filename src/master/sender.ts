@@ -258,7 +258,8 @@ export class Sender implements MasterEvents {
           break;
         }
         case 'eof':
-          this.log.debug('eof', { object: obj, round: a.round });
+          if (a.again) this.log.debug('eof again', { object: obj, round: a.round, waitingOn: s.flow.waitingOn().slice(0, 10).map((t) => this.targets.list[t - 1].host) });
+          else this.log.debug('eof', { object: obj, round: a.round });
           s.eofAt = a.again ? undefined : [a.round, Date.now()];
           if (hashed(s) && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed', 'FAILED'); break; }
           if (!this.sums.holdEof(obj, a.round)) this.sendEof(s, a.round);
