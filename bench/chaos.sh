@@ -20,7 +20,8 @@
 #   V6=1 bash bench/chaos.sh ...                (an IPv6 group: -A ff15::4d:5253 -I eth0)
 #   DAEMON=1 bash bench/chaos.sh ...            (to standing `multicatcher --daemon`s: mrsync --daemon;
 #                                                the catcher killed is a session's, not the daemon)
-# Each flagged push's output is kept in bench/failed/.
+# Each flagged push's output is kept in bench/failed/ (every push's in
+# KEEP_OUT=DIR if given).
 set -euo pipefail
 PUSHES=${1:-20}; SEED=${2:-1}; N=${N:-8}
 source "$(dirname "$0")/../test/e2e/lib.sh"
@@ -44,8 +45,8 @@ else
 fi
 tree() {
   rm -rf "$SRC"; mkdir -p "$SRC"
-  local k d
-  for k in $(seq 1 $((RANDOM % 300 + 20))); do
+  local k d n=$((RANDOM % 300 + 20)) # (not inside $(...): RANDOM there is a subshell's)
+  for k in $(seq 1 "$n"); do
     d="$SRC/d$((k % 13))/e$((k % 3))"; mkdir -p "$d"
     case $((RANDOM % 10)) in
       0) head -c $((RANDOM * 40)) /dev/urandom > "$d/f$k" ;;
@@ -57,9 +58,12 @@ tree() {
   done
   if [ $((RANDOM % 3)) = 0 ]; then head -c $((RANDOM * 300)) /dev/urandom > "$SRC/big$RANDOM"; fi
 }
-# prepare I: target I's destination in one of four states; prints the state's digit
+# prepare I: target I's destination in one of four states, its digit in $mode
+# (not in a subshell: bash seeds RANDOM anew in one, and SEED would not
+# give the same pushes again)
 prepare() {
-  local i=$1 mode=$((RANDOM % 4))
+  local i=$1
+  mode=$((RANDOM % 4))
   case $mode in
     0) in_t "$i" find "$DST" -mindepth 1 -delete ;;
     1) : ;;
@@ -67,7 +71,6 @@ prepare() {
        in_t "$i" sh -c "cd '$DST' && find . -type f | awk 'NR % 7 == 0' | xargs -r rm -f; find . -type f | awk 'NR % 11 == 0' | while read -r f; do echo junk >> \"\$f\"; done; mkdir -p junkdir/x; echo j > junkdir/x/y" ;;
     3) in_t "$i" sh -c "cd '$DST' && find . -mindepth 1 -maxdepth 2 -type d | awk 'NR % 3 == 0' | while read -r d; do rm -rf \"\$d\"; echo notadir > \"\$d\"; done; find . -type f | awk 'NR % 5 == 0' | while read -r f; do rm -f \"\$f\"; mkdir -p \"\$f/sub\"; done" 2>/dev/null ;;
   esac
-  echo "$mode"
 }
 flagged=0
 echo "chaos: $PUSHES pushes to $N targets$( [ "${DAEMON:-0}" = 1 ] && echo ' (daemons)'), seed $SEED"
@@ -75,7 +78,7 @@ for p in $(seq 1 "$PUSHES"); do
   if [ $((p % 4)) = 1 ]; then tree; fi
   states=""; losses=""; rates=""
   for i in $(seq 1 "$N"); do
-    states+=$(prepare "$i")
+    prepare "$i"; states+=$mode
     ip netns exec "${PFX}t$i" nft delete table inet loss
     l=$(( RANDOM % 5 == 0 ? RANDOM % 150 : RANDOM % 20 )); loss "t$i" "$l"; losses+="$l,"
     r=$(( RANDOM % 6 == 0 ? 10 + RANDOM % 30 : 100 )); rates+="$r,"
@@ -117,6 +120,7 @@ for p in $(seq 1 "$PUSHES"); do
   done
   if grep -q 'NOT_DELIVERED\|internal' "$WORK/out"; then bad+=" not-delivered-or-internal"; fi
   printf 'push %2d: %5.1f s exit %s states %s%s kill t%s loss %s rates %s: %s\n' "$p" "$wall" "$rc" "$states" "$flags" "$victim" "${losses%,}" "${rates%,}" "${bad:-ok}"
+  if [ -n "${KEEP_OUT:-}" ]; then mkdir -p "$KEEP_OUT"; cp "$WORK/out" "$KEEP_OUT/chaos-$SEED-$p.out"; fi
   if [ -n "$bad" ]; then
     flagged=$((flagged + 1))
     mkdir -p "$REPO/bench/failed"; cp "$WORK/out" "$REPO/bench/failed/chaos-$SEED-$p.out"
