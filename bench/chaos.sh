@@ -44,18 +44,8 @@ else
   push=(-r "$NSRSH" -m "$(seq -s, -f 't%g' 1 "$N")" -t "$DST")
 fi
 tree() {
-  rm -rf "$SRC"; mkdir -p "$SRC"
-  local k d n=$((RANDOM % 300 + 20)) # (not inside $(...): RANDOM there is a subshell's)
-  for k in $(seq 1 "$n"); do
-    d="$SRC/d$((k % 13))/e$((k % 3))"; mkdir -p "$d"
-    case $((RANDOM % 10)) in
-      0) head -c $((RANDOM * 40)) /dev/urandom > "$d/f$k" ;;
-      1) : > "$d/f$k" ;;
-      2) ln -s "f$((k - 1))" "$d/l$k" ;;
-      3) if [ -f "$d/f$((k - 1))" ]; then ln "$d/f$((k - 1))" "$d/h$k"; else echo x > "$d/f$k"; fi ;;
-      *) head -c $((RANDOM % 8000 + 1)) /dev/urandom > "$d/f$k" ;;
-    esac
-  done
+  local n=$((RANDOM % 300 + 20)) # (not inside $(...): RANDOM there is a subshell's)
+  mixed_tree "$SRC" "$n"
   if [ $((RANDOM % 3)) = 0 ]; then head -c $((RANDOM * 300)) /dev/urandom > "$SRC/big$RANDOM"; fi
 }
 # prepare I: target I's destination in one of four states, its digit in $mode

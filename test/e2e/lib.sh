@@ -222,6 +222,25 @@ CFG
   [ $ok = 1 ] || { cat "$WORK/sshd.t$i.log" >&2; fail "sshd on t$i does not answer"; }
 }
 
+# mixed_tree DIR N: DIR made anew with N entries in 39 directories, drawn
+# from $RANDOM (seed it for the same tree): small files (up to 8 KB) next to
+# bigger ones (up to 1.3 MB), empty files, symlinks, hardlinks. Call it
+# directly, not in $(...): RANDOM in a subshell is seeded anew.
+mixed_tree() {
+  local dir=$1 n=$2 k d
+  rm -rf "$dir"; mkdir -p "$dir"
+  for k in $(seq 1 "$n"); do
+    d="$dir/d$((k % 13))/e$((k % 3))"; mkdir -p "$d"
+    case $((RANDOM % 10)) in
+      0) head -c $((RANDOM * 40)) /dev/urandom > "$d/f$k" ;;
+      1) : > "$d/f$k" ;;
+      2) ln -s "f$((k - 1))" "$d/l$k" ;;
+      3) if [ -f "$d/f$((k - 1))" ]; then ln "$d/f$((k - 1))" "$d/h$k"; else echo x > "$d/f$k"; fi ;;
+      *) head -c $((RANDOM % 8000 + 1)) /dev/urandom > "$d/f$k" ;;
+    esac
+  done
+}
+
 # make_tree DIR: every entry type the engine carries
 make_tree() {
   local d=$1

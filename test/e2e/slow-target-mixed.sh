@@ -15,23 +15,9 @@ ip netns exec "${PFX}sw" tc qdisc add dev "${PFX}t1" root tbf rate 30mbit burst 
 for i in 2 3 4 5 6; do ip netns exec "${PFX}sw" tc qdisc add dev "${PFX}t$i" root tbf rate 100mbit burst 64kb latency 50ms; done
 for i in 1 2 3 4 5 6; do loss "t$i" 10; done
 RANDOM=7
-tree() {
-  rm -rf "$SRC"; mkdir -p "$SRC"
-  local k d
-  for k in $(seq 1 200); do
-    d="$SRC/d$((k % 13))/e$((k % 3))"; mkdir -p "$d"
-    case $((RANDOM % 10)) in
-      0) head -c $((RANDOM * 40)) /dev/urandom > "$d/f$k" ;;
-      1) : > "$d/f$k" ;;
-      2) ln -s "f$((k - 1))" "$d/l$k" ;;
-      3) if [ -f "$d/f$((k - 1))" ]; then ln "$d/f$((k - 1))" "$d/h$k"; else echo x > "$d/f$k"; fi ;;
-      *) head -c $((RANDOM % 8000 + 1)) /dev/urandom > "$d/f$k" ;;
-    esac
-  done
-}
 aside=0
 for p in 1 2 3 4; do
-  tree
+  mixed_tree "$SRC" 200
   for i in 1 2 3 4 5 6; do find "$(disk "t$i")" -mindepth 1 -delete; done
   run_rc "$WORK/out" -m t1,t2,t3,t4,t5,t6 -s "$SRC" -t "$DST" -w 30 --delete
   grep -E '^(t[1-6] |files not delivered|total:)' "$WORK/out"
