@@ -49,6 +49,9 @@ interface FileReceipt {
 
 interface SegmentReceipt { phase: SegmentPhase; size: number; hash: Buffer; asked?: boolean } // asked: an EOF was answered Wait while planning
 
+/** A file in these phases is still coming (its pages, or its hash): a pack's copy of it takes its place (supersede). */
+const comingAlone = (phase: FilePhase): boolean => phase === 'receiving' || phase === 'awaitHash';
+
 /** Segments more than this far ahead of the one being planned are ignored (a bound on what a forged OPEN can make us hold). */
 const SEGMENTS_AHEAD = 4096;
 
@@ -205,13 +208,13 @@ export class Receipt {
   wantsMember(object: number): boolean {
     if (object >= PACK_BASE || !this.needs(object)) return false;
     const phase = this.files.get(object)?.phase;
-    return phase === undefined || phase === 'receiving' || phase === 'awaitHash';
+    return phase === undefined || comingAlone(phase);
   }
 
   /** A file of a pack about to be written that was coming alone too: that copy is dropped first (its sink, its temp file). */
   supersede(object: number): ReceiptAction[] {
     const phase = this.files.get(object)?.phase;
-    if (phase !== 'receiving' && phase !== 'awaitHash') return [];
+    if (phase === undefined || !comingAlone(phase)) return [];
     this.files.delete(object);
     return [{ a: 'discard', object }];
   }
