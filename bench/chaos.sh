@@ -20,6 +20,17 @@
 #   V6=1 bash bench/chaos.sh ...                (an IPv6 group: -A ff15::4d:5253 -I eth0)
 #   DAEMON=1 bash bench/chaos.sh ...            (to standing `multicatcher --daemon`s: mrsync --daemon;
 #                                                the catcher killed is a session's, not the daemon)
+#   LIVE=1 bash bench/chaos.sh ...              (a live source: see below)
+# With LIVE=1 the source has a live/ directory that changes while each push
+# runs: its files rewritten (truncated, then written anew), appended to,
+# truncated, deleted, made, renamed over one another, hardlinked, turned into
+# directories. Every version of a file there is one 16-byte tag (a number
+# and a newline) repeated, so a copy mixing two versions shows. Flags then: a
+# push that hangs; a torn file under live/ at any target (two tags, or bytes
+# of none); a target reported OK whose copy of the rest of the tree differs;
+# and a quiet push after it (the same targets and loss, --delete, nothing
+# changing or killed) that does not end OK with every copy exact, live/
+# included. Which operations run is drawn from the seed; when, is not.
 # Each flagged push's output is kept in bench/failed/ (every push's in
 # KEEP_OUT=DIR if given).
 set -euo pipefail
@@ -47,6 +58,56 @@ tree() {
   local n=$((RANDOM % 300 + 20)) # (not inside $(...): RANDOM there is a subshell's)
   mixed_tree "$SRC" "$n"
   if [ $((RANDOM % 3)) = 0 ]; then head -c $((RANDOM * 300)) /dev/urandom > "$SRC/big$RANDOM"; fi
+  if [ "${LIVE:-0}" = 1 ]; then
+    for k in $(seq 1 60); do live_file "$k"; mkdir -p "${f%/*}"; gen "$f" $((RANDOM % 6 == 0 ? RANDOM * 4 : RANDOM % 1500)); done
+  fi
+}
+# LIVE=1: live_file K sets f to the Kth of the live files' names; gen FILE
+# UNITS writes FILE anew (truncated, then written) as UNITS copies of a new
+# tag; mutate changes live/ while the push ($mp) runs (400 steps at most)
+ver=0
+live_file() { f="$SRC/live/d$(($1 % 4))/f$(($1 % 40))"; }
+gen() {
+  ver=$((ver + 1))
+  yes "$(printf '%05d%010d' "${p:-0}" "$ver")" | head -c $(($2 * 16)) > "$1"
+}
+mutate() {
+  RANDOM=$((SEED * 1000 + p)); ver=1000000 # (tags apart from the tree's)
+  local k g size
+  for ((k = 0; k < 400; k++)); do
+    kill -0 "$mp" 2>/dev/null || return 0
+    live_file $RANDOM; g=$f; live_file $RANDOM
+    case $((RANDOM % 10)) in
+      0|1|2|3) if [ -d "$f" ]; then rm -rf "$f"; fi; mkdir -p "${f%/*}"; gen "$f" $((RANDOM % 6 == 0 ? RANDOM * 4 : RANDOM % 1500)) ;;
+      4) if [ -s "$f" ]; then yes "$(head -c 15 "$f")" | head -c $((RANDOM % 2000 * 16)) >> "$f"; fi ;;
+      5) if [ -f "$f" ]; then size=$(stat -c %s "$f"); truncate -s $((size / 32 * 16)) "$f"; fi ;;
+      6) rm -rf "$f" ;;
+      7) rm -rf "$f"; mkdir -p "$f"; gen "$f/inner" $((RANDOM % 300)) ;;
+      8) if [ -f "$f" ] && [ ! -d "$g" ]; then mv -f "$f" "$g"; fi ;;
+      9) if [ -f "$f" ] && [ ! -d "$g" ] && [ "$f" != "$g" ]; then ln -f "$f" "$g"; fi ;;
+    esac 2>/dev/null
+    sleep "0.0$((RANDOM % 10))"
+  done
+}
+# torn I: the files under live/ at target I that are not one tag repeated (an empty file is whole), each
+# as NAME@HASH: the ones the push made are those not there before it (prepare's junk is torn by design)
+torn() {
+  in_t "$1" node -e '
+    const fs = require("fs"), path = require("path"), bad = [];
+    (function walk(d) {
+      let names; try { names = fs.readdirSync(d); } catch { return; }
+      for (const n of names) {
+        const p = path.join(d, n), st = fs.lstatSync(p);
+        if (st.isDirectory()) walk(p);
+        else if (st.isFile() && !n.includes(".mrsync.")) {
+          const b = fs.readFileSync(p), tag = b.subarray(0, 16);
+          let ok = b.length % 16 === 0 && (b.length === 0 || /^[0-9]{15}\n$/.test(tag.toString("latin1")));
+          for (let i = 16; ok && i < b.length; i += 16) ok = b.compare(tag, 0, 16, i, i + 16) === 0;
+          if (!ok) bad.push(path.relative(process.argv[1], p) + "@" + require("crypto").createHash("sha1").update(b).digest("hex").slice(0, 8));
+        }
+      }
+    })(path.join(process.argv[1], "live"));
+    console.log(bad.join(" "));' "$DST"
 }
 # prepare I: target I's destination in one of four states, its digit in $mode
 # (not in a subshell: bash seeds RANDOM anew in one, and SEED would not
@@ -74,6 +135,8 @@ for p in $(seq 1 "$PUSHES"); do
     r=$(( RANDOM % 6 == 0 ? 10 + RANDOM % 30 : 100 )); rates+="$r,"
     ip netns exec "${PFX}sw" tc qdisc replace dev "${PFX}t$i" root tbf rate "${r}mbit" burst 64kb latency 50ms
   done
+  declare -A before=()
+  if [ "${LIVE:-0}" = 1 ]; then for i in $(seq 1 "$N"); do before[$i]=" $(torn "$i") "; done; fi
   flags=""
   if [ "${V6:-0}" = 1 ]; then flags+=" -A ff15::4d:5253 -I eth0"; fi
   if [ $((RANDOM % 2)) = 0 ]; then flags+=" --delete"; fi
@@ -83,6 +146,7 @@ for p in $(seq 1 "$PUSHES"); do
   t0=$(date +%s.%N)
   ip netns exec "${PFX}m" timeout 150 "$MRSYNC" "${push[@]}" -s "$SRC" -w 20 $flags --status-file "$WORK/status.json" > "$WORK/out" 2>&1 &
   mp=$!
+  if [ "${LIVE:-0}" = 1 ]; then mutate & mutator=$!; fi
   if [ "$victim" != 0 ]; then
     sleep "0.$((RANDOM % 9 + 1))"
     for pid in $(ip netns pids "${PFX}t$victim"); do
@@ -91,6 +155,7 @@ for p in $(seq 1 "$PUSHES"); do
   fi
   wait "$mp"; rc=$?
   wall=$(echo "$(date +%s.%N) - $t0" | bc -l)
+  if [ "${LIVE:-0}" = 1 ]; then wait "$mutator"; fi
   bad=""
   if [ "$rc" = 124 ]; then bad+=" hung"; fi
   # each target's state from the status file (the report's table is abridged for a big fleet)
@@ -102,12 +167,30 @@ for p in $(seq 1 "$PUSHES"); do
     h="t$i"; if [ "${DAEMON:-0}" = 1 ]; then h=$(cat "$MRSYNC_TEST_HOSTS/t$i.addr"); fi
     st=$(awk -v h="$h" '$1 == h {print $2; exit}' "$WORK/states" 2>/dev/null)
     if [ "$st" = OK ]; then
-      if [[ "$flags" == *--delete* ]]; then o=$(in_t "$i" rsync -aHn --delete --itemize-changes --checksum "$SRC/" "$DST/")
-      else o=$(in_t "$i" rsync -aHn --itemize-changes --checksum "$SRC/" "$DST/"); fi
+      # a live source: the rest of the tree (live/ is checked for torn files below, and after the quiet push)
+      x=(); if [ "${LIVE:-0}" = 1 ]; then x=(--exclude /live/); fi
+      if [[ "$flags" == *--delete* ]]; then o=$(in_t "$i" rsync -aHn --delete --itemize-changes --checksum "${x[@]}" "$SRC/" "$DST/")
+      else o=$(in_t "$i" rsync -aHn --itemize-changes --checksum "${x[@]}" "$SRC/" "$DST/"); fi
       if [ -n "$o" ]; then bad+=" t$i-OK-but-differs"; fi
     elif [ -z "$st" ]; then bad+=" t$i-not-in-the-status-file"
     fi
+    if [ "${LIVE:-0}" = 1 ]; then
+      for o in $(torn "$i"); do
+        if [[ "${before[$i]}" != *" $o "* ]]; then bad+=" t$i-torn:$o"; fi
+      done
+    fi
   done
+  if [ "${LIVE:-0}" = 1 ]; then
+    # the quiet push: nothing changes or is killed; every target ends OK and exact
+    qflags=${flags/ --delete/}
+    ip netns exec "${PFX}m" timeout 150 "$MRSYNC" "${push[@]}" -s "$SRC" -w 20 $qflags --delete --status-file "$WORK/status.json" > "$WORK/out2" 2>&1
+    qrc=$?
+    if [ "$qrc" != 0 ]; then bad+=" quiet-push-exit-$qrc"; cat "$WORK/out2" >> "$WORK/out"; fi
+    for i in $(seq 1 "$N"); do
+      o=$(in_t "$i" rsync -aHn --delete --itemize-changes --checksum "$SRC/" "$DST/")
+      if [ -n "$o" ]; then bad+=" t$i-differs-after-quiet-push"; fi
+    done
+  fi
   if grep -q 'NOT_DELIVERED\|internal' "$WORK/out"; then bad+=" not-delivered-or-internal"; fi
   printf 'push %2d: %5.1f s exit %s states %s%s kill t%s loss %s rates %s: %s\n' "$p" "$wall" "$rc" "$states" "$flags" "$victim" "${losses%,}" "${rates%,}" "${bad:-ok}"
   if [ -n "${KEEP_OUT:-}" ]; then mkdir -p "$KEEP_OUT"; cp "$WORK/out" "$KEEP_OUT/chaos-$SEED-$p.out"; fi
