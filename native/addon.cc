@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
 
 #include "fec.h"
 #include "napi_util.h"
@@ -138,6 +139,8 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       double* f = nums.Data();
       uint8_t* d = data.Data();
       for (const Event& e : evs) {
+        // a job's memory (sendPages from a Buffer) is the loop's no longer once its end is told
+        if (e.kind == EventKind::JobSent || e.kind == EventKind::JobError) held_.erase(e.index);
         *f++ = double(e.kind);
         *f++ = e.type;
         *f++ = e.sender;
@@ -155,7 +158,8 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   }
 
   void Shutdown() {
-    if (loop_) loop_->stop();
+    if (loop_) loop_->stop();  // joined: no job reads its memory any more
+    held_.clear();
     if (!released_) {
       released_ = true;
       tsfn_.Release();
@@ -173,12 +177,23 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   Napi::Value SendPages(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Live(env)) return env.Undefined();
-    if (throwIf(env, info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
-                         !info[3].IsNumber(), "sendPages(job, object, fd, size, runs|null, parity?, urgent?, hash?)")) return env.Undefined();
+    if (throwIf(env, info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() ||
+                         !(info[2].IsNumber() || info[2].IsBuffer()) || !info[3].IsNumber(),
+                "sendPages(job, object, fd|Buffer, size, runs|null, parity?, urgent?, hash?)")) return env.Undefined();
     uint32_t job = info[0].As<Napi::Number>().Uint32Value();
     uint32_t object = info[1].As<Napi::Number>().Uint32Value();
-    int fd = info[2].As<Napi::Number>().Int32Value();
     uint64_t size = uint64_t(info[3].As<Napi::Number>().DoubleValue());
+    // the pages in a Buffer (a pack of small files): held here until the job's end is told (Notify)
+    int fd = -1;
+    const uint8_t* mem = nullptr;
+    if (info[2].IsBuffer()) {
+      auto b = info[2].As<Napi::Buffer<uint8_t>>();
+      if (throwIf(env, b.Length() < size, "sendPages: the Buffer is shorter than size") ||
+          throwIf(env, held_.count(job) != 0, "sendPages: job id already in use")) return env.Undefined();
+      mem = b.Data();
+    } else {
+      fd = info[2].As<Napi::Number>().Int32Value();
+    }
     std::vector<std::pair<uint32_t, uint32_t>> runs;
     if (info[4].IsTypedArray()) {
       auto a = info[4].As<Napi::Uint32Array>();
@@ -203,8 +218,9 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
         parity.push_back(r);
       }
     }
+    if (mem) held_.emplace(job, Napi::Persistent(info[2]));
     loop_->sendPages(job, object, fd, size, std::move(runs), std::move(parity), info.Length() > 6 && info[6].ToBoolean(),
-                     info.Length() > 7 && info[7].ToBoolean(), !(info.Length() > 8 && info[8].ToBoolean()));
+                     info.Length() > 7 && info[7].ToBoolean(), !(info.Length() > 8 && info[8].ToBoolean()), mem);
     return env.Undefined();
   }
 
@@ -301,6 +317,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   }
 
   std::unique_ptr<PageLoop> loop_;
+  std::unordered_map<uint32_t, Napi::Reference<Napi::Value>> held_;  // Buffers of jobs out (sendPages), by job id
   Napi::Env::CleanupHook<void (*)(LoopWrap*), LoopWrap> cleanup_;
   bool exited_ = false;
   Napi::ThreadSafeFunction tsfn_;

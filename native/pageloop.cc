@@ -168,10 +168,10 @@ int PageLoop::localPort() const {
 }
 
 void PageLoop::sendPages(uint32_t job, uint32_t object, int fd, uint64_t size, std::vector<std::pair<uint32_t, uint32_t>> runs,
-                         std::vector<ParityRun> parity, bool urgent, bool hash, bool wakeNow) {
+                         std::vector<ParityRun> parity, bool urgent, bool hash, bool wakeNow, const uint8_t* mem) {
   {
     std::lock_guard<std::mutex> g(impl_->cmdMu_);
-    Job j{job, object, fd, size, std::move(runs)};
+    Job j{job, object, fd, size, mem, std::move(runs)};
     j.parity = std::move(parity);
     j.urgent = urgent;
     j.hash = hash;

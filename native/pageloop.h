@@ -87,9 +87,10 @@ class PageLoop {
   // is taken as they are read, and the JobSent of the job that reaches the
   // last page carries it (payload, 32 bytes) - the content the targets got.
   // wakeNow false: queued only; the owner calls wake() once for a batch of sends
+  // mem: the pages are there (size bytes), not in fd; the owner keeps them until JobSent/JobError
   void sendPages(uint32_t job, uint32_t object, int fd, uint64_t size,
                  std::vector<std::pair<uint32_t, uint32_t>> runs, std::vector<ParityRun> parity = {},
-                 bool urgent = false, bool hash = false, bool wakeNow = true);
+                 bool urgent = false, bool hash = false, bool wakeNow = true, const uint8_t* mem = nullptr);
   // toMaster: unicast to the master (LoopOptions.master); else multicast.
   // stamp: monoNs() goes into payload bytes 0..7 as it is sent
   void sendControl(uint8_t type, uint32_t object, uint32_t index, std::string payload, bool toMaster,

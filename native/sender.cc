@@ -148,13 +148,23 @@ int PageSender::sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOu
   }
   static thread_local std::vector<uint8_t> buf;
   buf.resize(size_t(kBatch) * paging_.pageSize);
-  ssize_t got = want ? pread(j.fd, buf.data(), want, off_t(uint64_t(first) * paging_.pageSize)) : 0;
-  if (got < 0) return errno;
-  if (uint64_t(got) != want) return ENODATA;  // the file shrank under us
+  if (int err = readAt(j, buf.data(), want, uint64_t(first) * paging_.pageSize)) return err;
   if (j.hash) feedHash(j, first, n, buf.data(), lens);
   j.done += sendPagesBatch(j.object, kTypeData, idx, lens, buf.data(), n, tokens, wantOut);
   if (j.done >= len) { j.run++; j.done = 0; }
   return 0;
+}
+
+int PageSender::readAt(const Job& j, uint8_t* dst, uint64_t want, uint64_t off) const {
+  if (want == 0) return 0;
+  if (j.mem) {
+    if (off > j.size || want > j.size - off) return ENODATA;
+    memcpy(dst, j.mem + off, want);
+    return 0;
+  }
+  ssize_t got = pread(j.fd, dst, want, off_t(off));
+  if (got < 0) return errno;
+  return uint64_t(got) == want ? 0 : ENODATA;  // the file shrank under us
 }
 
 // A first pass's pages as read, before they are sent (sealing encrypts them in
@@ -178,7 +188,9 @@ int PageSender::sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wan
   if (kb == 0 || pr.block >= fec::kMaxBlocks || uint64_t(pr.first) + pr.count > fec::kMaxParity) return EINVAL;
   const size_t P = paging_.pageSize;
   if (blockJob_ != int64_t(j.id) || blockNo_ != pr.block) {
-    if (int err = paging_.readBlock(j.fd, j.size, pr.block, kb, &blockBuf_)) return err;
+    const uint64_t off = uint64_t(pr.block) * fec::kBlock * P;
+    blockBuf_.assign(size_t(kb) * P, 0);
+    if (int err = readAt(j, blockBuf_.data(), std::min<uint64_t>(uint64_t(kb) * P, j.size - off), off)) return err;
     blockJob_ = j.id;
     blockNo_ = pr.block;
   }

@@ -26,8 +26,9 @@ constexpr int kBatch = 32;  // datagrams per sendmmsg / recvmmsg
 
 struct Job {
   uint32_t id, object;
-  int fd;
+  int fd;                        // the pages' file, or -1: they are in mem
   uint64_t size;
+  const uint8_t* mem = nullptr;  // the pages in memory (a pack of small files), held by the owner until the job's event
   std::vector<std::pair<uint32_t, uint32_t>> runs;  // (first page, count)
   std::vector<ParityRun> parity;
   size_t run = 0;
@@ -65,6 +66,9 @@ class PageSender {
   int sendRunChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);     // 0 or an errno
   int sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wantOut);  // 0 or an errno
   void feedHash(const Job& j, uint32_t first, uint32_t n, const uint8_t* buf, const uint32_t* lens);
+  // want bytes of the job's object from off on into dst (its file, or its memory); 0 or an errno
+  // (ENODATA: the file ends first)
+  int readAt(const Job& j, uint8_t* dst, uint64_t want, uint64_t off) const;
 
   const int sock_;
   const sockaddr_storage group_;

@@ -71,9 +71,10 @@ export interface NativePageLoop {
   /**
    * runs: (start, length) pairs, null = every page; parity: (block, first parity index, count) triples, sent after the
    * runs; urgent: ahead of the jobs queued; hash: a part of the first pass (pages in order from 0), hashed as read:
-   * the 'sent' event of the job that reaches the last page carries the SHA-256 (payload)
+   * the 'sent' event of the job that reaches the last page carries the SHA-256 (payload). source: the file's
+   * descriptor, or its bytes (a Buffer of at least size bytes, which the loop holds until the job's event)
    */
-  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean): void;
+  sendPages(job: number, object: number, source: number | Buffer, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean): void;
   /** stamp: the loop writes its monoNs() send time into payload bytes 0..7 */
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean): void;
   /** 0, or an errno: the sink gives fd (a fresh file: it must read as zeros) its size, EINVAL unless a regular file open for writing; it borrows fd: close fd only after closeSink */
@@ -111,7 +112,7 @@ function decodeEvents(nums: Float64Array, bytes: Buffer): LoopEvent[] {
 
 /** The addon's loop: as NativePageLoop, plus sends that only queue (defer) and the wake-up that ends them. */
 interface RawPageLoop extends NativePageLoop {
-  sendPages(job: number, object: number, fd: number, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean, defer?: boolean): void;
+  sendPages(job: number, object: number, source: number | Buffer, size: number, runs: Uint32Array | null, parity?: Uint32Array, urgent?: boolean, hash?: boolean, defer?: boolean): void;
   sendControl(type: number, object: number, index: number, payload: Buffer | null, toMaster: boolean, stamp?: boolean, defer?: boolean): void;
   wake(): void;
 }
@@ -150,8 +151,8 @@ export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) 
     queueMicrotask(wake);
   };
   return {
-    sendPages(job, object, fd, size, runs, parity, urgent, hash) {
-      loop.sendPages(job, object, fd, size, runs, parity, urgent ?? false, hash ?? false, true);
+    sendPages(job, object, source, size, runs, parity, urgent, hash) {
+      loop.sendPages(job, object, source, size, runs, parity, urgent ?? false, hash ?? false, true);
       later();
     },
     sendControl(type, object, index, payload, toMaster, stamp) {

@@ -1,5 +1,5 @@
 // A file with no name, for bytes a process keeps while it runs (a manifest
-// segment, a pack of small files, on the master and on a target): in memory,
+// segment on the master and on a target, a pack of small files on a target): in memory,
 // or unlinked as soon as it is made, so nothing is left to clean up after a
 // crash; and reading or writing such bytes whole.
 import crypto from 'node:crypto';

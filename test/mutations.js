@@ -50,6 +50,8 @@ const MUTATIONS = [
     '? m.queued >= 2 :', '? m.queued >= 1 :', 'rate.test.js'],
   ['Acks taken whatever their types', 'src/wire/protocol.ts',
     'if (t !== Msg.OpenOk && t !== Msg.Done && t !== Msg.Wait && t !== Msg.NeedSum) return false;', '', 'events.test.js'],
+  ["a pack's Buffer not held by the loop while its job reads it", 'native/addon.cc',
+    '    if (mem) held_.emplace(job, Napi::Persistent(info[2]));\n', '', 'pageloop-hash.test.js'],
 ];
 
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });

@@ -75,7 +75,8 @@ export interface PackSending { files: PackFile[]; failed: Map<number, Map<number
 /** A file (a pack of small files, or a manifest segment) in flight. */
 export interface Sending {
   flow: FileFlow;
-  fd: number;
+  fd: number;              // the file's pages are read from (-1 for a pack: see mem)
+  mem?: Buffer;            // a pack's bytes (held in memory, not in a file)
   size: number;
   before?: FileMark;       // a file's mark when it was opened (a change during the send is told by it)
   entry: number;           // its manifest entry; -1 for a manifest segment or a pack
@@ -206,22 +207,22 @@ export class Sender implements MasterEvents {
   }
 
   /**
-   * A pack of small files (pack.ts), its bytes (header and contents) in fd:
-   * one flow to every target that needs any of them.
+   * A pack of small files (pack.ts), its bytes (header and contents) in
+   * bytes: one flow to every target that needs any of them.
    */
-  startPack(fd: number, size: number, files: PackFile[]): void {
+  startPack(bytes: Buffer, files: PackFile[]): void {
     const obj = PACK_BASE + (this.packs++ % (SEG_BASE - PACK_BASE));
     const needers = new Set<number>();
     for (const f of files) for (const n of f.needers) needers.add(n);
     if (!this.catchup) { this.filesPacked += files.length; this.packsSent++; } // counted once, as the window counts files
-    this.startFlow(obj, fd, size, [...needers], -1, undefined, { files, failed: new Map() });
+    this.startFlow(obj, -1, bytes.length, [...needers], -1, undefined, { files, failed: new Map() }, bytes);
   }
 
-  /** A flow for obj to the targets needers (ids), its pages read from fd; before: a file's stat when opened. */
-  startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: FileMark, pack?: PackSending): void {
+  /** A flow for obj to the targets needers (ids), its pages read from fd (or mem); before: a file's stat when opened. */
+  startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: FileMark, pack?: PackSending, mem?: Buffer): void {
     const now = Date.now();
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs: this.openRetryMs(), eofRetryMs: this.eofRetryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, now);
-    const s: Sending = { flow, fd, size, entry, pack, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: hashed({ entry, pack }), hash: null };
+    const s: Sending = { flow, fd, mem, size, entry, pack, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: hashed({ entry, pack }), hash: null };
     this.flows.set(obj, s);
     if (pack) for (const f of pack.files) this.packOf.set(f.object, s);
     if (s.passing) { this.firstPasses++; this.bytesPassing += size; }
@@ -329,7 +330,7 @@ export class Sender implements MasterEvents {
     const job = this.nextJob++;
     this.jobs.set(job, s);
     s.jobsOut++;
-    this.loop.sendPages(job, s.flow.object, s.fd, s.size, runs, parity, urgent, firstPass);
+    this.loop.sendPages(job, s.flow.object, s.mem ?? s.fd, s.size, runs, parity, urgent, firstPass);
     return job;
   }
 
@@ -430,6 +431,7 @@ export class Sender implements MasterEvents {
   private release(s: Sending): void {
     s.ended = true;
     if (s.jobsOut === 0 && s.fd >= 0) { fs.closeSync(s.fd); s.fd = -1; }
+    if (s.jobsOut === 0) s.mem = undefined;
   }
 
   /** A file's first pass is hashed, or its flow ended without: one first pass fewer to wait for. */

@@ -10,7 +10,6 @@ import { entryOf } from '../wire/manifest';
 import { display } from '../wire/paths';
 import { MAX_PAGES, pagesOf } from '../wire/runs';
 import { PACK_BYTES, PACK_FILES, PACK_FILE_MAX, encodePackHeader, packHeaderLen } from '../wire/pack';
-import { memoryFile, writeWhole } from '../tmpfile';
 import { Segments } from './segments';
 import { PackFile, Sender } from './sender';
 import { openFileBeneath, readSmallFiles, sendFailure } from './source';
@@ -123,7 +122,7 @@ export class Window {
    * again after the read: one written meanwhile (its ctime moved) is not
    * sent, as the first pass of a file written during it is not committed.
    * The pack (a header naming them, then their contents) is held in memory
-   * (memfd) and sent as one flow.
+   * (a Buffer the native sender reads its pages from) and sent as one flow.
    */
   private openPack(files: Array<{ obj: number; needers: number[] }>): void {
     const packed: PackFile[] = [];
@@ -140,21 +139,7 @@ export class Window {
       this.count(small[k].size, 1);
     });
     if (!packed.length) return;
-    const bytes = Buffer.concat([encodePackHeader(packed.map((f) => f.object)), contents]);
-    let fd = -1;
-    try {
-      fd = memoryFile();
-      writeWhole(fd, bytes);
-    } catch (err) {
-      if (fd >= 0) fs.closeSync(fd);
-      // no memory for it (nor room in the temp directory where memfd is refused): these files are not sent
-      for (const f of packed) {
-        this.count(f.size, -1);
-        this.notSent(f.object, this.segs.entries.path(f.entry), f.needers, new Error(`cannot hold a pack of small files: ${describe(err)}`));
-      }
-      return;
-    }
-    this.sender.startPack(fd, bytes.length, packed);
+    this.sender.startPack(Buffer.concat([encodePackHeader(packed.map((f) => f.object)), contents]), packed);
   }
 
   /** Open a file beneath the source root, checked against the scan (source.ts), and start its flow. */

@@ -13,6 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { NETNS_SKIP, childInNetns } from './netns';
 import { LoopEvent, LoopOptions, native, openPageLoop } from '../../src/native';
 
@@ -78,11 +80,16 @@ function readBack(fd: number, n: number): Buffer {
 /** A target's event as the assertions compare it: kind, object, digest (or errno). */
 const received = (e: LoopEvent): string => `${e.kind}:${e.object}:${e.payload?.toString('hex') ?? (e.err ? `errno ${e.err}` : '-')}`;
 
-/** A master loop sends a file (first pass in jobs), a target loop receives it. */
-async function sendAndReceive(encrypt: boolean, port: number, chunks: Array<[number, number]> | null) {
+/**
+ * A master loop sends a file (first pass in jobs), a target loop receives it;
+ * fromMemory: the pages from a Buffer (as a pack of small files goes), not a file.
+ */
+async function sendAndReceive(encrypt: boolean, port: number, chunks: Array<[number, number]> | null, fromMemory = false) {
   const content = crypto.randomBytes(10 * PAGE + 123);
   content.fill(0, 3 * PAGE, 4 * PAGE); // an all-zero page
-  const { src, dst, sent, got, target, master } = loopPair(port, encrypt, content);
+  const { src: file, dst, sent, got, target, master } = loopPair(port, encrypt, content);
+  // a Buffer longer than the object: only its first size bytes are the object's
+  const src = fromMemory ? Buffer.concat([content, Buffer.alloc(5000, 0xee)]) : file;
   target.openSink(9, dst, content.length);
   await sleep(50);
   if (!chunks) master.sendPages(1, 9, src, content.length, null, undefined, false, true);
@@ -181,9 +188,39 @@ async function closedSink(port: number) {
   return { missing, reused: next === dst, nextSize: fs.fstatSync(next).size, stray: st.dataStray };
 }
 
+/**
+ * Pages from a Buffer that only the loop still holds: 2 MB (its own mapping,
+ * returned to the system when freed) sent while the garbage collector runs
+ * again and again, and a tail rebuilt from parity pages made from memory; a
+ * Buffer shorter than the object is refused.
+ */
+async function heldByTheLoop(port: number) {
+  const gc = (() => { v8.setFlagsFromString('--expose-gc'); return vm.runInNewContext('gc') as () => void; })();
+  const content = crypto.randomBytes(2000 * PAGE + 321);
+  const want = sha(content);
+  const { dst, sent, got, target, master } = loopPair(port, false, Buffer.alloc(0));
+  fs.ftruncateSync(dst, content.length);
+  target.openSink(9, dst, content.length);
+  await sleep(50);
+  // pages 0-1990 and parity for the last block (15: pages 1920-2000; 1991-2000 never sent): from a copy nothing here refers to
+  master.sendPages(1, 9, Buffer.from(content), content.length, Uint32Array.of(0, 1991), Uint32Array.of(15, 0, 10), false, false);
+  for (let i = 0; i < 20 && got.length === 0; i++) { gc(); await sleep(10); }
+  await until(() => sent.length >= 1 && got.length >= 1, 5000);
+  let short = '';
+  try { master.sendPages(2, 9, Buffer.alloc(10), 11, null); } catch (e) { short = (e as Error).message; }
+  const st = target.stats();
+  master.stop();
+  target.stop();
+  return { want, sent: sent.map((e) => `${e.kind}:${e.index}`), got: got.map(received), same: readBack(dst, content.length).equals(content), rebuilt: st.fecRecovered, short };
+}
+
 async function child(): Promise<void> {
   const out = {
     whole: await sendAndReceive(false, 47011, null),
+    wholeFromMemory: await sendAndReceive(false, 47071, null, true),
+    chunkedFromMemory: await sendAndReceive(false, 47081, [[0, 4], [4, 3], [7, 4]], true),
+    sealedFromMemory: await sendAndReceive(true, 47091, null, true),
+    held: await heldByTheLoop(47101),
     chunked: await sendAndReceive(false, 47021, [[0, 4], [4, 3], [7, 4]]),
     sealed: await sendAndReceive(true, 47031, null),
     outOfOrder: await outOfOrder(47041),
@@ -198,7 +235,7 @@ if (process.argv.includes('--child')) {
 } else {
   test('the loop hashes the first pass it sends and every file it receives', { skip: NETNS_SKIP }, () => {
     const out = childInNetns(__filename, 30_000);
-    for (const k of ['whole', 'sealed'] as const) {
+    for (const k of ['whole', 'sealed', 'wholeFromMemory', 'sealedFromMemory'] as const) {
       const o = out[k];
       assert.deepEqual(o.sent, [`sent:1:${o.want}`], `${k}: the job's event carries the hash of the pages it read`);
       assert.deepEqual(o.got, [`complete:9:${o.want}`], `${k}: the sink's completion carries the hash of what arrived`);
@@ -207,6 +244,16 @@ if (process.argv.includes('--child')) {
     const c = out.chunked;
     assert.deepEqual(c.sent, ['sent:1:-', 'sent:2:-', `sent:3:${c.want}`], 'chunk jobs: the last one carries the hash of the whole pass');
     assert.deepEqual(c.got, [`complete:9:${c.want}`]);
+    const m = out.chunkedFromMemory;
+    assert.deepEqual(m.sent, ['sent:1:-', 'sent:2:-', `sent:3:${m.want}`], 'chunk jobs from memory: the last one carries the hash');
+    assert.deepEqual(m.got, [`complete:9:${m.want}`]);
+    assert.ok(m.same);
+    const h = out.held;
+    assert.deepEqual(h.sent, ['sent:1'], 'the job from a Buffer only the loop held ended');
+    assert.deepEqual(h.got, [`complete:9:${h.want}`], 'every page and the parity made from memory arrived as the Buffer was');
+    assert.equal(h.rebuilt, 10);
+    assert.ok(h.same);
+    assert.match(h.short, /shorter than size/, 'a Buffer shorter than the object is refused');
     const o = out.outOfOrder;
     assert.equal(o.early, 0, 'not complete while pages are missing');
     assert.deepEqual(o.got, [`complete:4:${o.want}`], 'pages ahead of the gaps read back and hashed in order');
