@@ -162,9 +162,7 @@ int PageSender::readAt(const Job& j, uint8_t* dst, uint64_t want, uint64_t off) 
     memcpy(dst, j.mem + off, want);
     return 0;
   }
-  ssize_t got = pread(j.fd, dst, want, off_t(off));
-  if (got < 0) return errno;
-  return uint64_t(got) == want ? 0 : ENODATA;  // the file shrank under us
+  return preadWhole(j.fd, dst, want, off);  // ENODATA: the file shrank under us
 }
 
 // A first pass's pages as read, before they are sent (sealing encrypts them in
@@ -188,9 +186,8 @@ int PageSender::sendParityChunk(Job& j, uint32_t room, double* tokens, bool* wan
   if (kb == 0 || pr.block >= fec::kMaxBlocks || uint64_t(pr.first) + pr.count > fec::kMaxParity) return EINVAL;
   const size_t P = paging_.pageSize;
   if (blockJob_ != int64_t(j.id) || blockNo_ != pr.block) {
-    const uint64_t off = uint64_t(pr.block) * fec::kBlock * P;
-    blockBuf_.assign(size_t(kb) * P, 0);
-    if (int err = readAt(j, blockBuf_.data(), std::min<uint64_t>(uint64_t(kb) * P, j.size - off), off)) return err;
+    auto read = [this, &j](uint8_t* dst, uint64_t want, uint64_t off) { return readAt(j, dst, want, off); };
+    if (int err = paging_.readBlock(j.size, pr.block, kb, &blockBuf_, read)) return err;
     blockJob_ = j.id;
     blockNo_ = pr.block;
   }

@@ -427,11 +427,12 @@ export class Sender implements MasterEvents {
     return after.nlink === 0 ? 'deleted' : 'changed';
   }
 
-  /** Close a finished flow's file once no native send job can still read it (its number may be reused at once). */
+  /** Close a finished flow's file, or let go of a pack's bytes, once no native send job can still read it (its number may be reused at once). */
   private release(s: Sending): void {
     s.ended = true;
-    if (s.jobsOut === 0 && s.fd >= 0) { fs.closeSync(s.fd); s.fd = -1; }
-    if (s.jobsOut === 0) s.mem = undefined;
+    if (s.jobsOut > 0) return;
+    if (s.fd >= 0) { fs.closeSync(s.fd); s.fd = -1; }
+    s.mem = undefined;
   }
 
   /** A file's first pass is hashed, or its flow ended without: one first pass fewer to wait for. */
