@@ -39,6 +39,8 @@ export interface RemoteEvents {
 
 /** What the master and rtt see of a catcher: lines in, lines out, an end. */
 export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
+  /** What starts the catcher, for messages: the remote shell, or the daemon. */
+  abstract readonly via: string;
   private buf = '';
   protected stderrTail = '';
   exited = false;
@@ -96,6 +98,7 @@ export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
 }
 
 export class RemoteCatcher extends CatcherChannel {
+  readonly via = 'the remote shell';
   private child: ChildProcess;
 
   constructor(readonly host: string, rsh: string[], command: string) {
@@ -133,6 +136,7 @@ let pskContext: tls.SecureContext | null = null;
 
 /** A multicatcher --daemon on the target, over TLS 1.2 with the pre-shared key (ECDHE-PSK, ChaCha20-Poly1305). */
 export class DaemonCatcher extends CatcherChannel {
+  readonly via = 'the daemon';
   private sock: tls.TLSSocket;
   private secure = false;
 

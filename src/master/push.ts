@@ -430,7 +430,7 @@ export class Push {
   /** Drop the targets silent for longer than -w: launching, planning a segment, awaited on a file, finishing. */
   private checkSilence(now: number): void {
     const waitMs = this.o.waitSec * 1000;
-    for (const [t, why] of this.targets.silent(now, waitMs)) this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why, 'SILENT');
+    for (const [t, why, code] of this.targets.silent(now, waitMs)) this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why, code);
     // a target that received a segment but does not report its plan
     for (const [k, waiting] of this.segments.planning) {
       const ended = this.segments.segs.get(k)!.endedAt;

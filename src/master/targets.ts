@@ -166,12 +166,23 @@ export class Targets {
     for (const t of this.list) t.remote.kill();
   }
 
-  /** Launching or finishing targets silent past their budget (-w; at least 5 s to start). */
-  silent(now: number, waitMs: number): Array<[Target, string]> {
-    const out: Array<[Target, string]> = []; // all SILENT
+  /**
+   * Launching or finishing targets silent past their budget (-w; at least
+   * 5 s to start). A catcher says it is ready over its channel as soon as
+   * its socket is open, before any datagram: one that never does was never
+   * started (the remote shell waits on a prompt, a login that slow) or is
+   * stuck starting, whatever the network does with datagrams.
+   */
+  silent(now: number, waitMs: number): Array<[Target, string, 'UNREACHABLE' | 'SILENT']> {
+    const out: Array<[Target, string, 'UNREACHABLE' | 'SILENT']> = [];
+    const startMs = Math.max(waitMs, 5000);
     for (const t of this.list) {
-      if (t.state === 'launching' && now - t.stateSince > Math.max(waitMs, 5000)) out.push([t, `no answer from the catcher within ${waitMs / 1000} s`]);
-      if (t.state === 'finishing' && now - Math.max(t.lastHeard, t.stateSince) > waitMs) out.push([t, `silent for ${waitMs / 1000} s while finishing`]);
+      if (t.state === 'launching' && now - t.stateSince > startMs) {
+        out.push(t.remote.heard
+          ? [t, `its catcher started but was not ready within ${startMs / 1000} s`, 'SILENT']
+          : [t, `no catcher started within ${startMs / 1000} s: ${t.remote.via} said nothing`, 'UNREACHABLE']);
+      }
+      if (t.state === 'finishing' && now - Math.max(t.lastHeard, t.stateSince) > waitMs) out.push([t, `silent for ${waitMs / 1000} s while finishing`, 'SILENT']);
     }
     return out;
   }

@@ -19,14 +19,21 @@ export interface FailureGroup { state: TargetReport['state']; code: string; why:
 export function failureHint(code: string | undefined, error = ''): string | null {
   switch (code) {
     case 'UNREACHABLE': {
+      if (/the remote shell said nothing/.test(error)) {
+        return 'the remote shell waits on a prompt (a password, a key\'s passphrase, a new host key: ssh asks on the terminal, ' +
+          'not through mrsync) or its login takes longer than -w: check that "ssh HOST true" works as root and asks nothing';
+      }
+      if (/the daemon said nothing/.test(error)) return 'the daemon took the connection but started no session: see its log there';
       const exit = /\(exit (\d+)\)/.exec(error)?.[1];
       if (exit === '127') return 'multicatcher was not found there: install it at the same path as here, or name it with --remote-path';
-      if (exit === '255') return 'the remote shell could not log in: check that "ssh HOST true" works as root without a password';
+      if (exit === '255') return 'the remote shell could not log in: check that "ssh HOST true" works as root and asks nothing (a key, not a password; the host\'s key known: ssh-keyscan HOST)';
       if (exit === '0') return 'the remote shell ran but no catcher answered: check -r and --remote-path';
       return 'run the remote shell (-r) by hand: RSH HOST multicatcher --version';
     }
     case 'REFUSED': return /version|protocol/i.test(error) ? 'compare "multicatcher --version" there with "mrsync --version" here' : null;
-    case 'SILENT': return 'datagrams do not get through: the firewall (UDP port -P on the targets, -P minus 1 on the master), ' +
+    case 'SILENT':
+      if (/not ready within/.test(error)) return 'the catcher is stuck starting: the destination\'s file system there (a hung mount?), or that machine\'s load';
+      return 'datagrams do not get through: the firewall (UDP port -P on the targets, -P minus 1 on the master), ' +
       'IGMP snooping without a querier on the switch, the interface (-I); see docs/operating.md';
     case 'EXITED': return 'the catcher ended early: its stderr (above), memory and disk on that target';
     default: return null;

@@ -47,6 +47,28 @@ expect 3 '^t1 +UNREACHABLE .*remote shell failed \(exit 1\)' -m t1 -s "$SRC" -t 
 expect 3 '^t1 +UNREACHABLE .*cannot run remote shell /nonexistent/ssh: ENOENT' -m t1 -s "$SRC" -t "$DST" -r /nonexistent/ssh -w 5
 expect 3 '^t1 +UNREACHABLE .*exit 127.*not found' -m t1 -s "$SRC" -t "$DST" --remote-path /nope/multicatcher -w 5
 expect 3 'check: multicatcher was not found there' -m t1 -s "$SRC" -t "$DST" --remote-path /nope/multicatcher -w 5
+# a remote shell that says nothing and never starts the catcher (ssh asking for a password or a host key on
+# the terminal): that target is named within -w, as the remote shell's, not as datagrams that do not get through
+cat > "$WORK/prompting-rsh" <<EOS
+#!/bin/sh
+case "\$1" in t2) exec sleep 120;; esac
+exec "$NSRSH" "\$@"
+EOS
+chmod +x "$WORK/prompting-rsh"
+set +e
+t0=$(date +%s)
+ip netns exec "${PFX}m" timeout 60 "$MRSYNC" -r "$WORK/prompting-rsh" -m t1,t2 -s "$SRC" -t "$DST" -w 5 > "$WORK/prompt.out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 3 ] || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: exit $rc, want 3"; }
+[ $(( $(date +%s) - t0 )) -le 20 ] || fail "a remote shell that never answers: the push took $(( $(date +%s) - t0 )) s with -w 5"
+grep -Eq '^t2 +UNREACHABLE .*no catcher started within 5 s: the remote shell said nothing' "$WORK/prompt.out" || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: not named so"; }
+grep -q 'check: the remote shell waits on a prompt' "$WORK/prompt.out" || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: no hint of a prompt"; }
+! grep -q 'datagrams do not get through' "$WORK/prompt.out" || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: blamed on datagrams"; }
+grep -Eq '^t1 +OK' "$WORK/prompt.out" || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: the other target did not complete"; }
+for _ in $(seq 1 40); do pgrep -f 'sleep 120' > /dev/null || break; sleep 0.05; done
+! pgrep -af 'sleep 120' || fail "a remote shell that never answers: left running after the push"
+echo "ok (3): a remote shell that never answers: $(grep -E "^t2 +UNREACHABLE" "$WORK/prompt.out")"
 
 # 400 unreachable hosts: stderr and the report stay short (grouped by cause, what to check), the status file has them all
 hosts=$(seq -f 'h%g' 1 400 | paste -sd,)

@@ -1,0 +1,35 @@
+// A target whose catcher never says it is ready: told apart from one whose
+// datagrams do not get through (master/targets.ts silent()), with what to
+// check (operator/groups.ts).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Targets } from '../../src/master/targets';
+import { makeLogger } from '../../src/operator/log';
+import { failureHint } from '../../src/operator/groups';
+
+test('a catcher never ready: the remote shell said nothing (UNREACHABLE, a prompt?), or the catcher is stuck starting (SILENT); a finishing one silent past -w', async () => {
+  const targets = new Targets(makeLogger(0, 'test', undefined, { write: () => true }));
+  // a remote shell that says nothing and waits, as ssh at a password prompt on the terminal
+  targets.launch({ hosts: ['quiet', 'stuck', 'done'], rsh: ['sh', '-c', 'exec sleep 30', 'rsh'], remotePath: '/nowhere/multicatcher' },
+    { line: () => undefined, exit: () => undefined });
+  try {
+    const [quiet, stuck, done] = targets.list;
+    stuck.remote.heard = true; // it said something (a log line), never that it is ready
+    const t0 = quiet.stateSince;
+    assert.deepEqual(targets.silent(t0 + 4000, 1000), [], 'at least 5 s to start, whatever -w');
+    done.state = 'finishing';
+    const late = targets.silent(t0 + 7000, 2000).map(([t, why, code]) => [t.host, why, code]);
+    assert.deepEqual(late, [
+      ['quiet', 'no catcher started within 5 s: the remote shell said nothing', 'UNREACHABLE'],
+      ['stuck', 'its catcher started but was not ready within 5 s', 'SILENT'],
+      ['done', 'silent for 2 s while finishing', 'SILENT'],
+    ]);
+    assert.equal(targets.silent(t0 + 21_000, 20_000)[0][1], 'no catcher started within 20 s: the remote shell said nothing', '-w past 5 s: -w');
+    assert.match(failureHint('UNREACHABLE', late[0][1]) ?? '', /waits on a prompt .*password.*host key.*"ssh HOST true" works as root and asks nothing/);
+    assert.match(failureHint('SILENT', late[1][1]) ?? '', /stuck starting/);
+    assert.match(failureHint('SILENT', late[2][1]) ?? '', /datagrams do not get through/);
+    assert.match(failureHint('UNREACHABLE', 'no catcher started within 5 s: the daemon said nothing') ?? '', /daemon .* its log/);
+  } finally {
+    targets.abandon();
+  }
+});
