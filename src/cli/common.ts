@@ -24,10 +24,19 @@ export function errorExit(prog: string, e: unknown): number {
   return 4;
 }
 
+/**
+ * The remote shell when neither -r nor MRSYNC_RSH names one: ssh that never
+ * prompts. With hundreds of targets a password, a key's passphrase or a new
+ * host key would be hundreds of prompts on one terminal, all at once; in
+ * batch mode each such host fails at once, named with ssh's own reason.
+ */
+export const DEFAULT_RSH = 'ssh -o BatchMode=yes';
+export const defaultRsh = (): string => process.env.MRSYNC_RSH ?? DEFAULT_RSH;
+
 /** The options mrsync and rtt share, with the original's letters. */
 export function addNetOptions(cmd: Command, d: { group: string; port: string; catcher: string }): Command {
   return cmd
-    .option('-r, --rsh <command>', `remote shell used to start ${d.catcher}, run as COMMAND HOST "cmd"`, process.env.MRSYNC_RSH ?? 'ssh')
+    .option('-r, --rsh <command>', `remote shell used to start ${d.catcher}, run as COMMAND HOST "cmd"`, defaultRsh())
     .option('-A, --address <group>', 'multicast group, IPv4 or IPv6', d.group)
     .option('-P, --port <port>', 'UDP port of the group; the master receives answers on port-1', d.port)
     .option('-T, --ttl <hops>', 'multicast TTL / hop limit', '1')

@@ -8,7 +8,7 @@ import { ENCRYPT_OVERHEAD, MAX_PAGE, defaultPageSize, interfaceMtu, parseIntIn, 
 import { ProgressView } from '../operator/progress';
 import { EXIT_INTERRUPTED, exitCode, formatReport } from '../operator/report';
 import { realTarget, statusDoc, writeStatusFile } from '../operator/status';
-import { Raw, VERSION, addNetOptions, errorExit, netOptions, refuseOptionValues, runCommand } from './common';
+import { Raw, VERSION, addNetOptions, defaultRsh, errorExit, netOptions, refuseOptionValues, runCommand } from './common';
 import { DAEMON_PORT } from './daemon-port';
 import { readKeyFile } from '../channel/keyfile';
 import { pathProblem } from '../wire/paths';
@@ -118,7 +118,7 @@ export function buildOptions(raw: Raw, rules: RuleSpec[] = []): PushOptions {
     psk: raw.keyFile ? readKeyFile(String(raw.keyFile)) : (() => { throw new UserError('--daemon needs --key-file FILE'); })(),
   } : undefined;
   if (!daemon && raw.keyFile) throw new UserError('--key-file is for --daemon targets');
-  if (daemon && raw.rsh !== (process.env.MRSYNC_RSH ?? 'ssh')) throw new UserError('-r is for catchers started through a remote shell; --daemon reaches standing daemons over TLS');
+  if (daemon && raw.rsh !== defaultRsh()) throw new UserError('-r is for catchers started through a remote shell; --daemon reaches standing daemons over TLS');
   const dst = daemon ? daemonTarget(raw.target === undefined ? '.' : String(raw.target)) : raw.target ? String(raw.target) : src;
   if (!dst || dst.includes('\0')) throw new UserError('bad --target');
   const srcBuf = Buffer.from(src);

@@ -1,11 +1,14 @@
 // A target whose catcher never says it is ready: told apart from one whose
 // datagrams do not get through (master/targets.ts silent()), with what to
-// check (operator/groups.ts).
+// check (operator/groups.ts); and the default remote shell, which never prompts.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { test } from 'node:test';
 import { Targets } from '../../src/master/targets';
 import { makeLogger } from '../../src/operator/log';
 import { failureHint } from '../../src/operator/groups';
+import { DEFAULT_RSH, defaultRsh } from '../../src/cli/common';
 
 test('a catcher never ready: the remote shell said nothing (UNREACHABLE, a prompt?), or the catcher is stuck starting (SILENT); a finishing one silent past -w', async () => {
   const targets = new Targets(makeLogger(0, 'test', undefined, { write: () => true }));
@@ -32,4 +35,22 @@ test('a catcher never ready: the remote shell said nothing (UNREACHABLE, a promp
   } finally {
     targets.abandon();
   }
+});
+
+test('the default remote shell is ssh in batch mode (it never prompts); -r and MRSYNC_RSH name another', () => {
+  assert.equal(DEFAULT_RSH, 'ssh -o BatchMode=yes');
+  const was = process.env.MRSYNC_RSH;
+  try {
+    delete process.env.MRSYNC_RSH;
+    assert.equal(defaultRsh(), DEFAULT_RSH);
+    process.env.MRSYNC_RSH = 'rsh';
+    assert.equal(defaultRsh(), 'rsh');
+  } finally {
+    if (was === undefined) delete process.env.MRSYNC_RSH; else process.env.MRSYNC_RSH = was;
+  }
+  const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'mrsync');
+  const env = { ...process.env };
+  delete env.MRSYNC_RSH;
+  const help = spawnSync(bin, ['--help'], { encoding: 'utf8', env });
+  assert.match(help.stdout.replace(/\s+/g, ' '), /\(default: "ssh -o BatchMode=yes"\)/);
 });
