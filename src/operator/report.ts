@@ -46,7 +46,8 @@ export function originalSummary(r: PushReport): string[] {
   );
   const min = r.seconds / 60;
   const gb = r.bytes / 1e9;
-  lines.push(`total time = ${min.toFixed(2)} min${gb > 0 ? `, ${(min / gb).toFixed(2)} min/GB` : ''}`);
+  // per GB once the push carries 10 MB or more, as the cpu line (a few bytes in seconds is no speed)
+  lines.push(`total time = ${min.toFixed(2)} min${gb >= 0.01 ? `, ${(min / gb).toFixed(2)} min/GB` : ''}`);
   const dropped = r.targets.filter((t) => t.state === 'DROPPED' || t.state === 'UNREACHABLE');
   // a big fleet: the count and the first hosts (why: by cause below)
   const named = many ? `${dropped.length}: ${dropped.slice(0, 8).map((t) => t.host).join(', ')}${dropped.length > 8 ? ` and ${dropped.length - 8} more` : ''} (by cause below)`

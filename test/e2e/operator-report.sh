@@ -37,7 +37,7 @@ if grep -q $'\r\|\x1b' "$WORK/out"; then fail "terminal control characters in no
 normalize() {
   sed -E -e "s#$WORK#WORK#g" \
     -e 's/^cpu: master [0-9]+\.[0-9]{2} s( \([0-9.]+ s\/GB\))?, targets median [0-9]+\.[0-9]{2} s( \([0-9.]+ s\/GB\))?, max [0-9]+\.[0-9]{2} s; peak RSS master [0-9]+ MiB, targets max [0-9]+ MiB$/cpu: C (per GB), targets C (per GB); peak RSS M/' -e 's/[0-9]+\.[0-9]+ s,/T s,/g' -e '/^rate: fixed at /!s/[0-9.]+ Mbit\/s/R Mbit\/s/g' \
-    -e 's/total time = [0-9.]+ min, [0-9.]+ min\/GB/total time = T min, T min\/GB/' \
+    -e 's/total time = [0-9.]+ min/total time = T min/' -e 's/(total time = T min, )[0-9.]+ min\/GB/\1T min\/GB/' \
     -e 's/ [0-9]+\.[0-9]{2}s ([^ ]+)/ Ts \1/g' \
     -e 's# Ts (docs/page([1-9]|1[0-9]|20)\.txt|big\.bin) *# Ts FILE #' \
     -e 's/^pacing: line time unused [0-9]+\.[0-9]{2} s with pages queued (.*), [0-9]+\.[0-9]{2} s with none queued$/pacing: line time unused T s with pages queued \1, T s with none queued/' \

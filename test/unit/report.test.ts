@@ -83,3 +83,8 @@ test('-v 2: readable lines on a terminal (time, level, host, message, fields), J
   v1.warn('slow', { host: 't3' });
   assert.deepEqual(plain, ['mrsync: warning: t3: slow\n']);
 });
+
+test('the time per GB only once a push carries 10 MB or more: a few bytes in seconds is no speed', () => {
+  assert.match(formatReport(report([target('a', 'OK')], { bytes: 10, seconds: 6 })), /^total time = 0\.10 min$/m);
+  assert.match(formatReport(report([target('a', 'OK')], { bytes: 2e9, seconds: 60 })), /^total time = 1\.00 min, 0\.50 min\/GB$/m);
+});
