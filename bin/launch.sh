@@ -15,4 +15,12 @@ fi
 # start on the benchmark machine, where it names the system's 140 CAs). The
 # catchers a master or a daemon starts inherit the cleaned environment.
 unset NODE_EXTRA_CA_CERTS
+# node on the PATH, or one line saying not (the master's report adds what to
+# do): a target's non-interactive ssh login has a short PATH and reads no
+# shell startup file, so a node that nvm put in a home directory is not on
+# it. (command -v is the shell's own: no process more per start)
+if ! command -v node > /dev/null 2>&1; then
+  echo "$tool: node (Node.js 20 or newer) is not on the PATH ($PATH)" >&2
+  exit 127
+fi
 exec node "$entry" "$@"

@@ -25,6 +25,10 @@ export function failureHint(code: string | undefined, error = ''): string | null
       }
       if (/the daemon said nothing/.test(error)) return 'the daemon took the connection but started no session: see its log there';
       const exit = /\(exit (\d+)\)/.exec(error)?.[1];
+      if (exit === '127' && /node \(Node\.js 20 or newer\) is not on the PATH/.test(error)) {
+        return 'multicatcher is there, node is not on the PATH the remote shell\'s login gets (ssh HOST command reads no shell startup file: ' +
+          'nvm\'s setup, .bashrc): install Node.js 20+ system-wide there, or link node into a directory of that PATH';
+      }
       if (exit === '127') return 'multicatcher was not found there: install it at the same path as here, or name it with --remote-path';
       if (exit === '255') return 'the remote shell could not log in: check that "ssh HOST true" works as root and asks nothing (a key, not a password; the host\'s key known: ssh-keyscan HOST)';
       if (exit === '0') return 'the remote shell ran but no catcher answered: check -r and --remote-path';

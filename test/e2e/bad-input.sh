@@ -47,6 +47,11 @@ expect 3 '^t1 +UNREACHABLE .*remote shell failed \(exit 1\)' -m t1 -s "$SRC" -t 
 expect 3 '^t1 +UNREACHABLE .*cannot run remote shell /nonexistent/ssh: ENOENT' -m t1 -s "$SRC" -t "$DST" -r /nonexistent/ssh -w 5
 expect 3 '^t1 +UNREACHABLE .*exit 127.*not found' -m t1 -s "$SRC" -t "$DST" --remote-path /nope/multicatcher -w 5
 expect 3 'check: multicatcher was not found there' -m t1 -s "$SRC" -t "$DST" --remote-path /nope/multicatcher -w 5
+# multicatcher there, node not on the PATH of the remote shell's login (a node that nvm installed in a home directory)
+printf '#!/bin/sh\nPATH=/nonexistent exec /bin/sh %s "$@"\n' "$REPO/bin/multicatcher" > "$WORK/no-node-catcher"
+chmod +x "$WORK/no-node-catcher"
+expect 3 '^t1 +UNREACHABLE .*exit 127.*multicatcher: node \(Node.js 20 or newer\) is not on the PATH \(/nonexistent\)' -m t1 -s "$SRC" -t "$DST" --remote-path "$WORK/no-node-catcher" -w 5
+expect 3 'check: multicatcher is there, node is not on the PATH the remote shell.s login gets' -m t1 -s "$SRC" -t "$DST" --remote-path "$WORK/no-node-catcher" -w 5
 # a remote shell that says nothing and never starts the catcher (ssh asking for a password or a host key on
 # the terminal): that target is named within -w, as the remote shell's, not as datagrams that do not get through
 cat > "$WORK/prompting-rsh" <<EOS
