@@ -67,8 +67,16 @@ export function writeCache(file: string, sourceHash: Buffer, data: Buffer, madeA
   }
 }
 
+/** The oldest Node.js major version the programs run on (package.json engines). */
+export const NODE_MIN = 20;
+
 /** Run dir/PROGRAM.app.js in this process (with its own module, require, file name and directory), compiled from its code cache where there is a good one. */
 export function start(program: string, dir: string): void {
+  // an older node on a target (the distribution's) would fail somewhere inside, in its own words: said here, in one line
+  if (Number(process.versions.node.split('.')[0]) < NODE_MIN) {
+    process.stderr.write(`${program}: needs Node.js ${NODE_MIN} or newer; the node on the PATH (${process.execPath}) is ${process.version}\n`);
+    process.exit(4);
+  }
   const file = path.join(dir, `${program}.app.js`);
   let bytes: Buffer;
   try {

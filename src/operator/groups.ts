@@ -30,6 +30,7 @@ export function failureHint(code: string | undefined, error = ''): string | null
           'nvm\'s setup, .bashrc): install Node.js 20+ system-wide there, or link node into a directory of that PATH';
       }
       if (exit === '127') return 'multicatcher was not found there: install it at the same path as here, or name it with --remote-path';
+      if (/needs Node\.js \d+ or newer/.test(error)) return 'upgrade Node.js there (mrsync --install checks every target\'s before it installs)';
       if (exit === '255') return 'the remote shell could not log in: check that "ssh HOST true" works as root and asks nothing (a key, not a password; the host\'s key known: ssh-keyscan HOST)';
       if (exit === '0') return 'the remote shell ran but no catcher answered: check -r and --remote-path';
       return 'run the remote shell (-r) by hand: RSH HOST multicatcher --version';

@@ -1,6 +1,6 @@
 // How each program starts: its bundle compiled from V8's code cache beside it (src/boot.ts).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import Module from 'node:module';
@@ -143,5 +143,22 @@ test('readCache takes only a whole cache for this source, made by the directory\
     assert.equal(readCache(path.join(dir, 'none'), uid, src), undefined, 'none');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an older node (a distribution\'s, on a target): one line naming it and the version needed, exit 4, before the program runs', () => {
+  const p = program(APP('old'));
+  const old = path.join(p.dir, 'node18.js');
+  fs.writeFileSync(old, "Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '18.19.0' } });\n" +
+    "Object.defineProperty(process, 'version', { value: 'v18.19.0' });\n");
+  try {
+    const r = spawnSync(process.execPath, ['-r', old, path.join(p.dir, 'app.js')], { encoding: 'utf8' });
+    assert.equal(r.status, 4);
+    assert.equal(r.stdout, '', 'the program did not run');
+    assert.equal(r.stderr, `app: needs Node.js 20 or newer; the node on the PATH (${process.execPath}) is v18.19.0\n`);
+    assert.equal(fs.existsSync(p.cache), false, 'no cache written');
+    assert.match(p.run(), /old/, 'this node runs it');
+  } finally {
+    fs.rmSync(p.dir, { recursive: true, force: true });
   }
 });

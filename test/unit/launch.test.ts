@@ -32,6 +32,12 @@ test('a catcher never ready: the remote shell said nothing (UNREACHABLE, a promp
     assert.match(failureHint('SILENT', late[1][1]) ?? '', /stuck starting/);
     assert.match(failureHint('SILENT', late[2][1]) ?? '', /datagrams do not get through/);
     assert.match(failureHint('UNREACHABLE', 'no catcher started within 5 s: the daemon said nothing') ?? '', /daemon .* its log/);
+    // what bin/ and boot.ts say where node is missing or old, as the report gets it from the remote shell
+    assert.match(failureHint('UNREACHABLE', 'remote shell failed (exit 127): multicatcher: node (Node.js 20 or newer) is not on the PATH (/usr/bin:/bin)') ?? '',
+      /node is not on the PATH the remote shell's login gets .*nvm/);
+    assert.match(failureHint('UNREACHABLE', 'remote shell failed (exit 127): sh: 1: /opt/multicatcher: not found') ?? '', /multicatcher was not found there/);
+    assert.match(failureHint('UNREACHABLE', 'remote shell failed (exit 4): multicatcher: needs Node.js 20 or newer; the node on the PATH (/usr/bin/node) is v18.19.0') ?? '',
+      /upgrade Node\.js there/);
   } finally {
     targets.abandon();
   }
