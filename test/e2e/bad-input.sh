@@ -56,7 +56,7 @@ expect 3 'check: multicatcher is there, node is not on the PATH the remote shell
 # the terminal): that target is named within -w, as the remote shell's, not as datagrams that do not get through
 cat > "$WORK/prompting-rsh" <<EOS
 #!/bin/sh
-case "\$1" in t2) exec sleep 120;; esac
+case "\$1" in t2) exec sleep 1$$;; esac
 exec "$NSRSH" "\$@"
 EOS
 chmod +x "$WORK/prompting-rsh"
@@ -71,8 +71,9 @@ grep -Eq '^t2 +UNREACHABLE .*no catcher started within 5 s: the remote shell sai
 grep -q 'check: the remote shell waits on a prompt' "$WORK/prompt.out" || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: no hint of a prompt"; }
 ! grep -q 'datagrams do not get through' "$WORK/prompt.out" || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: blamed on datagrams"; }
 grep -Eq '^t1 +OK' "$WORK/prompt.out" || { cat "$WORK/prompt.out"; fail "a remote shell that never answers: the other target did not complete"; }
-for _ in $(seq 1 40); do pgrep -f 'sleep 120' > /dev/null || break; sleep 0.05; done
-! pgrep -af 'sleep 120' || fail "a remote shell that never answers: left running after the push"
+# (a sleep of 1$$ s: a number no other process on the machine sleeps)
+for _ in $(seq 1 40); do pgrep -xf "sleep 1$$" > /dev/null || break; sleep 0.05; done
+! pgrep -axf "sleep 1$$" || fail "a remote shell that never answers: left running after the push"
 echo "ok (3): a remote shell that never answers: $(grep -E "^t2 +UNREACHABLE" "$WORK/prompt.out")"
 
 # 400 unreachable hosts: stderr and the report stay short (grouped by cause, what to check), the status file has them all
