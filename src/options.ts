@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { PACKET_OVERHEAD } from './native';
+import { PACKET_OVERHEAD, native } from './native';
 import { UserError } from './errors';
 
 export function parseIntIn(name: string, v: string, lo: number, hi: number): number {
@@ -47,6 +47,27 @@ export function resolveInterface(v: string): string {
     if (addrs?.some((a) => a.address === v)) return name;
   }
   throw new UserError(`-I ${v}: no such interface or interface address on this machine`);
+}
+
+/**
+ * The interface a catcher joins the group on: the one this machine reaches
+ * the master through (its route's source address, whose interface holds it),
+ * not the one the routing table picks for the group. On a target with two
+ * NICs, where the default route (or 224.0.0.0/4) is the management one's,
+ * the group joined by route is joined where the master's datagrams do not
+ * come. '' (join by route, as before) where no route or interface is found.
+ */
+export function interfaceToward(family: 4 | 6, master: string, port: number): string {
+  let local: string;
+  try {
+    local = native.multicastSource(family, master, port, ''); // (any address: the source a datagram to it leaves from)
+  } catch {
+    return '';
+  }
+  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+    if (addrs?.some((a) => a.address === local)) return name;
+  }
+  return '';
 }
 
 export function interfaceMtu(ifname: string): number {

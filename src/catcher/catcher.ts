@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
-import { datagramBits, wireOverhead } from '../options';
+import { datagramBits, interfaceToward, wireOverhead } from '../options';
 import { Entry, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { decodePack, isPack } from '../wire/pack';
 import { display } from '../wire/paths';
@@ -77,7 +77,8 @@ export class Catcher {
     this.receiving = new Receiving(this.tree, this.mirror, this.owner, this.p.removeFirst);
     const fds = native.raiseFdLimit(); // two descriptors per file in flight (the temp file, its directory)
     this.loop = openPageLoop({
-      family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname: '',
+      family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port,
+      ifname: interfaceToward(this.p.family, this.p.master, this.p.masterPort), // where the master's datagrams come in
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
       wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,

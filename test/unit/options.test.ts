@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { defaultPageSize, parseGroup, parseIntIn, parseRate, parseTargets } from '../../src/options';
+import { defaultPageSize, parseGroup, parseIntIn, parseRate, parseTargets, interfaceToward } from '../../src/options';
 import { shq, splitCommand } from '../../src/channel/remote';
 import { UserError } from '../../src/errors';
 
@@ -84,4 +84,15 @@ test('-m: @file, a directory, and a name that ends like a file but is not one ar
     process.chdir(cwd);
     fs.rmSync(d, { recursive: true });
   }
+});
+
+test('a catcher joins where it reaches the master: the interface holding the route\'s source address, or none (by route) where there is no route', () => {
+  // the loopback: a master on this machine's 127.0.0.1 is reached through lo
+  assert.equal(interfaceToward(4, '127.0.0.1', 8887), 'lo');
+  // an own address of another interface, as with -L (a catcher on the master itself): that interface, not lo
+  const other = Object.entries(os.networkInterfaces()).find(([name, a]) => name !== 'lo' && a?.some((x) => x.family === 'IPv4'));
+  if (other) assert.equal(interfaceToward(4, other[1]!.find((x) => x.family === 'IPv4')!.address, 8887), other[0]);
+  // no route (a link-local IPv6 address without its interface): join by route, as before
+  assert.equal(interfaceToward(6, 'fe80::1', 8887), '');
+  assert.equal(interfaceToward(4, 'not an address', 8887), '');
 });

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A target with two interfaces (a data NIC facing the master, a management
+# NIC where its multicast route goes, as a default route would take it): its
+# catcher joins the group on the interface it reaches the master through, not
+# where the routing table sends the group, and receives the push. IPv4 and
+# an IPv6 group.
+source "$(dirname "$0")/lib.sh"
+trap lan_down EXIT
+
+lan_up 2
+SRC="$WORK/src"; DST="$WORK/dst"
+mkdir -p "$SRC" "$DST"
+make_tree "$SRC"
+for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
+# t2's management NIC (a veth to nowhere in its own namespace) takes its routes to every group
+ip -n "${PFX}t2" link add mgmt0 type veth peer name mgmt1
+ip -n "${PFX}t2" link set mgmt1 up
+ip -n "${PFX}t2" link set mgmt0 up
+ip -n "${PFX}t2" addr add 198.19.9.2/24 dev mgmt0
+ip -n "${PFX}t2" -6 addr add fd00:199:9::2/64 dev mgmt0 nodad
+ip -n "${PFX}t2" route replace 224.0.0.0/4 dev mgmt0
+ip -n "${PFX}t2" -6 route add ff15::/16 dev mgmt0 table local metric 1
+ip -n "${PFX}t2" route get 239.255.67.92 | grep -q 'dev mgmt0' || fail "the group's route on t2 is not the management NIC's"
+
+run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 10 > "$WORK/out" 2>&1 || { rc=$?; cat "$WORK/out"; fail "IPv4: exit $rc"; }
+grep -q '2 of 2 targets OK' "$WORK/out" || { cat "$WORK/out"; fail "IPv4: not all OK"; }
+for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
+echo "ok: IPv4, t2 joined where the master is"
+
+for i in 1 2; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done
+run_master -m t1,t2 -s "$SRC" -t "$DST" -A ff15::4d:5253 -I eth0 --rate 300m -w 10 > "$WORK/out6" 2>&1 || { rc=$?; cat "$WORK/out6"; fail "IPv6: exit $rc"; }
+grep -q '2 of 2 targets OK' "$WORK/out6" || { cat "$WORK/out6"; fail "IPv6: not all OK"; }
+for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
+echo "ok: IPv6, t2 joined where the master is"
+echo PASS
