@@ -81,6 +81,15 @@ export class Prober {
     };
   }
 
+  /** This machine's address as the probes leave it (undefined if unknown: the catchers join by route). */
+  private ownAddress(): string | undefined {
+    try {
+      return native.multicastSource(this.o.family, this.o.group, this.o.port, this.o.ifname);
+    } catch {
+      return undefined;
+    }
+  }
+
   private launch(): Promise<void> {
     return new Promise((resolve) => {
       const check = (): void => { if (!this.hosts.some((h) => h.state === 'starting')) { clearTimeout(timer); resolve(); } };
@@ -88,6 +97,7 @@ export class Prober {
         for (const h of this.hosts) if (h.state === 'starting') this.fail(h, `rttcatcher did not start within ${this.o.waitSec} s`);
         check();
       }, this.o.waitSec * 1000);
+      const master = this.ownAddress();
       this.o.hosts.forEach((name, i) => {
         const remote = new RemoteCatcher(name, this.o.rsh, shq(this.o.remotePath));
         const h: Host = { name, remote, state: 'starting', got: new Uint8Array(this.o.count), rttUs: [], late: 0, dups: 0, ooo: 0, maxSeq: -1 };
@@ -104,7 +114,7 @@ export class Prober {
         const p: RttSession = {
           v: SESSION_VERSION, rtt: true, session: this.session, key: this.key.toString('hex'), sender: i + 1, host: name,
           family: this.o.family, group: this.o.group, port: this.o.port, ttl: this.o.ttl, loopback: this.o.loopback,
-          datagram: this.o.datagram,
+          datagram: this.o.datagram, master,
         };
         remote.start(p);
       });

@@ -1,4 +1,5 @@
 // The rtt session header (first stdin line of rttcatcher) and probe types.
+import net from 'node:net';
 import { SESSION_VERSION, checkInt, versionProblem } from '../wire/session';
 
 export const PROBE = 24;      // master -> all: payload = send stamp (8 bytes) + padding
@@ -17,6 +18,7 @@ export interface RttSession {
   ttl: number;
   loopback: boolean;
   datagram: number; // UDP payload bytes of one probe
+  master?: string;  // the master's address as its probes leave it: the catcher joins where it reaches it (options.ts interfaceToward)
 }
 
 export function validateRttSession(x: unknown): RttSession {
@@ -34,5 +36,6 @@ export function validateRttSession(x: unknown): RttSession {
   if (o.family !== 4 && o.family !== 6) throw new Error('session: bad family');
   if (typeof o.group !== 'string' || typeof o.host !== 'string') throw new Error('session: bad group');
   if (typeof o.key !== 'string' || !/^[0-9a-f]{64}$/.test(o.key)) throw new Error('session: bad key');
+  if (o.master !== undefined && (typeof o.master !== 'string' || net.isIP(o.master) === 0)) throw new Error('session: bad master');
   return o as unknown as RttSession;
 }

@@ -32,4 +32,13 @@ run_master -m t1,t2 -s "$SRC" -t "$DST" -A ff15::4d:5253 -I eth0 --rate 300m -w 
 grep -q '2 of 2 targets OK' "$WORK/out6" || { cat "$WORK/out6"; fail "IPv6: not all OK"; }
 for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
 echo "ok: IPv6, t2 joined where the master is"
+
+# rtt: its catchers join where they reach the master too
+ip netns exec "${PFX}m" timeout 120 "$REPO/bin/rtt" -r "$NSRSH" -m t1,t2 -n 200 --json > "$WORK/rtt.json" 2> "$WORK/rtt.err" || { rc=$?; cat "$WORK/rtt.err"; fail "rtt: exit $rc"; }
+node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const t2 = r.hosts.find((h) => h.host === "t2");
+if (!t2 || t2.missing !== 0 || t2.sent !== 200) throw new Error(`t2: ${JSON.stringify(t2 && { sent: t2.sent, missing: t2.missing })} (failed: ${JSON.stringify(r.failed)})`);
+' "$WORK/rtt.json" || { cat "$WORK/rtt.json" "$WORK/rtt.err"; fail "rtt: t2 did not answer every probe"; }
+echo "ok: rtt, t2 answered every probe"
 echo PASS
