@@ -70,13 +70,35 @@ export function interfaceToward(family: 4 | 6, master: string, port: number): st
   return '';
 }
 
-export function interfaceMtu(ifname: string): number {
-  if (!ifname) return 1500;
+/** The MTU of interface ifname, or null where it cannot be read. */
+function readMtu(ifname: string): number | null {
+  if (!ifname || ifname.includes('/')) return null;
   try {
-    return Number(fs.readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8').trim()) || 1500;
+    return Number(fs.readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8').trim()) || null;
   } catch {
-    return 1500;
+    return null;
   }
+}
+
+export function interfaceMtu(ifname: string): number {
+  return readMtu(ifname) ?? 1500;
+}
+
+/**
+ * Why a catcher joined on ifname cannot receive the master's datagrams of
+ * udpPayload bytes, or null if they fit its MTU (or the MTU is not known):
+ * the IP packet's size and the MTU, and what `fix` (the option that sizes
+ * them: mrsync's --page-size, rtt's -s) would have to be at most. The master
+ * sizes them to its own interface's MTU: a master with jumbo frames and
+ * targets without them would otherwise send frames every target drops, and
+ * each target be silent past -w.
+ */
+export function mtuProblem(family: 4 | 6, ifname: string, udpPayload: number, fix: { option: string; now: number }): string | null {
+  const mtu = readMtu(ifname);
+  const packet = udpPayload + (family === 6 ? 48 : 28);
+  if (mtu === null || packet <= mtu) return null;
+  return `the master's datagrams (${packet} bytes with their IP and UDP headers) do not fit this target's MTU (${mtu} on ${ifname}): ` +
+    `${fix.option} ${Math.max(1, fix.now - (packet - mtu))} or less fits`;
 }
 
 /** The largest page whose datagram fits the MTU without IP fragmentation. */

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
-import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
-import { datagramBits, interfaceToward, wireOverhead } from '../options';
+import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
+import { ENCRYPT_OVERHEAD, datagramBits, interfaceToward, mtuProblem, wireOverhead } from '../options';
 import { Entry, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { decodePack, isPack } from '../wire/pack';
 import { display } from '../wire/paths';
@@ -69,6 +69,10 @@ export class Catcher {
   }
 
   start(): void {
+    const ifname = interfaceToward(this.p.family, this.p.master, this.p.masterPort); // where the master's datagrams come in
+    const datagram = this.p.pageSize + (this.p.encrypt === true ? ENCRYPT_OVERHEAD : 0) + PACKET_OVERHEAD;
+    const tooBig = mtuProblem(this.p.family, ifname, datagram, { option: '--page-size', now: this.p.pageSize });
+    if (tooBig) throw new Error(tooBig);
     this.openTree();
     const warn = (msg: string): void => emit({ t: 'log', level: 'warn', msg });
     const item = (line: string): void => { if (this.dry) this.items.push(line); };
@@ -78,7 +82,7 @@ export class Catcher {
     const fds = native.raiseFdLimit(); // two descriptors per file in flight (the temp file, its directory)
     this.loop = openPageLoop({
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port,
-      ifname: interfaceToward(this.p.family, this.p.master, this.p.masterPort), // where the master's datagrams come in
+      ifname,
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
       wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,

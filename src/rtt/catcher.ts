@@ -3,15 +3,17 @@
 // stdin (the remote shell channel) closes.
 import { emit, serveChannel } from '../channel/serve';
 import { PACKET_OVERHEAD, openPageLoop } from '../native';
-import { interfaceToward, wireOverhead } from '../options';
+import { interfaceToward, mtuProblem, wireOverhead } from '../options';
 import { PROBE, validateRttSession } from './session';
 
 export function rttCatcherMain(): void {
   serveChannel((header) => {
     const p = validateRttSession(header);
+    const ifname = p.master ? interfaceToward(p.family, p.master, p.port - 1) : ''; // where the master's probes come in
+    const tooBig = mtuProblem(p.family, ifname, p.datagram, { option: 'rtt -s', now: p.datagram });
+    if (tooBig) throw new Error(tooBig);
     const loop = openPageLoop({
-      family: p.family, group: p.group, port: p.port, bindPort: p.port, ttl: p.ttl,
-      ifname: p.master ? interfaceToward(p.family, p.master, p.port - 1) : '', // where the master's probes come in
+      family: p.family, group: p.group, port: p.port, bindPort: p.port, ttl: p.ttl, ifname,
       loopback: p.loopback, join: true, key: Buffer.from(p.key, 'hex'), sender: p.sender,
       pageSize: Math.max(64, p.datagram - PACKET_OVERHEAD), rateBps: 1e9, wireOverhead: wireOverhead(p.family),
       rcvbuf: 8 << 20, sndbuf: 1 << 20, echoType: PROBE, napUs: 0,

@@ -41,4 +41,30 @@ const t2 = r.hosts.find((h) => h.host === "t2");
 if (!t2 || t2.missing !== 0 || t2.sent !== 200) throw new Error(`t2: ${JSON.stringify(t2 && { sent: t2.sent, missing: t2.missing })} (failed: ${JSON.stringify(r.failed)})`);
 ' "$WORK/rtt.json" || { cat "$WORK/rtt.json" "$WORK/rtt.err"; fail "rtt: t2 did not answer every probe"; }
 echo "ok: rtt, t2 answered every probe"
+
+# a target whose interface has a smaller MTU than the master's (the master has jumbo frames, the targets not):
+# its catcher refuses the session at once, saying which --page-size fits, instead of dropping every frame
+# until -w; with that page size every target gets the push
+ip -n "${PFX}t2" link set eth0 mtu 1400
+for i in 1 2; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done
+set +e
+t0=$(date +%s)
+run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 20 > "$WORK/mtu" 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] || { cat "$WORK/mtu"; fail "MTU: exit $rc, want 2 (t2 refused the session)"; }
+[ $(( $(date +%s) - t0 )) -lt 15 ] || { cat "$WORK/mtu"; fail "MTU: t2 refused only after $(( $(date +%s) - t0 )) s"; }
+grep -Eq "^t2 +FAILED .*the master's datagrams \(1500 bytes with their IP and UDP headers\) do not fit this target's MTU \(1400 on eth0\): --page-size 1349 or less fits" "$WORK/mtu" \
+  || { cat "$WORK/mtu"; fail "MTU: t2 not refused with the page size that fits"; }
+grep -Eq '^t1 +OK' "$WORK/mtu" || { cat "$WORK/mtu"; fail "MTU: t1 not OK"; }
+run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 20 --page-size 1349 > "$WORK/mtu2" 2>&1 || { rc=$?; cat "$WORK/mtu2"; fail "MTU: --page-size 1349: exit $rc"; }
+for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
+echo "ok: a smaller MTU at t2 refused at once with the page size that fits; with it, both exact"
+set +e
+ip netns exec "${PFX}m" timeout 120 "$REPO/bin/rtt" -r "$NSRSH" -m t1,t2 -n 50 > "$WORK/rtt-mtu" 2>&1
+rc=$?
+set -e
+grep -q "t2: the master's datagrams (1500 bytes with their IP and UDP headers) do not fit this target's MTU (1400 on eth0): rtt -s 1372 or less fits" "$WORK/rtt-mtu" \
+  || { cat "$WORK/rtt-mtu"; fail "MTU: rtt (exit $rc) does not name t2's MTU and the size that fits"; }
+echo "ok: rtt names t2's MTU and the probe size that fits (exit $rc)"
 echo PASS

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { defaultPageSize, parseGroup, parseIntIn, parseRate, parseTargets, interfaceToward } from '../../src/options';
+import { defaultPageSize, interfaceToward, mtuProblem, parseGroup, parseIntIn, parseRate, parseTargets } from '../../src/options';
+import { PACKET_OVERHEAD } from '../../src/native';
 import { shq, splitCommand } from '../../src/channel/remote';
 import { UserError } from '../../src/errors';
 
@@ -95,4 +96,17 @@ test('a catcher joins where it reaches the master: the interface holding the rou
   // no route (a link-local IPv6 address without its interface): join by route, as before
   assert.equal(interfaceToward(6, 'fe80::1', 8887), '');
   assert.equal(interfaceToward(4, 'not an address', 8887), '');
+});
+
+test('a catcher refuses datagrams bigger than its interface\'s MTU, naming the size that fits; an MTU it cannot read refuses nothing', () => {
+  const lo = Number(fs.readFileSync('/sys/class/net/lo/mtu', 'utf8'));
+  const page = (udp: number) => ({ option: '--page-size', now: udp - PACKET_OVERHEAD });
+  assert.equal(mtuProblem(4, 'lo', lo - 28, page(lo - 28)), null, 'an IPv4 packet of the MTU exactly');
+  assert.equal(mtuProblem(4, 'lo', lo - 27, page(lo - 27)),
+    `the master's datagrams (${lo + 1} bytes with their IP and UDP headers) do not fit this target's MTU (${lo} on lo): --page-size ${lo - 28 - PACKET_OVERHEAD} or less fits`);
+  assert.match(mtuProblem(6, 'lo', lo - 28, page(lo - 28)) ?? '', new RegExp(`--page-size ${lo - 48 - PACKET_OVERHEAD} or less fits`), 'IPv6: 20 bytes more of header');
+  assert.match(mtuProblem(4, 'lo', lo, { option: 'rtt -s', now: lo }) ?? '', new RegExp(`: rtt -s ${lo - 28} or less fits`));
+  assert.equal(mtuProblem(4, 'no-such-if0', 60000, page(60000)), null);
+  assert.equal(mtuProblem(4, '', 70000, page(70000)), null);
+  assert.equal(mtuProblem(4, '../../lo', 70000, page(70000)), null, 'a name, not a path');
 });
