@@ -81,8 +81,7 @@ export class Catcher {
     this.receiving = new Receiving(this.tree, this.mirror, this.owner, this.p.removeFirst);
     const fds = native.raiseFdLimit(); // two descriptors per file in flight (the temp file, its directory)
     this.loop = openPageLoop({
-      family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port,
-      ifname,
+      family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname,
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
       wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,
