@@ -72,6 +72,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
     }
     if (o.Get("napUs").IsNumber()) opts.napUs = long(num("napUs"));
     if (o.Get("napMaxUs").IsNumber()) opts.napMaxUs = long(num("napMaxUs"));
+    if (o.Get("rejoinMs").IsNumber()) opts.rejoinMs = long(num("rejoinMs"));
     if (o.Get("gso").IsBoolean()) opts.gso = o.Get("gso").ToBoolean();
     if (o.Get("boost").IsBoolean()) opts.boost = o.Get("boost").ToBoolean();
     if (o.Get("master").IsString()) opts.master = o.Get("master").As<Napi::String>().Utf8Value();

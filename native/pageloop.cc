@@ -210,6 +210,7 @@ void PageLoop::Impl::run() {
   }
   std::deque<Ctl> ctls;
   double tokens = 0, last = nowSec();
+  double rejoinAt = 0;  // when the group is left and joined again (opts_.rejoinMs); 0: not yet scheduled
   bool wantOut = false;
   while (!stopping_.load()) {
     {
@@ -268,6 +269,25 @@ void PageLoop::Impl::run() {
     if (recv_.catchingUp()) {  // hashes to finish: look at the socket and come back
       ts = {0, 0};
       tsp = &ts;
+    }
+    // the membership's refresh: a switch that snoops IGMP (MLD) forgets a
+    // port whose host sent no report for a few minutes, and with no querier
+    // on the VLAN nothing asks the host for one; leaving and joining again
+    // makes the kernel send its unsolicited reports (the push then loses
+    // what arrives in the microseconds between, and repairs it)
+    if (opts_.join && opts_.rejoinMs > 0) {
+      const double now2 = nowSec();
+      if (now2 >= rejoinAt) {
+        if (rejoinAt > 0) rejoinGroup(sock);
+        rejoinAt = now2 + double(opts_.rejoinMs) / 1000.0;
+      }
+      const double left = rejoinAt - now2;
+      const double sleep = tsp ? double(ts.tv_sec) + double(ts.tv_nsec) / 1e9 : left;
+      if (!tsp || left < sleep) {
+        ts.tv_sec = time_t(left);
+        ts.tv_nsec = long((left - double(ts.tv_sec)) * 1e9);
+        tsp = &ts;
+      }
     }
     pollfd fds[2] = {{sock.fd, short(POLLIN | (wantOut ? POLLOUT : 0)), 0}, {wakefd_, POLLIN, 0}};
     int pr = ppoll(fds, 2, tsp, nullptr);

@@ -41,6 +41,8 @@ struct LoopOptions {
   uint8_t echoType = 0;  // answer datagrams of this type at once, natively (rtt catchers)
   long napUs = 0;        // receive-only nap (see run()); 0 = never nap
   long napMaxUs = 0;     // longer naps, up to this, when datagrams arrive slowly (0 = napUs always)
+  long rejoinMs = 0;     // join: leave and join the group again this often, so that switches that snoop
+                         // IGMP/MLD hear a report where no querier asks for one (0 = never)
   // catchers: where feedback goes (the master's address and port, from the
   // session header); never learned from datagrams, which anyone can replay
   // from another address. "" = no feedback (rtt catchers answer natively)

@@ -79,6 +79,7 @@ UdpSocket openSocket(const LoopOptions& opts) {
     toSockaddr(v6, v6 ? "::" : "0.0.0.0", opts.bindPort, 0, &any, &anyLen);
     if (bind(fd, reinterpret_cast<sockaddr*>(&any), anyLen) != 0)
       fail("EBIND", "bind", "cannot bind UDP port " + std::to_string(opts.bindPort));
+    s.ifindex = ifindex;
     if (!toSockaddr(v6, opts.group, opts.port, ifindex, &s.group, &s.groupLen)) {
       errno = EINVAL;
       fail("EGROUP", "inet_pton", std::string("bad IPv") + (v6 ? "6" : "4") + " group '" + opts.group + "'");
@@ -124,6 +125,22 @@ UdpSocket openSocket(const LoopOptions& opts) {
     throw;
   }
   return s;
+}
+
+bool rejoinGroup(const UdpSocket& s) {
+  if (s.group.ss_family == AF_INET6) {
+    ipv6_mreq m{};
+    m.ipv6mr_multiaddr = reinterpret_cast<const sockaddr_in6*>(&s.group)->sin6_addr;
+    m.ipv6mr_interface = s.ifindex;
+    setsockopt(s.fd, IPPROTO_IPV6, IPV6_LEAVE_GROUP, &m, sizeof m);
+    return setsockopt(s.fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m, sizeof m) == 0;
+  }
+  ip_mreqn m{};
+  m.imr_multiaddr = reinterpret_cast<const sockaddr_in*>(&s.group)->sin_addr;
+  m.imr_address.s_addr = htonl(INADDR_ANY);
+  m.imr_ifindex = int(s.ifindex);
+  setsockopt(s.fd, IPPROTO_IP, IP_DROP_MEMBERSHIP, &m, sizeof m);
+  return setsockopt(s.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) == 0;
 }
 
 std::string multicastSource(int family, const std::string& group, int port, const std::string& ifname) {

@@ -17,9 +17,15 @@ struct UdpSocket {
   socklen_t masterLen = 0;
   bool hasMaster = false;
   bool masterScope = false;   // an IPv6 link-local master: its scope is taken from its first datagram
+  unsigned ifindex = 0;       // the interface the group is joined on (0: by route)
 };
 
 // Throws LoopError (the socket closed) when any step that matters fails.
 UdpSocket openSocket(const LoopOptions& opts);
+
+// Leave the group and join it again (s joined it): the kernel sends its
+// unsolicited membership reports anew. False if the join failed (tried
+// again next time).
+bool rejoinGroup(const UdpSocket& s);
 
 }  // namespace mrsync

@@ -28,6 +28,8 @@ export interface LoopOptions {
   napUs?: number;
   /** up to this when datagrams arrive slowly (about 24 per nap; see native napTime) */
   napMaxUs?: number;
+  /** join: leave and join the group again this often (ms), for switches that snoop IGMP/MLD with no querier; 0 = never */
+  rejoinMs?: number;
   /** send page batches with UDP GSO where the kernel takes it (default true) */
   gso?: boolean;
   /** sender: raise the loop thread's priority where allowed (root) */

@@ -70,6 +70,16 @@ export function interfaceToward(family: 4 | 6, master: string, port: number): st
   return '';
 }
 
+/**
+ * How often a catcher leaves and joins its group again (ms): a switch that
+ * snoops IGMP (MLD) forgets a port whose host sent no membership report for
+ * its membership interval (260 s by the standard's defaults), and with no
+ * querier on the VLAN nothing asks the host for one: the push stops reaching
+ * it mid-way. A join makes the kernel report at once. (MRSYNC_TEST_REJOIN_MS:
+ * the tests' shorter interval.)
+ */
+export const REJOIN_MS = Number(process.env.MRSYNC_TEST_REJOIN_MS) || 60_000;
+
 /** The MTU of interface ifname, or null where it cannot be read. */
 function readMtu(ifname: string): number | null {
   if (!ifname || ifname.includes('/')) return null;

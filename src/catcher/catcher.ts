@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
 import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
-import { ENCRYPT_OVERHEAD, datagramBits, interfaceToward, mtuProblem, wireOverhead } from '../options';
+import { ENCRYPT_OVERHEAD, REJOIN_MS, datagramBits, interfaceToward, mtuProblem, wireOverhead } from '../options';
 import { Entry, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { decodePack, isPack } from '../wire/pack';
 import { display } from '../wire/paths';
@@ -84,7 +84,7 @@ export class Catcher {
       family: this.p.family, group: this.p.group, port: this.p.port, bindPort: this.p.port, ifname,
       ttl: this.p.ttl, loopback: this.p.loopback, join: true, key: Buffer.from(this.p.key, 'hex'),
       sender: this.p.sender, pageSize: this.p.pageSize, rateBps: 1e9,
-      wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000,
+      wireOverhead: wireOverhead(this.p.family), rcvbuf: 32 << 20, sndbuf: 1 << 20, napUs: 3000, napMaxUs: 10_000, rejoinMs: REJOIN_MS,
       encrypt: this.p.encrypt === true, master: this.p.master, masterPort: this.p.masterPort,
     }, (evs) => this.onEvents(evs));
     this.startStats();

@@ -3,7 +3,7 @@
 // stdin (the remote shell channel) closes.
 import { emit, serveChannel } from '../channel/serve';
 import { PACKET_OVERHEAD, openPageLoop } from '../native';
-import { interfaceToward, mtuProblem, wireOverhead } from '../options';
+import { REJOIN_MS, interfaceToward, mtuProblem, wireOverhead } from '../options';
 import { PROBE, validateRttSession } from './session';
 
 export function rttCatcherMain(): void {
@@ -16,7 +16,7 @@ export function rttCatcherMain(): void {
       family: p.family, group: p.group, port: p.port, bindPort: p.port, ttl: p.ttl, ifname,
       loopback: p.loopback, join: true, key: Buffer.from(p.key, 'hex'), sender: p.sender,
       pageSize: Math.max(64, p.datagram - PACKET_OVERHEAD), rateBps: 1e9, wireOverhead: wireOverhead(p.family),
-      rcvbuf: 8 << 20, sndbuf: 1 << 20, echoType: PROBE, napUs: 0,
+      rcvbuf: 8 << 20, sndbuf: 1 << 20, echoType: PROBE, napUs: 0, rejoinMs: REJOIN_MS,
     }, () => { /* probes are answered natively; nothing for JS */ });
     emit({ t: 'ready' });
     return { shutdown: () => loop.stop() };
