@@ -278,8 +278,9 @@ void PageLoop::Impl::run() {
     if (opts_.join && opts_.rejoinMs > 0) {
       const double now2 = nowSec();
       if (now2 >= rejoinAt) {
-        if (rejoinAt > 0) rejoinGroup(sock);
-        rejoinAt = now2 + double(opts_.rejoinMs) / 1000.0;
+        // a join refused (the interface down a moment, no memory) is tried again in a second, not a minute
+        const bool joined = rejoinAt == 0 || rejoinGroup(sock);
+        rejoinAt = now2 + (joined ? double(opts_.rejoinMs) / 1000.0 : 1.0);
       }
       const double left = rejoinAt - now2;
       const double sleep = tsp ? double(ts.tv_sec) + double(ts.tv_nsec) / 1e9 : left;
