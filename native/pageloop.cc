@@ -276,13 +276,12 @@ void PageLoop::Impl::run() {
     // makes the kernel send its unsolicited reports (the push then loses
     // what arrives in the microseconds between, and repairs it)
     if (opts_.join && opts_.rejoinMs > 0) {
-      const double now2 = nowSec();
-      if (now2 >= rejoinAt) {
+      if (now >= rejoinAt) {  // (the clock as read for the bucket above)
         // a join refused (the interface down a moment, no memory) is tried again in a second, not a minute
         const bool joined = rejoinAt == 0 || rejoinGroup(sock);
-        rejoinAt = now2 + (joined ? double(opts_.rejoinMs) / 1000.0 : 1.0);
+        rejoinAt = now + (joined ? double(opts_.rejoinMs) / 1000.0 : 1.0);
       }
-      const double left = rejoinAt - now2;
+      const double left = rejoinAt - now;
       const double sleep = tsp ? double(ts.tv_sec) + double(ts.tv_nsec) / 1e9 : left;
       if (!tsp || left < sleep) {
         ts.tv_sec = time_t(left);

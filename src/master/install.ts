@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { NODE_MIN } from '../boot';
 import { shq } from '../channel/remote';
 import { VERSION } from '../cli/catcher-cli';
 import { UserError } from '../errors';
@@ -118,7 +119,7 @@ async function installOne(o: InstallOptions, host: string, tar: () => Promise<Bu
   const node = f.get('node')!;
   const was = f.get('have') === 'none' ? null : f.get('have') ?? null;
   const major = /^v(\d+)\./.exec(node)?.[1];
-  if (!major || Number(major) < 20) return { host, state: 'FAILED', detail: `Node.js 20 or newer needed there (found: ${node === 'none' ? 'no node on the remote shell\'s PATH' : node})`, node, was };
+  if (!major || Number(major) < NODE_MIN) return { host, state: 'FAILED', detail: `Node.js ${NODE_MIN} or newer needed there (found: ${node === 'none' ? 'no node on the remote shell\'s PATH' : node})`, node, was };
   if (was === VERSION) return { host, state: 'UP_TO_DATE', detail: `has ${VERSION}`, node, was };
   // a new directory beside the final one, checked, then renamed into place (the old one removed after)
   const cmd = `set -e; new=${shq(`${o.dir}.mrsync-new`)}; old=${shq(`${o.dir}.mrsync-old`)}; rm -rf "$new" "$old"; mkdir -p "$new"; ` +

@@ -9,11 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 2
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
+targets_up 2
 head -c 30000000 /dev/urandom > "$SRC/big"
-for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
 # the switch snoops and is the querier (every 1 s); a membership not reported for 2 s is forgotten
 ip -n "${PFX}sw" link set br0 type bridge mcast_snooping 1 mcast_querier 1 mcast_membership_interval 200 \
   mcast_query_interval 100 mcast_query_response_interval 50 mcast_startup_query_count 1

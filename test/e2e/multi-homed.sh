@@ -7,11 +7,9 @@
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
-lan_up 2
-SRC="$WORK/src"; DST="$WORK/dst"
-mkdir -p "$SRC" "$DST"
+targets_up 2
 make_tree "$SRC"
-for i in 1 2; do host_mounts "t$i" "$DST" >/dev/null; done
+empty() { for i in 1 2; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done; }
 # t2's management NIC (a veth to nowhere in its own namespace) takes its routes to every group
 ip -n "${PFX}t2" link add mgmt0 type veth peer name mgmt1
 ip -n "${PFX}t2" link set mgmt1 up
@@ -27,7 +25,7 @@ grep -q '2 of 2 targets OK' "$WORK/out" || { cat "$WORK/out"; fail "IPv4: not al
 for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
 echo "ok: IPv4, t2 joined where the master is"
 
-for i in 1 2; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done
+empty
 run_master -m t1,t2 -s "$SRC" -t "$DST" -A ff15::4d:5253 -I eth0 --rate 300m -w 10 > "$WORK/out6" 2>&1 || { rc=$?; cat "$WORK/out6"; fail "IPv6: exit $rc"; }
 grep -q '2 of 2 targets OK' "$WORK/out6" || { cat "$WORK/out6"; fail "IPv6: not all OK"; }
 for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
@@ -46,7 +44,7 @@ echo "ok: rtt, t2 answered every probe"
 # its catcher refuses the session at once, saying which --page-size fits, instead of dropping every frame
 # until -w; with that page size every target gets the push
 ip -n "${PFX}t2" link set eth0 mtu 1400
-for i in 1 2; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done
+empty
 set +e
 t0=$(date +%s)
 run_master -m t1,t2 -s "$SRC" -t "$DST" --rate 300m -w 20 > "$WORK/mtu" 2>&1
