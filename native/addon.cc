@@ -33,6 +33,7 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
       InstanceMethod("stats", &LoopWrap::GetStats),
       InstanceMethod("hasMaster", &LoopWrap::HasMaster),
       InstanceMethod("localPort", &LoopWrap::LocalPort),
+      InstanceMethod("setLoopback", &LoopWrap::SetLoopback),
       InstanceMethod("stop", &LoopWrap::Stop),
       InstanceMethod("wake", &LoopWrap::Wake),
     });
@@ -305,6 +306,11 @@ class LoopWrap : public Napi::ObjectWrap<LoopWrap> {
   Napi::Value LocalPort(const Napi::CallbackInfo& info) {
     if (!Live(info.Env())) return info.Env().Undefined();
     return Napi::Number::New(info.Env(), loop_->localPort());
+  }
+
+  Napi::Value SetLoopback(const Napi::CallbackInfo& info) {
+    if (!Live(info.Env())) return info.Env().Undefined();
+    return Napi::Boolean::New(info.Env(), loop_->setLoopback(info[0].ToBoolean()));
   }
 
   Napi::Value Wake(const Napi::CallbackInfo& info) {

@@ -159,6 +159,13 @@ void PageLoop::stampArrivals(bool on) {
   setsockopt(impl_->sock.fd, SOL_SOCKET, SO_TIMESTAMPNS, &v, sizeof v);
 }
 
+bool PageLoop::setLoopback(bool on) {
+  int v = on ? 1 : 0;
+  return impl_->sock.group.ss_family == AF_INET6
+             ? setsockopt(impl_->sock.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &v, sizeof v) == 0
+             : setsockopt(impl_->sock.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &v, sizeof v) == 0;
+}
+
 int PageLoop::localPort() const {
   sockaddr_storage a{};
   socklen_t n = sizeof a;

@@ -108,6 +108,9 @@ class PageLoop {
   void stampArrivals(bool on);
   bool hasMaster() const;
   int localPort() const;  // the UDP port the socket is bound to
+  // multicast loopback on the socket's sends, for a catcher on this host (a
+  // master whose target list names its own host); false if the kernel refused
+  bool setLoopback(bool on);
 
   std::vector<Event> takeEvents();
   const Stats& stats() const;

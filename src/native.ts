@@ -91,6 +91,8 @@ export interface NativePageLoop {
   hasMaster(): boolean;
   /** the UDP port the loop's socket is bound to */
   localPort(): number;
+  /** multicast loopback on the socket's sends (a catcher on this host); false if the kernel refused */
+  setLoopback(on: boolean): boolean;
   stop(): void;
 }
 
@@ -169,6 +171,7 @@ export function openPageLoop(opts: LoopOptions, onEvents: (events: LoopEvent[]) 
     stats: () => loop.stats(),
     hasMaster: () => loop.hasMaster(),
     localPort: () => loop.localPort(),
+    setLoopback: (on) => loop.setLoopback(on),
     stop: () => loop.stop(),
   };
 }

@@ -71,6 +71,18 @@ export function interfaceToward(family: 4 | 6, master: string, port: number): st
 }
 
 /**
+ * Whether address is one of this host's own: a catcher started on the
+ * master's own host (a target list that names it) gets the master's
+ * multicast only if the master loops it back, which it does from the
+ * catcher's ready line on (push.ts, prober.ts), not for every push.
+ */
+export function isOwnAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.replace(/%.*$/, '').toLowerCase();
+  return Object.values(os.networkInterfaces()).some((addrs) => addrs?.some((x) => x.address.toLowerCase() === a));
+}
+
+/**
  * How often a catcher leaves and joins its group again (ms): a switch that
  * snoops IGMP (MLD) forgets a port whose host sent no membership report for
  * its membership interval (260 s by the standard's defaults), and with no

@@ -40,7 +40,7 @@ export function addNetOptions(cmd: Command, d: { group: string; port: string; ca
     .option('-A, --address <group>', 'multicast group, IPv4 or IPv6', d.group)
     .option('-P, --port <port>', 'UDP port of the group; the master receives answers on port-1', d.port)
     .option('-T, --ttl <hops>', 'multicast TTL / hop limit', '1')
-    .option('-L, --loopback', `enable multicast loopback (a ${d.catcher} on this machine)`, false)
+    .option('-L, --loopback', `multicast loopback from the start (a ${d.catcher} on this machine has it turned on when it starts)`, false)
     .option('-I, --interface <name|addr>', 'interface to multicast on (default: by route)')
     .option('-v, --verbose <level>', '0 = errors only, 1 = report, 2 = debug log', '1');
 }

@@ -92,6 +92,7 @@ export class Push {
   private silenceCheckedAt = 0;
   private rateFromCache = false;
   private rateFound = false; // the cached rate is where the last push to these targets found the bottleneck
+  private looping = false; // multicast loopback turned on for a target on this host
   // the probe train (wire/train.ts): when it went, the targets it went to, their estimates; low: what the rate took of them
   private train: { at: number; to: number[]; est: Map<number, number>; done: boolean; low: number | null } | null = null;
   private interrupted: string | null = null; // the signal that interrupted the push
@@ -239,6 +240,11 @@ export class Push {
     switch (l.t) {
       case 'ready':
         if (t.state === 'launching') this.targets.setState(t, 'ready');
+        // a target on this host gets the group's datagrams only looped back (options.ts isOwnAddress)
+        if (l.here === true && !this.o.loopback && !this.looping) {
+          this.looping = this.loop.setLoopback(true);
+          this.log.debug(`${t.host} runs on this machine: multicast loopback on`);
+        }
         // the window holds to what every target can hold open (descriptors)
         if (typeof l.files === 'number' && Number.isInteger(l.files) && l.files >= 1) this.sender.limitWindow(l.files);
         break;

@@ -3,7 +3,7 @@
 // stdin (the remote shell channel) closes.
 import { emit, serveChannel } from '../channel/serve';
 import { PACKET_OVERHEAD, openPageLoop } from '../native';
-import { REJOIN_MS, interfaceToward, mtuProblem, wireOverhead } from '../options';
+import { REJOIN_MS, interfaceToward, isOwnAddress, mtuProblem, wireOverhead } from '../options';
 import { PROBE, validateRttSession } from './session';
 
 export function rttCatcherMain(): void {
@@ -18,7 +18,7 @@ export function rttCatcherMain(): void {
       pageSize: Math.max(64, p.datagram - PACKET_OVERHEAD), rateBps: 1e9, wireOverhead: wireOverhead(p.family),
       rcvbuf: 8 << 20, sndbuf: 1 << 20, echoType: PROBE, napUs: 0, rejoinMs: REJOIN_MS,
     }, () => { /* probes are answered natively; nothing for JS */ });
-    emit({ t: 'ready' });
+    emit({ t: 'ready', ...(isOwnAddress(p.master) ? { here: true } : {}) });
     return { shutdown: () => loop.stop() };
   });
 }

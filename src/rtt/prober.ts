@@ -45,6 +45,7 @@ const SILENT_AFTER = 5;
 export class Prober {
   private loop!: NativePageLoop;
   private hosts: Host[] = [];
+  private looping = false; // multicast loopback turned on for a catcher on this host
   private sentNs: Float64Array;
   private waiting: { seq: number; resolve: () => void } | null = null;
   private closing = false; // we closed the channels: catchers exiting now is expected
@@ -103,7 +104,10 @@ export class Prober {
         const h: Host = { name, remote, state: 'starting', got: new Uint8Array(this.o.count), rttUs: [], late: 0, dups: 0, ooo: 0, maxSeq: -1 };
         this.hosts.push(h);
         remote.on('line', (l) => {
-          if (l.t === 'ready' && h.state === 'starting') h.state = 'ready';
+          if (l.t === 'ready' && h.state === 'starting') {
+            h.state = 'ready';
+            if (l.here === true) this.loopBack(name);
+          }
           else if (l.t === 'fatal') this.fail(h, l.msg);
           check();
         });
@@ -119,6 +123,13 @@ export class Prober {
         remote.start(p);
       });
     });
+  }
+
+  /** A catcher on this host: the probes loop back to it (options.ts isOwnAddress). */
+  private loopBack(host: string): void {
+    if (this.o.loopback || this.looping) return;
+    this.looping = this.loop.setLoopback(true);
+    this.log.debug(`${host} runs on this machine: multicast loopback on`);
   }
 
   private fail(h: Host, why: string): void {
