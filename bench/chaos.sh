@@ -21,6 +21,8 @@
 #   DAEMON=1 bash bench/chaos.sh ...            (to standing `multicatcher --daemon`s: mrsync --daemon;
 #                                                the catcher killed is a session's, not the daemon)
 #   LIVE=1 bash bench/chaos.sh ...              (a live source: see below)
+#   MESS=1 bash bench/chaos.sh ...              (a LAN that reorders and duplicates datagrams, pages
+#                                                and feedback alike: see mess below)
 # With LIVE=1 the source has a live/ directory that changes while each push
 # runs: its files rewritten (truncated, then written anew), appended to,
 # truncated, deleted, made, renamed over one another, hardlinked, turned into
@@ -123,6 +125,53 @@ prepare() {
     3) in_t "$i" sh -c "cd '$DST' && find . -mindepth 1 -maxdepth 2 -type d | awk 'NR % 3 == 0' | while read -r d; do rm -rf \"\$d\"; echo notadir > \"\$d\"; done; find . -type f | awk 'NR % 5 == 0' | while read -r f; do rm -f \"\$f\"; mkdir -p \"\$f/sub\"; done" 2>/dev/null ;;
   esac
 }
+# MESS=1: mess I RATE REORDER DUP (per mille): target I's port shaped to RATE
+# Mbit/s (htb) with REORDER of the pages to it, and of its feedback, held back
+# in a slow class (the pages at a 20th of the link, the feedback at 100
+# kbit/s: a few ms, so later ones overtake them), and DUP of each sent twice
+# (a second copy of the master's frame straight out of the port, of the
+# target's out of the master's). This kernel has no netem; htb, nftables'
+# dup and the skb's priority do it.
+mess() {
+  local i=$1 r=$2 ro=$3 dp=$4 sw="${PFX}sw" port="${PFX}t$1" t="${PFX}t$1"
+  ip netns exec "$sw" nft delete table netdev "mess$i" 2>/dev/null || true
+  ip netns exec "$sw" nft delete table bridge "mess$i" 2>/dev/null || true
+  ip netns exec "$t" nft delete table inet mess 2>/dev/null || true
+  ip netns exec "$sw" tc qdisc del dev "$port" root 2>/dev/null || true
+  ip netns exec "$t" tc qdisc del dev eth0 root 2>/dev/null || true
+  ip netns exec "$sw" tc qdisc add dev "$port" root handle 1: htb default 10
+  ip netns exec "$sw" tc class add dev "$port" parent 1: classid 1:10 htb rate "${r}mbit" quantum 1514
+  ip netns exec "$sw" tc class add dev "$port" parent 1: classid 1:20 htb rate "$((r * 50))kbit" ceil "$((r * 50))kbit" burst 1600 cburst 1600
+  ip netns exec "$t" tc qdisc add dev eth0 root handle 1: htb default 10
+  ip netns exec "$t" tc class add dev eth0 parent 1: classid 1:10 htb rate 10gbit quantum 1514
+  ip netns exec "$t" tc class add dev eth0 parent 1: classid 1:20 htb rate 100kbit ceil 100kbit burst 1600 cburst 1600
+  ip netns exec "$sw" nft -f - <<EOF
+table netdev mess$i {
+  chain pages {
+    type filter hook ingress device "${PFX}m" priority 0
+    udp dport 8888 numgen random mod 1000 < $dp counter dup to "$port"
+  }
+  chain feedback {
+    type filter hook ingress device "$port" priority 0
+    udp dport 8887 numgen random mod 1000 < $dp counter dup to "${PFX}m"
+  }
+}
+table bridge mess$i {
+  chain fw {
+    type filter hook forward priority 0
+    oifname "$port" udp dport 8888 numgen random mod 1000 < $ro counter meta priority set 1:20
+  }
+}
+EOF
+  ip netns exec "$t" nft -f - <<EOF
+table inet mess {
+  chain out {
+    type filter hook output priority 0
+    udp dport 8887 numgen random mod 1000 < $ro counter meta priority set 1:20
+  }
+}
+EOF
+}
 flagged=0
 echo "chaos: $PUSHES pushes to $N targets$( [ "${DAEMON:-0}" = 1 ] && echo ' (daemons)'), seed $SEED"
 for p in $(seq 1 "$PUSHES"); do
@@ -132,8 +181,15 @@ for p in $(seq 1 "$PUSHES"); do
     prepare "$i"; states+=$mode
     ip netns exec "${PFX}t$i" nft delete table inet loss
     l=$(( RANDOM % 5 == 0 ? RANDOM % 150 : RANDOM % 20 )); loss "t$i" "$l"; losses+="$l,"
-    r=$(( RANDOM % 6 == 0 ? 10 + RANDOM % 30 : 100 )); rates+="$r,"
-    ip netns exec "${PFX}sw" tc qdisc replace dev "${PFX}t$i" root tbf rate "${r}mbit" burst 64kb latency 50ms
+    r=$(( RANDOM % 6 == 0 ? 10 + RANDOM % 30 : 100 ))
+    if [ "${MESS:-0}" = 1 ]; then
+      # one port in three clean; the others reorder and duplicate up to 3% each way
+      if [ $((RANDOM % 3)) = 0 ]; then ro=0; dp=0; else ro=$(( (RANDOM % 4) * 10 )); dp=$(( (RANDOM % 4) * 10 )); fi
+      mess "$i" "$r" "$ro" "$dp"; rates+="$r:r$ro/d$dp,"
+    else
+      ip netns exec "${PFX}sw" tc qdisc replace dev "${PFX}t$i" root tbf rate "${r}mbit" burst 64kb latency 50ms
+      rates+="$r,"
+    fi
   done
   declare -A before=()
   if [ "${LIVE:-0}" = 1 ]; then for i in $(seq 1 "$N"); do before[$i]=" $(torn "$i") "; done; fi
