@@ -257,6 +257,7 @@ export class Push {
         for (const obj of objs) t.needs!.set(obj, 1);
         t.remaining += objs.length;
         t.local = l.local;
+        t.multicastSeen = true; // (the segment came by multicast)
         if (t.state === 'ready') this.targets.setState(t, 'active');
         this.log.debug('needs', { host: t.host, segment: l.seg, files: objs.length });
         break;
@@ -269,6 +270,7 @@ export class Push {
         if (this.train && !this.train.done && this.train.to.includes(t.idx) && typeof l.bps === 'number' && Number.isFinite(l.bps) && l.bps >= 0
           && Number.isInteger(l.n) && l.n >= 0 && l.n <= TRAIN_LEN) {
           this.train.est.set(t.idx, l.bps);
+          if (l.n > 0) t.multicastSeen = true;
           this.log.debug('probe train', { host: t.host, mbps: +(l.bps / 1e6).toFixed(1), datagrams: l.n });
           this.trainCheck(Date.now());
         }
@@ -443,12 +445,24 @@ export class Push {
       if (!ended) continue;
       for (const idx of waiting) {
         const t = this.targets.list[idx];
-        if (this.targets.live(t) && now - Math.max(t.lastHeard, ended) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s while planning`, 'SILENT');
+        if (this.targets.live(t) && now - Math.max(t.lastHeard, ended) > waitMs) this.failTarget(t, 'dropped', this.silentWhy(t, `silent for ${this.o.waitSec} s while planning`), 'SILENT');
       }
     }
     for (const [t, since] of [...this.sender.awaited(now, waitMs)]) {
-      if (this.targets.live(t) && now - Math.max(t.lastHeard, since) > waitMs) this.failTarget(t, 'dropped', `silent for ${this.o.waitSec} s`, 'SILENT');
+      if (this.targets.live(t) && now - Math.max(t.lastHeard, since) > waitMs) this.failTarget(t, 'dropped', this.silentWhy(t, `silent for ${this.o.waitSec} s`), 'SILENT');
     }
+  }
+
+  /**
+   * Why t is silent: base, and which way the datagrams stop where that shows
+   * (the hint in operator/groups.ts): a target that answered nothing by UDP
+   * but said over its channel that the multicast reaches it (the master's
+   * firewall drops the answers), or one the multicast never reached.
+   */
+  private silentWhy(t: Target, base: string): string {
+    if (t.feedback > 0) return base;
+    if (t.multicastSeen) return `${base}: the multicast reaches it (its catcher said so), none of its answers reached UDP port ${this.loop.localPort()} here`;
+    return `${base}: none of the multicast reached it`;
   }
 
   private onEvents(evs: LoopEvent[]): void {

@@ -32,6 +32,7 @@ export interface Target {
   rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
   items: string[];      // -n: itemized changes
   feedback: number;     // control datagrams received from it (OPEN_OK, MISSING, WAIT, DONE)
+  multicastSeen: boolean; // it said over its channel that the group's datagrams reach it (the probe train, a plan)
   slow: boolean;        // set aside: far behind the others; its files are deferred to the catch-up
   wasSlow: boolean;
   deferred: number[];   // objects to send it in the catch-up
@@ -71,7 +72,7 @@ export class Targets {
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: now, stateSince: now, needs: null,
         filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [],
-        feedback: 0, slow: false, wasSlow: false, deferred: [],
+        feedback: 0, multicastSeen: false, slow: false, wasSlow: false, deferred: [],
       };
       this.list.push(t);
       remote.on('line', (l) => { t.lastHeard = Date.now(); ev.line(t, l); });

@@ -38,6 +38,14 @@ export function failureHint(code: string | undefined, error = ''): string | null
     case 'REFUSED': return /version|protocol/i.test(error) ? 'compare "multicatcher --version" there with "mrsync --version" here' : null;
     case 'SILENT':
       if (/not ready within/.test(error)) return 'the catcher is stuck starting: the destination\'s file system there (a hung mount?), or that machine\'s load';
+      {
+        const port = /none of its answers reached UDP port (\d+) here/.exec(error)?.[1];
+        if (port) return `open UDP port ${port} in this machine's firewall (firewalld, nftables, iptables: the master's answer port, -P minus 1), or the target's firewall drops what it sends`;
+      }
+      if (/none of the multicast reached it/.test(error)) {
+        return 'the group\'s datagrams do not reach it: its firewall (UDP port -P), IGMP snooping without a querier on the switch, ' +
+          'the interface (-I here; there, the one facing this machine); see docs/operating.md';
+      }
       return 'datagrams do not get through: the firewall (UDP port -P on the targets, -P minus 1 on the master), ' +
       'IGMP snooping without a querier on the switch, the interface (-I); see docs/operating.md';
     case 'EXITED': return 'the catcher ended early: its stderr (above), memory and disk on that target';

@@ -32,6 +32,10 @@ test('a catcher never ready: the remote shell said nothing (UNREACHABLE, a promp
     assert.match(failureHint('SILENT', late[1][1]) ?? '', /stuck starting/);
     assert.match(failureHint('SILENT', late[2][1]) ?? '', /datagrams do not get through/);
     assert.match(failureHint('UNREACHABLE', 'no catcher started within 5 s: the daemon said nothing') ?? '', /daemon .* its log/);
+    // which way the datagrams stop (master/push.ts silentWhy): the answers to this machine, or the multicast to the target
+    assert.match(failureHint('SILENT', 'silent for 60 s: the multicast reaches it (its catcher said so), none of its answers reached UDP port 9000 here') ?? '',
+      /^open UDP port 9000 in this machine's firewall/);
+    assert.match(failureHint('SILENT', 'silent for 60 s while planning: none of the multicast reached it') ?? '', /^the group's datagrams do not reach it: its firewall \(UDP port -P\)/);
     // what bin/ and boot.ts say where node is missing or old, as the report gets it from the remote shell
     assert.match(failureHint('UNREACHABLE', 'remote shell failed (exit 127): multicatcher: node (Node.js 20 or newer) is not on the PATH (/usr/bin:/bin)') ?? '',
       /node is not on the PATH the remote shell's login gets .*nvm/);
