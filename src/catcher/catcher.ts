@@ -4,6 +4,7 @@
 // beside their final names (receive.ts), verifies each against the master's
 // signed hash and renames it into place; the receipt machine (receipt.ts)
 // says what to do at each event. Cleans up and exits when stdin closes.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,7 +91,23 @@ export class Catcher {
     this.startStats();
     const files = fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 2)));
     this.receipt.packLimit = files; // the master's window holds to it
-    emit({ t: 'ready', files, ...(isOwnAddress(this.p.master) ? { here: true } : {}) });
+    emit({ t: 'ready', files, place: this.place(), ...(isOwnAddress(this.p.master) ? { here: true } : {}) });
+  }
+
+  /**
+   * This running machine and the destination directory, hashed (its boot's
+   * id, the directory's device and inode): two names in a target list for one
+   * host and directory give the same, and the master pushes there once
+   * (push.ts). Undefined where they cannot be read.
+   */
+  private place(): string | undefined {
+    try {
+      const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const st = fs.fstatSync(this.tree.fd, { bigint: true });
+      return crypto.createHash('sha256').update(`${boot}:${st.dev}:${st.ino}`).digest('hex').slice(0, 32);
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -93,6 +93,7 @@ export class Push {
   private rateFromCache = false;
   private rateFound = false; // the cached rate is where the last push to these targets found the bottleneck
   private looping = false; // multicast loopback turned on for a target on this host
+  private readonly places = new Map<string, Target>(); // the targets by machine and directory (their ready lines' place)
   // the probe train (wire/train.ts): when it went, the targets it went to, their estimates; low: what the rate took of them
   private train: { at: number; to: number[]; est: Map<number, number>; done: boolean; low: number | null } | null = null;
   private interrupted: string | null = null; // the signal that interrupted the push
@@ -240,6 +241,16 @@ export class Push {
     switch (l.t) {
       case 'ready':
         if (t.state === 'launching') this.targets.setState(t, 'ready');
+        if (typeof l.place === 'string' && t.state === 'ready') {
+          // two names in -m for one machine and directory: two catchers writing one tree race each other
+          // (one's --delete takes the other's temp files, its backups overwrite the other's): pushed there once
+          const first = this.places.get(l.place);
+          if (first === undefined) this.places.set(l.place, t);
+          else if (first !== t) {
+            this.failTarget(t, 'failed', `the same machine and destination directory as ${first.host} (two names for one host in -m?): pushed there once, as ${first.host}`, 'REFUSED');
+            break;
+          }
+        }
         // a target on this host gets the group's datagrams only looped back (options.ts isOwnAddress)
         if (l.here === true && !this.o.loopback && !this.looping) {
           this.looping = this.loop.setLoopback(true);

@@ -58,6 +58,24 @@ if (!m || m.missing !== 0 || m.sent !== 100) throw new Error(`m: ${JSON.stringif
 ' "$WORK/rtt-self.json" || { cat "$WORK/rtt-self.json" "$WORK/rtt-self.err"; fail "rtt: the master's own host did not answer every probe"; }
 echo "ok: the master's own host among its targets: exact (IPv4, IPv6), and rtt's probes answered"
 
+# two names in -m for one host (an alias): two catchers would race over one tree (one's --delete takes the
+# other's temp files, its backups overwrite the other's); the second to start is refused, naming the first,
+# and the push goes there once: exact, its backup the old version
+cp "$MRSYNC_TEST_HOSTS/t1.pid" "$MRSYNC_TEST_HOSTS/t1-alias.pid"
+empty
+echo new > "$SRC/versioned"
+echo old > "$(disk t1)/versioned"; touch -d '2001-01-01' "$(disk t1)/versioned"
+run_rc "$WORK/alias" -m t1,t1-alias,t2 -s "$SRC" -t "$DST" -b -w 10
+[ "$RC" = 2 ] || { cat "$WORK/alias"; fail "an alias: exit $RC, want 2"; }
+grep -Eq '^t1(-alias)? +FAILED +.*the same machine and destination directory as t1(-alias)? \(two names for one host in -m\?\): pushed there once' "$WORK/alias" \
+  || { cat "$WORK/alias"; fail "an alias: not refused as the same machine and directory"; }
+[ "$(grep -Ec '^t1(-alias)? +OK' "$WORK/alias")" = 1 ] || { cat "$WORK/alias"; fail "an alias: not one of the two names OK"; }
+[ "$(cat "$(disk t1)"/versioned_mcast_bak*)" = old ] || fail "an alias: the backup is not the old version"
+rm -f "$(disk t1)"/versioned_mcast_bak*
+verify "$SRC" "$(disk t1)"; verify "$SRC" "$(disk t2)"
+rm -f "$SRC/versioned"
+echo "ok: an alias for t1 refused, naming it; one push there, exact, its backup kept"
+
 # a target whose interface has a smaller MTU than the master's (the master has jumbo frames, the targets not):
 # its catcher refuses the session at once, saying which --page-size fits, instead of dropping every frame
 # until -w; with that page size every target gets the push
