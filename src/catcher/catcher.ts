@@ -55,6 +55,7 @@ export class Catcher {
   private planning = false;                   // a segment is being planned, a slice per turn
   private items: string[] = [];               // -n: itemized changes not yet sent
   private closed = false;
+  private answersByChannel = false; // the master asked for the answers over the channel (its UDP port closed)
   private statTimer: NodeJS.Timeout | null = null;
   private readonly acks = Buffer.alloc(ACKS_PER_DATAGRAM * ACK_LEN); // answers not sent yet (ack())
   private ackCount = 0;
@@ -288,7 +289,13 @@ export class Catcher {
   }
 
   private reply(type: Msg, object: number, index: number, payload: Buffer | null): void {
-    this.loop.sendControl(type, object, index, payload, true);
+    if (this.answersByChannel) emit({ t: 'answer', type, object, index, ...(payload && payload.length ? { p: payload.toString('base64') } : {}) });
+    else this.loop.sendControl(type, object, index, payload, true);
+  }
+
+  /** The master hears none of this catcher's UDP (its firewall): the answers go over the channel from now on. */
+  answersOverChannel(): void {
+    this.answersByChannel = true;
   }
 
   /**
@@ -573,6 +580,7 @@ export function catcherMain(): void {
         const msg = m as MasterLine;
         if (msg && msg.t === 'finish') c.finish(Array.isArray(msg.keep) ? msg.keep.filter((i) => Number.isInteger(i)) : []);
         else if (msg && msg.t === 'segment') c.onSegmentLine(msg.k, msg.size, msg.hash);
+        else if (msg && msg.t === 'answers' && msg.via === 'channel') c.answersOverChannel();
       },
       shutdown: () => c.shutdown(),
     };

@@ -29,6 +29,13 @@ import { cachedRate, rateKey, saveRate } from './ratecache';
 import { Msg } from '../wire/protocol';
 import { TRAIN_LEN, TRAIN_WAIT_MS } from '../wire/train';
 
+/**
+ * How long the push waits on a target that gets the multicast but none of
+ * whose answers by UDP came before it asks for them over the channel
+ * (answersCheck); a third of -w where that is less.
+ */
+const ANSWERS_WAIT_MS = 2000;
+
 export interface PushOptions extends NetOptions {
   targets: string[];
   src: Buffer;
@@ -94,6 +101,7 @@ export class Push {
   private rateFound = false; // the cached rate is where the last push to these targets found the bottleneck
   private looping = false; // multicast loopback turned on for a target on this host
   private readonly places = new Map<string, Target>(); // the targets by machine and directory (their ready lines' place)
+  private answersWarned = false;
   // the probe train (wire/train.ts): when it went, the targets it went to, their estimates; low: what the rate took of them
   private train: { at: number; to: number[]; est: Map<number, number>; done: boolean; low: number | null } | null = null;
   private interrupted: string | null = null; // the signal that interrupted the push
@@ -289,6 +297,18 @@ export class Push {
       case 'fatal':
         this.failTarget(t, 'failed', l.msg, t.state === 'launching' ? 'REFUSED' : 'FAILED');
         break;
+      case 'answer': {
+        // a control datagram over the channel (answersCheck): as if by UDP, from this target's sender id alone
+        if (!t.answersAsked || !Number.isInteger(l.type) || !Number.isInteger(l.object) || !Number.isInteger(l.index)) break;
+        if (l.type < 0 || l.type > 255 || l.object < 0 || l.object > 0xffffffff || l.index < 0 || l.index > 0xffffffff) break;
+        if (l.p !== undefined && (typeof l.p !== 'string' || l.p.length > 90_000)) break;
+        const now = Date.now();
+        t.answersByChannel++;
+        dispatch([{ kind: 'control', type: l.type, sender: t.idx + 1, object: l.object, index: l.index, err: 0, rxNs: native.monoNs(),
+          payload: l.p ? Buffer.from(l.p, 'base64') : undefined }], this.sender, now);
+        this.sender.batchEnded(now);
+        break;
+      }
       case 'itemize':
         if (Array.isArray(l.lines)) for (const x of l.lines) if (typeof x === 'string') t.items.push(x);
         break;
@@ -446,8 +466,33 @@ export class Push {
     this.step();
   }
 
+  /**
+   * A target that gets the multicast (it said so over its channel) but none
+   * of whose answers by UDP came, while the push waits on one: this machine's
+   * firewall drops its answer port (a common default). The target is told to
+   * send them over its channel (slower, and a line on the remote shell each),
+   * and the operator to open the port.
+   */
+  private answersCheck(now: number): void {
+    const afterMs = Math.min(ANSWERS_WAIT_MS, this.o.waitSec * 1000 / 3);
+    let asked = 0;
+    for (const [t] of this.sender.awaited(now, afterMs)) {
+      if (t.answersAsked || t.feedback > 0 || !t.multicastSeen || !this.targets.live(t)) continue;
+      t.answersAsked = true;
+      this.targets.send(t, { t: 'answers', via: 'channel' });
+      this.log.debug(`${t.host}: none of its answers reached UDP port ${this.loop.localPort()} here: they come over its channel`);
+      asked++;
+    }
+    if (asked && !this.answersWarned) {
+      this.answersWarned = true;
+      this.log.warn(`the targets' answers do not reach UDP port ${this.loop.localPort()} here (this machine's firewall?): ` +
+        `they come over ${this.o.daemon ? 'the daemons\' TLS connections' : 'the remote shells'} instead, slower; open that port (-P minus 1) for a full-speed push`);
+    }
+  }
+
   /** Drop the targets silent for longer than -w: launching, planning a segment, awaited on a file, finishing. */
   private checkSilence(now: number): void {
+    this.answersCheck(now);
     const waitMs = this.o.waitSec * 1000;
     for (const [t, why, code] of this.targets.silent(now, waitMs)) this.failTarget(t, t.state === 'launching' ? 'failed' : 'dropped', why, code);
     // a target that received a segment but does not report its plan

@@ -24,6 +24,7 @@ export interface TargetReport {
   packets: PacketCounts | null; // what the target's catcher dropped (from its result)
   usage: Usage | null;           // its catcher's CPU and peak RSS (from its result)
   feedback: number;              // control datagrams it sent the master
+  answersByChannel?: number;     // of them, sent over its channel: none of its UDP reached the master (push.ts answersCheck)
   slow: boolean;                 // was set aside as slow and caught up after the others
   items?: string[];              // -n: what would change, rsync --itemize-changes style
   wouldSend?: { files: number; bytes: number }; // -n

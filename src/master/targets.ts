@@ -33,6 +33,8 @@ export interface Target {
   items: string[];      // -n: itemized changes
   feedback: number;     // control datagrams received from it (OPEN_OK, MISSING, WAIT, DONE)
   multicastSeen: boolean; // it said over its channel that the group's datagrams reach it (the probe train, a plan)
+  answersByChannel: number; // answers it sent over its channel (none of its UDP reached us: push.ts answersCheck); 0: by UDP
+  answersAsked: boolean;    // told to answer over its channel
   slow: boolean;        // set aside: far behind the others; its files are deferred to the catch-up
   wasSlow: boolean;
   deferred: number[];   // objects to send it in the catch-up
@@ -72,7 +74,7 @@ export class Targets {
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: now, stateSince: now, needs: null,
         filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [],
-        feedback: 0, multicastSeen: false, slow: false, wasSlow: false, deferred: [],
+        feedback: 0, multicastSeen: false, answersByChannel: 0, answersAsked: false, slow: false, wasSlow: false, deferred: [],
       };
       this.list.push(t);
       remote.on('line', (l) => { t.lastHeard = Date.now(); ev.line(t, l); });
@@ -220,7 +222,7 @@ export class Targets {
     return {
       host: t.host, state, filesSent: t.filesOk, bytesSent: t.bytesOk, needed: t.needs?.cardinality() ?? 0,
       missingPages: t.missingPages, local: t.local, failures, error: t.error, errorCode: t.errorCode, slowest: t.slowest, rttUs: t.rttUs,
-      packets: t.result?.packets ?? null, usage: t.result?.usage ?? null, feedback: t.feedback, slow: t.wasSlow,
+      packets: t.result?.packets ?? null, usage: t.result?.usage ?? null, feedback: t.feedback, ...(t.answersByChannel ? { answersByChannel: t.answersByChannel } : {}), slow: t.wasSlow,
       ...(dryRun ? {
         items: t.items,
         wouldSend: { files: t.needs?.cardinality() ?? 0, bytes: (t.needs?.toArray() ?? []).reduce((a, o) => a + size(o), 0) },

@@ -120,9 +120,12 @@ export function formatReport(r: PushReport, verbose = 1): string {
   lines.push(`pacing: line time unused ${(r.stats.lateNs / 1e9).toFixed(2)} s with pages queued (the sender woke late or its socket was full), ` +
     `${(r.stats.idleNs / 1e9).toFixed(2)} s with none queued`);
   const fb = r.targets.reduce((a, t) => a + t.feedback, 0);
+  const byChannel = r.targets.filter((t) => (t.answersByChannel ?? 0) > 0);
   const flows = r.files + Math.max(1, r.segments);
   lines.push(`feedback: ${fb} packets from ${r.targets.length} targets (${(fb / Math.max(1, r.targets.length) / flows).toFixed(2)} per target per file); ` +
-    `control from the master: ${r.stats.ctlSent} packets (${(r.stats.ctlSent / flows).toFixed(2)} per file)`);
+    `control from the master: ${r.stats.ctlSent} packets (${(r.stats.ctlSent / flows).toFixed(2)} per file)` +
+    (byChannel.length ? `; ${byChannel.reduce((a, t) => a + (t.answersByChannel ?? 0), 0)} of the packets came over the channels of ${byChannel.length} ` +
+      `target${byChannel.length === 1 ? '' : 's'} whose UDP did not reach this machine (open its UDP port -P minus 1)` : ''));
   lines.push(usageLine(r));
   const ok = r.targets.filter((t) => t.state === 'OK').length;
   const groups = failureGroups(r.targets);

@@ -38,6 +38,7 @@ export interface StatusDoc {
     // as fields are only ever added
     droppedPackets: { badAuth: number; otherSession: number; malformed: number; duplicates: number } | null;
     feedbackPackets: number; // control datagrams it sent the master
+    feedbackByChannel: number; // of them, sent over its remote shell (daemon connection): none of its UDP reached the master
     cpuSeconds: number | null; // its catcher's CPU, user + system, all threads (null: no result)
     maxRssKiB: number | null;  // its catcher's peak RSS
     rebuiltPages: number;    // lost pages it rebuilt from parity pages
@@ -78,6 +79,7 @@ export function statusDoc(r: PushReport, exitCode: number, source: string, targe
         ? { badAuth: t.packets.badAuth, otherSession: 0, malformed: t.packets.badFormat, duplicates: t.packets.duplicates }
         : null,
       feedbackPackets: t.feedback,
+      feedbackByChannel: t.answersByChannel ?? 0,
       cpuSeconds: t.usage ? round3(t.usage.cpuUser + t.usage.cpuSystem) : null,
       maxRssKiB: t.usage?.maxRssKiB ?? null,
       rebuiltPages: t.packets?.rebuilt ?? 0,

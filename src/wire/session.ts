@@ -69,6 +69,8 @@ export type CatcherLine =
   | { t: 'fatal'; msg: string }
   | { t: 'train'; bps: number; n: number } // the rate the master's probe train came through at (train.ts; 0: too few arrived), n datagrams of it
   | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
+  // an answer (a control datagram's type, object, index and payload, base64) sent over the channel, not by UDP: the master asked ('answers')
+  | { t: 'answer'; type: number; object: number; index: number; p?: string }
   | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string; code?: string }>; local: LocalCounts; packets?: PacketCounts; usage?: Usage };
 
 /** CPU seconds (all threads) and peak RSS of a process, at the end of its run. */
@@ -91,7 +93,9 @@ export type MasterLine =
   // keep: directory entries listed without all they hold (the master could not read some): --delete leaves them be
   | { t: 'finish'; keep?: number[] }
   // manifest segment k's size and SHA-256 (hex), before its multicast OPEN: only the master can say what it holds
-  | { t: 'segment'; k: number; size: number; hash: string };
+  | { t: 'segment'; k: number; size: number; hash: string }
+  // none of the catcher's answers by UDP reach the master (its firewall): send them over the channel ('answer' lines)
+  | { t: 'answers'; via: 'channel' };
 
 /**
  * How often a catcher reports in its first two seconds of data (the rate's
