@@ -23,6 +23,8 @@
 #   LIVE=1 bash bench/chaos.sh ...              (a live source: see below)
 #   MESS=1 bash bench/chaos.sh ...              (a LAN that reorders and duplicates datagrams, pages
 #                                                and feedback alike: see mess below)
+#   CLOSED=1 bash bench/chaos.sh ...            (one push in three with the master's answer port closed,
+#                                                as by its firewall: the answers come over the channels)
 # With LIVE=1 the source has a live/ directory that changes while each push
 # runs: its files rewritten (truncated, then written anew), appended to,
 # truncated, deleted, made, renamed over one another, hardlinked, turned into
@@ -199,6 +201,14 @@ for p in $(seq 1 "$PUSHES"); do
   if [ $((RANDOM % 5)) = 0 ]; then flags+=" --checksum"; fi
   if [ $((RANDOM % 5)) = 0 ]; then flags+=" --encrypt"; fi
   victim=0; if [ $((RANDOM % 4)) = 0 ]; then victim=$((RANDOM % N + 1)); fi
+  closed=""
+  if [ "${CLOSED:-0}" = 1 ] && [ $((RANDOM % 3)) = 0 ]; then
+    # the master's answer port closed (its firewall): the answers come over the channels
+    closed=" closed"
+    ip netns exec "${PFX}m" nft add table inet closed
+    ip netns exec "${PFX}m" nft add chain inet closed in '{ type filter hook input priority 0; }'
+    ip netns exec "${PFX}m" nft add rule inet closed in udp dport 8887 drop
+  fi
   t0=$(date +%s.%N)
   ip netns exec "${PFX}m" timeout 150 "$MRSYNC" "${push[@]}" -s "$SRC" -w 20 $flags --status-file "$WORK/status.json" > "$WORK/out" 2>&1 &
   mp=$!
@@ -248,7 +258,8 @@ for p in $(seq 1 "$PUSHES"); do
     done
   fi
   if grep -q 'NOT_DELIVERED\|internal' "$WORK/out"; then bad+=" not-delivered-or-internal"; fi
-  printf 'push %2d: %5.1f s exit %s states %s%s kill t%s loss %s rates %s: %s\n' "$p" "$wall" "$rc" "$states" "$flags" "$victim" "${losses%,}" "${rates%,}" "${bad:-ok}"
+  if [ -n "$closed" ]; then ip netns exec "${PFX}m" nft delete table inet closed; fi
+  printf 'push %2d: %5.1f s exit %s states %s%s%s kill t%s loss %s rates %s: %s\n' "$p" "$wall" "$rc" "$states" "$flags" "$closed" "$victim" "${losses%,}" "${rates%,}" "${bad:-ok}"
   if [ -n "${KEEP_OUT:-}" ]; then mkdir -p "$KEEP_OUT"; cp "$WORK/out" "$KEEP_OUT/chaos-$SEED-$p.out"; fi
   if [ -n "$bad" ]; then
     flagged=$((flagged + 1))
