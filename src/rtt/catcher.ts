@@ -19,6 +19,11 @@ export function rttCatcherMain(): void {
       rcvbuf: 8 << 20, sndbuf: 1 << 20, echoType: PROBE, napUs: 0, rejoinMs: REJOIN_MS,
     }, () => { /* probes are answered natively; nothing for JS */ });
     emit({ t: 'ready', ...(isOwnAddress(p.master) ? { here: true } : {}) });
-    return { shutdown: () => loop.stop() };
+    // once the first probe is in, say so: where no answer reaches the master, it can tell its own port closed
+    // (its firewall) from probes that do not get here
+    const watch = setInterval(() => {
+      if (loop.stats().ctlRecv > 0) { clearInterval(watch); emit({ t: 'probes' }); }
+    }, 100);
+    return { shutdown: () => { clearInterval(watch); loop.stop(); } };
   });
 }

@@ -30,6 +30,7 @@ interface Host {
   name: string;
   remote: RemoteCatcher;
   state: 'starting' | 'ready' | 'failed';
+  probesIn?: boolean; // its rttcatcher said the probes reach it
   error?: string;
   got: Uint8Array;   // 1: answered in time, 2: late
   rttUs: number[];
@@ -108,6 +109,7 @@ export class Prober {
             h.state = 'ready';
             if (l.here === true) this.loopBack(name);
           }
+          else if (l.t === 'probes') h.probesIn = true;
           else if (l.t === 'fatal') this.fail(h, l.msg);
           check();
         });
@@ -168,7 +170,9 @@ export class Prober {
     if (due.length < Math.min(SILENT_AFTER, this.o.count)) return;
     for (const h of this.hosts) {
       if (h.state === 'ready' && h.rttUs.length === 0 && h.late === 0) {
-        this.fail(h, `rttcatcher never answered (${due.length} probes, ${this.o.timeoutMs} ms each)`);
+        this.fail(h, `rttcatcher never answered (${due.length} probes, ${this.o.timeoutMs} ms each): ` + (h.probesIn
+          ? `the probes reach it (it said so), none of its answers reached UDP port ${this.o.port - 1} here: this machine's firewall?`
+          : `none of the probes reached it: its firewall (UDP port ${this.o.port}), IGMP snooping without a querier, the interface`));
       }
     }
   }
