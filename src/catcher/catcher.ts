@@ -56,6 +56,7 @@ export class Catcher {
   private items: string[] = [];               // -n: itemized changes not yet sent
   private closed = false;
   private answersByChannel = false; // the master asked for the answers over the channel (its UDP port closed)
+  private heardSaid = false; // said over the channel that the master's datagrams reach it ('heard')
   private statTimer: NodeJS.Timeout | null = null;
   private readonly acks = Buffer.alloc(ACKS_PER_DATAGRAM * ACK_LEN); // answers not sent yet (ack())
   private ackCount = 0;
@@ -212,6 +213,7 @@ export class Catcher {
         return this.receipt.sinkError(e.object, errnoName(e.err));
       case 'control': {
         if (e.sender !== 0) return [];
+        if (!this.heardSaid) { this.heardSaid = true; emit({ t: 'heard' }); }
         if (e.type === Msg.Train) {
           this.train ??= new TrainMeter(datagramBits(this.p.pageSize, this.p.family), (bps, n) => {
             if (this.closed) return;

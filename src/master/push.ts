@@ -297,6 +297,9 @@ export class Push {
       case 'fatal':
         this.failTarget(t, 'failed', l.msg, t.state === 'launching' ? 'REFUSED' : 'FAILED');
         break;
+      case 'heard':
+        t.multicastSeen = true;
+        break;
       case 'answer': {
         // a control datagram over the channel (answersCheck): as if by UDP, from this target's sender id alone
         if (!t.answersAsked || !Number.isInteger(l.type) || !Number.isInteger(l.object) || !Number.isInteger(l.index)) break;

@@ -32,7 +32,7 @@ export interface Target {
   rttUs: number[];      // OPEN -> OPEN_OK round trips, as the original's monitor gathered them
   items: string[];      // -n: itemized changes
   feedback: number;     // control datagrams received from it (OPEN_OK, MISSING, WAIT, DONE)
-  multicastSeen: boolean; // it said over its channel that the group's datagrams reach it (the probe train, a plan)
+  multicastSeen: boolean; // it said over its channel that the group's datagrams reach it ('heard', the probe train, a plan)
   answersByChannel: number; // answers it sent over its channel (none of its UDP reached us: push.ts answersCheck); 0: by UDP
   answersAsked: boolean;    // told to answer over its channel
   slow: boolean;        // set aside: far behind the others; its files are deferred to the catch-up

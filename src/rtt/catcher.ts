@@ -22,7 +22,7 @@ export function rttCatcherMain(): void {
     // once the first probe is in, say so: where no answer reaches the master, it can tell its own port closed
     // (its firewall) from probes that do not get here
     const watch = setInterval(() => {
-      if (loop.stats().ctlRecv > 0) { clearInterval(watch); emit({ t: 'probes' }); }
+      if (loop.stats().ctlRecv > 0) { clearInterval(watch); emit({ t: 'heard' }); }
     }, 100);
     return { shutdown: () => { clearInterval(watch); loop.stop(); } };
   });

@@ -109,7 +109,7 @@ export class Prober {
             h.state = 'ready';
             if (l.here === true) this.loopBack(name);
           }
-          else if (l.t === 'probes') h.probesIn = true;
+          else if (l.t === 'heard') h.probesIn = true;
           else if (l.t === 'fatal') this.fail(h, l.msg);
           check();
         });

@@ -67,7 +67,8 @@ export type CatcherLine =
   | { t: 'needs'; seg: number; first: number; bitmap: string; count: number; local: LocalCounts }
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }
   | { t: 'fatal'; msg: string }
-  | { t: 'probes' } // rttcatcher: rtt's probes reach it (it says so once): a silent one's answers are what get lost
+  // the master's datagrams reach it (it says so once, at the first): where none of its answers reach the master, those are what get lost
+  | { t: 'heard' }
   | { t: 'train'; bps: number; n: number } // the rate the master's probe train came through at (train.ts; 0: too few arrived), n datagrams of it
   | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
   // an answer (a control datagram's type, object, index and payload, base64) sent over the channel, not by UDP: the master asked ('answers')

@@ -51,4 +51,9 @@ for i in 1 3; do grep -Eq "^t$i +OK" "$WORK/out3" || fail "the master's firewall
 grep -Eq "; [0-9]+ of the packets came over the channels of 2 targets whose UDP did not reach this machine" "$WORK/out3" || fail "the report does not count the answers over the channels"
 ip netns exec "${PFX}m" nft list ruleset | grep -Eq 'counter packets [1-9]' || fail "no answer was dropped by the master's firewall"
 grep -q "1 DROPPED (SILENT): silent for 3 s: none of the multicast reached it" "$WORK/out3" || fail "t2 not told apart"
+# and with the rate fixed (no probe train: the catchers say when the master's first datagram reaches them)
+for i in 1 3; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done
+run_rc "$WORK/out4" -m t1,t2,t3 -s "$SRC" -t "$DST" -w 3 --rate 300m
+[ "$RC" = 3 ] || { cat "$WORK/out4"; fail "the master's firewall, --rate: exit $RC, want 3 (t2 dropped)"; }
+for i in 1 3; do grep -Eq "^t$i +OK" "$WORK/out4" || { cat "$WORK/out4"; fail "the master's firewall, --rate: t$i not OK"; }; verify "$SRC" "$(disk t$i)"; done
 echo PASS
