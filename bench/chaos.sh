@@ -11,7 +11,8 @@
 # next to big ones, empty files, symlinks, hardlinks) every fourth push.
 # Flags: a push that runs into its 150 s bound (hung), a target reported OK
 # whose copy differs from the source (rsync -aHn --checksum, with --delete
-# when the push had it), a target the status file does not name, and a file
+# when the push had it), a target the status file does not name, a target
+# dropped (silent past -w) whose catcher was not the one killed, and a file
 # reported undelivered without a cause (NOT_DELIVERED) or an internal error.
 # A file refused for a cause the scenario made (a directory in the way
 # without --delete) or a killed target dropped is what it should be.
@@ -239,6 +240,7 @@ for p in $(seq 1 "$PUSHES"); do
       else o=$(in_t "$i" rsync -aHn --itemize-changes --checksum "${x[@]}" "$SRC/" "$DST/"); fi
       if [ -n "$o" ]; then bad+=" t$i-OK-but-differs"; fi
     elif [ -z "$st" ]; then bad+=" t$i-not-in-the-status-file"
+    elif [ "$st" = DROPPED ] && [ "$i" != "$victim" ]; then bad+=" t$i-dropped-not-killed"
     fi
     if [ "${LIVE:-0}" = 1 ]; then
       for o in $(torn "$i"); do
