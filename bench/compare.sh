@@ -6,6 +6,7 @@
 #   MRSYNC_FLAGS="--encrypt" bash bench/compare.sh -t mrsync ...   (extra mrsync options, shown in the tool column)
 #   mrsync runs with its defaults; -t mrsyncfixed,mrsyncdfixed add rows with --rate = the link's rate (tuned);
 #   -t mrsyncwarm: the defaults on a second push to the same targets (the rate kept from an untimed first)
+#   -t mrsyncclosed: the defaults with the master's answer port closed (its firewall): answers over the remote shells
 #   BIG_MIB=32 bash bench/compare.sh -s big ...   (the big file's size; default 256 MiB)
 #   bash bench/compare.sh -s real ...   (real data: a snapshot of /usr/share and /usr/include, copied as they are; REAL_SRC="DIR..." for others)
 #   MRSYNC_B=/other/clone/bin/mrsync MRSYNC_B_NAME=before bash bench/compare.sh -t mrsync,mrsyncB ...   (A/B, same run)
@@ -138,6 +139,17 @@ run_mrsyncfixed() { MRSYNC_RATE=fixed push_shell "$MRSYNC" "$1"; }
 # targets emptied, then the timed push, which starts from that rate
 pre_mrsyncwarm() { push_shell "$MRSYNC" "$src" || true; clear_targets; }
 run_mrsyncwarm() { push_shell "$MRSYNC" "$1"; }
+# mrsyncclosed: the defaults, with the master's answer port (8887) closed as by
+# its firewall: the targets' answers come over their remote shells
+run_mrsyncclosed() {
+  local rc=0
+  ip netns exec "${PFX}m" nft add table inet closed
+  ip netns exec "${PFX}m" nft add chain inet closed in '{ type filter hook input priority 0; }'
+  ip netns exec "${PFX}m" nft add rule inet closed in udp dport 8887 drop
+  push_shell "$MRSYNC" "$1" || rc=$?
+  ip netns exec "${PFX}m" nft delete table inet closed
+  return "$rc"
+}
 # mrsyncB: another build of mrsync (MRSYNC_B=/other/clone/bin/mrsync, with its
 # own catchers beside it) through the remote shell, for A/B figures in one run
 run_mrsyncB() { push_shell "${MRSYNC_B:?MRSYNC_B names the other build}" "$1"; }
@@ -260,6 +272,7 @@ label() {
     mrsyncB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B})${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncdB) echo "mrsync B (${MRSYNC_B_NAME:-$MRSYNC_B}) --daemon${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsync|mrsyncd) echo "mrsync$( [ "$1" = mrsyncd ] && echo ' --daemon')${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}$( [ "${MRSYNC_RATE:-auto}" = auto ] || echo " --rate ${LINK}m (fixed)")";;
+    mrsyncclosed) echo "mrsync, the master's answer port closed (answers over the remote shells)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncwarm) echo "mrsync, second push (from the rate the first settled at)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     mrsyncfixed|mrsyncdfixed) echo "mrsync$( [ "$1" = mrsyncdfixed ] && echo ' --daemon') --rate ${LINK}m (fixed: tuned)${MRSYNC_FLAGS:+ $MRSYNC_FLAGS}";;
     uftp) echo "uftp${UFTP_BLOCK:+ -b $UFTP_BLOCK}";;
