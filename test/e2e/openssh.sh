@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real OpenSSH as the remote shell: sshd started in two targets' namespaces,
 # key-based root login, mrsync -r "ssh -i KEY ...". Also: an unknown host
-# through ssh is named in the report with ssh's own error.
+# through ssh is named in the report with ssh's own error. With the master's
+# answer port closed, the answers come back over ssh.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
@@ -29,4 +30,14 @@ cat "$WORK/out2"
 [ $rc = 3 ] || fail "exit $rc, want 3 for an unreachable target"
 grep -Eq '^no-such-host.invalid +UNREACHABLE .*remote shell failed \(exit 255\).*(resolve|Name)' "$WORK/out2" || fail "unreachable host not named with ssh's error"
 grep -Eq '^198.18.0.11 +OK' "$WORK/out2" || fail "the good target did not complete"
+
+# the master's answer port closed (its firewall): the answers come back over ssh, and the push completes
+ip netns exec "${PFX}m" nft add table inet fw
+ip netns exec "${PFX}m" nft add chain inet fw in '{ type filter hook input priority 0; }'
+ip netns exec "${PFX}m" nft add rule inet fw in udp dport 8887 drop
+for i in 1 2; do rm -rf "$(disk t$i)"/*; done
+ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -r "$SSH" -m 198.18.0.11,198.18.0.12 -s "$SRC" -t "$DST" -w 20 > "$WORK/out3" 2>&1 || { rc=$?; cat "$WORK/out3"; fail "the master's port closed: exit $rc"; }
+grep -q "of the packets came over the channels of 2 targets" "$WORK/out3" || { cat "$WORK/out3"; fail "the master's port closed: the answers did not come over ssh"; }
+for i in 1 2; do verify "$SRC" "$(disk t$i)"; done
+echo "ok: the master's answer port closed: the answers came over ssh, both exact"
 echo PASS
