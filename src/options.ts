@@ -83,6 +83,74 @@ export function isOwnAddress(address: string | undefined): boolean {
 }
 
 /**
+ * The router this host reaches address through (its main routing table's
+ * best route has a gateway), or null: on a connected subnet, or not known.
+ * A multicast with TTL 1 stops at the first router: a catcher whose master is
+ * behind one says so, and a silent target's report names it (push.ts).
+ */
+export function routerToward(family: 4 | 6, address: string | undefined): string | null {
+  if (!address || !net.isIP(address.replace(/%.*$/, '')) || isOwnAddress(address)) return null;
+  try {
+    return routerIn(family, address, fs.readFileSync(family === 4 ? '/proc/net/route' : '/proc/net/ipv6_route', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** routerToward's reading of a routing table as /proc/net/route (IPv4) or /proc/net/ipv6_route prints it. */
+export function routerIn(family: 4 | 6, address: string, table: string): string | null {
+  if (family === 4) {
+    const [a, b, c, d] = address.split('.').map(Number);
+    const addr = (a | (b << 8) | (c << 16) | (d << 24)) >>> 0; // as /proc/net/route prints them (little-endian)
+    let best: { bits: number; gw: number } | null = null;
+    for (const line of table.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 8 || !(Number.parseInt(f[3], 16) & 1)) continue; // RTF_UP
+      const dest = Number.parseInt(f[1], 16) >>> 0, gw = Number.parseInt(f[2], 16) >>> 0, mask = Number.parseInt(f[7], 16) >>> 0;
+      if (((addr & mask) >>> 0) !== dest) continue;
+      let bits = 0;
+      for (let m = mask; m; m >>>= 1) bits += m & 1;
+      if (!best || bits > best.bits) best = { bits, gw };
+    }
+    if (!best || best.gw === 0) return null;
+    return [best.gw & 255, (best.gw >>> 8) & 255, (best.gw >>> 16) & 255, best.gw >>> 24].join('.');
+  }
+  const hex = ipv6Hex(address.replace(/%.*$/, ''));
+  if (hex === null || hex.startsWith('fe8')) return null; // link-local: on the link
+  let best: { bits: number; gw: string } | null = null;
+  for (const line of table.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || !(Number.parseInt(f[8], 16) & 1)) continue; // RTF_UP
+    const bits = Number.parseInt(f[1], 16);
+    if (!prefixMatch(hex, f[0], bits) || (best && bits <= best.bits)) continue;
+    best = { bits, gw: f[4] };
+  }
+  if (!best || /^0+$/.test(best.gw)) return null;
+  return new URL(`http://[${best.gw.match(/.{4}/g)!.join(':')}]`).hostname.slice(1, -1); // (the URL parser writes it short)
+}
+
+/** An IPv6 address as 32 hex digits, or null. */
+function ipv6Hex(a: string): string | null {
+  if (net.isIPv6(a) === false) return null;
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, null];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  if (t.length && t[t.length - 1].includes('.') || h.length && h[h.length - 1].includes('.')) return null; // (an IPv4 tail: not ours)
+  const groups = tail === null ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.length === 8 ? groups.map((g) => g.padStart(4, '0')).join('').toLowerCase() : null;
+}
+
+/** Whether the first bits of two 32-digit hex addresses are the same. */
+function prefixMatch(a: string, b: string, bits: number): boolean {
+  const whole = bits >> 2;
+  if (a.slice(0, whole) !== b.slice(0, whole)) return false;
+  const rest = bits & 3;
+  if (!rest) return true;
+  const m = (0xf << (4 - rest)) & 0xf;
+  return (Number.parseInt(a[whole], 16) & m) === (Number.parseInt(b[whole], 16) & m);
+}
+
+/**
  * How often a catcher leaves and joins its group again (ms): a switch that
  * snoops IGMP (MLD) forgets a port whose host sent no membership report for
  * its membership interval (260 s by the standard's defaults), and with no

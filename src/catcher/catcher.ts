@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { emit, serveChannel } from '../channel/serve';
 import { LoopEvent, NativePageLoop, PACKET_OVERHEAD, native, openPageLoop } from '../native';
-import { ENCRYPT_OVERHEAD, REJOIN_MS, datagramBits, interfaceToward, isOwnAddress, mtuProblem, wireOverhead } from '../options';
+import { ENCRYPT_OVERHEAD, REJOIN_MS, datagramBits, interfaceToward, isOwnAddress, mtuProblem, routerToward, wireOverhead } from '../options';
 import { Entry, Kind, ManifestSet, SEG_BASE, decodeManifest, entryOf, isSegment } from '../wire/manifest';
 import { decodePack, isPack } from '../wire/pack';
 import { display } from '../wire/paths';
@@ -93,7 +93,8 @@ export class Catcher {
     this.startStats();
     const files = fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 2)));
     this.receipt.packLimit = files; // the master's window holds to it
-    emit({ t: 'ready', files, place: this.place(), ...(isOwnAddress(this.p.master) ? { here: true } : {}) });
+    const router = routerToward(this.p.family, this.p.master);
+    emit({ t: 'ready', files, place: this.place(), ...(isOwnAddress(this.p.master) ? { here: true } : {}), ...(router ? { router } : {}) });
   }
 
   /**

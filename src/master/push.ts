@@ -8,6 +8,7 @@
 import BitSet from 'bitset';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import { LoopEvent, NativePageLoop, native, openPageLoop } from '../native';
 import { Logger } from '../operator/log';
 import { NetOptions, datagramBits, wireOverhead } from '../options';
@@ -249,6 +250,7 @@ export class Push {
     switch (l.t) {
       case 'ready':
         if (t.state === 'launching') this.targets.setState(t, 'ready');
+        if (typeof l.router === 'string' && net.isIP(l.router)) t.router = l.router;
         if (typeof l.place === 'string' && t.state === 'ready') {
           // two names in -m for one machine and directory: two catchers writing one tree race each other
           // (one's --delete takes the other's temp files, its backups overwrite the other's): pushed there once
@@ -521,7 +523,9 @@ export class Push {
   private silentWhy(t: Target, base: string): string {
     if (t.feedback > 0) return base;
     if (t.multicastSeen) return `${base}: the multicast reaches it (its catcher said so), none of its answers reached UDP port ${this.loop.localPort()} here`;
-    return `${base}: none of the multicast reached it`;
+    const routed = t.router === null ? ''
+      : ` (it reaches this machine through a router, ${t.router}: ${this.o.ttl <= 1 ? `a TTL of ${this.o.ttl} (-T) stops the multicast there` : 'the multicast has to be routed there'})`;
+    return `${base}: none of the multicast reached it${routed}`;
   }
 
   private onEvents(evs: LoopEvent[]): void {

@@ -35,6 +35,7 @@ export interface Target {
   multicastSeen: boolean; // it said over its channel that the group's datagrams reach it ('heard', the probe train, a plan)
   answersByChannel: number; // answers it sent over its channel (none of its UDP reached us: push.ts answersCheck); 0: by UDP
   answersAsked: boolean;    // told to answer over its channel
+  router: string | null;    // the router it said it reaches us through (not on one of our subnets)
   slow: boolean;        // set aside: far behind the others; its files are deferred to the catch-up
   wasSlow: boolean;
   deferred: number[];   // objects to send it in the catch-up
@@ -74,7 +75,7 @@ export class Targets {
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: now, stateSince: now, needs: null,
         filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [],
-        feedback: 0, multicastSeen: false, answersByChannel: 0, answersAsked: false, slow: false, wasSlow: false, deferred: [],
+        feedback: 0, multicastSeen: false, answersByChannel: 0, answersAsked: false, router: null, slow: false, wasSlow: false, deferred: [],
       };
       this.list.push(t);
       remote.on('line', (l) => { t.lastHeard = Date.now(); ev.line(t, l); });

@@ -42,6 +42,10 @@ export function failureHint(code: string | undefined, error = ''): string | null
         const port = /none of its answers reached UDP port (\d+) here/.exec(error)?.[1];
         if (port) return `open UDP port ${port} in this machine's firewall (firewalld, nftables, iptables: the master's answer port, -P minus 1), or the target's firewall drops what it sends`;
       }
+      if (/none of the multicast reached it \(it reaches this machine through a router/.test(error)) {
+        return 'multicast crosses routers only with -T above their number and multicast routing (PIM) on them: ' +
+          'push from a master on the targets\' subnet (one per subnet), or have the routers route the group';
+      }
       if (/none of the multicast reached it/.test(error)) {
         return 'the group\'s datagrams do not reach it: its firewall (UDP port -P), IGMP snooping without a querier on the switch, ' +
           'the interface (-I here; there, the one facing this machine); see docs/operating.md';

@@ -61,8 +61,9 @@ export const LINE_TAG = '@mrsync ';
 export type CatcherLine =
   // files: how many it can receive at once (its descriptors: three per file in flight);
   // here: it runs on the master's own host (the master's address is one of its), so the master loops its multicast back;
-  // place: its machine and destination directory, hashed (catcher.ts place): two targets with one are one
-  | { t: 'ready'; files?: number; here?: boolean; place?: string }
+  // place: its machine and destination directory, hashed (catcher.ts place): two targets with one are one;
+  // router: the router it reaches the master through (options.ts routerToward), if not on one of its subnets
+  | { t: 'ready'; files?: number; here?: boolean; place?: string; router?: string }
   // one per manifest segment, in order: bit j of bitmap (hex) = entry first + j needs its data
   | { t: 'needs'; seg: number; first: number; bitmap: string; count: number; local: LocalCounts }
   | { t: 'log'; level: 'warn' | 'error' | 'info'; msg: string }

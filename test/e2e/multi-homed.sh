@@ -71,10 +71,38 @@ grep -Eq '^t1(-alias)? +FAILED +.*the same machine and destination directory as 
   || { cat "$WORK/alias"; fail "an alias: not refused as the same machine and directory"; }
 [ "$(grep -Ec '^t1(-alias)? +OK' "$WORK/alias")" = 1 ] || { cat "$WORK/alias"; fail "an alias: not one of the two names OK"; }
 [ "$(cat "$(disk t1)"/versioned_mcast_bak*)" = old ] || fail "an alias: the backup is not the old version"
-rm -f "$(disk t1)"/versioned_mcast_bak*
+rm -f "$(disk t1)"/versioned_mcast_bak*; touch -r "$SRC" "$(disk t1)" # (the rm changed the directory's time)
 verify "$SRC" "$(disk t1)"; verify "$SRC" "$(disk t2)"
 rm -f "$SRC/versioned"
 echo "ok: an alias for t1 refused, naming it; one push there, exact, its backup kept"
+
+# a target on another subnet, behind a router (its route to the master has a gateway): the master's multicast
+# (TTL 1) stops at the router, and the report says so, naming the router, instead of blaming its firewall
+ip netns add "${PFX}r"; NAMESPACES+=("${PFX}r")
+ip netns add "${PFX}far"; NAMESPACES+=("${PFX}far")
+ip link add "${PFX}r" type veth peer name eth0 netns "${PFX}r"
+ip link set "${PFX}r" netns "${PFX}sw"
+ip -n "${PFX}sw" link set "${PFX}r" master br0 up
+ip -n "${PFX}r" link set eth0 up
+ip -n "${PFX}r" addr add 198.18.0.50/15 dev eth0
+ip -n "${PFX}r" link add far0 type veth peer name eth0 netns "${PFX}far"
+ip -n "${PFX}r" link set far0 up
+ip -n "${PFX}r" addr add 198.19.200.1/24 dev far0
+ip netns exec "${PFX}r" sysctl -qw net.ipv4.ip_forward=1
+ip -n "${PFX}far" link set lo up
+ip -n "${PFX}far" link set eth0 up
+ip -n "${PFX}far" addr add 198.19.200.2/24 dev eth0
+ip -n "${PFX}far" route add default via 198.19.200.1
+ip -n "${PFX}m" route add 198.19.200.0/24 via 198.18.0.50
+host_mounts far "$DST" > /dev/null
+empty
+run_rc "$WORK/far" -m t1,far -s "$SRC" -t "$DST" -w 3
+[ "$RC" = 3 ] || { cat "$WORK/far"; fail "a routed target: exit $RC, want 3"; }
+grep -Eq "^far +DROPPED .* silent for 3 s: none of the multicast reached it \(it reaches this machine through a router, 198\.19\.200\.1: a TTL of 1 \(-T\) stops the multicast there\)" "$WORK/far" \
+  || { cat "$WORK/far"; fail "a routed target: not named as behind its router"; }
+grep -q "check: multicast crosses routers only with -T above their number and multicast routing" "$WORK/far" || { cat "$WORK/far"; fail "a routed target: no hint"; }
+verify "$SRC" "$(disk t1)"
+echo "ok: a target behind a router named so, with the router"
 
 # a target whose interface has a smaller MTU than the master's (the master has jumbo frames, the targets not):
 # its catcher refuses the session at once, saying which --page-size fits, instead of dropping every frame

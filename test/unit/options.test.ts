@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { defaultPageSize, interfaceToward, mtuProblem, parseGroup, parseIntIn, parseRate, parseTargets } from '../../src/options';
+import { defaultPageSize, interfaceToward, mtuProblem, parseGroup, parseIntIn, parseRate, parseTargets, routerIn } from '../../src/options';
 import { PACKET_OVERHEAD } from '../../src/native';
 import { shq, splitCommand } from '../../src/channel/remote';
 import { UserError } from '../../src/errors';
@@ -109,4 +109,30 @@ test('a catcher refuses datagrams bigger than its interface\'s MTU, naming the s
   assert.equal(mtuProblem(4, 'no-such-if0', 60000, page(60000)), null);
   assert.equal(mtuProblem(4, '', 70000, page(70000)), null);
   assert.equal(mtuProblem(4, '../../lo', 70000, page(70000)), null, 'a name, not a path');
+});
+
+test('routerIn: the router a host reaches an address through, from its routing table as /proc prints it; null on a connected subnet', () => {
+  // default via 198.18.0.1 on eth0; 198.18.0.0/15 connected; 10.9.0.0/16 via 198.18.0.7; a route that is down
+  const v4 = [
+    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+    'eth0\t00000000\t010012C6\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+    'eth0\t000012C6\t00000000\t0001\t0\t0\t0\t0000FEFF\t0\t0\t0',
+    'eth0\t0000090A\t070012C6\t0003\t0\t0\t0\t0000FFFF\t0\t0\t0',
+    'eth0\t0000090B\t090012C6\t0002\t0\t0\t0\t0000FFFF\t0\t0\t0',
+  ].join('\n');
+  assert.equal(routerIn(4, '198.19.200.2', v4), null, 'on the connected /15');
+  assert.equal(routerIn(4, '10.9.3.4', v4), '198.18.0.7', 'the longest prefix wins over the default route');
+  assert.equal(routerIn(4, '11.9.3.4', v4), '198.18.0.1', 'a route that is down is passed over: the default');
+  assert.equal(routerIn(4, '8.8.8.8', ''), null, 'no table');
+  // fd00:198:18::/64 connected; fd00:77::/32 via fd00:198:18::9; default via fe80::1
+  const z = '00000000000000000000000000000000';
+  const v6 = [
+    `fd000198001800000000000000000000 40 ${z} 00 ${z} 00000100 00000001 00000000 00000001     eth0`,
+    `fd000077000000000000000000000000 20 ${z} 00 fd000198001800000000000000000009 00000400 00000001 00000000 00000003     eth0`,
+    `${z} 00 ${z} 00 fe800000000000000000000000000001 00000400 00000003 00000000 00000003     eth0`,
+  ].join('\n');
+  assert.equal(routerIn(6, 'fd00:198:18::1', v6), null);
+  assert.equal(routerIn(6, 'fd00:77:1::5', v6), 'fd00:198:18::9');
+  assert.equal(routerIn(6, '2001:db8::1', v6), 'fe80::1');
+  assert.equal(routerIn(6, 'fe80::5', v6), null, 'link-local: on the link');
 });
