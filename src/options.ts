@@ -84,12 +84,13 @@ export function isOwnAddress(address: string | undefined): boolean {
 
 /**
  * The router this host reaches address through (its main routing table's
- * best route has a gateway), or null: on a connected subnet, or not known.
+ * best route has a gateway), or null: on a connected subnet, or not known
+ * (not for one of this host's own addresses: the local table is not read).
  * A multicast with TTL 1 stops at the first router: a catcher whose master is
  * behind one says so, and a silent target's report names it (push.ts).
  */
 export function routerToward(family: 4 | 6, address: string | undefined): string | null {
-  if (!address || !net.isIP(address.replace(/%.*$/, '')) || isOwnAddress(address)) return null;
+  if (!address || !net.isIP(address.replace(/%.*$/, ''))) return null;
   try {
     return routerIn(family, address, fs.readFileSync(family === 4 ? '/proc/net/route' : '/proc/net/ipv6_route', 'utf8'));
   } catch {

@@ -93,8 +93,9 @@ export class Catcher {
     this.startStats();
     const files = fds < 0 ? FILES_IN_FLIGHT_MAX : Math.max(8, Math.min(FILES_IN_FLIGHT_MAX, Math.floor((fds - 64) / 2)));
     this.receipt.packLimit = files; // the master's window holds to it
-    const router = routerToward(this.p.family, this.p.master);
-    emit({ t: 'ready', files, place: this.place(), ...(isOwnAddress(this.p.master) ? { here: true } : {}), ...(router ? { router } : {}) });
+    const here = isOwnAddress(this.p.master);
+    const router = here ? null : routerToward(this.p.family, this.p.master);
+    emit({ t: 'ready', files, place: this.place(), ...(here ? { here } : {}), ...(router ? { router } : {}) });
   }
 
   /**
