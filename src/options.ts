@@ -38,14 +38,20 @@ export function parseGroup(v: string): GroupAddr {
   throw new UserError(`-A '${v}' is not an IP address`);
 }
 
+/** The interface of this machine that holds address (as os.networkInterfaces writes it), or ''. */
+function interfaceHolding(address: string): string {
+  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+    if (addrs?.some((a) => a.address === address)) return name;
+  }
+  return '';
+}
+
 /** -I takes an interface name or one of its addresses; returns the name. */
 export function resolveInterface(v: string): string {
   if (!v) return '';
-  const ifs = os.networkInterfaces();
-  if (ifs[v]) return v;
-  for (const [name, addrs] of Object.entries(ifs)) {
-    if (addrs?.some((a) => a.address === v)) return name;
-  }
+  if (os.networkInterfaces()[v]) return v;
+  const name = interfaceHolding(v);
+  if (name) return name;
   throw new UserError(`-I ${v}: no such interface or interface address on this machine`);
 }
 
@@ -64,10 +70,7 @@ export function interfaceToward(family: 4 | 6, master: string, port: number): st
   } catch {
     return '';
   }
-  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
-    if (addrs?.some((a) => a.address === local)) return name;
-  }
-  return '';
+  return interfaceHolding(local);
 }
 
 /**
@@ -77,9 +80,7 @@ export function interfaceToward(family: 4 | 6, master: string, port: number): st
  * catcher's ready line on (push.ts, prober.ts), not for every push.
  */
 export function isOwnAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  const a = address.replace(/%.*$/, '').toLowerCase();
-  return Object.values(os.networkInterfaces()).some((addrs) => addrs?.some((x) => x.address.toLowerCase() === a));
+  return !!address && interfaceHolding(address.replace(/%.*$/, '').toLowerCase()) !== '';
 }
 
 /**
