@@ -206,9 +206,7 @@ for p in $(seq 1 "$PUSHES"); do
   if [ "${CLOSED:-0}" = 1 ] && [ $((RANDOM % 3)) = 0 ]; then
     # the master's answer port closed (its firewall): the answers come over the channels
     closed=" closed"
-    ip netns exec "${PFX}m" nft add table inet closed
-    ip netns exec "${PFX}m" nft add chain inet closed in '{ type filter hook input priority 0; }'
-    ip netns exec "${PFX}m" nft add rule inet closed in udp dport 8887 drop
+    port_closed m 8887
   fi
   t0=$(date +%s.%N)
   ip netns exec "${PFX}m" timeout 150 "$MRSYNC" "${push[@]}" -s "$SRC" -w 20 $flags --status-file "$WORK/status.json" > "$WORK/out" 2>&1 &
@@ -260,7 +258,7 @@ for p in $(seq 1 "$PUSHES"); do
     done
   fi
   if grep -q 'NOT_DELIVERED\|internal' "$WORK/out"; then bad+=" not-delivered-or-internal"; fi
-  if [ -n "$closed" ]; then ip netns exec "${PFX}m" nft delete table inet closed; fi
+  if [ -n "$closed" ]; then port_open m; fi
   printf 'push %2d: %5.1f s exit %s states %s%s%s kill t%s loss %s rates %s: %s\n' "$p" "$wall" "$rc" "$states" "$flags" "$closed" "$victim" "${losses%,}" "${rates%,}" "${bad:-ok}"
   if [ -n "${KEEP_OUT:-}" ]; then mkdir -p "$KEEP_OUT"; cp "$WORK/out" "$KEEP_OUT/chaos-$SEED-$p.out"; fi
   if [ -n "$bad" ]; then

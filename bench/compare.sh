@@ -143,11 +143,9 @@ run_mrsyncwarm() { push_shell "$MRSYNC" "$1"; }
 # its firewall: the targets' answers come over their remote shells
 run_mrsyncclosed() {
   local rc=0
-  ip netns exec "${PFX}m" nft add table inet closed
-  ip netns exec "${PFX}m" nft add chain inet closed in '{ type filter hook input priority 0; }'
-  ip netns exec "${PFX}m" nft add rule inet closed in udp dport 8887 drop
+  port_closed m 8887
   push_shell "$MRSYNC" "$1" || rc=$?
-  ip netns exec "${PFX}m" nft delete table inet closed
+  port_open m
   return "$rc"
 }
 # mrsyncB: another build of mrsync (MRSYNC_B=/other/clone/bin/mrsync, with its

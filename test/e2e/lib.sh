@@ -117,6 +117,16 @@ loss() {
   ip netns exec "$ns" nft add rule inet loss in udp dport "$port" numgen random mod 1000 '<' "$per" counter drop
 }
 
+# port_closed NAME PORT: NAME's firewall drops the UDP arriving at PORT (counted), as a
+# distribution's default firewall does to a port not opened; port_open NAME undoes it
+port_closed() {
+  local ns="${PFX}$1"
+  ip netns exec "$ns" nft add table inet closed
+  ip netns exec "$ns" nft add chain inet closed in '{ type filter hook input priority 0; }'
+  ip netns exec "$ns" nft add rule inet closed in udp dport "$2" counter drop
+}
+port_open() { ip netns exec "${PFX}$1" nft delete table inet closed; }
+
 loss_count() {
   ip netns exec "${PFX}$1" nft list chain inet loss in 2>/dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p' | head -1
 }

@@ -32,9 +32,7 @@ grep -Eq '^no-such-host.invalid +UNREACHABLE .*remote shell failed \(exit 255\).
 grep -Eq '^198.18.0.11 +OK' "$WORK/out2" || fail "the good target did not complete"
 
 # the master's answer port closed (its firewall): the answers come back over ssh, and the push completes
-ip netns exec "${PFX}m" nft add table inet fw
-ip netns exec "${PFX}m" nft add chain inet fw in '{ type filter hook input priority 0; }'
-ip netns exec "${PFX}m" nft add rule inet fw in udp dport 8887 drop
+port_closed m 8887
 for i in 1 2; do rm -rf "$(disk t$i)"/*; done
 ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -r "$SSH" -m 198.18.0.11,198.18.0.12 -s "$SRC" -t "$DST" -w 20 > "$WORK/out3" 2>&1 || { rc=$?; cat "$WORK/out3"; fail "the master's port closed: exit $rc"; }
 grep -q "of the packets came over the channels of 2 targets" "$WORK/out3" || { cat "$WORK/out3"; fail "the master's port closed: the answers did not come over ssh"; }

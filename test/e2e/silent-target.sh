@@ -38,9 +38,7 @@ grep -q 'quitting at the first dropped target' "$WORK/out2" || fail "-q did not 
 # the master's firewall drops its answer port (-P minus 1): the targets the multicast reaches send their answers
 # over their remote shells instead (after a third of -w), the operator is told to open the port, and t2 (cut off
 # still) is told apart as one the multicast does not reach
-ip netns exec "${PFX}m" nft add table inet fw
-ip netns exec "${PFX}m" nft add chain inet fw in '{ type filter hook input priority 0; }'
-ip netns exec "${PFX}m" nft add rule inet fw in udp dport 8887 counter drop
+port_closed m 8887
 for i in 1 3; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done
 run_rc "$WORK/out3" -m t1,t2,t3 -s "$SRC" -t "$DST" -w 3
 cat "$WORK/out3"
@@ -49,7 +47,7 @@ grep -q "warning: the targets' answers do not reach UDP port 8887 here (this mac
   || fail "the master's firewall: no warning naming its port"
 for i in 1 3; do grep -Eq "^t$i +OK" "$WORK/out3" || fail "the master's firewall: t$i not OK"; verify "$SRC" "$(disk t$i)"; done
 grep -Eq "; [0-9]+ of the packets came over the channels of 2 targets whose UDP did not reach this machine" "$WORK/out3" || fail "the report does not count the answers over the channels"
-ip netns exec "${PFX}m" nft list ruleset | grep -Eq 'counter packets [1-9]' || fail "no answer was dropped by the master's firewall"
+ip netns exec "${PFX}m" nft list table inet closed | grep -Eq 'counter packets [1-9]' || fail "no answer was dropped by the master's firewall"
 grep -q "1 DROPPED (SILENT): silent for 3 s: none of the multicast reached it" "$WORK/out3" || fail "t2 not told apart"
 # and with the rate fixed (no probe train: the catchers say when the master's first datagram reaches them)
 for i in 1 3; do in_t "$i" sh -c "rm -rf '$DST'/* '$DST'/.[!.]*" 2>/dev/null || true; done
