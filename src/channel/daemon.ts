@@ -293,9 +293,13 @@ export class Daemon {
     child.stdin!.write(JSON.stringify(header) + '\n');
     if (rest.length) child.stdin!.write(rest);
     sock.pipe(child.stdin!);
-    child.stdout!.pipe(sock);
+    child.stdout!.pipe(sock, { end: false }); // (ended on the catcher's close, after the line that says how it ended)
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => this.o.log(`session ${session}: ${d.trimEnd()}`));
+    let stderrTail = '';
+    child.stderr!.on('data', (d: string) => {
+      this.o.log(`session ${session}: ${d.trimEnd()}`);
+      stderrTail = (stderrTail + d).slice(-2000);
+    });
     sock.resume();
     sock.on('close', () => {
       child.stdin!.end();
@@ -305,6 +309,8 @@ export class Daemon {
       this.children.delete(child);
       done();
       this.o.log(`session ${session} from ${from}: ended (${signal ?? `exit ${code}`})`);
+      // how it ended, for the master's report (a catcher killed, out of memory: not "exit 0")
+      if (sock.writable) sock.write(LINE_TAG + JSON.stringify({ t: 'exit', code, signal, stderr: stderrTail }) + '\n');
       sock.end();
       // a second later: not while the master and this host finish the push
       setTimeout(() => this.prepareSpare(), 1000).unref();

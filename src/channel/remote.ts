@@ -72,6 +72,9 @@ export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
     if (!this.exited) this.writeLine(JSON.stringify(o) + '\n');
   }
 
+  /** A daemon's word on how its session's catcher ended (DaemonCatcher); a remote shell's own exit says it. */
+  protected onExitLine(_l: Extract<CatcherLine, { t: 'exit' }>): void { /* the remote shell's status is the catcher's */ }
+
   protected ended(code: number | null, signal: string | null = null): void {
     this.exited = true;
     this.exitCode = code;
@@ -87,11 +90,14 @@ export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
       this.buf = this.buf.slice(i + 1);
       if (!line.startsWith(LINE_TAG)) continue;
       this.heard = true;
+      let l: CatcherLine;
       try {
-        this.emit('line', JSON.parse(line.slice(LINE_TAG.length)) as CatcherLine);
+        l = JSON.parse(line.slice(LINE_TAG.length)) as CatcherLine;
       } catch {
-        /* a damaged line is ignored; the master times the target out */
+        continue; // a damaged line is ignored; the master times the target out
       }
+      if (l && l.t === 'exit') this.onExitLine(l);
+      else this.emit('line', l);
     }
     if (this.buf.length > 1 << 20) this.buf = '';
   }
@@ -168,8 +174,18 @@ export class DaemonCatcher extends CatcherChannel {
     });
     this.sock.on('close', () => {
       if (!this.secure && !this.spawnError) this.spawnError = `daemon at ${host}:${port} closed the connection before the TLS handshake was done (too many connections pending there? see the daemon's log)`;
-      this.ended(this.secure && this.heard ? 0 : 1);
+      if (this.catcherEnd) this.ended(this.catcherEnd.code, this.catcherEnd.signal);
+      else this.ended(this.secure && this.heard ? 0 : 1);
     });
+  }
+
+  private catcherEnd: { code: number | null; signal: string | null } | null = null;
+
+  protected override onExitLine(l: Extract<CatcherLine, { t: 'exit' }>): void {
+    const code = Number.isInteger(l.code) && (l.code as number) >= 0 && (l.code as number) < 256 ? l.code : null;
+    const signal = typeof l.signal === 'string' && /^SIG[A-Z0-9]{1,12}$/.test(l.signal) ? l.signal : null;
+    this.catcherEnd = { code, signal };
+    if (typeof l.stderr === 'string') this.stderrTail += l.stderr.slice(-2000);
   }
 
   protected writeLine(s: string): void {

@@ -74,6 +74,8 @@ export type CatcherLine =
   | { t: 'itemize'; lines: string[] } // -n: what this target would change, rsync --itemize-changes style
   // an answer (a control datagram's type, object, index and payload, base64) sent over the channel, not by UDP: the master asked ('answers')
   | { t: 'answer'; type: number; object: number; index: number; p?: string }
+  // (from a daemon, after its session's catcher ended: how, and its last stderr lines, which go to the daemon's log)
+  | { t: 'exit'; code: number | null; signal: string | null; stderr: string }
   | { t: 'result'; ok: boolean; failed: Array<{ entry: number; error: string; code?: string }>; local: LocalCounts; packets?: PacketCounts; usage?: Usage };
 
 /** CPU seconds (all threads) and peak RSS of a process, at the end of its run. */

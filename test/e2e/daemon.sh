@@ -5,7 +5,8 @@
 # with another key (nothing written, the daemon logs it), key files with loose
 # permissions (both ends), a target path outside the root (the master refuses
 # it; a hostile master that sends one anyway is refused by the daemon), and a
-# symlink in the daemon's root pointing out of it.
+# symlink in the daemon's root pointing out of it; and a session's catcher killed mid-push,
+# which the report names as killed (the daemon says how its catcher ended).
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
@@ -122,6 +123,26 @@ cat "$WORK/out5"
 grep -Eq '^198.18.0.13 +FAILED .*symlink or a path leaving the target tree' "$WORK/out5" || fail "symlinked target: t3 not failed with the reason"
 [ -z "$(ls -A "$OUTSIDE")" ] || fail "wrote through a symlink in the daemon's root"
 verify "$SRC" "$(disk t1)/evil/deeper"
+
+one_spare
+
+# 6. a session's catcher killed mid-push (kill -9, as the OOM killer would): the report says how it
+# ended (the daemon tells the master before it closes the connection), not "exit 0"
+mkdir -p "$WORK/bigsrc"; head -c 8000000 /dev/urandom > "$WORK/bigsrc/zbig.bin"
+set +e
+ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -m "$HOSTS" -s "$WORK/bigsrc" --daemon -w 10 --rate 20m --key-file "$KEY" -t killed > "$WORK/out6" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do ls -a "$(disk t2)/killed" 2>/dev/null | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
+session=$(pgrep -P "${DAEMONS[1]}")
+[ "$(echo "$session" | wc -w)" = 1 ] || fail "t2's daemon: not one session catcher ($session)"
+kill -9 "$session"
+wait $pid
+RC=$?
+set -e
+cat "$WORK/out6"
+[ "$RC" = 3 ] || fail "a killed session: exit $RC, want 3"
+grep -Eq '^198.18.0.12 +DROPPED .*catcher exited early \(killed by SIGKILL\)' "$WORK/out6" || fail "the report does not say t2's catcher was killed"
+for i in 1 3; do verify "$WORK/bigsrc" "$(disk t$i)/killed"; done
 
 one_spare
 SPARES=$(for p in "${DAEMONS[@]}"; do pgrep -P "$p"; done)
