@@ -27,6 +27,7 @@ import { Mirror } from './mirror';
 import { Receipt, ReceiptAction } from './receipt';
 import { MemberStage, Receiving } from './receive';
 import { describe, errnoName, injectedFault } from '../errors';
+import { nowMs } from '../clock';
 
 /** The most files a catcher says it can receive at once (the master's --window caps it too). */
 const FILES_IN_FLIGHT_MAX = 4096;
@@ -132,7 +133,7 @@ export class Catcher {
     setTimeout(() => {
       if (this.closed) return;
       this.statTimer = setInterval(() => {
-        const now = Date.now();
+        const now = nowMs();
         if (now < nextAt) return;
         const st = this.loop.stats();
         if (st.dataRecv === lastRecv) return;

@@ -14,6 +14,7 @@ import { display, isRoot, pathProblem } from '../wire/paths';
 import { LINE_TAG, confinedBackupProblem } from '../wire/session';
 import { UserError } from '../errors';
 import { programScript } from '../native';
+import { nowMs } from '../clock';
 
 export interface DaemonOptions {
   root: string;
@@ -65,7 +66,7 @@ class RefusalLog {
 
   note(from: string, why: string): void {
     const key = `${from}\0${why}`;
-    const now = Date.now();
+    const now = nowMs();
     const s = this.seen.get(key);
     if (s && now - s.at < REFUSAL_LOG_MS) { s.more++; return; }
     if (this.seen.size >= 4096) this.flush(); // a flood from many addresses: sum up now, keep memory bounded
@@ -75,7 +76,7 @@ class RefusalLog {
   }
 
   private flush(): void {
-    const now = Date.now();
+    const now = nowMs();
     for (const [key, s] of this.seen) {
       if (s.more) {
         const [from, why] = key.split('\0');
@@ -179,8 +180,8 @@ export class Daemon {
     for (const raw of this.pending) raw.destroy();
     if (this.spare) { const c = this.spare.child; this.spare = null; c.stdin?.end(); c.once('exit', () => this.children.delete(c)); this.children.add(c); }
     for (const c of this.children) c.stdin?.end();
-    const deadline = Date.now() + 5000;
-    while (this.children.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const deadline = nowMs() + 5000;
+    while (this.children.size && nowMs() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.children) c.kill('SIGKILL');
   }
 

@@ -106,6 +106,7 @@ export abstract class CatcherChannel extends EventEmitter<RemoteEvents> {
 export class RemoteCatcher extends CatcherChannel {
   readonly via = 'the remote shell';
   private child: ChildProcess;
+  private killed = false;
 
   constructor(readonly host: string, rsh: string[], command: string) {
     super();
@@ -120,7 +121,17 @@ export class RemoteCatcher extends CatcherChannel {
     this.child.on('error', (e) => {
       this.spawnError = `cannot run remote shell ${rsh[0]}: ${(e as NodeJS.ErrnoException).code ?? e.message}`;
     });
-    this.child.on('close', (code, signal) => this.ended(code ?? (signal ? 128 : null), signal));
+    this.child.on('close', (code, signal) => { if (!this.exited) this.ended(code ?? (signal ? 128 : null), signal); });
+    // its output closes when the last process holding it does: one the remote shell left behind (stopped,
+    // say) would keep the channel open for ever after the shell's end: ended a second later
+    this.child.on('exit', (code, signal) => {
+      setTimeout(() => {
+        if (this.exited) return;
+        this.child.stdout!.destroy();
+        this.child.stderr!.destroy();
+        this.ended(code ?? (signal ? 128 : null), signal);
+      }, 1000).unref();
+    });
   }
 
   protected writeLine(s: string): void {
@@ -132,7 +143,12 @@ export class RemoteCatcher extends CatcherChannel {
   }
 
   kill(): void {
-    if (!this.exited) this.child.kill('SIGTERM');
+    if (this.exited || this.killed) return;
+    this.killed = true;
+    this.child.kill('SIGTERM');
+    // a remote shell that SIGTERM does not end (a stopped process: the catcher itself where the remote
+    // shell execs it; one that ignores it) would hold this process after its report: SIGKILL 2 s later
+    setTimeout(() => { if (!this.exited) this.child.kill('SIGKILL'); }, 2000).unref();
   }
 }
 

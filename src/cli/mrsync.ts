@@ -298,6 +298,9 @@ export function main(argv = process.argv): Promise<void> {
     if (statusFile) writeStatusFile(statusFile, doc);
     if (toStdout) process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    // the report is out: a channel that outlives it (a remote shell neither SIGTERM nor SIGKILL ended: a
+    // process in the kernel's uninterruptible sleep) does not hold this process (a push that never exits)
+    setTimeout(() => process.exit(code), 5000).unref();
     return code;
   });
 }

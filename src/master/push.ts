@@ -29,6 +29,7 @@ import { FailureCode, UserError, injectedFault } from '../errors';
 import { cachedRate, rateKey, saveRate } from './ratecache';
 import { Msg } from '../wire/protocol';
 import { TRAIN_LEN, TRAIN_WAIT_MS } from '../wire/train';
+import { nowMs } from '../clock';
 
 /**
  * How long the push waits on a target that gets the multicast but none of
@@ -94,7 +95,7 @@ export class Push {
   private keep: number[] = []; // directories listed without all their entries (some unreadable): --delete leaves them be
   private scanError: Error | null = null;
   private rc: RateControl | null = null;
-  private readonly started = Date.now();
+  private readonly started = nowMs();
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
   private silenceCheckedAt = 0;
@@ -190,7 +191,7 @@ export class Push {
     });
     this.sender = new Sender(this.loop, this.log, { ...this.o, window }, this.targets, this.segments, this.signer, this.rc, {
       segmentEnded: (k, failed) => {
-        this.segments.segs.get(k)!.endedAt = Date.now();
+        this.segments.segs.get(k)!.endedAt = nowMs();
         this.segments.segs.get(k)!.fd = -1;
         for (const [t, why] of failed) if (this.targets.live(t)) this.failTarget(t, 'failed', `manifest not received: ${why}`, 'FAILED');
       },
@@ -293,7 +294,7 @@ export class Push {
           this.train.est.set(t.idx, l.bps);
           if (l.n > 0) t.multicastSeen = true;
           this.log.debug('probe train', { host: t.host, mbps: +(l.bps / 1e6).toFixed(1), datagrams: l.n });
-          this.trainCheck(Date.now());
+          this.trainCheck(nowMs());
         }
         break;
       case 'fatal':
@@ -307,7 +308,7 @@ export class Push {
         if (!t.answersAsked || !Number.isInteger(l.type) || !Number.isInteger(l.object) || !Number.isInteger(l.index)) break;
         if (l.type < 0 || l.type > 255 || l.object < 0 || l.object > 0xffffffff || l.index < 0 || l.index > 0xffffffff) break;
         if (l.p !== undefined && (typeof l.p !== 'string' || l.p.length > 90_000)) break;
-        const now = Date.now();
+        const now = nowMs();
         t.answersByChannel++;
         dispatch([{ kind: 'control', type: l.type, sender: t.idx + 1, object: l.object, index: l.index, err: 0, rxNs: native.monoNs(),
           payload: l.p ? Buffer.from(l.p, 'base64') : undefined }], this.sender, now);
@@ -345,7 +346,7 @@ export class Push {
   private failTarget(t: Target, state: 'failed' | 'dropped', why: string, code: FailureCode): void {
     if (!this.targets.fail(t, state, why, code)) return;
     this.rc?.forget(t.idx);
-    this.sender.dropTarget(t, why, Date.now());
+    this.sender.dropTarget(t, why, nowMs());
     if (state === 'dropped' && this.o.quitOnDrop && !this.sender.quit) {
       this.log.error(`quitting at the first dropped target (-q)`);
       this.sender.quitAll();
@@ -400,7 +401,7 @@ export class Push {
   // ---- the run, phase by phase ----
 
   private step(): void {
-    const now = Date.now();
+    const now = nowMs();
     if (this.phase === 'launch') {
       if (this.targets.list.some((t) => t.state === 'launching')) return;
       this.phase = 'data';
@@ -454,7 +455,7 @@ export class Push {
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = nowMs();
     if (this.rc) {
       this.trainCheck(now);
       const r = this.rc.tick(now, () => { const st = this.loop.stats(); return { datagrams: st.dataSent, wireBytes: st.dataWire }; });
@@ -518,10 +519,12 @@ export class Push {
    * Why t is silent: base, and which way the datagrams stop where that shows
    * (the hint in operator/groups.ts): a target that answered nothing by UDP
    * but said over its channel that the multicast reaches it (the master's
-   * firewall drops the answers), or one the multicast never reached.
+   * firewall drops the answers), or one the multicast never reached; or one
+   * that answered and then stopped (its machine or its catcher stalled, or
+   * its link failed: no firewall blocks a port half way through a push).
    */
   private silentWhy(t: Target, base: string): string {
-    if (t.feedback > 0) return base;
+    if (t.feedback > 0) return `${base} after it had answered`;
     if (t.multicastSeen) return `${base}: the multicast reaches it (its catcher said so), none of its answers reached UDP port ${this.loop.localPort()} here`;
     const routed = t.router === null ? ''
       : ` (it reaches this machine through a router, ${t.router}: ${this.o.ttl <= 1 ? `a TTL of ${this.o.ttl} (-T) stops the multicast there` : 'the multicast has to be routed there'})`;
@@ -530,7 +533,7 @@ export class Push {
 
   private onEvents(evs: LoopEvent[]): void {
     injectedFault('master');
-    const now = Date.now();
+    const now = nowMs();
     dispatch(evs, this.sender, now);
     this.sender.batchEnded(now);
   }
@@ -543,7 +546,7 @@ export class Push {
     const st = this.loop.stats();
     const s = this.sender;
     return {
-      phase: this.phase, seconds: (Date.now() - this.started) / 1000,
+      phase: this.phase, seconds: (nowMs() - this.started) / 1000,
       bytesTotal: this.window.bytesPlanned, bytesSent: Math.min(this.window.bytesPlanned, st.dataSent * this.o.pageSize),
       filesTotal: this.window.filesPlanned, filesDone: s.filesDone,
       targets: this.targets.list.length, ...this.targets.counts(settled),
@@ -557,7 +560,7 @@ export class Push {
       targets: this.targets.list.map((t) => this.targets.report(t, (i) => display(entries.path(i)), entries.length, this.o.sync.dryRun,
         (obj) => entries.size(entryOf(obj)), (obj) => s.unreadableObjs.has(obj))),
       entries: entries.length, files: this.window.files, bytes: this.window.bytes, packed: { files: s.filesPacked, packs: s.packsSent }, pagesSent: this.interrupted ? Math.min(s.pagesFirst, stats.dataSent) : s.pagesFirst, // queued ones did not all go out
-      pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (Date.now() - this.started) / 1000,
+      pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (nowMs() - this.started) / 1000,
       skipped: this.skipped, changed: s.changed, unreadable: s.unreadable, interrupted: this.interrupted, stats, usage: usageNow(), quit: s.quit, session: this.sessionId,
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segments.segs.size,
       rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps, cached: this.rateFromCache, ...(this.train?.low ? { probe: this.train.low, probed: this.train.est.size } : {}) }

@@ -11,6 +11,7 @@ import { Filter } from '../wire/filter';
 import { ManifestSet, Selection, decodeManifest, objectOf } from '../wire/manifest';
 import { ScanStep, ScanTotals, scanSegments } from './scan';
 import { CatcherLine } from '../wire/session';
+import { nowMs } from '../clock';
 
 /** Entries per manifest segment (about 200 KiB of manifest for typical names). */
 const SEG_ENTRIES = Number(process.env.MRSYNC_TEST_SEG_ENTRIES) || 4096;
@@ -44,7 +45,7 @@ export class Segments {
   readonly planning = new Map<number, Set<number>>();
   scanDone = false;
   private readonly scanner: Generator<ScanStep, ScanTotals, boolean | undefined>;
-  private started = Date.now();
+  private started = nowMs();
   private stopped = false;
 
   constructor(src: Buffer, o: { filters: Filter; select?: Selection; checksum: boolean }, private readonly ev: ScanEvents) {
@@ -54,10 +55,10 @@ export class Segments {
   /** Scan for up to 50 ms at a time; a segment is cut at SEG_ENTRIES entries or after waiting 200 ms. */
   pump(): void {
     if (this.stopped) return;
-    const t0 = Date.now();
+    const t0 = nowMs();
     try {
       let cut = false;
-      while (Date.now() - t0 < 50) {
+      while (nowMs() - t0 < 50) {
         const r = this.scanner.next(cut);
         cut = false;
         if (r.done) {
@@ -69,7 +70,7 @@ export class Segments {
           this.add(r.value.segment, r.value.ids);
           if (SCAN_PAUSE_MS) { setTimeout(() => this.pump(), SCAN_PAUSE_MS); return; }
         } else {
-          cut = Date.now() - this.started > 200;
+          cut = nowMs() - this.started > 200;
         }
       }
     } catch (e) {
@@ -101,7 +102,7 @@ export class Segments {
       union: new BitSet(), endedAt: 0,
     });
     this.waiting.push(k);
-    this.started = Date.now();
+    this.started = nowMs();
     this.ev.segment();
   }
 

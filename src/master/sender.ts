@@ -24,6 +24,7 @@ import { FileMark, markOf, sameMark } from './source';
 import { Target, Targets } from './targets';
 import { Unreadable } from './scan';
 import { FAILURE_CODES, FailureCode, errnoName } from '../errors';
+import { nowMs } from '../clock';
 
 const TIMING: FlowTiming = { retryMs: 40, maxRetryMs: 1000, sitOutRounds: 50 };
 
@@ -220,7 +221,7 @@ export class Sender implements MasterEvents {
 
   /** A flow for obj to the targets needers (ids), its pages read from fd (or mem); before: a file's stat when opened. */
   startFlow(obj: number, fd: number, size: number, needers: number[], entry: number, before?: FileMark, pack?: PackSending, mem?: Buffer): void {
-    const now = Date.now();
+    const now = nowMs();
     const flow = new FileFlow(obj, pagesOf(size, this.o.pageSize), needers, { ...TIMING, retryMs: this.openRetryMs(), eofRetryMs: this.eofRetryMs, parity: this.o.parity, tailPageMs: this.tailPageMs }, now);
     const s: Sending = { flow, fd, mem, size, entry, pack, before, openedAt: now, lastOpenNs: 0, jobsOut: 0, ended: false, passing: hashed({ entry, pack }), hash: null };
     this.flows.set(obj, s);
@@ -261,7 +262,7 @@ export class Sender implements MasterEvents {
         case 'eof':
           if (a.again) this.log.debug('eof again', { object: obj, round: a.round, waitingOn: s.flow.waitingOn().slice(0, 10).map((t) => this.targets.list[t - 1].host) });
           else this.log.debug('eof', { object: obj, round: a.round });
-          s.eofAt = a.again ? undefined : [a.round, Date.now()];
+          s.eofAt = a.again ? undefined : [a.round, nowMs()];
           if (hashed(s) && !s.hash) { this.abortFlow(s, 'internal error: the first pass was not hashed', 'FAILED'); break; }
           if (!this.sums.holdEof(obj, a.round)) this.sendEof(s, a.round);
           break;
@@ -317,7 +318,7 @@ export class Sender implements MasterEvents {
   /** Give up on a file for every target still on it (they drop their temp files). */
   private abortFlow(s: Sending, why: string, code: FailureCode): void {
     this.sendAbort(s.flow.object);
-    const now = Date.now();
+    const now = nowMs();
     for (const t of [...s.flow.pending]) this.exec(s, s.flow.drop(t, why, now, code));
   }
 

@@ -8,6 +8,7 @@ import { CatcherLine, LocalCounts, MasterLine, SessionParams } from '../wire/ses
 import { TargetReport } from './summary';
 import { FailureCode, isFailureCode } from '../errors';
 import { failureHint } from '../operator/groups';
+import { nowMs } from '../clock';
 
 export type TargetState = 'launching' | 'ready' | 'active' | 'finishing' | 'finished' | 'failed' | 'dropped' | 'interrupted';
 
@@ -71,14 +72,14 @@ export class Targets {
     const cmd = shq(o.remotePath);
     o.hosts.forEach((host, idx) => {
       const remote = o.daemon ? new DaemonCatcher(host, o.daemon.port, o.daemon.psk) : new RemoteCatcher(host, o.rsh, cmd);
-      const now = Date.now();
+      const now = nowMs();
       const t: Target = {
         idx, host, remote, state: 'launching', lastHeard: now, stateSince: now, needs: null,
         filesOk: 0, remaining: 0, bytesOk: 0, missingPages: 0, failures: new Map(), slowest: null, rttUs: [], items: [],
         feedback: 0, multicastSeen: false, answersByChannel: 0, answersAsked: false, router: null, slow: false, wasSlow: false, deferred: [],
       };
       this.list.push(t);
-      remote.on('line', (l) => { t.lastHeard = Date.now(); ev.line(t, l); });
+      remote.on('line', (l) => { t.lastHeard = nowMs(); ev.line(t, l); });
       remote.on('exit', () => ev.exit(t));
     });
   }
@@ -108,7 +109,7 @@ export class Targets {
 
   setState(t: Target, s: TargetState): void {
     t.state = s;
-    t.stateSince = Date.now();
+    t.stateSince = nowMs();
     this.log.debug(`state ${s}`, { host: t.host });
   }
 

@@ -37,6 +37,10 @@ export function failureHint(code: string | undefined, error = ''): string | null
     }
     case 'REFUSED': return /version|protocol/i.test(error) ? 'compare "multicatcher --version" there with "mrsync --version" here' : null;
     case 'SILENT':
+      if (/ after it had answered$/.test(error)) {
+        return 'it answered, then stopped: that machine (hung, overloaded, out of memory: the OOM killer?), its catcher (stopped, ' +
+          'stuck on its disk), or the link to it';
+      }
       if (/not ready within/.test(error)) return 'the catcher is stuck starting: the destination\'s file system there (a hung mount?), or that machine\'s load';
       {
         const port = /none of its answers reached UDP port (\d+) here/.exec(error)?.[1];

@@ -4,6 +4,7 @@
 import type cliProgress from 'cli-progress';
 import { Progress } from '../master/summary';
 import { human } from './report';
+import { nowMs } from '../clock';
 
 export function progressLine(p: Progress, rateBps: number): string {
   const eta = rateBps > 0 && p.bytesTotal > p.bytesSent ? Math.ceil(((p.bytesTotal - p.bytesSent) * 8) / rateBps) : 0;
@@ -15,7 +16,7 @@ export function progressLine(p: Progress, rateBps: number): string {
 export class ProgressView {
   private timer: NodeJS.Timeout | null = null;
   private bar: cliProgress.SingleBar | null = null;
-  private last = { t: Date.now(), bytes: 0 };
+  private last = { t: nowMs(), bytes: 0 };
   private rate = 0;
 
   constructor(private readonly snap: () => Progress, private readonly tty: boolean, private readonly intervalMs: number,
@@ -40,7 +41,7 @@ export class ProgressView {
 
   private update(): void {
     const p = this.snap();
-    const now = Date.now();
+    const now = nowMs();
     const dt = (now - this.last.t) / 1000;
     if (dt > 0) {
       const inst = ((p.bytesSent - this.last.bytes) * 8) / dt;

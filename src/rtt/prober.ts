@@ -10,6 +10,7 @@ import { NetOptions, wireOverhead } from '../options';
 import { HostFigures, figures } from './stats';
 import { PROBE, PROBE_ACK, RttSession } from './session';
 import { SESSION_VERSION } from '../wire/session';
+import { nowMs } from '../clock';
 
 export interface RttOptions extends NetOptions {
   hosts: string[];
@@ -58,7 +59,7 @@ export class Prober {
   }
 
   async run(): Promise<RttResult> {
-    const t0 = Date.now();
+    const t0 = nowMs();
     this.loop = openPageLoop({
       family: this.o.family, group: this.o.group, port: this.o.port, bindPort: this.o.port - 1, ifname: this.o.ifname,
       ttl: this.o.ttl, loopback: this.o.loopback, join: false, key: this.key, sender: 0,
@@ -79,7 +80,7 @@ export class Prober {
     return {
       figures: ok.map((h) => figures(h.name, this.o.count, h.rttUs, h.late, h.dups, h.ooo)),
       failed: this.hosts.filter((h) => h.state === 'failed').map((h) => ({ host: h.name, error: h.error ?? 'failed' })),
-      seconds: (Date.now() - t0) / 1000,
+      seconds: (nowMs() - t0) / 1000,
     };
   }
 
@@ -146,7 +147,7 @@ export class Prober {
   private async probe(): Promise<void> {
     const payload = Buffer.alloc(this.o.datagram - PACKET_OVERHEAD);
     const timeoutNs = this.o.timeoutMs * 1e6;
-    const start = Date.now();
+    const start = nowMs();
     for (let seq = 0; seq < this.o.count; seq++) {
       if (!this.hosts.some((h) => h.state === 'ready')) return;
       this.sentNs[seq] = native.monoNs();
@@ -155,7 +156,7 @@ export class Prober {
         await this.answered(seq, this.o.timeoutMs);
       } else {
         const next = start + (seq + 1) * this.o.intervalMs;
-        await sleep(Math.max(0, next - Date.now()));
+        await sleep(Math.max(0, next - nowMs()));
       }
       this.checkSilent(seq, timeoutNs);
     }
@@ -219,8 +220,8 @@ export class Prober {
   }
 
   private async waitExits(): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (this.hosts.some((h) => !h.remote.exited) && Date.now() < deadline) await sleep(20);
+    const deadline = nowMs() + 5000;
+    while (this.hosts.some((h) => !h.remote.exited) && nowMs() < deadline) await sleep(20);
     for (const h of this.hosts) h.remote.kill();
   }
 }

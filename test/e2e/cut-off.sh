@@ -41,5 +41,8 @@ wait $cpid
 grep -v '^ *[0-9]* [0-9]*$' "$WORK/out2"
 [ $rc = 3 ] || fail "exit $rc with -w 3, want 3"
 grep -Eq '^t2 +DROPPED .*silent for 3 s' "$WORK/out2" || fail "t2 not dropped with -w 3"
+# (named as one that answered, then stopped: not as a firewall that never let anything through)
+grep -q 't2: silent for 3 s after it had answered (check: it answered, then stopped: .* or the link to it)' "$WORK/out2" \
+  || fail "t2's drop not told apart from a firewall's"
 for i in 1 3; do verify "$SRC" "$(disk t$i)"; done
 echo PASS

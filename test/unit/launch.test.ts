@@ -36,6 +36,9 @@ test('a catcher never ready: the remote shell said nothing (UNREACHABLE, a promp
     assert.match(failureHint('SILENT', 'silent for 60 s: the multicast reaches it (its catcher said so), none of its answers reached UDP port 9000 here') ?? '',
       /^open UDP port 9000 in this machine's firewall/);
     assert.match(failureHint('SILENT', 'silent for 60 s while planning: none of the multicast reached it') ?? '', /^the group's datagrams do not reach it: its firewall \(UDP port -P\)/);
+    // one that answered, then stopped: no firewall closes a port half way through a push
+    assert.match(failureHint('SILENT', 'silent for 5 s after it had answered') ?? '',
+      /^it answered, then stopped: that machine \(hung, overloaded, out of memory/);
     // what bin/ and boot.ts say where node is missing or old, as the report gets it from the remote shell
     assert.match(failureHint('UNREACHABLE', 'remote shell failed (exit 127): multicatcher: node (Node.js 20 or newer) is not on the PATH (/usr/bin:/bin)') ?? '',
       /node is not on the PATH the remote shell's login gets .*nvm/);

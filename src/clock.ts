@@ -1,0 +1,8 @@
+/**
+ * Milliseconds on the monotonic clock, counted from the wall clock's reading
+ * at this process's start. Every interval mrsync times (silence past -w,
+ * rate reports, timeouts, the report's seconds) is taken on it: a step of
+ * the wall clock (NTP stepping it, a VM resumed) moves none of them. Not for
+ * times kept across runs (ratecache.ts) or shown as dates.
+ */
+export const nowMs = (): number => performance.timeOrigin + performance.now();
