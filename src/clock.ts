@@ -5,4 +5,6 @@
  * the wall clock (NTP stepping it, a VM resumed) moves none of them. Not for
  * times kept across runs (ratecache.ts) or shown as dates.
  */
-export const nowMs = (): number => performance.timeOrigin + performance.now();
+const origin = performance.timeOrigin;
+const perf = performance;
+export const nowMs = (): number => origin + perf.now();
