@@ -304,7 +304,14 @@ export class Daemon {
     sock.resume();
     sock.on('close', () => {
       child.stdin!.end();
-      setTimeout(() => child.kill('SIGTERM'), 5000).unref();
+      // a catcher that outlives its connection (stopped, say: SIGTERM does not end a stopped process) would
+      // hold its session (--max-sessions) for ever: SIGTERM 5 s on, SIGKILL 5 s after that
+      const running = (): boolean => child.exitCode === null && child.signalCode === null;
+      setTimeout(() => {
+        if (!running()) return;
+        child.kill('SIGTERM');
+        setTimeout(() => { if (running()) child.kill('SIGKILL'); }, 5000).unref();
+      }, 5000).unref();
     });
     child.on('close', (code, signal) => {
       this.children.delete(child);

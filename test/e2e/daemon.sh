@@ -6,7 +6,8 @@
 # permissions (both ends), a target path outside the root (the master refuses
 # it; a hostile master that sends one anyway is refused by the daemon), and a
 # symlink in the daemon's root pointing out of it; and a session's catcher killed mid-push,
-# which the report names as killed (the daemon says how its catcher ended).
+# which the report names as killed (the daemon says how its catcher ended), and one stopped, which
+# the daemon ends once its connection is gone.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
@@ -143,6 +144,26 @@ cat "$WORK/out6"
 [ "$RC" = 3 ] || fail "a killed session: exit $RC, want 3"
 grep -Eq '^198.18.0.12 +DROPPED .*catcher exited early \(killed by SIGKILL\)' "$WORK/out6" || fail "the report does not say t2's catcher was killed"
 for i in 1 3; do verify "$WORK/bigsrc" "$(disk t$i)/killed"; done
+
+# 7. a session's catcher stopped mid-push (SIGSTOP): the master drops it after -w and ends; the daemon,
+# its connection gone, ends the catcher (SIGKILL after SIGTERM) rather than hold its session for ever
+one_spare
+set +e
+ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -m "$HOSTS" -s "$WORK/bigsrc" --daemon -w 3 --rate 20m --key-file "$KEY" -t stopped > "$WORK/out7" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do ls -a "$(disk t2)/stopped" 2>/dev/null | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
+session=$(pgrep -P "${DAEMONS[1]}")
+[ "$(echo "$session" | wc -w)" = 1 ] || fail "7. t2's daemon: not one session catcher ($session)"
+kill -STOP "$session"
+wait $pid
+RC=$?
+set -e
+cat "$WORK/out7"
+[ "$RC" = 3 ] || fail "7. a stopped session: exit $RC, want 3"
+grep -Eq '^198.18.0.12 +DROPPED .*silent for 3 s after it had answered' "$WORK/out7" || fail "7. t2 not dropped as silent"
+for _ in $(seq 1 300); do kill -0 "$session" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$session" 2>/dev/null || { kill -KILL "$session"; fail "7. the daemon left its stopped catcher running 30 s after the push"; }
+grep -q "session .* ended (SIGKILL)" "$WORK/daemon-t2.log" || fail "7. the daemon did not log its stopped catcher's end"
 
 one_spare
 SPARES=$(for p in "${DAEMONS[@]}"; do pgrep -P "$p"; done)
