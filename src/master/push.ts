@@ -37,6 +37,8 @@ import { nowMs } from '../clock';
  * (answersCheck); a third of -w where that is less.
  */
 const ANSWERS_WAIT_MS = 2000;
+/** A gap between two ticks (every 10 ms) longer than this is this process not running (stopped, suspended): see resumed(). */
+const PAUSED_MS = 1000;
 
 export interface PushOptions extends NetOptions {
   targets: string[];
@@ -99,6 +101,7 @@ export class Push {
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
   private silenceCheckedAt = 0;
+  private tickedAt = nowMs();    // the last tick (every 10 ms): a longer gap is this process not running (resumed)
   private rateFromCache = false;
   private rateFound = false; // the cached rate is where the last push to these targets found the bottleneck
   private looping = false; // multicast loopback turned on for a target on this host
@@ -139,6 +142,7 @@ export class Push {
     }
     const done = new Promise<void>((r) => { this.resolveDone = r; });
     this.targets.start((idx, host) => this.header(idx, host, masterAddr, statMs));
+    this.tickedAt = nowMs();
     this.timer = setInterval(() => this.tick(), 10);
     this.segments.pump();
     await done;
@@ -456,6 +460,8 @@ export class Push {
 
   private tick(): void {
     const now = nowMs();
+    if (now - this.tickedAt > PAUSED_MS) this.resumed(now, now - this.tickedAt);
+    this.tickedAt = now;
     if (this.rc) {
       this.trainCheck(now);
       const r = this.rc.tick(now, () => { const st = this.loop.stats(); return { datagrams: st.dataSent, wireBytes: st.dataWire }; });
@@ -470,6 +476,21 @@ export class Push {
     }
     this.sender.tick(now);
     this.step();
+  }
+
+  /**
+   * This process did not run for gapMs (stopped: ^Z in its terminal, SIGSTOP;
+   * its machine suspended or its VM paused): that time is no target's
+   * silence. Each starts its -w (and a launching one its start budget) anew
+   * from now; at 55274d0 and before, a master stopped for longer than -w
+   * dropped every target as silent as it resumed.
+   */
+  private resumed(now: number, gapMs: number): void {
+    for (const t of this.targets.list) {
+      t.lastHeard = Math.max(t.lastHeard, now);
+      if (t.state === 'launching') t.stateSince += gapMs;
+    }
+    this.log.info(`this process did not run for ${(gapMs / 1000).toFixed(1)} s (stopped, or its machine suspended): the targets' -w starts again`);
   }
 
   /**

@@ -4,11 +4,14 @@
 # monotonic clock, so the push neither drops its targets as silent (a step
 # forward), nor stops judging silence or its rate (a step backward). The step
 # is made by an LD_PRELOAD shim (clockstep.c) on the process's own clock.
+# And the master itself not running for a while: that time is no target's silence.
 #   1. the master's clock steps forward an hour a second in: exit 0, every copy exact
 #   2. the master's clock steps back an hour a second in, and t2's catcher stops
 #      (SIGSTOP: its channel open, silent): t2 dropped as silent within -w, the others exact
 #   3. every catcher's clock steps back an hour, the rate found from their reports (20 Mbit/s
 #      ports): exit 0, exact
+#   4. the master itself stopped for 8 s (^Z, SIGSTOP, its machine suspended) with -w 3, then
+#      continued: exit 0, exact (that time is no target's silence)
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
@@ -82,4 +85,23 @@ cat "$WORK/out3"
 [ "$RC" = 0 ] || fail "3. the catchers' clocks stepped back: exit $RC, want 0"
 for i in 1 2 3; do verify "$SRC" "$(disk t$i)"; done
 [ $(($(date +%s) - s)) -lt 30 ] || fail "3. took $(($(date +%s) - s)) s"
+
+# 4. the master stopped for 8 s (^Z in its terminal, SIGSTOP; its machine suspended), longer than -w,
+# then continued: that time is no target's silence, the push ends with every copy exact
+clear_dst
+(push "$WORK/out4" 0 "$WORK/rsh-plain" --rate 10m -w 3; exit "$RC") &
+pid=$!
+await_temp t1 big.bin
+master=$(ip netns pids "${PFX}m" | xargs -r ps -o pid=,args= -p | awk '$2 ~ /node$/ && /mrsync/ {print $1}')
+[ -n "$master" ] || fail "4. no master process"
+kill -STOP $master
+sleep 8
+kill -CONT $master
+set +e
+wait $pid
+RC=$?
+set -e
+cat "$WORK/out4"
+[ "$RC" = 0 ] || fail "4. the master stopped 8 s with -w 3: exit $RC, want 0"
+for i in 1 2 3; do verify "$SRC" "$(disk t$i)"; done
 echo PASS
