@@ -102,6 +102,7 @@ export class Push {
   private timer: NodeJS.Timeout | null = null;
   private silenceCheckedAt = 0;
   private tickedAt = nowMs();    // the last tick (every 10 ms): a longer gap is this process not running (resumed)
+  private pausedMs = 0;          // the time it did not run, in all
   private rateFromCache = false;
   private rateFound = false; // the cached rate is where the last push to these targets found the bottleneck
   private looping = false; // multicast loopback turned on for a target on this host
@@ -486,6 +487,7 @@ export class Push {
    * dropped every target as silent as it resumed.
    */
   private resumed(now: number, gapMs: number): void {
+    this.pausedMs += gapMs;
     for (const t of this.targets.list) {
       t.lastHeard = Math.max(t.lastHeard, now);
       if (t.state === 'launching') t.stateSince += gapMs;
@@ -581,7 +583,7 @@ export class Push {
       targets: this.targets.list.map((t) => this.targets.report(t, (i) => display(entries.path(i)), entries.length, this.o.sync.dryRun,
         (obj) => entries.size(entryOf(obj)), (obj) => s.unreadableObjs.has(obj))),
       entries: entries.length, files: this.window.files, bytes: this.window.bytes, packed: { files: s.filesPacked, packs: s.packsSent }, pagesSent: this.interrupted ? Math.min(s.pagesFirst, stats.dataSent) : s.pagesFirst, // queued ones did not all go out
-      pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (nowMs() - this.started) / 1000,
+      pagesResent: s.pagesResent, parityPages: s.parityPages, pagesChecked: s.pagesChecked, seconds: (nowMs() - this.started) / 1000, ...(this.pausedMs ? { pausedSeconds: this.pausedMs / 1000 } : {}),
       skipped: this.skipped, changed: s.changed, unreadable: s.unreadable, interrupted: this.interrupted, stats, usage: usageNow(), quit: s.quit, session: this.sessionId,
       pageSize: this.o.pageSize, started: this.started, dryRun: this.o.sync.dryRun, segments: this.segments.segs.size,
       rate: this.rc ? { adaptive: true, history: this.rc.history, max: this.o.maxRateBps, cached: this.rateFromCache, ...(this.train?.low ? { probe: this.train.low, probed: this.train.est.size } : {}) }

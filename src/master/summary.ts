@@ -54,6 +54,7 @@ export interface PushReport {
   parityPages: number;  // of which parity
   pagesChecked: number; // of which sent at checkpoints, during the first pass of big files
   seconds: number;
+  pausedSeconds?: number; // of them, this process did not run (stopped, suspended: Push.resumed)
   skipped: string[];
   changed: string[];    // source files that changed while being sent
   unreadable: Unreadable[]; // source entries that could not be read: not sent (exit 23)

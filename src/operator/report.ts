@@ -117,8 +117,10 @@ export function formatReport(r: PushReport, verbose = 1): string {
   lines.push(r.rate.adaptive
     ? `rate: found from feedback, ${(h[0] / 1e6).toFixed(1)}${r.rate.cached ? ' (the last push\'s)' : ''} -> ${(h[h.length - 1] / 1e6).toFixed(1)} Mbit/s (${r.rate.probe ? `probe train ${(r.rate.probe / 1e6).toFixed(1)} Mbit/s at ${r.rate.probed} targets, ` : ''}peak ${(Math.max(...h) / 1e6).toFixed(1)}, cap ${(r.rate.max / 1e6).toFixed(1)}, ${h.length - 1} changes)`
     : `rate: fixed at ${(h[0] / 1e6).toFixed(1)} Mbit/s (--rate)`);
-  lines.push(`pacing: line time unused ${(r.stats.lateNs / 1e9).toFixed(2)} s with pages queued (the sender woke late or its socket was full), ` +
-    `${(r.stats.idleNs / 1e9).toFixed(2)} s with none queued`);
+  // (the time this process was stopped is no late wake-up of the sender's)
+  const paused = r.pausedSeconds ?? 0;
+  lines.push(`pacing: line time unused ${Math.max(0, r.stats.lateNs / 1e9 - paused).toFixed(2)} s with pages queued (the sender woke late or its socket was full), ` +
+    `${(r.stats.idleNs / 1e9).toFixed(2)} s with none queued` + (paused ? `; this process did not run for ${paused.toFixed(1)} s (stopped or suspended)` : ''));
   const fb = r.targets.reduce((a, t) => a + t.feedback, 0);
   const byChannel = r.targets.filter((t) => (t.answersByChannel ?? 0) > 0);
   const flows = r.files + Math.max(1, r.segments);

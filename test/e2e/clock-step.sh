@@ -103,5 +103,6 @@ RC=$?
 set -e
 cat "$WORK/out4"
 [ "$RC" = 0 ] || fail "4. the master stopped 8 s with -w 3: exit $RC, want 0"
+grep -Eq '^pacing: .*; this process did not run for [89]\.[0-9] s \(stopped or suspended\)$' "$WORK/out4" || fail "4. the report does not say the master was stopped"
 for i in 1 2 3; do verify "$SRC" "$(disk t$i)"; done
 echo PASS

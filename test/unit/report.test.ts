@@ -28,6 +28,14 @@ test('the report names each target\'s state and what went wrong', () => {
   assert.match(text, /^1 of 3 targets OK/m);
 });
 
+test('pacing: the time the master was stopped (suspended) is not counted as its sender waking late', () => {
+  const base = report([target('a', 'OK')]);
+  const r = { ...base, stats: { ...base.stats, lateNs: 8.3e9, idleNs: 0.25e9 } };
+  assert.match(formatReport(r), /^pacing: line time unused 8\.30 s with pages queued .*, 0\.25 s with none queued$/m);
+  assert.match(formatReport({ ...r, pausedSeconds: 8 }),
+    /^pacing: line time unused 0\.30 s with pages queued .*, 0\.25 s with none queued; this process did not run for 8\.0 s \(stopped or suspended\)$/m);
+});
+
 test('exit status: 20 interrupted (over everything); 23 when the only shortfall is what the master could not read', () => {
   const unread = [{ path: 'secret', error: 'EACCES (opendir)' }];
   assert.equal(exitCode(report([target('a', 'OK')], { unreadable: unread })), 23);
