@@ -38,6 +38,15 @@ const HEADER_TIMEOUT_MS = 10_000;
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 export const MAX_PENDING = 128;
 export const MAX_PENDING_PER_PEER = 8;
+/**
+ * A master whose machine dies (power, a kernel panic) or is cut off mid-push
+ * closes nothing: without TCP keepalive its session's catcher would wait for
+ * ever and hold a session (--max-sessions) with it. Probes start after this
+ * long idle, a second apart, ten of them (Node's): about 70 s in all, past
+ * the master's default -w (60 s), so a cut it would wait out is waited out
+ * here too. A master that is only stopped (^Z) answers them: its kernel does.
+ */
+const KEEPALIVE_MS = Number(process.env.MRSYNC_TEST_KEEPALIVE_MS) || 60_000;
 /** Refusals are logged once per address per minute, then counted: a flood does not flood the log. */
 const REFUSAL_LOG_MS = 60_000;
 
@@ -144,6 +153,7 @@ export class Daemon {
     }
     this.pending.add(raw);
     this.pendingFrom.set(from, mine + 1);
+    raw.setKeepAlive(true, KEEPALIVE_MS);
     raw.once('close', () => this.handshakeOver(raw));
   }
 

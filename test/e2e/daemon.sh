@@ -7,7 +7,8 @@
 # it; a hostile master that sends one anyway is refused by the daemon), and a
 # symlink in the daemon's root pointing out of it; and a session's catcher killed mid-push,
 # which the report names as killed (the daemon says how its catcher ended), and one stopped, which
-# the daemon ends once its connection is gone.
+# the daemon ends once its connection is gone; and the master's machine gone mid-push (no FIN), which
+# the daemon finds by TCP keepalive, its session freed.
 source "$(dirname "$0")/lib.sh"
 trap lan_down EXIT
 
@@ -28,6 +29,8 @@ unit_cmd() {
     sed "s#/opt/mrsync#$REPO#; s#/srv/mrsync#$1#; s#/etc/mrsync/key#$KEY#"
 }
 DAEMONS=()
+# (keepalive probes after 2 s idle, not 60 s: step 8's dead master is found in seconds)
+export MRSYNC_TEST_KEEPALIVE_MS=2000
 for i in 1 2 3; do
   mkdir -p "$(disk t$i)"
   # shellcheck disable=SC2046
@@ -164,6 +167,33 @@ grep -Eq '^198.18.0.12 +DROPPED .*silent for 3 s after it had answered' "$WORK/o
 for _ in $(seq 1 300); do kill -0 "$session" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$session" 2>/dev/null || { kill -KILL "$session"; fail "7. the daemon left its stopped catcher running 30 s after the push"; }
 grep -q "session .* ended (SIGKILL)" "$WORK/daemon-t2.log" || fail "7. the daemon did not log its stopped catcher's end"
+
+# 8. the master's machine gone mid-push (cut off from t1, then killed: no FIN, no RST reaches t1): t1's
+# daemon finds the connection dead (TCP keepalive), its catcher ends and removes its temp file, and the
+# session it held is free again (--max-sessions)
+one_spare
+set +e
+ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -m 198.18.0.11 -s "$WORK/bigsrc" --daemon -w 60 --rate 5m --key-file "$KEY" -t cut > "$WORK/out8" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do ls -a "$(disk t1)/cut" 2>/dev/null | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
+session=$(pgrep -P "${DAEMONS[0]}")
+[ "$(echo "$session" | wc -w)" = 1 ] || fail "8. t1's daemon: not one session catcher ($session)"
+ip netns exec "${PFX}t1" nft add table inet gone
+ip netns exec "${PFX}t1" nft add chain inet gone in '{ type filter hook input priority 0; }'
+ip netns exec "${PFX}t1" nft add chain inet gone out '{ type filter hook output priority 0; }'
+ip netns exec "${PFX}t1" nft add rule inet gone in ip saddr 198.18.0.1 drop
+ip netns exec "${PFX}t1" nft add rule inet gone out ip daddr 198.18.0.1 drop
+kill -KILL $(ip netns pids "${PFX}m" | xargs -r ps -o pid=,args= -p | awk '$2 ~ /node$/ && /mrsync/ {print $1}')
+wait $pid
+set -e
+s=$(date +%s)
+for _ in $(seq 1 400); do kill -0 "$session" 2>/dev/null || break; sleep 0.1; done
+took=$(($(date +%s) - s))
+ip netns exec "${PFX}t1" nft delete table inet gone
+! kill -0 "$session" 2>/dev/null || { kill -KILL "$session"; fail "8. t1's catcher still waits on a dead master 40 s on"; }
+echo "8. t1's daemon ended the session of a dead master after $took s"
+! ls -a "$(disk t1)/cut" | grep -q '\.mrsync\.' || fail "8. the session of a dead master left its temp file"
+grep -q "session .* from 198.18.0.1: ended" "$WORK/daemon-t1.log" || fail "8. t1's daemon did not log the session's end"
 
 one_spare
 SPARES=$(for p in "${DAEMONS[@]}"; do pgrep -P "$p"; done)
