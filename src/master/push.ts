@@ -101,7 +101,7 @@ export class Push {
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
   private silenceCheckedAt = 0;
-  private tickedAt = nowMs();    // the last tick (every 10 ms): a longer gap is this process not running (resumed)
+  private tickedAt = 0;          // the last tick (every 10 ms, from run()): a longer gap is this process not running (resumed)
   private pausedMs = 0;          // the time it did not run, in all
   private rateFromCache = false;
   private rateFound = false; // the cached rate is where the last push to these targets found the bottleneck

@@ -59,7 +59,7 @@ clear_dst
 (push "$WORK/out2" -3600000 "$WORK/rsh-plain" --rate 10m -w 5; exit "$RC") &
 pid=$!
 await_temp t2 big.bin
-victim=$(ip netns pids "${PFX}t2" | xargs -r ps -o pid=,args= -p | awk '/multicatcher/ && $2 ~ /node$/ {print $1}')
+victim=$(node_pids t2 multicatcher)
 [ -n "$victim" ] || fail "2. no catcher on t2"
 kill -STOP $victim
 s=$(date +%s)
@@ -92,7 +92,7 @@ clear_dst
 (push "$WORK/out4" 0 "$WORK/rsh-plain" --rate 10m -w 3; exit "$RC") &
 pid=$!
 await_temp t1 big.bin
-master=$(ip netns pids "${PFX}m" | xargs -r ps -o pid=,args= -p | awk '$2 ~ /node$/ && /mrsync/ {print $1}')
+master=$(node_pids m mrsync)
 [ -n "$master" ] || fail "4. no master process"
 kill -STOP $master
 sleep 8

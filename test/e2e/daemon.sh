@@ -130,15 +130,23 @@ verify "$SRC" "$(disk t1)/evil/deeper"
 
 one_spare
 
+# session_catcher I DIR STEP: once target tI's temp file of zbig.bin under DIR is there, the one
+# catcher its daemon runs for the session (a push under way), or fail
+session_catcher() {
+  local _ pid
+  for _ in $(seq 1 200); do ls -a "$(disk "t$1")/$2" 2>/dev/null | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
+  pid=$(pgrep -P "${DAEMONS[$(($1 - 1))]}")
+  [ "$(echo "$pid" | wc -w)" = 1 ] || fail "$3t$1's daemon: not one session catcher ($pid)"
+  echo "$pid"
+}
+
 # 6. a session's catcher killed mid-push (kill -9, as the OOM killer would): the report says how it
 # ended (the daemon tells the master before it closes the connection), not "exit 0"
 mkdir -p "$WORK/bigsrc"; head -c 8000000 /dev/urandom > "$WORK/bigsrc/zbig.bin"
 set +e
 ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -m "$HOSTS" -s "$WORK/bigsrc" --daemon -w 10 --rate 20m --key-file "$KEY" -t killed > "$WORK/out6" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do ls -a "$(disk t2)/killed" 2>/dev/null | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
-session=$(pgrep -P "${DAEMONS[1]}")
-[ "$(echo "$session" | wc -w)" = 1 ] || fail "t2's daemon: not one session catcher ($session)"
+session=$(session_catcher 2 killed "") || exit 1
 kill -9 "$session"
 wait $pid
 RC=$?
@@ -154,9 +162,7 @@ one_spare
 set +e
 ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -m "$HOSTS" -s "$WORK/bigsrc" --daemon -w 3 --rate 20m --key-file "$KEY" -t stopped > "$WORK/out7" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do ls -a "$(disk t2)/stopped" 2>/dev/null | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
-session=$(pgrep -P "${DAEMONS[1]}")
-[ "$(echo "$session" | wc -w)" = 1 ] || fail "7. t2's daemon: not one session catcher ($session)"
+session=$(session_catcher 2 stopped "7. ") || exit 1
 kill -STOP "$session"
 wait $pid
 RC=$?
@@ -175,15 +181,13 @@ one_spare
 set +e
 ip netns exec "${PFX}m" timeout 300 "$MRSYNC" -m 198.18.0.11 -s "$WORK/bigsrc" --daemon -w 60 --rate 5m --key-file "$KEY" -t cut > "$WORK/out8" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do ls -a "$(disk t1)/cut" 2>/dev/null | grep -q '^\.zbig\.bin\.mrsync\.' && break; sleep 0.05; done
-session=$(pgrep -P "${DAEMONS[0]}")
-[ "$(echo "$session" | wc -w)" = 1 ] || fail "8. t1's daemon: not one session catcher ($session)"
+session=$(session_catcher 1 cut "8. ") || exit 1
 ip netns exec "${PFX}t1" nft add table inet gone
 ip netns exec "${PFX}t1" nft add chain inet gone in '{ type filter hook input priority 0; }'
 ip netns exec "${PFX}t1" nft add chain inet gone out '{ type filter hook output priority 0; }'
 ip netns exec "${PFX}t1" nft add rule inet gone in ip saddr 198.18.0.1 drop
 ip netns exec "${PFX}t1" nft add rule inet gone out ip daddr 198.18.0.1 drop
-kill -KILL $(ip netns pids "${PFX}m" | xargs -r ps -o pid=,args= -p | awk '$2 ~ /node$/ && /mrsync/ {print $1}')
+kill -KILL $(node_pids m mrsync)
 wait $pid
 set -e
 s=$(date +%s)

@@ -100,6 +100,10 @@ bench_target() {
   if [ -n "${4:-}" ]; then shape "${PFX}sw" "${PFX}$1" "$4"; fi
 }
 
+# node_pids NAME WORD: the Node.js processes in host NAME's network namespace whose command line
+# has WORD (mrsync, multicatcher): a program itself, not the shell or remote shell that started it
+node_pids() { ip netns pids "${PFX}$1" | xargs -r ps -o pid=,args= -p | awk -v w="$2" '$2 ~ /node$/ && index($0, w) {print $1}'; }
+
 # in_t I CMD...: CMD in target tI's network and mount namespaces (where its tmpfs is)
 in_t() { local i=$1; shift; nsenter -t "$(cat "$MRSYNC_TEST_HOSTS/t$i.pid")" -n -m "$@"; }
 
